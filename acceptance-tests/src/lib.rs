@@ -1,0 +1,1 @@
+//! Acceptance test harness that drives the real terraform/tofu CLI.

@@ -1,0 +1,44 @@
+//! # labforge-cty: Terraform's value system on the wire
+//!
+//! Terraform describes every configuration, plan and state value with
+//! [cty](https://github.com/zclconf/go-cty) types. Providers receive and return
+//! them as msgpack (`DynamicValue.msgpack`), read old state as JSON
+//! (`RawState.json`) and describe schema types as "type JSON".
+//!
+//! ## Where to start
+//! - [`Type`]: the type system (`bool`, `number`, `string`, collections,
+//!   structural types and the `dynamic` pseudo-type) and its JSON form.
+//! - [`Value`]: a value that may be null or unknown (with refinements).
+//!   Values are not typed themselves: the codecs are type-directed.
+//! - [`msgpack`]: encode/decode a value against a type (the wire format).
+//! - [`json`]: encode/decode state JSON (decoding is lenient, for old schemas).
+//! - [`AttributePath`]: where in a value a diagnostic points.
+
+mod number;
+mod path;
+mod types;
+mod value;
+
+pub mod json;
+pub mod msgpack;
+
+pub use number::Number;
+pub use path::{AttributePath, PathStep};
+pub use types::{ObjectType, Type};
+pub use value::{Refinements, Value};
+
+/// Errors from decoding or encoding values and types.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The bytes are not valid for the format (truncated msgpack, bad JSON, ...).
+    #[error("malformed {format}: {message}")]
+    Malformed {
+        format: &'static str,
+        message: String,
+    },
+    /// The value does not conform to the type it is decoded or encoded against.
+    #[error("{path}: {message}")]
+    Type { path: AttributePath, message: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,1 @@
+//! A framework for Terraform providers: schema as data, planning, typed CRUD, diagnostics.

@@ -1,0 +1,1 @@
+//! Terraform plugin protocol 6 and go-plugin service definitions, written by labforge, compiled at build time.

@@ -1,0 +1,1 @@
+//! The labforge/homelab Terraform provider.

@@ -1,0 +1,1 @@
+//! API simulators of the homelab backends, for tests and the demo.
