@@ -89,7 +89,10 @@ mod tests {
             store_planned_private: true,
             computed_blocks_allowed: true,
         };
-        assert_eq!(caps.encode_to_vec(), vec![0x08, 1, 0x10, 1, 0x18, 1, 0x20, 1]);
+        assert_eq!(
+            caps.encode_to_vec(),
+            vec![0x08, 1, 0x10, 1, 0x18, 1, 0x20, 1]
+        );
         let back = tfplugin6::ClientCapabilities::decode(&caps.encode_to_vec()[..]);
         assert_eq!(back.ok(), Some(caps));
     }
