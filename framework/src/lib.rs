@@ -1,1 +1,40 @@
-//! A framework for Terraform providers: schema as data, planning, typed CRUD, diagnostics.
+//! # labforge-framework: write Terraform providers in Rust
+//!
+//! Three layers, like HashiCorp's: the wire (`labforge-proto`,
+//! `labforge-cty`, `labforge-server`), this framework, and providers. A
+//! provider author writes schemas and typed CRUD; nothing here leaks protobuf
+//! or msgpack to them.
+//!
+//! ## Where to start
+//! - [`Provider`]: the provider block, `configure`, and the [`Registry`] of
+//!   resources, data sources, ephemeral resources and functions.
+//! - [`Resource`] (and [`DataSource`], [`EphemeralResource`], [`Function`]):
+//!   what a resource author implements.
+//! - [`schema`]: schemas as data, with [`schema::modifiers`] and
+//!   [`schema::validators`] declared beside each attribute.
+//! - [`model`]: serde between Terraform values and model structs.
+//! - [`plan`]: the planning algorithm (defaults, computed unknowns, plan
+//!   modifiers, replacement), kept identical to terraform-plugin-framework's.
+//! - [`grpc`]: the tfplugin6 service that drives all of the above; [`serve`]
+//!   is what a provider's `main` calls.
+//! - [`docs`]: registry-style Markdown generated from the schemas.
+
+pub mod context;
+pub mod diag;
+pub mod grpc;
+pub mod model;
+pub mod plan;
+pub mod provider;
+pub mod resource;
+pub mod schema;
+
+pub use context::{Ctx, StopSignal};
+pub use diag::{Diagnostic, Diagnostics, Error, Result, Severity};
+pub use labforge_cty::{AttributePath, Number, PathStep, Type, Value};
+pub use model::{Attr, Raw};
+pub use provider::{Provider, Registry};
+pub use resource::{
+    DataSource, EphemeralResource, Function, FunctionDefinition, FunctionError, MoveSource, Opened,
+    Parameter, PlanChange, Resource, StateUpgrader,
+};
+pub use schema::{Attribute, Block, Nesting, Schema};

@@ -1,0 +1,131 @@
+//! The context handed to resource code with each request.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+
+use crate::diag::{Diagnostic, Diagnostics, Error, Result};
+
+/// Raised by `StopProvider`: Terraform wants in-flight work to end (Ctrl-C).
+#[derive(Debug, Clone)]
+pub struct StopSignal(watch::Receiver<bool>);
+
+/// The sending side of a [`StopSignal`].
+#[derive(Debug)]
+pub struct StopTrigger(watch::Sender<bool>);
+
+impl StopTrigger {
+    pub fn new() -> (StopTrigger, StopSignal) {
+        let (tx, rx) = watch::channel(false);
+        (StopTrigger(tx), StopSignal(rx))
+    }
+    pub fn stop(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+impl StopSignal {
+    /// A signal that never fires (for tests).
+    pub fn never() -> StopSignal {
+        let (tx, rx) = watch::channel(false);
+        std::mem::forget(tx);
+        StopSignal(rx)
+    }
+    pub fn is_stopped(&self) -> bool {
+        *self.0.borrow()
+    }
+    /// Resolves once Terraform has asked the provider to stop.
+    pub async fn stopped(&self) {
+        let mut rx = self.0.clone();
+        // An error means the sender is gone: nobody can stop us any more.
+        if rx.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Per-request context: the configured API client, private state, warnings,
+/// and Terraform's stop signal.
+pub struct Ctx<C> {
+    client: Arc<C>,
+    private: Mutex<BTreeMap<String, serde_json::Value>>,
+    diagnostics: Mutex<Diagnostics>,
+    stop: StopSignal,
+}
+
+impl<C> Ctx<C> {
+    pub fn new(
+        client: Arc<C>,
+        private: BTreeMap<String, serde_json::Value>,
+        stop: StopSignal,
+    ) -> Self {
+        Self {
+            client,
+            private: Mutex::new(private),
+            diagnostics: Mutex::new(Diagnostics::new()),
+            stop,
+        }
+    }
+
+    /// The client the provider built in `configure`.
+    pub fn client(&self) -> &C {
+        &self.client
+    }
+
+    /// Private state kept by Terraform with the resource (never shown to users).
+    pub fn private<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let p = self.private.lock().unwrap_or_else(PoisonError::into_inner);
+        p.get(key)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+
+    pub fn set_private<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
+        let v = serde_json::to_value(value)?;
+        self.private
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key.to_string(), v);
+        Ok(())
+    }
+
+    pub fn remove_private(&self, key: &str) {
+        self.private
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+    }
+
+    /// Add a warning to the response (e.g. "a reboot is needed").
+    pub fn warn(&self, summary: impl Into<String>, detail: impl Into<String>) {
+        self.diagnostics
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Diagnostic::warning(summary, detail));
+    }
+
+    pub fn stop_signal(&self) -> &StopSignal {
+        &self.stop
+    }
+
+    /// Run `fut` unless Terraform asks to stop first.
+    pub async fn until_stopped<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
+        tokio::select! {
+            r = fut => r,
+            () = self.stop.stopped() => Err(Error::new("Operation cancelled", "Terraform asked the provider to stop.")),
+        }
+    }
+
+    pub(crate) fn take(self) -> (BTreeMap<String, serde_json::Value>, Diagnostics) {
+        (
+            self.private
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner),
+            self.diagnostics
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+}

@@ -1,0 +1,514 @@
+//! Planning, as terraform-plugin-framework does it, so that Terraform's own
+//! consistency checks never fire: start from Terraform's proposed new state,
+//! apply defaults where configuration is null, keep write-only attributes out,
+//! mark computed attributes unknown when anything changes, then run the
+//! schema's plan modifiers and collect the attributes that force replacement.
+
+use std::collections::BTreeMap;
+
+use labforge_cty::{AttributePath, PathStep, Value};
+
+use crate::diag::Diagnostics;
+use crate::schema::modifiers::{ModifyRequest, ModifyResponse};
+use crate::schema::{Attribute, Block, Nesting, PlanModifier, Schema};
+
+/// The result of planning one resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    pub state: Value,
+    pub requires_replace: Vec<AttributePath>,
+    pub diagnostics: Diagnostics,
+}
+
+/// Plan a change from `prior` state to `config`, given Terraform's `proposed` new state.
+pub fn plan(schema: &Schema, prior: &Value, proposed: &Value, config: &Value) -> Planned {
+    let mut out = Planned {
+        state: proposed.clone(),
+        requires_replace: Vec::new(),
+        diagnostics: Diagnostics::new(),
+    };
+    if proposed.is_null() {
+        // Destroy: nothing to plan.
+        return out;
+    }
+    let creating = prior.is_null();
+    apply_defaults(schema, config, &mut out.state);
+    null_write_only(schema, &mut out.state);
+    if creating || out.state != *prior {
+        mark_computed_unknown(schema, config, &mut out.state);
+    }
+    let mut walk = Modify {
+        creating,
+        requires_replace: &mut out.requires_replace,
+        diagnostics: &mut out.diagnostics,
+    };
+    walk.block(
+        schema,
+        &AttributePath::root(),
+        config,
+        prior,
+        &mut out.state,
+    );
+    out.requires_replace.sort();
+    out.requires_replace.dedup();
+    out
+}
+
+/// The attributes of an object value, if it is one.
+fn attrs_mut(v: &mut Value) -> Option<&mut BTreeMap<String, Value>> {
+    match v {
+        Value::Object(m) => Some(m),
+        Value::Dynamic(_, v) => attrs_mut(v),
+        _ => None,
+    }
+}
+
+fn get<'a>(v: &'a Value, name: &str) -> &'a Value {
+    const NULL: &Value = &Value::Null;
+    v.get(name).unwrap_or(NULL)
+}
+
+/// Pairs of (config element, planned element, path step) for a nested collection.
+/// Lists and sets pair by position (Terraform builds proposed set elements
+/// from configuration, in order), maps by key.
+fn for_each_element(
+    nesting: Nesting,
+    config: &Value,
+    planned: &mut Value,
+    mut f: impl FnMut(PathStep, &Value, &mut Value),
+) {
+    const NULL: &Value = &Value::Null;
+    match (nesting, planned) {
+        (Nesting::Single | Nesting::Group, p) => f(PathStep::Attr(String::new()), config, p),
+        (Nesting::List | Nesting::Set, Value::List(ps) | Value::Set(ps) | Value::Tuple(ps)) => {
+            let cs = config.elements().unwrap_or(&[]);
+            for (i, p) in ps.iter_mut().enumerate() {
+                f(PathStep::Index(i as i64), cs.get(i).unwrap_or(NULL), p);
+            }
+        }
+        (Nesting::Map, Value::Map(ps) | Value::Object(ps)) => {
+            for (k, p) in ps.iter_mut() {
+                f(PathStep::Key(k.clone()), get(config, k), p);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn apply_defaults(schema: &Schema, config: &Value, planned: &mut Value) {
+    let Some(attrs) = attrs_mut(planned) else {
+        return;
+    };
+    for (name, a) in &schema.attributes {
+        let c = get(config, name);
+        let Some(p) = attrs.get_mut(name) else {
+            continue;
+        };
+        if c.is_null() {
+            if let Some(d) = &a.default {
+                *p = d.clone();
+            }
+        } else if let Some((nesting, nested)) = a.nested_attributes() {
+            let inner = Schema {
+                attributes: nested.clone(),
+                ..Schema::default()
+            };
+            for_each_element(nesting, c, p, |_, c, p| apply_defaults(&inner, c, p));
+        }
+    }
+    for (name, b) in &schema.blocks {
+        if let Some(p) = attrs.get_mut(name) {
+            for_each_element(b.nesting, get(config, name), p, |_, c, p| {
+                apply_defaults(&b.schema, c, p)
+            });
+        }
+    }
+}
+
+/// Write-only attributes are never in a plan or state.
+pub fn null_write_only(schema: &Schema, v: &mut Value) {
+    let Some(attrs) = attrs_mut(v) else { return };
+    for (name, a) in &schema.attributes {
+        let Some(p) = attrs.get_mut(name) else {
+            continue;
+        };
+        if a.write_only {
+            *p = Value::Null;
+        } else if let Some((nesting, nested)) = a.nested_attributes() {
+            let inner = Schema {
+                attributes: nested.clone(),
+                ..Schema::default()
+            };
+            for_each_element(nesting, &Value::Null, p, |_, _, p| {
+                null_write_only(&inner, p)
+            });
+        }
+    }
+    for (name, b) in &schema.blocks {
+        if let Some(p) = attrs.get_mut(name) {
+            for_each_element(b.nesting, &Value::Null, p, |_, _, p| {
+                null_write_only(&b.schema, p)
+            });
+        }
+    }
+}
+
+fn mark_computed_unknown(schema: &Schema, config: &Value, planned: &mut Value) {
+    let Some(attrs) = attrs_mut(planned) else {
+        return;
+    };
+    for (name, a) in &schema.attributes {
+        let c = get(config, name);
+        let Some(p) = attrs.get_mut(name) else {
+            continue;
+        };
+        if c.is_null() {
+            if a.computed && a.default.is_none() {
+                *p = Value::unknown();
+            }
+        } else if let Some((nesting, nested)) = a.nested_attributes() {
+            if p.is_unknown() {
+                continue;
+            }
+            let inner = Schema {
+                attributes: nested.clone(),
+                ..Schema::default()
+            };
+            for_each_element(nesting, c, p, |_, c, p| mark_computed_unknown(&inner, c, p));
+        }
+    }
+    for (name, b) in &schema.blocks {
+        if let Some(p) = attrs.get_mut(name) {
+            for_each_element(b.nesting, get(config, name), p, |_, c, p| {
+                mark_computed_unknown(&b.schema, c, p)
+            });
+        }
+    }
+}
+
+struct Modify<'a> {
+    creating: bool,
+    requires_replace: &'a mut Vec<AttributePath>,
+    diagnostics: &'a mut Diagnostics,
+}
+
+impl Modify<'_> {
+    fn block(
+        &mut self,
+        schema: &Schema,
+        path: &AttributePath,
+        config: &Value,
+        state: &Value,
+        planned: &mut Value,
+    ) {
+        for (name, a) in &schema.attributes {
+            let p = path.join_attr(name);
+            let (c, s) = (get(config, name), get(state, name));
+            let Some(slot) = attrs_mut(planned).and_then(|m| m.get_mut(name)) else {
+                continue;
+            };
+            self.run(&a.plan_modifiers, &p, c, s, slot);
+            self.nested(a, &p, c, s, slot);
+        }
+        for (name, b) in &schema.blocks {
+            let p = path.join_attr(name);
+            let (c, s) = (get(config, name), get(state, name));
+            let Some(slot) = attrs_mut(planned).and_then(|m| m.get_mut(name)) else {
+                continue;
+            };
+            self.run(&b.plan_modifiers, &p, c, s, slot);
+            self.elements(b, &p, c, s, slot);
+        }
+    }
+
+    fn nested(
+        &mut self,
+        a: &Attribute,
+        path: &AttributePath,
+        config: &Value,
+        state: &Value,
+        planned: &mut Value,
+    ) {
+        let Some((nesting, nested)) = a.nested_attributes() else {
+            return;
+        };
+        let block = Block::new(
+            nesting,
+            Schema {
+                attributes: nested.clone(),
+                ..Schema::default()
+            },
+        );
+        self.elements(&block, path, config, state, planned);
+    }
+
+    fn elements(
+        &mut self,
+        b: &Block,
+        path: &AttributePath,
+        config: &Value,
+        state: &Value,
+        planned: &mut Value,
+    ) {
+        if planned.is_unknown() || planned.is_null() {
+            return;
+        }
+        const NULL: &Value = &Value::Null;
+        let creating = self.creating;
+        let mut jobs: Vec<(AttributePath, Value, Value)> = Vec::new();
+        for_each_element(b.nesting, config, planned, |step, c, _| {
+            let (p, s) = match &step {
+                PathStep::Attr(_) => (path.clone(), state.clone()),
+                PathStep::Index(i) => (
+                    path.join(step.clone()),
+                    // Set elements have no stable identity: no prior element.
+                    if b.nesting == Nesting::Set {
+                        Value::Null
+                    } else {
+                        state
+                            .elements()
+                            .and_then(|es| es.get(*i as usize))
+                            .unwrap_or(NULL)
+                            .clone()
+                    },
+                ),
+                PathStep::Key(k) => (path.join(step.clone()), get(state, k).clone()),
+            };
+            jobs.push((p, c.clone(), s));
+        });
+        let mut i = 0;
+        for_each_element(b.nesting, config, planned, |_, _, slot| {
+            if let Some((p, c, s)) = jobs.get(i) {
+                let was = self.creating;
+                // A new element of an existing resource is created as a whole.
+                self.creating = creating || s.is_null() && b.nesting != Nesting::Single;
+                self.block(&b.schema, p, c, s, slot);
+                self.creating = was;
+            }
+            i += 1;
+        });
+    }
+
+    fn run(
+        &mut self,
+        modifiers: &[std::sync::Arc<dyn PlanModifier>],
+        path: &AttributePath,
+        config: &Value,
+        state: &Value,
+        planned: &mut Value,
+    ) {
+        if modifiers.is_empty() {
+            return;
+        }
+        let req = ModifyRequest {
+            path,
+            config,
+            state,
+            creating: self.creating,
+        };
+        let mut resp = ModifyResponse {
+            plan: planned.clone(),
+            requires_replace: false,
+            diagnostics: Diagnostics::new(),
+        };
+        for m in modifiers {
+            m.modify(&req, &mut resp);
+        }
+        *planned = resp.plan;
+        if resp.requires_replace {
+            self.requires_replace.push(path.clone());
+        }
+        self.diagnostics.extend(resp.diagnostics);
+    }
+}
+
+/// Known planned values that the applied state does not keep: Terraform would
+/// reject them as "inconsistent result after apply"; we name the attribute.
+pub fn inconsistencies(
+    planned: &Value,
+    applied: &Value,
+    path: &AttributePath,
+    out: &mut Vec<AttributePath>,
+) {
+    if planned.is_unknown() {
+        return;
+    }
+    if !planned.contains_unknown() {
+        if planned != applied {
+            out.push(path.clone());
+        }
+        return;
+    }
+    match (planned, applied) {
+        (Value::Object(p), Value::Object(a)) | (Value::Map(p), Value::Map(a)) => {
+            for (k, pv) in p {
+                let step = if matches!(planned, Value::Object(_)) {
+                    path.join_attr(k)
+                } else {
+                    path.join_key(k)
+                };
+                inconsistencies(pv, a.get(k).unwrap_or(&Value::Null), &step, out);
+            }
+        }
+        (Value::List(p), Value::List(a)) | (Value::Tuple(p), Value::Tuple(a)) => {
+            if p.len() != a.len() {
+                out.push(path.clone());
+                return;
+            }
+            for (i, (pv, av)) in p.iter().zip(a).enumerate() {
+                inconsistencies(pv, av, &path.join_index(i as i64), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::modifiers;
+    use labforge_cty::Number;
+
+    fn n(i: i64) -> Value {
+        Value::Number(Number::from_i64(i))
+    }
+
+    fn schema() -> Schema {
+        Schema::new("t")
+            .attribute(
+                "name",
+                Attribute::string()
+                    .required()
+                    .plan_modifier(modifiers::requires_replace()),
+            )
+            .attribute("ttl", Attribute::int().default(3600))
+            .attribute(
+                "id",
+                Attribute::string()
+                    .computed()
+                    .plan_modifier(modifiers::use_state_for_unknown()),
+            )
+            .attribute("updated", Attribute::string().computed())
+            .attribute("secret", Attribute::string().optional().write_only())
+            .block(
+                "disk",
+                Block::map(
+                    Schema::new("d")
+                        .attribute("size", Attribute::int().required())
+                        .attribute("serial", Attribute::string().computed()),
+                ),
+            )
+    }
+
+    fn obj(name: &str, ttl: Value, id: Value, updated: Value, secret: Value) -> Value {
+        Value::object([
+            ("name", Value::string(name)),
+            ("ttl", ttl),
+            ("id", id),
+            ("updated", updated),
+            ("secret", secret),
+            ("disk", Value::Map(BTreeMap::new())),
+        ])
+    }
+
+    #[test]
+    fn create_applies_defaults_and_marks_computed_unknown() {
+        let config = obj(
+            "a",
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::string("pw"),
+        );
+        let p = plan(&schema(), &Value::Null, &config, &config);
+        assert_eq!(p.state.get("ttl"), Some(&n(3600)));
+        assert!(p.state.get("id").unwrap().is_unknown());
+        assert!(p.state.get("updated").unwrap().is_unknown());
+        assert_eq!(p.state.get("secret"), Some(&Value::Null));
+        assert!(p.requires_replace.is_empty());
+    }
+
+    #[test]
+    fn no_change_is_a_noop() {
+        let state = obj(
+            "a",
+            n(3600),
+            Value::string("1"),
+            Value::string("t0"),
+            Value::Null,
+        );
+        let config = obj(
+            "a",
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::string("pw"),
+        );
+        // Terraform's proposed new state: config, with prior values for computed attributes.
+        let proposed = obj(
+            "a",
+            n(3600),
+            Value::string("1"),
+            Value::string("t0"),
+            Value::string("pw"),
+        );
+        let p = plan(&schema(), &state, &proposed, &config);
+        assert_eq!(p.state, state);
+    }
+
+    #[test]
+    fn update_keeps_id_and_forces_replacement_on_name() {
+        let state = obj(
+            "a",
+            n(3600),
+            Value::string("1"),
+            Value::string("t0"),
+            Value::Null,
+        );
+        let config = obj("b", n(60), Value::Null, Value::Null, Value::Null);
+        let proposed = obj(
+            "b",
+            n(60),
+            Value::string("1"),
+            Value::string("t0"),
+            Value::Null,
+        );
+        let p = plan(&schema(), &state, &proposed, &config);
+        assert_eq!(p.state.get("id"), Some(&Value::string("1")));
+        assert!(p.state.get("updated").unwrap().is_unknown());
+        assert_eq!(p.requires_replace, vec![AttributePath::attr("name")]);
+    }
+
+    #[test]
+    fn nested_block_computed_attributes() {
+        let disk = |size, serial| {
+            Value::Map(BTreeMap::from([(
+                "scsi0".to_string(),
+                Value::object([("size", n(size)), ("serial", serial)]),
+            )]))
+        };
+        let mut config = obj("a", Value::Null, Value::Null, Value::Null, Value::Null);
+        if let Value::Object(m) = &mut config {
+            m.insert("disk".into(), disk(8, Value::Null));
+        }
+        let p = plan(&schema(), &Value::Null, &config, &config);
+        let serial = p
+            .state
+            .get("disk")
+            .unwrap()
+            .get("scsi0")
+            .unwrap()
+            .get("serial")
+            .unwrap();
+        assert!(serial.is_unknown());
+    }
+
+    #[test]
+    fn inconsistency_names_the_attribute() {
+        let planned = Value::object([("a", Value::string("x")), ("b", Value::unknown())]);
+        let applied = Value::object([("a", Value::string("X")), ("b", Value::string("y"))]);
+        let mut out = Vec::new();
+        inconsistencies(&planned, &applied, &AttributePath::root(), &mut out);
+        assert_eq!(out, vec![AttributePath::attr("a")]);
+    }
+}

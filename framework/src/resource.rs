@@ -1,0 +1,284 @@
+//! What provider authors implement: resources, data sources, ephemeral
+//! resources and functions. None of it sees the wire.
+
+use std::future::Future;
+
+use labforge_cty::{AttributePath, Type, Value};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::context::Ctx;
+use crate::diag::{Diagnostics, Error, Result};
+use crate::schema::Schema;
+
+/// A managed resource type, such as `homelab_technitium_zone`.
+///
+/// Required: `schema`, `create`, `read`, `update`, `delete`. The rest have
+/// defaults. Resources are usually unit structs; state lives upstream.
+///
+/// Rules the framework enforces around these methods:
+/// - `create` and `update` return the object as read back from the API, with
+///   every computed attribute known; known planned values must be kept
+///   (a mismatch is reported with the attribute's path).
+/// - `read` returns `Ok(None)` when the object is gone: it leaves state, and
+///   the next plan creates it again.
+/// - `delete` succeeds when the object is already gone.
+/// - If `create` fails after making something, it must clean up (or return
+///   the partial object with [`Error::with_partial_state`]) so nothing is
+///   left that state forgets.
+pub trait Resource: Send + Sync + 'static {
+    /// The client the provider builds in `configure`.
+    type Client: Send + Sync + 'static;
+    /// One instance as a serde struct: config, plan and state decode into it.
+    type Model: Serialize + DeserializeOwned + Send + Sync + 'static;
+
+    /// Type name without the provider prefix: `"technitium_zone"`.
+    const NAME: &'static str;
+
+    fn schema(&self) -> Schema;
+
+    fn create(
+        &self,
+        ctx: &Ctx<Self::Client>,
+        plan: Self::Model,
+    ) -> impl Future<Output = Result<Self::Model>> + Send;
+
+    /// Refresh: the object as it is now, or `None` if it no longer exists.
+    fn read(
+        &self,
+        ctx: &Ctx<Self::Client>,
+        state: Self::Model,
+    ) -> impl Future<Output = Result<Option<Self::Model>>> + Send;
+
+    fn update(
+        &self,
+        ctx: &Ctx<Self::Client>,
+        prior: Self::Model,
+        plan: Self::Model,
+    ) -> impl Future<Output = Result<Self::Model>> + Send;
+
+    fn delete(
+        &self,
+        ctx: &Ctx<Self::Client>,
+        state: Self::Model,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Import by ID: parse `id` and read the object. The docs show the format.
+    fn import(
+        &self,
+        ctx: &Ctx<Self::Client>,
+        id: &str,
+    ) -> impl Future<Output = Result<Self::Model>> + Send {
+        let _ = ctx;
+        let id = id.to_string();
+        async move {
+            Err(Error::new(
+                "Import not supported",
+                format!("{} cannot be imported (ID {id:?}).", Self::NAME),
+            ))
+        }
+    }
+
+    /// The import ID format, for the docs (e.g. "`zone_id/record_id`").
+    fn import_id_format(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Resource-wide plan changes beyond the schema's attribute plan modifiers.
+    fn modify_plan(
+        &self,
+        ctx: &Ctx<Self::Client>,
+        plan: &mut PlanChange<'_>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (ctx, plan);
+        async { Ok(()) }
+    }
+
+    /// Checks across attributes at validate time (values may be unknown).
+    fn validate(&self, config: &Value) -> Diagnostics {
+        let _ = config;
+        Diagnostics::new()
+    }
+
+    /// Upgraders from older state versions, for `schema().version > 0`.
+    fn state_upgraders(&self) -> Vec<StateUpgrader> {
+        Vec::new()
+    }
+
+    /// Accept state moved from another resource type (`moved` blocks).
+    /// `None`: this resource does not take moves from that source.
+    fn move_state(&self, source: &MoveSource) -> Option<Result<Value>> {
+        let _ = source;
+        None
+    }
+}
+
+/// Upgrade state written by schema `from_version`, whose layout `prior_schema` describes.
+pub struct StateUpgrader {
+    pub from_version: i64,
+    pub prior_schema: Schema,
+    pub upgrade: fn(Value) -> Result<Value>,
+}
+
+/// State being moved from another resource type.
+#[derive(Debug)]
+pub struct MoveSource {
+    /// e.g. `registry.terraform.io/labforge/homelab`.
+    pub provider_address: String,
+    pub type_name: String,
+    pub schema_version: i64,
+    /// The source state, decoded without its schema (numbers may lose precision).
+    pub state: Value,
+}
+
+/// A plan being made, for [`Resource::modify_plan`].
+#[derive(Debug)]
+pub struct PlanChange<'a> {
+    pub config: &'a Value,
+    /// Null when creating.
+    pub prior: &'a Value,
+    pub planned: &'a mut Value,
+    pub requires_replace: &'a mut Vec<AttributePath>,
+    pub diagnostics: &'a mut Diagnostics,
+}
+
+impl PlanChange<'_> {
+    pub fn creating(&self) -> bool {
+        self.prior.is_null()
+    }
+    pub fn destroying(&self) -> bool {
+        self.planned.is_null()
+    }
+    /// A top-level attribute of the planned state.
+    pub fn planned_attr(&self, name: &str) -> &Value {
+        self.planned.get(name).unwrap_or(&Value::Null)
+    }
+    pub fn prior_attr(&self, name: &str) -> &Value {
+        self.prior.get(name).unwrap_or(&Value::Null)
+    }
+    pub fn config_attr(&self, name: &str) -> &Value {
+        self.config.get(name).unwrap_or(&Value::Null)
+    }
+    /// Set a top-level attribute of the planned state.
+    pub fn set(&mut self, name: &str, v: Value) {
+        if let Value::Object(m) = self.planned {
+            m.insert(name.to_string(), v);
+        }
+    }
+    pub fn require_replace(&mut self, path: AttributePath) {
+        self.requires_replace.push(path);
+    }
+}
+
+/// A data source, such as `homelab_cloudflare_zone`.
+pub trait DataSource: Send + Sync + 'static {
+    type Client: Send + Sync + 'static;
+    type Model: Serialize + DeserializeOwned + Send + Sync + 'static;
+    const NAME: &'static str;
+
+    fn schema(&self) -> Schema;
+
+    /// Fill in the computed attributes. Not finding what was asked for is an error.
+    fn read(
+        &self,
+        ctx: &Ctx<Self::Client>,
+        config: Self::Model,
+    ) -> impl Future<Output = Result<Self::Model>> + Send;
+
+    fn validate(&self, config: &Value) -> Diagnostics {
+        let _ = config;
+        Diagnostics::new()
+    }
+}
+
+/// An ephemeral resource (Terraform 1.10+): a value that is never stored.
+pub trait EphemeralResource: Send + Sync + 'static {
+    type Client: Send + Sync + 'static;
+    type Model: Serialize + DeserializeOwned + Send + Sync + 'static;
+    const NAME: &'static str;
+
+    fn schema(&self) -> Schema;
+
+    /// Produce the value. Keep what `close` needs in private state (`ctx.set_private`).
+    fn open(
+        &self,
+        ctx: &Ctx<Self::Client>,
+        config: Self::Model,
+    ) -> impl Future<Output = Result<Opened<Self::Model>>> + Send;
+
+    fn renew(
+        &self,
+        ctx: &Ctx<Self::Client>,
+    ) -> impl Future<Output = Result<Option<std::time::SystemTime>>> + Send {
+        let _ = ctx;
+        async { Ok(None) }
+    }
+
+    fn close(&self, ctx: &Ctx<Self::Client>) -> impl Future<Output = Result<()>> + Send {
+        let _ = ctx;
+        async { Ok(()) }
+    }
+}
+
+/// What [`EphemeralResource::open`] returns.
+#[derive(Debug)]
+pub struct Opened<M> {
+    pub result: M,
+    /// When Terraform should call `renew`.
+    pub renew_at: Option<std::time::SystemTime>,
+}
+
+/// A provider-defined function (`provider::homelab::name(...)`).
+pub trait Function: Send + Sync + 'static {
+    const NAME: &'static str;
+    fn definition(&self) -> FunctionDefinition;
+    fn call(&self, args: Vec<Value>) -> Result<Value, FunctionError>;
+}
+
+/// A function's signature and docs.
+#[derive(Debug, Clone)]
+pub struct FunctionDefinition {
+    pub summary: String,
+    pub description: String,
+    pub parameters: Vec<Parameter>,
+    pub variadic: Option<Parameter>,
+    pub returns: Type,
+}
+
+/// One function parameter.
+#[derive(Debug, Clone)]
+pub struct Parameter {
+    pub name: String,
+    pub ty: Type,
+    pub description: String,
+    pub allow_null: bool,
+    pub allow_unknown: bool,
+}
+
+impl Parameter {
+    pub fn new(name: &str, ty: Type, description: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            ty,
+            description: description.to_string(),
+            allow_null: false,
+            allow_unknown: false,
+        }
+    }
+}
+
+/// A function call error, optionally naming the argument at fault.
+#[derive(Debug, Clone)]
+pub struct FunctionError {
+    pub text: String,
+    pub argument: Option<i64>,
+}
+
+impl FunctionError {
+    pub fn argument(index: i64, text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            argument: Some(index),
+        }
+    }
+}

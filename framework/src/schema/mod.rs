@@ -1,0 +1,396 @@
+//! Schemas as data: attributes, nested attributes and blocks, with their plan
+//! modifiers, validators and defaults declared beside them (and rendered into
+//! the docs from the same place).
+//!
+//! ```
+//! use labforge_framework::schema::{Attribute, Schema, modifiers, validators};
+//!
+//! let schema = Schema::new("A DNS zone.")
+//!     .attribute("name", Attribute::string().required()
+//!         .describe("Zone name, e.g. `lab.example.net`.")
+//!         .plan_modifier(modifiers::requires_replace())
+//!         .validator(validators::length_between(1, 253)))
+//!     .attribute("id", Attribute::string().computed()
+//!         .plan_modifier(modifiers::use_state_for_unknown()));
+//! assert!(schema.attributes["name"].required);
+//! ```
+
+pub mod modifiers;
+pub mod validators;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use labforge_cty::{Type, Value};
+
+pub use modifiers::PlanModifier;
+pub use validators::Validator;
+
+/// The schema of a resource, data source, ephemeral resource or provider:
+/// a block with attributes and nested blocks.
+#[derive(Clone, Default)]
+pub struct Schema {
+    /// Bump when the state layout changes; add a state upgrader for the old version.
+    pub version: i64,
+    pub description: String,
+    pub deprecation: Option<String>,
+    pub attributes: BTreeMap<String, Attribute>,
+    pub blocks: BTreeMap<String, Block>,
+}
+
+/// How a nested block or nested attribute repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nesting {
+    Single,
+    List,
+    Set,
+    Map,
+    /// A single block that is never null (absent means all attributes null).
+    Group,
+}
+
+/// What an attribute holds: a plain type, or nested attributes (protocol 6).
+#[derive(Clone)]
+pub enum AttributeType {
+    Plain(Type),
+    Nested {
+        nesting: Nesting,
+        attributes: BTreeMap<String, Attribute>,
+    },
+}
+
+/// One attribute.
+#[derive(Clone)]
+pub struct Attribute {
+    pub ty: AttributeType,
+    pub description: String,
+    pub required: bool,
+    pub optional: bool,
+    pub computed: bool,
+    pub sensitive: bool,
+    pub write_only: bool,
+    pub deprecation: Option<String>,
+    /// Value planned when the configuration leaves the attribute null
+    /// (the attribute must be computed).
+    pub default: Option<Value>,
+    pub plan_modifiers: Vec<Arc<dyn PlanModifier>>,
+    pub validators: Vec<Arc<dyn Validator>>,
+}
+
+/// A nested block.
+#[derive(Clone)]
+pub struct Block {
+    pub nesting: Nesting,
+    pub description: String,
+    pub deprecation: Option<String>,
+    pub min_items: i64,
+    pub max_items: i64,
+    pub schema: Schema,
+    pub plan_modifiers: Vec<Arc<dyn PlanModifier>>,
+    pub validators: Vec<Arc<dyn Validator>>,
+}
+
+impl Schema {
+    pub fn new(description: impl Into<String>) -> Self {
+        Self {
+            description: description.into(),
+            ..Self::default()
+        }
+    }
+
+    pub fn version(mut self, v: i64) -> Self {
+        self.version = v;
+        self
+    }
+
+    pub fn attribute(mut self, name: impl Into<String>, attr: Attribute) -> Self {
+        self.attributes.insert(name.into(), attr);
+        self
+    }
+
+    pub fn block(mut self, name: impl Into<String>, block: Block) -> Self {
+        self.blocks.insert(name.into(), block);
+        self
+    }
+
+    pub fn deprecated(mut self, message: impl Into<String>) -> Self {
+        self.deprecation = Some(message.into());
+        self
+    }
+
+    /// The object type Terraform uses for values of this block.
+    pub fn value_type(&self) -> Type {
+        let mut attrs = BTreeMap::new();
+        for (name, a) in &self.attributes {
+            attrs.insert(name.clone(), a.value_type());
+        }
+        for (name, b) in &self.blocks {
+            attrs.insert(name.clone(), b.value_type());
+        }
+        Type::Object(labforge_cty::ObjectType {
+            attrs,
+            optional: Default::default(),
+        })
+    }
+
+    /// An object of this schema's type with every attribute null and every
+    /// block empty (the shape of a resource whose configuration says nothing).
+    pub fn empty_object(&self) -> Value {
+        let mut m = BTreeMap::new();
+        for name in self.attributes.keys() {
+            m.insert(name.clone(), Value::Null);
+        }
+        for (name, b) in &self.blocks {
+            m.insert(name.clone(), b.empty_value());
+        }
+        Value::Object(m)
+    }
+}
+
+impl Block {
+    pub fn new(nesting: Nesting, schema: Schema) -> Self {
+        Self {
+            nesting,
+            description: schema.description.clone(),
+            deprecation: None,
+            min_items: 0,
+            max_items: 0,
+            schema,
+            plan_modifiers: Vec::new(),
+            validators: Vec::new(),
+        }
+    }
+    pub fn list(schema: Schema) -> Self {
+        Self::new(Nesting::List, schema)
+    }
+    pub fn set(schema: Schema) -> Self {
+        Self::new(Nesting::Set, schema)
+    }
+    pub fn map(schema: Schema) -> Self {
+        Self::new(Nesting::Map, schema)
+    }
+    pub fn single(schema: Schema) -> Self {
+        Self::new(Nesting::Single, schema)
+    }
+    pub fn items(mut self, min: i64, max: i64) -> Self {
+        self.min_items = min;
+        self.max_items = max;
+        self
+    }
+    pub fn describe(mut self, d: impl Into<String>) -> Self {
+        self.description = d.into();
+        self
+    }
+    pub fn plan_modifier(mut self, m: impl PlanModifier + 'static) -> Self {
+        self.plan_modifiers.push(Arc::new(m));
+        self
+    }
+    pub fn validator(mut self, v: impl Validator + 'static) -> Self {
+        self.validators.push(Arc::new(v));
+        self
+    }
+    pub fn deprecated(mut self, message: impl Into<String>) -> Self {
+        self.deprecation = Some(message.into());
+        self
+    }
+
+    /// The type of this block's value in its parent object.
+    pub fn value_type(&self) -> Type {
+        let inner = self.schema.value_type();
+        match self.nesting {
+            Nesting::Single | Nesting::Group => inner,
+            Nesting::List if inner.has_dynamic() => Type::Tuple(Vec::new()),
+            Nesting::List => Type::list(inner),
+            Nesting::Set => Type::set(inner),
+            Nesting::Map if inner.has_dynamic() => inner,
+            Nesting::Map => Type::map(inner),
+        }
+    }
+
+    /// The value of the block when configuration has none.
+    pub fn empty_value(&self) -> Value {
+        match self.nesting {
+            Nesting::Single => Value::Null,
+            Nesting::Group => self.schema.empty_object(),
+            Nesting::List => Value::List(Vec::new()),
+            Nesting::Set => Value::Set(Vec::new()),
+            Nesting::Map => Value::Map(BTreeMap::new()),
+        }
+    }
+}
+
+impl Attribute {
+    pub fn new(ty: Type) -> Self {
+        Self {
+            ty: AttributeType::Plain(ty),
+            description: String::new(),
+            required: false,
+            optional: false,
+            computed: false,
+            sensitive: false,
+            write_only: false,
+            deprecation: None,
+            default: None,
+            plan_modifiers: Vec::new(),
+            validators: Vec::new(),
+        }
+    }
+    pub fn string() -> Self {
+        Self::new(Type::String)
+    }
+    pub fn int() -> Self {
+        Self::new(Type::Number).validator(validators::whole_number())
+    }
+    pub fn number() -> Self {
+        Self::new(Type::Number)
+    }
+    pub fn bool() -> Self {
+        Self::new(Type::Bool)
+    }
+    pub fn dynamic() -> Self {
+        Self::new(Type::Dynamic)
+    }
+    pub fn list(t: Type) -> Self {
+        Self::new(Type::list(t))
+    }
+    pub fn set(t: Type) -> Self {
+        Self::new(Type::set(t))
+    }
+    pub fn map(t: Type) -> Self {
+        Self::new(Type::map(t))
+    }
+    /// Nested attributes (protocol 6): `nesting` of objects with these attributes.
+    pub fn nested(
+        nesting: Nesting,
+        attributes: impl IntoIterator<Item = (&'static str, Attribute)>,
+    ) -> Self {
+        let attributes = attributes
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        Self {
+            ty: AttributeType::Nested {
+                nesting,
+                attributes,
+            },
+            ..Self::new(Type::Dynamic)
+        }
+    }
+
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+    pub fn computed(mut self) -> Self {
+        self.computed = true;
+        self
+    }
+    pub fn sensitive(mut self) -> Self {
+        self.sensitive = true;
+        self
+    }
+    /// Write-only (Terraform 1.11+): in configuration only, never in plan or state.
+    pub fn write_only(mut self) -> Self {
+        self.write_only = true;
+        self
+    }
+    pub fn describe(mut self, d: impl Into<String>) -> Self {
+        self.description = d.into();
+        self
+    }
+    pub fn deprecated(mut self, message: impl Into<String>) -> Self {
+        self.deprecation = Some(message.into());
+        self
+    }
+    /// Default when the configuration is null; makes the attribute optional and computed.
+    pub fn default(mut self, v: impl IntoValue) -> Self {
+        self.default = Some(v.into_value());
+        self.optional = true;
+        self.computed = true;
+        self
+    }
+    pub fn plan_modifier(mut self, m: impl PlanModifier + 'static) -> Self {
+        self.plan_modifiers.push(Arc::new(m));
+        self
+    }
+    pub fn validator(mut self, v: impl Validator + 'static) -> Self {
+        self.validators.push(Arc::new(v));
+        self
+    }
+
+    /// The type of this attribute's value.
+    pub fn value_type(&self) -> Type {
+        match &self.ty {
+            AttributeType::Plain(t) => t.clone(),
+            AttributeType::Nested {
+                nesting,
+                attributes,
+            } => {
+                let inner = Type::Object(labforge_cty::ObjectType {
+                    attrs: attributes
+                        .iter()
+                        .map(|(k, a)| (k.clone(), a.value_type()))
+                        .collect(),
+                    optional: Default::default(),
+                });
+                match nesting {
+                    Nesting::Single | Nesting::Group => inner,
+                    Nesting::List => Type::list(inner),
+                    Nesting::Set => Type::set(inner),
+                    Nesting::Map => Type::map(inner),
+                }
+            }
+        }
+    }
+
+    /// The nested attributes, when this attribute has them.
+    pub fn nested_attributes(&self) -> Option<(Nesting, &BTreeMap<String, Attribute>)> {
+        match &self.ty {
+            AttributeType::Nested {
+                nesting,
+                attributes,
+            } => Some((*nesting, attributes)),
+            AttributeType::Plain(_) => None,
+        }
+    }
+}
+
+/// Plain Rust values usable as attribute defaults: `default(3)`, `default("x")`, `default(true)`.
+pub trait IntoValue {
+    fn into_value(self) -> Value;
+}
+
+impl IntoValue for Value {
+    fn into_value(self) -> Value {
+        self
+    }
+}
+impl IntoValue for bool {
+    fn into_value(self) -> Value {
+        Value::Bool(self)
+    }
+}
+impl IntoValue for i64 {
+    fn into_value(self) -> Value {
+        Value::Number(labforge_cty::Number::from_i64(self))
+    }
+}
+impl IntoValue for i32 {
+    fn into_value(self) -> Value {
+        i64::from(self).into_value()
+    }
+}
+impl IntoValue for &str {
+    fn into_value(self) -> Value {
+        Value::String(self.to_string())
+    }
+}
+impl IntoValue for String {
+    fn into_value(self) -> Value {
+        Value::String(self)
+    }
+}
