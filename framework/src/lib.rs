@@ -38,3 +38,23 @@ pub use resource::{
     Parameter, PlanChange, Resource, StateUpgrader,
 };
 pub use schema::{Attribute, Block, Nesting, Schema};
+
+pub use labforge_server::PluginInfo;
+
+/// Run a provider binary: what `main` calls. Handles the go-plugin handshake,
+/// AutoMTLS, `--debug` and logging (see `labforge-server`).
+///
+/// `address` is the provider's source address, e.g.
+/// `registry.terraform.io/labforge/homelab`.
+pub fn serve<P: Provider>(
+    provider: P,
+    address: &'static str,
+    version: &'static str,
+) -> std::process::ExitCode {
+    let info = PluginInfo {
+        address,
+        name: P::NAME,
+        version,
+    };
+    labforge_server::main(info, move || grpc::ProviderService::new(provider))
+}
