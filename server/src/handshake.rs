@@ -36,6 +36,7 @@ impl Handshake {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -101,6 +101,7 @@ pub(crate) fn usage(name: &str, version: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::collections::HashMap;

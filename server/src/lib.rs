@@ -523,6 +523,7 @@ async fn run<S: Provider>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -70,6 +70,7 @@ pub(crate) fn bind_unix(dir: Option<&Path>) -> io::Result<(UnixListener, SocketG
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

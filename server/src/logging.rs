@@ -208,6 +208,7 @@ pub fn install_panic_hook() {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::time::Duration;

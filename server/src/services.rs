@@ -177,6 +177,7 @@ impl GrpcBroker for Broker {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

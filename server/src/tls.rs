@@ -146,6 +146,7 @@ impl ClientCertVerifier for PinnedClientCert {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use rustls::pki_types::ServerName;
