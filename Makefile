@@ -1,0 +1,101 @@
+# labforge developer commands. `make help` lists them.
+#
+# Everything goes through cargo; `--locked` keeps builds on the committed Cargo.lock.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+# The provider version is the workspace version ([workspace.package] in Cargo.toml).
+VERSION := $(shell sed -n '/^\[workspace\.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)
+# Terraform's platform name, e.g. linux_amd64.
+OS := $(shell uname -s | tr '[:upper:]' '[:lower:]')
+ARCH := $(shell uname -m | sed -e 's/x86_64/amd64/' -e 's/aarch64/arm64/')
+PLATFORM := $(OS)_$(ARCH)
+# Where `make install` puts the provider: the CLI's implied local mirror.
+PLUGINS_DIR ?= $(HOME)/.terraform.d/plugins
+PROVIDER := homelab
+NAMESPACE := labforge
+
+.PHONY: help
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' | expand -t 12
+
+.PHONY: build
+build: ## Build the provider and the simulators (debug).
+	$(CARGO) build --locked -p terraform-provider-$(PROVIDER) -p labforge-simulators
+
+.PHONY: install
+install: ## Release build, installed into ~/.terraform.d/plugins for Terraform and OpenTofu.
+	$(CARGO) build --locked --release -p terraform-provider-$(PROVIDER)
+	@for host in registry.terraform.io registry.opentofu.org; do \
+	  dir="$(PLUGINS_DIR)/$$host/$(NAMESPACE)/$(PROVIDER)/$(VERSION)/$(PLATFORM)"; \
+	  mkdir -p "$$dir"; \
+	  install -m 0755 target/release/terraform-provider-$(PROVIDER) "$$dir/terraform-provider-$(PROVIDER)_v$(VERSION)"; \
+	  echo "installed $$dir/terraform-provider-$(PROVIDER)_v$(VERSION)"; \
+	done
+	@echo
+	@echo "Use it from your configuration:"
+	@echo
+	@echo '  terraform {'
+	@echo '    required_providers {'
+	@echo '      $(PROVIDER) = {'
+	@echo '        source  = "$(NAMESPACE)/$(PROVIDER)"'
+	@echo '        version = "$(VERSION)"'
+	@echo '      }'
+	@echo '    }'
+	@echo '  }'
+	@echo
+	@echo "Terraform and OpenTofu search $(PLUGINS_DIR) on their own, unless your CLI config"
+	@echo "(~/.terraformrc, ~/.tofurc or TF_CLI_CONFIG_FILE) has a provider_installation block."
+	@echo "Then add this to that block:"
+	@echo
+	@echo '  filesystem_mirror {'
+	@echo '    path    = "$(PLUGINS_DIR)"'
+	@echo '    include = ["registry.terraform.io/$(NAMESPACE)/*", "registry.opentofu.org/$(NAMESPACE)/*"]'
+	@echo '  }'
+	@echo '  direct {'
+	@echo '    exclude = ["registry.terraform.io/$(NAMESPACE)/*", "registry.opentofu.org/$(NAMESPACE)/*"]'
+	@echo '  }'
+	@echo
+	@echo "After reinstalling the same version, delete .terraform.lock.hcl and run init again"
+	@echo "(the lock file pins the old binary's checksum)."
+
+.PHONY: test
+test: ## Unit tests of every crate, then the acceptance tests.
+	$(CARGO) test --workspace --locked --exclude labforge-acceptance-tests
+	$(MAKE) --no-print-directory testacc
+
+.PHONY: testacc
+testacc: ## Acceptance tests: real terraform/tofu against the built provider binaries.
+	$(CARGO) build --locked -p terraform-provider-$(PROVIDER) -p labforge-simulators
+	$(CARGO) build --locked -p labforge-acceptance-tests --bins
+	$(CARGO) test --locked -p labforge-acceptance-tests
+
+.PHONY: fmt
+fmt: ## Format all code.
+	$(CARGO) fmt --all
+
+.PHONY: lint
+lint: ## rustfmt check and clippy with warnings as errors.
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+# TODO: the homelab-docs generator binary is not written yet; this target fails until it is.
+.PHONY: docs
+docs: ## Generate docs/ from the provider schema (not yet implemented).
+	$(CARGO) run --locked -p terraform-provider-$(PROVIDER) --bin homelab-docs
+
+.PHONY: demo
+demo: ## Run the demo against the simulators.
+	bash scripts/demo.sh
+
+# Placeholder: there are no benchmarks yet.
+.PHONY: bench
+bench: ## Run the benchmarks.
+	$(CARGO) bench --workspace --locked
+
+.PHONY: version
+version: ## Print the provider version.
+	@echo $(VERSION)
