@@ -21,6 +21,7 @@
 
 pub mod context;
 pub mod diag;
+pub mod docs;
 pub mod grpc;
 pub mod model;
 pub mod plan;
