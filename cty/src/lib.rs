@@ -13,7 +13,12 @@
 //! - [`msgpack`]: encode/decode a value against a type (the wire format).
 //! - [`json`]: encode/decode state JSON (decoding is lenient, for old schemas).
 //! - [`AttributePath`]: where in a value a diagnostic points.
+//! - [`Number`]: exact arbitrary-precision decimals (and ±infinity), as cty
+//!   numbers are; compare by value, print like go's `Text('f', -1)`.
+//! - [`infer_type`] and [`conforms`]: what type a value sent in a `dynamic`
+//!   slot gets, and whether a value fits a type before you encode it.
 
+mod conform;
 mod number;
 mod path;
 mod types;
@@ -22,6 +27,7 @@ mod value;
 pub mod json;
 pub mod msgpack;
 
+pub use conform::{conforms, infer_type};
 pub use number::Number;
 pub use path::{AttributePath, PathStep};
 pub use types::{ObjectType, Type};
@@ -38,7 +44,10 @@ pub enum Error {
     },
     /// The value does not conform to the type it is decoded or encoded against.
     #[error("{path}: {message}")]
-    Type { path: AttributePath, message: String },
+    Type {
+        path: AttributePath,
+        message: String,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,6 +1,7 @@
 //! cty types and their JSON form (`"string"`, `["list","number"]`, `["object",{...}]`, ...).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
 /// A cty type.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -45,7 +46,40 @@ impl Type {
         Type::Map(Box::new(t))
     }
     pub fn object<K: Into<String>>(attrs: impl IntoIterator<Item = (K, Type)>) -> Type {
-        Type::Object(ObjectType::new(attrs.into_iter().map(|(k, t)| (k.into(), t))))
+        Type::Object(ObjectType::new(
+            attrs.into_iter().map(|(k, t)| (k.into(), t)),
+        ))
+    }
+
+    pub fn tuple(elems: impl IntoIterator<Item = Type>) -> Type {
+        Type::Tuple(elems.into_iter().collect())
+    }
+
+    /// Parse type JSON; see [`crate::json::decode_type`].
+    pub fn from_json(bytes: &[u8]) -> crate::Result<Type> {
+        crate::json::decode_type(bytes)
+    }
+
+    /// Type JSON; see [`crate::json::encode_type`].
+    pub fn to_json(&self) -> Vec<u8> {
+        crate::json::encode_type(self)
+    }
+
+    pub fn is_primitive(&self) -> bool {
+        matches!(self, Type::Bool | Type::Number | Type::String)
+    }
+
+    /// List, set or map.
+    pub fn is_collection(&self) -> bool {
+        matches!(self, Type::List(_) | Type::Set(_) | Type::Map(_))
+    }
+
+    /// Element type of a list, set or map.
+    pub fn element_type(&self) -> Option<&Type> {
+        match self {
+            Type::List(t) | Type::Set(t) | Type::Map(t) => Some(t),
+            _ => None,
+        }
     }
 
     /// Whether this type is, or contains, the dynamic pseudo-type.
@@ -57,5 +91,12 @@ impl Type {
             Type::Object(o) => o.attrs.values().any(Type::has_dynamic),
             Type::Tuple(ts) => ts.iter().any(Type::has_dynamic),
         }
+    }
+}
+
+/// The type's compact type JSON (`"string"`, `["list","number"]`).
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&crate::json::encode_type(self)))
     }
 }

@@ -1,0 +1,22 @@
+//! Types the fuzz targets decode against.
+
+use labforge_cty::Type;
+
+pub fn types() -> Vec<Type> {
+    vec![
+        Type::object([("input", Type::String), ("output", Type::String)]),
+        Type::Dynamic,
+        Type::list(Type::object([
+            ("n", Type::Number),
+            ("tags", Type::set(Type::String)),
+            ("flags", Type::map(Type::Bool)),
+            ("any", Type::Dynamic),
+        ])),
+        Type::Tuple(vec![
+            Type::Number,
+            Type::list(Type::Dynamic),
+            Type::set(Type::Number),
+        ]),
+        Type::map(Type::list(Type::String)),
+    ]
+}
