@@ -1,10 +1,21 @@
 //! Cloudflare DNS: API client and resources.
 //!
-//! TODO(dns): client, `homelab_cloudflare_dns_record`, data source `homelab_cloudflare_zone`.
+//! - [`client`] is the typed API v4 client (envelope, pagination, rate limit,
+//!   retries, per-zone record cache for cheap refreshes).
+//! - [`record::DnsRecord`] is `homelab_cloudflare_dns_record`.
+//! - [`zone::Zone`] is the data source `homelab_cloudflare_zone`.
+//! - [`normalize`] says how Cloudflare rewrites values (so they never show as diffs).
 
-use labforge_framework::{Registry, Result};
+pub mod client;
+pub mod normalize;
+pub mod record;
+pub mod zone;
+
+use labforge_framework::Registry;
 
 use crate::clients::Clients;
+
+pub use client::Client;
 
 /// Connection settings, resolved from the provider block and environment.
 #[derive(Clone)]
@@ -20,22 +31,12 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("api_token", &"***")
             .field("base_url", &self.base_url)
+            .field("requests_per_second", &self.requests_per_second)
+            .field("max_retries", &self.max_retries)
             .finish()
     }
 }
 
-/// The Cloudflare API client.
-#[derive(Debug)]
-pub struct Client {
-    pub settings: Settings,
-}
-
-impl Client {
-    pub fn new(settings: Settings) -> Result<Self> {
-        Ok(Self { settings })
-    }
-}
-
 pub fn register(r: Registry<Clients>) -> Registry<Clients> {
-    r
+    r.resource(record::DnsRecord).data_source(zone::Zone)
 }

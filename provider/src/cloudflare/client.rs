@@ -1,0 +1,687 @@
+//! Typed Cloudflare API v4 client (DNS subset): the `{success, errors,
+//! result, result_info}` envelope, Bearer token auth, pagination, a
+//! client-side rate limit, retries (through [`crate::http`]) and a short-lived
+//! per-zone record cache so that refreshing many records of one zone costs one
+//! list request instead of one request per record.
+//!
+//! These serde models are the provider's own; the simulator never shares them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::http::{HttpError, RateLimiter, RetryPolicy, TlsSettings, send_with_retry};
+
+use super::Settings;
+
+/// Records per list page. Cloudflare documents a maximum far above this; 5000
+/// keeps most zones to a single request.
+pub const LIST_PER_PAGE: u32 = 5000;
+/// Zones per page (the API's maximum for `GET /zones`).
+const ZONES_PER_PAGE: u32 = 50;
+/// How long a zone's record list may answer refreshes.
+pub const CACHE_TTL: Duration = Duration::from_secs(20);
+
+/// One `errors[]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ApiMessage {
+    #[serde(default)]
+    pub code: i64,
+    #[serde(default)]
+    pub message: String,
+}
+
+/// `result_info` of list answers.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ResultInfo {
+    #[serde(default)]
+    pub page: u32,
+    #[serde(default)]
+    pub total_pages: Option<u32>,
+    #[serde(default)]
+    pub count: Option<u32>,
+    #[serde(default)]
+    pub total_count: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Envelope<T> {
+    #[serde(default)]
+    success: bool,
+    #[serde(default)]
+    errors: Vec<ApiMessage>,
+    result: Option<T>,
+    #[serde(default)]
+    result_info: Option<ResultInfo>,
+}
+
+/// Errors of the Cloudflare API. Messages never contain the token.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The object does not exist (HTTP 404, code 81044, or 7003 "could not route").
+    #[error("{method} {path}: not found ({})", render(errors))]
+    NotFound {
+        method: String,
+        path: String,
+        errors: Vec<ApiMessage>,
+    },
+    /// The token is not allowed to do this (HTTP 403 / code 10000, 9109).
+    #[error(
+        "{method} {path}: permission denied ({}). Check the API token's permissions (Zone:DNS Read \
+         for plans, Zone:DNS Edit for changes) and the zones it covers.",
+        render(errors)
+    )]
+    Forbidden {
+        method: String,
+        path: String,
+        errors: Vec<ApiMessage>,
+    },
+    /// Too many requests, after all retries.
+    #[error(
+        "{method} {path}: rate limited by Cloudflare after retries ({}). Lower `requests_per_second` \
+         or raise `max_retries` in the provider's cloudflare block.",
+        render(errors)
+    )]
+    RateLimited {
+        method: String,
+        path: String,
+        errors: Vec<ApiMessage>,
+    },
+    /// Any other API failure.
+    #[error("{method} {path}: HTTP {status}: {}", render(errors))]
+    Api {
+        method: String,
+        path: String,
+        status: u16,
+        errors: Vec<ApiMessage>,
+    },
+    /// The answer was not what the API documents.
+    #[error("{method} {path}: unexpected answer (HTTP {status}): {message}")]
+    Decode {
+        method: String,
+        path: String,
+        status: u16,
+        message: String,
+    },
+    #[error(transparent)]
+    Transport(#[from] HttpError),
+}
+
+impl ApiError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ApiError::NotFound { .. })
+    }
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, ApiError::Forbidden { .. })
+    }
+    /// Cloudflare error codes carried by the error.
+    pub fn codes(&self) -> Vec<i64> {
+        match self {
+            ApiError::NotFound { errors, .. }
+            | ApiError::Forbidden { errors, .. }
+            | ApiError::RateLimited { errors, .. }
+            | ApiError::Api { errors, .. } => errors.iter().map(|e| e.code).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn render(errors: &[ApiMessage]) -> String {
+    if errors.is_empty() {
+        return "no error details".to_string();
+    }
+    errors
+        .iter()
+        .map(|e| format!("{} (code {})", e.message, e.code))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Sort an error answer into an [`ApiError`].
+pub fn classify(method: &str, path: &str, status: u16, errors: Vec<ApiMessage>) -> ApiError {
+    let (method, path) = (method.to_string(), path.to_string());
+    let has = |c: i64| errors.iter().any(|e| e.code == c);
+    if status == 404 || has(81044) || has(7003) || has(7000) {
+        ApiError::NotFound {
+            method,
+            path,
+            errors,
+        }
+    } else if status == 429 || has(971) || has(10100) {
+        ApiError::RateLimited {
+            method,
+            path,
+            errors,
+        }
+    } else if status == 403 || status == 401 || has(10000) || has(9109) {
+        ApiError::Forbidden {
+            method,
+            path,
+            errors,
+        }
+    } else {
+        ApiError::Api {
+            method,
+            path,
+            status,
+            errors,
+        }
+    }
+}
+
+/// A zone as the API returns it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiZone {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub name_servers: Vec<String>,
+}
+
+/// A DNS record as the API returns it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ApiRecord {
+    pub id: String,
+    #[serde(default)]
+    pub zone_id: Option<String>,
+    #[serde(default)]
+    pub zone_name: Option<String>,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub record_type: String,
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default)]
+    pub priority: Option<i64>,
+    #[serde(default)]
+    pub data: Option<ApiRecordData>,
+    #[serde(default)]
+    pub proxiable: Option<bool>,
+    #[serde(default)]
+    pub proxied: Option<bool>,
+    #[serde(default)]
+    pub ttl: Option<i64>,
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub created_on: Option<String>,
+    #[serde(default)]
+    pub modified_on: Option<String>,
+}
+
+/// Structured `data` of SRV and CAA records (the fields we manage).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ApiRecordData {
+    // CAA
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flags: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    // SRV
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// The body of `POST` and `PUT` (full replace) of a record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordInput {
+    #[serde(rename = "type")]
+    pub record_type: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<ApiRecordData>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
+    pub ttl: i64,
+    pub proxied: bool,
+    /// Always sent (null clears it on PUT).
+    pub comment: Option<String>,
+    pub tags: Vec<String>,
+}
+
+/// One zone's record list, shared by the refreshes of that zone's records.
+#[derive(Default)]
+struct ZoneCache {
+    /// Bumped by every write to the zone; a list fetched under an older
+    /// generation is stale.
+    generation: AtomicU64,
+    list: tokio::sync::Mutex<Option<CachedList>>,
+}
+
+struct CachedList {
+    fetched: Instant,
+    generation: u64,
+    records: Arc<HashMap<String, ApiRecord>>,
+}
+
+/// The Cloudflare API client.
+pub struct Client {
+    pub settings: Settings,
+    http: reqwest::Client,
+    limiter: RateLimiter,
+    policy: RetryPolicy,
+    cache: Mutex<HashMap<String, Arc<ZoneCache>>>,
+    /// Requests sent (attempts, including retries), for diagnostics and tests.
+    requests: AtomicU64,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new(settings: Settings) -> labforge_framework::Result<Self> {
+        let http = crate::http::client(&TlsSettings::default(), Duration::from_secs(60))?;
+        let limiter = RateLimiter::new(settings.requests_per_second);
+        let policy = RetryPolicy {
+            max_retries: settings.max_retries,
+            ..RetryPolicy::default()
+        };
+        Ok(Self {
+            settings,
+            http,
+            limiter,
+            policy,
+            cache: Mutex::new(HashMap::new()),
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    /// Requests sent so far by this client (every attempt counts).
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.settings.base_url.trim_end_matches('/'), path)
+    }
+
+    /// Send one request (with rate limit and retries) and decode the envelope.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&RecordInput>,
+    ) -> Result<(T, Option<ResultInfo>), ApiError> {
+        let url = self.url(path);
+        let m = method.as_str().to_string();
+        let resp = send_with_retry(self.policy, &m, path, || {
+            let mut req = self
+                .http
+                .request(method.clone(), &url)
+                .bearer_auth(&self.settings.api_token)
+                .query(query);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            async {
+                self.limiter.acquire().await;
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                req.send().await
+            }
+        })
+        .await?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.map_err(|e| ApiError::Decode {
+            method: m.clone(),
+            path: path.to_string(),
+            status,
+            message: format!("reading the body failed: {e}"),
+        })?;
+        let env: Envelope<T> = match serde_json::from_slice(&bytes) {
+            Ok(env) => env,
+            Err(e) => {
+                // Not the envelope: an error page from a proxy, or a bad result shape.
+                if !(200..300).contains(&status) {
+                    return Err(classify(&m, path, status, Vec::new()));
+                }
+                return Err(ApiError::Decode {
+                    method: m,
+                    path: path.to_string(),
+                    status,
+                    message: e.to_string(),
+                });
+            }
+        };
+        tracing::debug!(method = %m, path, status, success = env.success, "cloudflare api");
+        if !env.success || !(200..300).contains(&status) {
+            return Err(classify(&m, path, status, env.errors));
+        }
+        match env.result {
+            Some(r) => Ok((r, env.result_info)),
+            None => Err(ApiError::Decode {
+                method: m,
+                path: path.to_string(),
+                status,
+                message: "the answer has no result".to_string(),
+            }),
+        }
+    }
+
+    // ------------------------------------------------------------ zones
+
+    pub async fn get_zone(&self, zone_id: &str) -> Result<ApiZone, ApiError> {
+        let path = format!("/zones/{}", seg(zone_id));
+        Ok(self.call(reqwest::Method::GET, &path, &[], None).await?.0)
+    }
+
+    /// Zones named `name` (exact match). Works with zone-scoped tokens too,
+    /// which see only their own zones.
+    pub async fn find_zones(&self, name: &str) -> Result<Vec<ApiZone>, ApiError> {
+        let want = name.trim().trim_end_matches('.').to_ascii_lowercase();
+        let mut out = Vec::new();
+        let mut page = 1u32;
+        loop {
+            let q = [
+                ("name", want.clone()),
+                ("page", page.to_string()),
+                ("per_page", ZONES_PER_PAGE.to_string()),
+            ];
+            let (zones, info): (Vec<ApiZone>, _) =
+                self.call(reqwest::Method::GET, "/zones", &q, None).await?;
+            let n = zones.len();
+            out.extend(zones.into_iter().filter(|z| z.name == want));
+            if !more_pages(info.as_ref(), page, n, ZONES_PER_PAGE) {
+                break;
+            }
+            page += 1;
+        }
+        Ok(out)
+    }
+
+    // ------------------------------------------------------------ records
+
+    fn zone_cache(&self, zone_id: &str) -> Arc<ZoneCache> {
+        self.cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(zone_id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    fn invalidate(&self, zone_id: &str) {
+        self.zone_cache(zone_id)
+            .generation
+            .fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Every record of a zone, following `result_info` over all pages.
+    pub async fn list_records(&self, zone_id: &str) -> Result<Vec<ApiRecord>, ApiError> {
+        self.list_records_paged(zone_id, LIST_PER_PAGE).await
+    }
+
+    pub async fn list_records_paged(
+        &self,
+        zone_id: &str,
+        per_page: u32,
+    ) -> Result<Vec<ApiRecord>, ApiError> {
+        let path = format!("/zones/{}/dns_records", seg(zone_id));
+        let mut out = Vec::new();
+        let mut page = 1u32;
+        loop {
+            let q = [
+                ("page", page.to_string()),
+                ("per_page", per_page.to_string()),
+            ];
+            let (rows, info): (Vec<ApiRecord>, _) =
+                self.call(reqwest::Method::GET, &path, &q, None).await?;
+            let n = rows.len();
+            out.extend(rows);
+            if !more_pages(info.as_ref(), page, n, per_page) {
+                break;
+            }
+            page += 1;
+            if page > 100_000 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// One record, straight from the API. `None` when it does not exist.
+    pub async fn get_record(&self, zone_id: &str, id: &str) -> Result<Option<ApiRecord>, ApiError> {
+        let path = format!("/zones/{}/dns_records/{}", seg(zone_id), seg(id));
+        match self.call(reqwest::Method::GET, &path, &[], None).await {
+            Ok((r, _)) => Ok(Some(r)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One record for a refresh: answered from the zone's record list, which
+    /// is fetched once and shared by every record of the zone for
+    /// [`CACHE_TTL`] (writes to the zone invalidate it). Falls back to a
+    /// single `GET` when the list cannot be fetched.
+    pub async fn read_record(
+        &self,
+        zone_id: &str,
+        id: &str,
+    ) -> Result<Option<ApiRecord>, ApiError> {
+        let zc = self.zone_cache(zone_id);
+        let mut slot = zc.list.lock().await;
+        let generation = zc.generation.load(Ordering::SeqCst);
+        if let Some(c) = slot.as_ref()
+            && c.generation == generation
+            && c.fetched.elapsed() < CACHE_TTL
+        {
+            return Ok(c.records.get(id).cloned());
+        }
+        match self.list_records(zone_id).await {
+            Ok(rows) => {
+                let records: HashMap<String, ApiRecord> =
+                    rows.into_iter().map(|r| (r.id.clone(), r)).collect();
+                let found = records.get(id).cloned();
+                *slot = Some(CachedList {
+                    fetched: Instant::now(),
+                    generation,
+                    records: Arc::new(records),
+                });
+                Ok(found)
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) if e.is_forbidden() => {
+                drop(slot);
+                tracing::debug!("listing the zone's records is not allowed; reading one record");
+                self.get_record(zone_id, id).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn create_record(
+        &self,
+        zone_id: &str,
+        input: &RecordInput,
+    ) -> Result<ApiRecord, ApiError> {
+        let path = format!("/zones/{}/dns_records", seg(zone_id));
+        self.invalidate(zone_id);
+        let r = self
+            .call(reqwest::Method::POST, &path, &[], Some(input))
+            .await;
+        self.invalidate(zone_id);
+        Ok(r?.0)
+    }
+
+    /// Full replace (`PUT`): fields left out are cleared.
+    pub async fn update_record(
+        &self,
+        zone_id: &str,
+        id: &str,
+        input: &RecordInput,
+    ) -> Result<ApiRecord, ApiError> {
+        let path = format!("/zones/{}/dns_records/{}", seg(zone_id), seg(id));
+        self.invalidate(zone_id);
+        let r = self
+            .call(reqwest::Method::PUT, &path, &[], Some(input))
+            .await;
+        self.invalidate(zone_id);
+        Ok(r?.0)
+    }
+
+    /// Delete; succeeds when the record is already gone.
+    pub async fn delete_record(&self, zone_id: &str, id: &str) -> Result<(), ApiError> {
+        let path = format!("/zones/{}/dns_records/{}", seg(zone_id), seg(id));
+        self.invalidate(zone_id);
+        let r = self
+            .call::<serde_json::Value>(reqwest::Method::DELETE, &path, &[], None)
+            .await;
+        self.invalidate(zone_id);
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Whether another page follows page `page` which held `n` rows.
+fn more_pages(info: Option<&ResultInfo>, page: u32, n: usize, per_page: u32) -> bool {
+    match info {
+        Some(ResultInfo {
+            total_pages: Some(total),
+            ..
+        }) => page < *total,
+        Some(ResultInfo {
+            total_count: Some(total),
+            ..
+        }) => u64::from(page) * u64::from(per_page) < u64::from(*total),
+        _ => n as u64 >= u64::from(per_page) && n > 0,
+    }
+}
+
+/// A path segment: ids are hex, but never let input change the path.
+fn seg(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c.to_string()
+            } else {
+                format!("%{:02X}", u32::from(c) & 0xff)
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn errors_are_classified_by_status_and_code() {
+        let m = |code: i64| {
+            vec![ApiMessage {
+                code,
+                message: "x".into(),
+            }]
+        };
+        assert!(classify("GET", "/p", 404, m(81044)).is_not_found());
+        assert!(classify("GET", "/p", 400, m(7003)).is_not_found());
+        assert!(classify("GET", "/p", 403, m(9109)).is_forbidden());
+        assert!(classify("PUT", "/p", 403, m(10000)).is_forbidden());
+        assert!(matches!(
+            classify("GET", "/p", 429, m(971)),
+            ApiError::RateLimited { .. }
+        ));
+        let e = classify("POST", "/p", 400, m(81057));
+        assert_eq!(e.codes(), vec![81057]);
+        assert!(e.to_string().contains("x (code 81057)"), "{e}");
+    }
+
+    #[test]
+    fn envelope_and_records_decode() {
+        let body = r#"{"success":true,"errors":[],"messages":[],"result":[{"id":"a","zone_id":"z",
+            "zone_name":"example.com","name":"www.example.com","type":"SRV","content":"1 2 t.example.com",
+            "priority":10,"data":{"priority":10,"weight":1,"port":2,"target":"t.example.com"},
+            "proxiable":false,"proxied":false,"ttl":1,"comment":null,"tags":[],"settings":{},"meta":{},
+            "created_on":"2024-01-01T00:00:00Z","modified_on":"2024-01-01T00:00:00Z"}],
+            "result_info":{"page":1,"per_page":100,"count":1,"total_count":1,"total_pages":1}}"#;
+        let env: Envelope<Vec<ApiRecord>> = serde_json::from_str(body).unwrap();
+        assert!(env.success);
+        let r = &env.result.unwrap()[0];
+        assert_eq!(r.record_type, "SRV");
+        assert_eq!(r.data.as_ref().unwrap().port, Some(2));
+        assert!(!more_pages(env.result_info.as_ref(), 1, 1, 100));
+    }
+
+    #[test]
+    fn pagination_follows_result_info() {
+        let info = ResultInfo {
+            page: 1,
+            total_pages: Some(3),
+            ..Default::default()
+        };
+        assert!(more_pages(Some(&info), 2, 5, 5));
+        assert!(!more_pages(Some(&info), 3, 5, 5));
+        let info = ResultInfo {
+            total_count: Some(11),
+            ..Default::default()
+        };
+        assert!(more_pages(Some(&info), 2, 5, 5));
+        assert!(!more_pages(Some(&info), 3, 1, 5));
+        assert!(more_pages(None, 1, 5, 5));
+        assert!(!more_pages(None, 1, 4, 5));
+    }
+
+    #[test]
+    fn input_serializes_like_the_api_expects() {
+        let input = RecordInput {
+            record_type: "MX".into(),
+            name: "@".into(),
+            content: Some("mail.example.com".into()),
+            data: None,
+            priority: Some(10),
+            ttl: 1,
+            proxied: false,
+            comment: None,
+            tags: vec!["env:lab".into()],
+        };
+        let v = serde_json::to_value(&input).unwrap();
+        assert_eq!(v["type"], "MX");
+        assert_eq!(v["priority"], 10);
+        assert!(v["comment"].is_null());
+        assert!(v.get("data").is_none());
+    }
+
+    #[test]
+    fn path_segments_are_escaped() {
+        assert_eq!(seg("023e105f"), "023e105f");
+        assert_eq!(seg("../x"), "..%2Fx");
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let c = Client::new(Settings {
+            api_token: "secret-token".into(),
+            base_url: "http://127.0.0.1:1/client/v4".into(),
+            requests_per_second: 0.0,
+            max_retries: 0,
+        })
+        .unwrap();
+        assert!(!format!("{c:?}").contains("secret-token"));
+    }
+}
