@@ -1,0 +1,252 @@
+//! `homelab-sim`: starts every backend simulator on 127.0.0.1 for the demo
+//! lab and for manual testing, writes where they listen and how to log in,
+//! and runs until SIGINT or SIGTERM.
+//!
+//! ```text
+//! homelab-sim [--port-base N] [--env-file PATH] [--tfvars PATH] [--ready-file PATH]
+//! ```
+//!
+//! * `--port-base N`: simulator i listens on port N+i (in the order listed
+//!   by `--help`); default: ephemeral ports.
+//! * `--env-file PATH`: shell lines `export NAME=value` (endpoints, tokens).
+//! * `--tfvars PATH`: the same as a Terraform `*.tfvars.json` object.
+//! * `--ready-file PATH`: written (with the env lines) once every simulator
+//!   listens; without it, `READY` is printed on stdout.
+//!
+//! Logs go to stderr (`RUST_LOG` filters, default `info`).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+use labforge_simulators::{cloudflare, technitium};
+use serde_json::{Map, Value, json};
+
+const USAGE: &str =
+    "usage: homelab-sim [--port-base N] [--env-file PATH] [--tfvars PATH] [--ready-file PATH]
+
+Starts the homelab backend simulators on 127.0.0.1, in this order:
+  0 technitium   Technitium DNS Server HTTP API
+  1 cloudflare   Cloudflare API v4 (zones, DNS records)
+and runs until SIGINT/SIGTERM.";
+
+#[derive(Debug, Default)]
+struct Args {
+    port_base: Option<u16>,
+    env_file: Option<PathBuf>,
+    tfvars: Option<PathBuf>,
+    ready_file: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Option<Args>> {
+    let mut args = Args::default();
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (a.clone(), None),
+        };
+        let mut value = |name: &str| -> Result<String> {
+            match inline.clone().or_else(|| it.next()) {
+                Some(v) => Ok(v),
+                None => bail!("{name} needs a value\n{USAGE}"),
+            }
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--port-base" => {
+                let v = value("--port-base")?;
+                args.port_base = Some(v.parse().with_context(|| format!("bad --port-base {v}"))?);
+            }
+            "--env-file" => args.env_file = Some(value("--env-file")?.into()),
+            "--tfvars" => args.tfvars = Some(value("--tfvars")?.into()),
+            "--ready-file" => args.ready_file = Some(value("--ready-file")?.into()),
+            other => bail!("unknown argument {other}\n{USAGE}"),
+        }
+    }
+    Ok(Some(args))
+}
+
+/// One running simulator and what clients need to reach it.
+struct Running {
+    name: &'static str,
+    url: String,
+    env: Vec<(&'static str, String)>,
+    tfvars: Vec<(&'static str, Value)>,
+    _keep: Box<dyn std::any::Any>,
+}
+
+fn port(base: Option<u16>, index: u16) -> Result<u16> {
+    match base {
+        None => Ok(0),
+        Some(b) => b
+            .checked_add(index)
+            .context("--port-base too large for the number of simulators"),
+    }
+}
+
+/// Starts every simulator. Add new backends here, at the end of the list.
+fn start_all(base: Option<u16>) -> Result<Vec<Running>> {
+    let mut all = Vec::new();
+
+    let t = technitium::TechnitiumSim::start_on_port(port(base, 0)?)
+        .context("starting the Technitium simulator")?;
+    all.push(Running {
+        name: "technitium",
+        url: t.base_url(),
+        env: vec![
+            ("TECHNITIUM_URL", t.base_url()),
+            ("TECHNITIUM_TOKEN", technitium::ADMIN_TOKEN.into()),
+            (
+                "TECHNITIUM_READONLY_TOKEN",
+                technitium::READONLY_TOKEN.into(),
+            ),
+            ("TECHNITIUM_USER", technitium::ADMIN_USER.into()),
+            ("TECHNITIUM_PASSWORD", technitium::ADMIN_PASSWORD.into()),
+            ("TECHNITIUM_ZONE", technitium::SEED_ZONE.into()),
+        ],
+        tfvars: vec![
+            ("technitium_url", json!(t.base_url())),
+            ("technitium_token", json!(technitium::ADMIN_TOKEN)),
+            ("technitium_zone", json!(technitium::SEED_ZONE)),
+        ],
+        _keep: Box::new(t),
+    });
+
+    let c = cloudflare::CloudflareSim::start_on_port(port(base, 1)?)
+        .context("starting the Cloudflare simulator")?;
+    all.push(Running {
+        name: "cloudflare",
+        url: c.base_url(),
+        env: vec![
+            ("CLOUDFLARE_BASE_URL", c.base_url()),
+            ("CLOUDFLARE_API_TOKEN", cloudflare::EDIT_TOKEN.into()),
+            ("CLOUDFLARE_READONLY_TOKEN", cloudflare::READ_TOKEN.into()),
+            (
+                "CLOUDFLARE_ZONE_SCOPED_TOKEN",
+                cloudflare::SCOPED_TOKEN.into(),
+            ),
+            ("CLOUDFLARE_ZONE_ID", cloudflare::ZONE_EXAMPLE_COM.into()),
+            ("CLOUDFLARE_ZONE_NAME", "example.com".into()),
+            (
+                "CLOUDFLARE_LAB_ZONE_ID",
+                cloudflare::ZONE_LAB_EXAMPLE_NET.into(),
+            ),
+        ],
+        tfvars: vec![
+            ("cloudflare_base_url", json!(c.base_url())),
+            ("cloudflare_api_token", json!(cloudflare::EDIT_TOKEN)),
+            ("cloudflare_zone_id", json!(cloudflare::ZONE_EXAMPLE_COM)),
+            ("cloudflare_zone_name", json!("example.com")),
+        ],
+        _keep: Box::new(c),
+    });
+
+    Ok(all)
+}
+
+/// Single-quotes a value for POSIX shells.
+fn shell_quote(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "'\\''"))
+}
+
+fn env_text(sims: &[Running]) -> String {
+    let mut out =
+        String::from("# Written by homelab-sim: endpoints and credentials of the simulators.\n");
+    for s in sims {
+        for (k, v) in &s.env {
+            out.push_str(&format!("export {k}={}\n", shell_quote(v)));
+        }
+    }
+    out
+}
+
+fn tfvars_text(sims: &[Running]) -> Result<String> {
+    let mut m = Map::new();
+    for s in sims {
+        for (k, v) in &s.tfvars {
+            m.insert((*k).to_string(), v.clone());
+        }
+    }
+    Ok(serde_json::to_string_pretty(&Value::Object(m))? + "\n")
+}
+
+/// Writes via a temporary file and a rename, so readers never see half.
+fn write_atomic(path: &PathBuf, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp~");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}
+
+async fn wait_for_signal() -> Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("waiting for SIGINT")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let Some(args) = parse_args()? else {
+        writeln!(std::io::stderr(), "{USAGE}")?;
+        return Ok(());
+    };
+    let sims = start_all(args.port_base)?;
+
+    let env = env_text(&sims);
+    if let Some(p) = &args.env_file {
+        write_atomic(p, &env)?;
+    }
+    if let Some(p) = &args.tfvars {
+        write_atomic(p, &tfvars_text(&sims)?)?;
+    }
+    let mut err = std::io::stderr();
+    writeln!(err, "homelab-sim: simulators listening")?;
+    for s in &sims {
+        writeln!(err, "  {:<12} {}", s.name, s.url)?;
+    }
+    if let Some(p) = &args.env_file {
+        writeln!(err, "  env file     {}", p.display())?;
+    }
+    if let Some(p) = &args.tfvars {
+        writeln!(err, "  tfvars       {}", p.display())?;
+    }
+    match &args.ready_file {
+        Some(p) => write_atomic(p, &env)?,
+        None => {
+            let mut out = std::io::stdout();
+            writeln!(out, "READY")?;
+            out.flush()?;
+        }
+    }
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("building the signal runtime")?;
+    runtime.block_on(wait_for_signal())?;
+    drop(runtime);
+    tracing::info!("signal received, stopping simulators");
+    drop(sims);
+    if let Some(p) = &args.ready_file {
+        let _ = std::fs::remove_file(p);
+    }
+    Ok(())
+}
