@@ -90,10 +90,11 @@ docs: ## Regenerate docs/ from the provider schemas and examples/ (a test fails 
 demo: ## Run the demo against the simulators.
 	bash scripts/demo.sh
 
-# Placeholder: there are no benchmarks yet.
 .PHONY: bench
-bench: ## Run the benchmarks.
-	$(CARGO) bench --workspace --locked
+bench: ## Benchmarks, as ratios against baselines measured in the same run.
+	$(CARGO) bench --locked -q -p labforge-cty --bench codec
+	$(CARGO) build --locked --release -q -p terraform-provider-$(PROVIDER) -p labforge-server --examples --bins
+	python3 scripts/bench-plugin.py
 
 .PHONY: version
 version: ## Print the provider version.
