@@ -621,3 +621,62 @@ fn starts_from_sync_code() {
         Some(ZONE_EXAMPLE_COM)
     );
 }
+
+#[tokio::test]
+async fn malformed_requests_get_vendor_errors() {
+    let sim = CloudflareSim::start().unwrap();
+    for body in [
+        json!([]),
+        json!({"type": 5}),
+        json!({"type": "A", "name": "x", "content": "192.0.2.1", "ttl": "x"}),
+        json!({"type": "A", "name": "x", "content": "192.0.2.1", "ttl": 1.5}),
+        json!({"type": "A", "name": "x", "content": "192.0.2.1", "tags": ["bad tag:x"]}),
+        json!({"type": "A", "name": "", "content": "192.0.2.1"}),
+        json!({"type": "SRV", "name": "_x._tcp", "data": {"priority": -1}}),
+        json!({"type": "CAA", "name": "x", "data": "nope"}),
+    ] {
+        let (st, v) = req(
+            &sim,
+            EDIT_TOKEN,
+            Method::POST,
+            &records_path(ZONE_EXAMPLE_COM),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(st, 400, "{body} -> {v}");
+        assert_eq!(v["success"], false);
+    }
+    let (st, v) = req(
+        &sim,
+        EDIT_TOKEN,
+        Method::GET,
+        &format!("{}?per_page=0", records_path(ZONE_EXAMPLE_COM)),
+        None,
+    )
+    .await;
+    assert_eq!((st.as_u16(), v["success"].as_bool()), (400, Some(false)));
+    let (st, v) = req(
+        &sim,
+        EDIT_TOKEN,
+        Method::GET,
+        &format!("{}/not-an-id", records_path(ZONE_EXAMPLE_COM)),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st.as_u16(), v["errors"][0]["code"].as_i64()),
+        (400, Some(7003))
+    );
+    let (st, v) = req(&sim, EDIT_TOKEN, Method::GET, "/nowhere", None).await;
+    assert_eq!(
+        (st.as_u16(), v["errors"][0]["code"].as_i64()),
+        (400, Some(7000))
+    );
+    let resp = reqwest::Client::new()
+        .get(format!("{}/zones", sim.base_url()))
+        .header("authorization", "Basic abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+}

@@ -708,3 +708,47 @@ fn starts_from_sync_code() {
     assert!(sim.base_url().starts_with("http://127.0.0.1:"));
     drop(sim);
 }
+
+#[tokio::test]
+async fn malformed_requests_get_vendor_errors() {
+    let sim = TechnitiumSim::start().unwrap();
+    let cases: &[&[(&str, &str)]] = &[
+        &[
+            ("domain", "m.home.arpa"),
+            ("type", "A"),
+            ("ipAddress", "10.0.0.1"),
+            ("ttl", "-5"),
+        ],
+        &[
+            ("domain", "m.home.arpa"),
+            ("type", "MX"),
+            ("preference", "99999"),
+            ("exchange", "x.home.arpa"),
+        ],
+        &[("domain", "m.home.arpa"), ("type", "TXT")],
+        &[("domain", "m.home.arpa"), ("type", "NOPE")],
+        &[
+            ("domain", "m.home.arpa"),
+            ("type", "A"),
+            ("ipAddress", "10.0.0.1"),
+            ("overwrite", "maybe"),
+        ],
+        &[("domain", ".."), ("type", "A"), ("ipAddress", "10.0.0.1")],
+        &[("type", "A")],
+    ];
+    for form in cases {
+        err(&sim, ADMIN_TOKEN, "/api/zones/records/add", form).await;
+    }
+    // Raw bytes that are not valid UTF-8 or not a form.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/zones/records/add", sim.base_url()))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(vec![0xff, 0xfe, b'%', b'=', b'&', b'&'])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["status"], "error");
+}
