@@ -1,11 +1,23 @@
 //! Technitium DNS Server: API client and resources.
 //!
-//! TODO(dns): client, `homelab_technitium_zone`, `homelab_technitium_dns_record`,
-//! data source `homelab_technitium_zone_records`.
+//! - [`client`] — the typed HTTP API client (form-POST calls, token in the
+//!   body, login sessions, status envelope, per-zone record cache).
+//! - [`rdata`] — record identity, normalisation and import IDs (pure).
+//! - [`zone`] — `homelab_technitium_zone`.
+//! - [`record`] — `homelab_technitium_dns_record`.
+//! - [`records_ds`] — data source `homelab_technitium_zone_records`.
 
-use labforge_framework::{Registry, Result};
+pub mod client;
+pub mod rdata;
+pub mod record;
+pub mod records_ds;
+pub mod zone;
+
+use labforge_framework::Registry;
 
 use crate::clients::Clients;
+
+pub use client::Client;
 
 /// How to authenticate.
 #[derive(Clone)]
@@ -32,18 +44,8 @@ pub struct Settings {
     pub insecure: bool,
 }
 
-/// The Technitium API client.
-#[derive(Debug)]
-pub struct Client {
-    pub settings: Settings,
-}
-
-impl Client {
-    pub fn new(settings: Settings) -> Result<Self> {
-        Ok(Self { settings })
-    }
-}
-
 pub fn register(r: Registry<Clients>) -> Registry<Clients> {
-    r
+    r.resource(zone::Zone)
+        .resource(record::DnsRecord)
+        .data_source(records_ds::ZoneRecords)
 }

@@ -1,0 +1,667 @@
+//! `homelab_technitium_dns_record`: one record of an authoritative zone.
+
+use labforge_framework::schema::{Attribute, Schema, modifiers, validators};
+use labforge_framework::{
+    AttributePath, Ctx, Diagnostics, Error, PlanChange, Resource, Result, Value,
+};
+use serde::{Deserialize, Serialize};
+
+use super::client::{ApiError, Client, RecordInfo};
+use super::rdata::{RECORD_TYPES, RType, RecordData, fqdn, import_id, norm_name, parse_import_id};
+use crate::clients::Clients;
+
+/// The resource.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DnsRecord;
+
+/// One record, as configured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecordModel {
+    pub id: Option<String>,
+    pub zone: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub rtype: String,
+    pub value: String,
+    pub priority: Option<i64>,
+    pub weight: Option<i64>,
+    pub port: Option<i64>,
+    pub flags: Option<i64>,
+    pub tag: Option<String>,
+    pub ttl: Option<i64>,
+    pub disabled: Option<bool>,
+    pub comments: Option<String>,
+}
+
+pub(crate) const DEFAULT_TTL: i64 = 3600;
+/// RFC 2181: TTLs are unsigned 31-bit numbers.
+pub(crate) const MAX_TTL: i64 = 2_147_483_647;
+
+pub(crate) fn client(ctx: &Ctx<Clients>) -> Result<&Client> {
+    ctx.client().technitium.get()
+}
+
+impl RecordModel {
+    pub fn data(&self) -> Result<RecordData> {
+        let rtype = RType::parse(&self.rtype).ok_or_else(|| {
+            Error::msg(format!(
+                "type {:?} is not one of {}",
+                self.rtype,
+                RECORD_TYPES.join(", ")
+            ))
+            .at(AttributePath::attr("type"))
+        })?;
+        Ok(RecordData {
+            rtype,
+            value: self.value.clone(),
+            priority: self.priority,
+            weight: self.weight,
+            port: self.port,
+            flags: self.flags,
+            tag: self.tag.clone(),
+        })
+    }
+
+    fn zone_n(&self) -> String {
+        norm_name(&self.zone)
+    }
+
+    fn fqdn(&self) -> String {
+        fqdn(&self.name, &self.zone)
+    }
+
+    fn ttl(&self) -> i64 {
+        self.ttl.unwrap_or(DEFAULT_TTL)
+    }
+
+    fn comments(&self) -> String {
+        self.comments.clone().unwrap_or_default()
+    }
+
+    fn with_id(mut self) -> Result<Self> {
+        let d = self.data()?;
+        self.id = Some(import_id(&self.zone, &self.name, &d));
+        Ok(self)
+    }
+
+    /// What the record is, for error details: `A record www.home.arpa (10.0.0.1)`.
+    fn describe(&self) -> String {
+        match self.data() {
+            Ok(d) => format!("{} record {} ({})", d.rtype, self.fqdn(), d.id_value()),
+            Err(_) => format!("record {}", self.fqdn()),
+        }
+    }
+
+    /// Whether the server's record carries this model's ttl, disabled, comments.
+    fn attrs_match(&self, r: &RecordInfo) -> bool {
+        r.ttl == self.ttl()
+            && r.disabled == self.disabled.unwrap_or(false)
+            && r.comments.clone().unwrap_or_default() == self.comments()
+    }
+}
+
+fn find<'a>(
+    records: &'a [RecordInfo],
+    fq: &str,
+    pred: impl Fn(&RecordInfo) -> bool,
+) -> Option<&'a RecordInfo> {
+    records.iter().find(|r| norm_name(&r.name) == fq && pred(r))
+}
+
+fn api_err(what: impl std::fmt::Display, e: ApiError) -> Error {
+    Error::msg(format!("{what}: {e}"))
+}
+
+/// `records/update` setting `to` (ttl, disable and comments always sent:
+/// the server resets omitted ones).
+fn update_params(from: &RecordModel, to: &RecordModel) -> Result<Vec<(&'static str, String)>> {
+    let old = from.data()?;
+    let new = to.data()?;
+    let mut p = vec![
+        ("domain", from.fqdn()),
+        ("zone", from.zone_n()),
+        ("type", old.rtype.as_str().to_string()),
+        ("ttl", to.ttl().to_string()),
+        ("disable", to.disabled.unwrap_or(false).to_string()),
+        ("comments", to.comments()),
+    ];
+    p.extend(old.identity_params());
+    p.extend(new.new_params());
+    if to.fqdn() != from.fqdn() {
+        p.push(("newDomain", to.fqdn()));
+    }
+    Ok(p)
+}
+
+fn add_params(m: &RecordModel) -> Result<Vec<(&'static str, String)>> {
+    let d = m.data()?;
+    let mut p = vec![
+        ("domain", m.fqdn()),
+        ("zone", m.zone_n()),
+        ("type", d.rtype.as_str().to_string()),
+        ("ttl", m.ttl().to_string()),
+        ("overwrite", "false".to_string()),
+        ("comments", m.comments()),
+    ];
+    p.extend(d.params());
+    Ok(p)
+}
+
+fn delete_params(m: &RecordModel) -> Result<Vec<(&'static str, String)>> {
+    let d = m.data()?;
+    let mut p = vec![
+        ("domain", m.fqdn()),
+        ("zone", m.zone_n()),
+        ("type", d.rtype.as_str().to_string()),
+    ];
+    p.extend(d.identity_params());
+    Ok(p)
+}
+
+fn int_attr(description: &str, min: i64, max: i64) -> Attribute {
+    Attribute::int()
+        .optional()
+        .describe(description)
+        .validator(validators::between(min, max))
+}
+
+/// Why a value is not valid for `rtype`, if it is not.
+pub(crate) fn check_value(rtype: RType, value: &str) -> Option<String> {
+    use std::net::IpAddr;
+    let v = value.trim();
+    match rtype {
+        RType::A => match v.parse::<IpAddr>() {
+            Ok(IpAddr::V4(_)) => None,
+            _ => Some(format!("{value:?} is not an IPv4 address (A record)")),
+        },
+        RType::Aaaa => match v.parse::<IpAddr>() {
+            Ok(IpAddr::V6(_)) => None,
+            _ => Some(format!("{value:?} is not an IPv6 address (AAAA record)")),
+        },
+        RType::Txt => (value.is_empty() || value.len() > 65_000)
+            .then(|| "TXT text must have between 1 and 65000 bytes".to_string()),
+        RType::Caa => value
+            .is_empty()
+            .then(|| "the CAA value must not be empty".to_string()),
+        _ => {
+            let mut d = Diagnostics::new();
+            use labforge_framework::schema::Validator;
+            validators::dns_name(false).validate(
+                &AttributePath::attr("value"),
+                &Value::string(v),
+                &mut d,
+            );
+            d.iter()
+                .next()
+                .map(|_| format!("{value:?} is not a valid domain name ({rtype} record target)"))
+        }
+    }
+}
+
+/// Cross-attribute checks: per-type fields present (and only those), value
+/// shaped for the type.
+pub(crate) fn validate_config(config: &Value) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    let attr = |n: &str| config.get(n).cloned().unwrap_or(Value::Null);
+    let Some(rtype) = attr("type").as_str().and_then(RType::parse) else {
+        return d;
+    };
+    for field in ["priority", "weight", "port", "flags", "tag"] {
+        let v = attr(field);
+        let path = AttributePath::attr(field);
+        if rtype.uses(field) && v.is_null() {
+            d.attribute_error(
+                path,
+                "Missing required argument",
+                format!("`{field}` is required for {rtype} records."),
+            );
+        } else if !rtype.uses(field) && v.is_known() {
+            let users = match field {
+                "priority" => "MX and SRV",
+                "weight" | "port" => "SRV",
+                _ => "CAA",
+            };
+            d.attribute_error(
+                path,
+                "Invalid attribute combination",
+                format!("`{field}` is only used with {users} records, not {rtype}."),
+            );
+        }
+    }
+    if let Some(v) = attr("value").as_str()
+        && let Some(detail) = check_value(rtype, v)
+    {
+        d.attribute_error(
+            AttributePath::attr("value"),
+            "Invalid attribute value",
+            format!("value: {detail}"),
+        );
+    }
+    if let Some(tag) = attr("tag").as_str()
+        && (tag.is_empty() || !tag.chars().all(|c| c.is_ascii_alphanumeric()))
+    {
+        d.attribute_error(
+            AttributePath::attr("tag"),
+            "Invalid attribute value",
+            format!("tag: {tag:?} is not a CAA tag (letters and digits, e.g. `issue`)"),
+        );
+    }
+    if rtype == RType::Cname && attr("name").as_str().is_some_and(|n| n.trim() == "@") {
+        d.attribute_error(
+            AttributePath::attr("name"),
+            "Invalid attribute value",
+            "name: a CNAME cannot be at the zone apex (`@`), which holds the SOA and NS records.",
+        );
+    }
+    d
+}
+
+impl Resource for DnsRecord {
+    type Client = Clients;
+    type Model = RecordModel;
+    const NAME: &'static str = "technitium_dns_record";
+
+    fn schema(&self) -> Schema {
+        Schema::new(
+            "One DNS record in a Technitium authoritative zone.\n\n\
+             Technitium records have no ids: a record is identified by zone, name, type and \
+             data. Round-robin records (several values at one name and type) are separate \
+             resources; they never overwrite each other. Names and values are kept as written \
+             and compared normalised (case, trailing dot, `@`, IPv6 spelling), so the server's \
+             canonical form never shows as a diff.\n\n\
+             **TTL is per record set**: the server gives every record of a name and type the TTL \
+             of the last one written, so give all resources of one name and type the same `ttl`, \
+             or they will keep changing each other's.\n\n\
+             Value fields by type: `A`/`AAAA` address, `CNAME`/`PTR`/`NS` target name and `TXT` \
+             text go in `value`; `MX`: `priority` (preference) and `value` (exchange); `SRV`: \
+             `priority`, `weight`, `port` and `value` (target); `CAA`: `flags`, `tag` and `value`.",
+        )
+        .attribute(
+            "id",
+            Attribute::string()
+                .computed()
+                .describe("The import ID, `zone/name/TYPE/value`."),
+        )
+        .attribute(
+            "zone",
+            Attribute::string()
+                .required()
+                .describe("The authoritative zone, e.g. `home.arpa`.")
+                .plan_modifier(modifiers::requires_replace())
+                .validator(validators::dns_name(false)),
+        )
+        .attribute(
+            "name",
+            Attribute::string()
+                .required()
+                .describe(
+                    "Owner name: relative to the zone (`www`), `@` for the apex, or fully \
+                     qualified (`www.home.arpa` or `www.home.arpa.`). Changing it renames the \
+                     record in place.",
+                )
+                .validator(validators::dns_name(true)),
+        )
+        .attribute(
+            "type",
+            Attribute::string()
+                .required()
+                .describe("Record type.")
+                .plan_modifier(modifiers::requires_replace())
+                .validator(validators::one_of(RECORD_TYPES)),
+        )
+        .attribute(
+            "value",
+            Attribute::string().required().describe(
+                "The record data: the address (A, AAAA), target name (CNAME, PTR, NS, MX \
+                 exchange, SRV target), text (TXT; long text is split into 255-byte strings by \
+                 the server and joined back on read) or CAA value.",
+            ),
+        )
+        .attribute(
+            "priority",
+            int_attr(
+                "MX preference or SRV priority (required for those).",
+                0,
+                65535,
+            ),
+        )
+        .attribute(
+            "weight",
+            int_attr("SRV weight (required for SRV).", 0, 65535),
+        )
+        .attribute("port", int_attr("SRV port (required for SRV).", 0, 65535))
+        .attribute("flags", int_attr("CAA flags (required for CAA).", 0, 255))
+        .attribute(
+            "tag",
+            Attribute::string()
+                .optional()
+                .describe("CAA tag, e.g. `issue`, `issuewild`, `iodef` (required for CAA)."),
+        )
+        .attribute(
+            "ttl",
+            Attribute::int()
+                .default(DEFAULT_TTL)
+                .describe("Time to live in seconds (shared by the record set, see above).")
+                .validator(validators::between(0, MAX_TTL)),
+        )
+        .attribute(
+            "disabled",
+            Attribute::bool()
+                .default(false)
+                .describe("Keep the record but do not serve it."),
+        )
+        .attribute(
+            "comments",
+            Attribute::string()
+                .default("")
+                .describe("Free-text comments stored with the record."),
+        )
+    }
+
+    fn validate(&self, config: &Value) -> Diagnostics {
+        validate_config(config)
+    }
+
+    fn import_id_format(&self) -> Option<&'static str> {
+        Some(
+            "`zone/name/TYPE/value`, split on the first three slashes (values may contain \
+             slashes). MX: `zone/name/MX/preference exchange`; SRV: `zone/name/SRV/priority \
+             weight port target`; CAA: `zone/name/CAA/flags tag value`.",
+        )
+    }
+
+    async fn modify_plan(&self, _ctx: &Ctx<Clients>, plan: &mut PlanChange<'_>) -> Result<()> {
+        if plan.destroying() || !plan.planned_attr("id").is_unknown() {
+            return Ok(());
+        }
+        // The id follows from configuration: show it in the plan when known.
+        let known = [
+            "zone", "name", "type", "value", "priority", "weight", "port", "flags", "tag",
+        ]
+        .iter()
+        .all(|a| !plan.planned_attr(a).is_unknown());
+        if !known {
+            return Ok(());
+        }
+        let s = |a: &str| plan.planned_attr(a).as_str().map(str::to_string);
+        let n = |a: &str| plan.planned_attr(a).as_i64();
+        let (Some(zone), Some(name), Some(rtype), Some(value)) =
+            (s("zone"), s("name"), s("type"), s("value"))
+        else {
+            return Ok(());
+        };
+        let Some(rtype) = RType::parse(&rtype) else {
+            return Ok(());
+        };
+        let d = RecordData {
+            rtype,
+            value,
+            priority: n("priority"),
+            weight: n("weight"),
+            port: n("port"),
+            flags: n("flags"),
+            tag: s("tag"),
+        };
+        plan.set("id", Value::string(import_id(&zone, &name, &d)));
+        Ok(())
+    }
+
+    async fn create(&self, ctx: &Ctx<Clients>, plan: RecordModel) -> Result<RecordModel> {
+        let c = client(ctx)?;
+        let data = plan.data()?;
+        let zone = plan.zone_n();
+        let fq = plan.fqdn();
+        let what = format!("adding {} to zone {zone}", plan.describe());
+        let mut set_attrs = plan.disabled == Some(true);
+        match c.record_write("add", &zone, &add_params(&plan)?).await {
+            Ok(()) => {}
+            Err(e) if e.is_already_exists() => {
+                // Servers since v13.6 refuse an identical add. It is ours only
+                // if the very same data is there.
+                let records = c.zone_records(&zone).await.map_err(|e| api_err(&what, e))?;
+                match find(&records, &fq, |r| data.matches(r)) {
+                    Some(r) => {
+                        tracing::info!(record = %plan.describe(), "record already exists with the same data; taking it over");
+                        set_attrs = !plan.attrs_match(r);
+                    }
+                    None => return Err(api_err(&what, e)),
+                }
+            }
+            Err(e) => return Err(api_err(&what, e)),
+        }
+        if set_attrs {
+            c.record_write("update", &zone, &update_params(&plan, &plan)?)
+                .await
+                .map_err(|e| {
+                    api_err(
+                        format!("setting ttl/disabled/comments of {}", plan.describe()),
+                        e,
+                    )
+                })?;
+        }
+        plan.with_id()
+    }
+
+    async fn read(&self, ctx: &Ctx<Clients>, state: RecordModel) -> Result<Option<RecordModel>> {
+        let c = client(ctx)?;
+        let data = state.data()?;
+        let zone = state.zone_n();
+        let records = match c.zone_records(&zone).await {
+            Ok(r) => r,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(api_err(format!("reading zone {zone}"), e)),
+        };
+        let fq = state.fqdn();
+        let Some(r) = find(&records, &fq, |r| data.identifies(r)) else {
+            tracing::info!(record = %state.describe(), "record not found");
+            return Ok(None);
+        };
+        let mut out = state.clone();
+        if !data.matches(r)
+            && let Some(server) = RecordData::from_record(r)
+        {
+            // Only a CNAME gets here: its target changed outside Terraform.
+            out.value = server.value;
+        }
+        out.ttl = Some(r.ttl);
+        out.disabled = Some(r.disabled);
+        out.comments = Some(r.comments.clone().unwrap_or_default());
+        out.with_id().map(Some)
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx<Clients>,
+        prior: RecordModel,
+        plan: RecordModel,
+    ) -> Result<RecordModel> {
+        let c = client(ctx)?;
+        let (old, new) = (prior.data()?, plan.data()?);
+        let unchanged = prior.fqdn() == plan.fqdn()
+            && old.canonical() == new.canonical()
+            && prior.ttl() == plan.ttl()
+            && prior.disabled == plan.disabled
+            && prior.comments() == plan.comments();
+        if unchanged {
+            // Only the spelling changed (e.g. `www` to `www.home.arpa.`).
+            return plan.with_id();
+        }
+        let zone = plan.zone_n();
+        let what = format!("updating {} in zone {zone}", prior.describe());
+        match c
+            .record_write("update", &zone, &update_params(&prior, &plan)?)
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {
+                // A retried update may have been applied already.
+                let records = c.zone_records(&zone).await.map_err(|e| api_err(&what, e))?;
+                let done = find(&records, &plan.fqdn(), |r| {
+                    new.matches(r) && plan.attrs_match(r)
+                })
+                .is_some();
+                if !done {
+                    return Err(Error::msg(format!(
+                        "{what}: {e}. The record was changed or deleted outside Terraform; run \
+                         `terraform apply` again to recreate it."
+                    )));
+                }
+            }
+            Err(e) => return Err(api_err(&what, e)),
+        }
+        plan.with_id()
+    }
+
+    async fn delete(&self, ctx: &Ctx<Clients>, state: RecordModel) -> Result<()> {
+        let c = client(ctx)?;
+        let zone = state.zone_n();
+        match c
+            .record_write("delete", &zone, &delete_params(&state)?)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(api_err(
+                format!("deleting {} from zone {zone}", state.describe()),
+                e,
+            )),
+        }
+    }
+
+    async fn import(&self, ctx: &Ctx<Clients>, id: &str) -> Result<RecordModel> {
+        let parsed = parse_import_id(id).map_err(Error::msg)?;
+        let c = client(ctx)?;
+        let d = parsed.data;
+        let mut m = RecordModel {
+            id: None,
+            zone: parsed.zone,
+            name: parsed.name,
+            rtype: d.rtype.as_str().to_string(),
+            value: d.value.clone(),
+            priority: d.priority,
+            weight: d.weight,
+            port: d.port,
+            flags: d.flags,
+            tag: d.tag.clone(),
+            ttl: None,
+            disabled: None,
+            comments: None,
+        };
+        let zone = m.zone_n();
+        let records = c
+            .zone_records(&zone)
+            .await
+            .map_err(|e| api_err(format!("reading zone {zone}"), e))?;
+        let fq = m.fqdn();
+        let r = find(&records, &fq, |r| d.matches(r)).ok_or_else(|| {
+            Error::msg(format!(
+                "zone {zone} has no {} (import ID {id:?}).",
+                m.describe()
+            ))
+        })?;
+        m.ttl = Some(r.ttl);
+        m.disabled = Some(r.disabled);
+        m.comments = Some(r.comments.clone().unwrap_or_default());
+        m.with_id()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn model(rtype: &str, value: &str) -> RecordModel {
+        RecordModel {
+            id: None,
+            zone: "Home.Arpa".into(),
+            name: "www".into(),
+            rtype: rtype.into(),
+            value: value.into(),
+            priority: None,
+            weight: None,
+            port: None,
+            flags: None,
+            tag: None,
+            ttl: Some(300),
+            disabled: Some(false),
+            comments: Some(String::new()),
+        }
+    }
+
+    fn get<'a>(p: &'a [(&'static str, String)], k: &str) -> Option<&'a str> {
+        p.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn update_sends_old_and_new_and_resettable_fields() {
+        let old = model("A", "10.0.0.1");
+        let mut new = model("A", "10.0.0.2");
+        new.name = "web".into();
+        new.disabled = Some(true);
+        let p = update_params(&old, &new).unwrap();
+        assert_eq!(get(&p, "domain"), Some("www.home.arpa"));
+        assert_eq!(get(&p, "zone"), Some("home.arpa"));
+        assert_eq!(get(&p, "ipAddress"), Some("10.0.0.1"));
+        assert_eq!(get(&p, "newIpAddress"), Some("10.0.0.2"));
+        assert_eq!(get(&p, "newDomain"), Some("web.home.arpa"));
+        assert_eq!(get(&p, "ttl"), Some("300"));
+        assert_eq!(get(&p, "disable"), Some("true"));
+        assert_eq!(get(&p, "comments"), Some(""));
+        let p = update_params(&old, &old).unwrap();
+        assert_eq!(get(&p, "newDomain"), None);
+    }
+
+    #[test]
+    fn add_and_delete_params() {
+        let mut m = model("MX", "mail.home.arpa");
+        m.priority = Some(10);
+        m.name = "@".into();
+        let p = add_params(&m).unwrap();
+        assert_eq!(get(&p, "domain"), Some("home.arpa"));
+        assert_eq!(get(&p, "overwrite"), Some("false"));
+        assert_eq!(get(&p, "preference"), Some("10"));
+        let p = delete_params(&model("CNAME", "x.home.arpa")).unwrap();
+        assert_eq!(get(&p, "cname"), None);
+        assert_eq!(get(&p, "type"), Some("CNAME"));
+    }
+
+    #[test]
+    fn validation_names_the_attribute() {
+        let cfg = |pairs: &[(&str, Value)]| Value::object(pairs.iter().cloned());
+        let n = |i: i64| Value::from_i64(i);
+        let d = validate_config(&cfg(&[
+            ("type", Value::string("A")),
+            ("value", Value::string("10.0.0.300")),
+        ]));
+        assert_eq!(d.0[0].attribute, Some(AttributePath::attr("value")));
+        let d = validate_config(&cfg(&[
+            ("type", Value::string("AAAA")),
+            ("value", Value::string("10.0.0.1")),
+        ]));
+        assert!(d.has_errors());
+        let d = validate_config(&cfg(&[
+            ("type", Value::string("SRV")),
+            ("value", Value::string("sip.home.arpa")),
+            ("priority", n(1)),
+            ("port", n(5060)),
+        ]));
+        assert_eq!(d.0.len(), 1);
+        assert_eq!(d.0[0].attribute, Some(AttributePath::attr("weight")));
+        let d = validate_config(&cfg(&[
+            ("type", Value::string("A")),
+            ("value", Value::string("10.0.0.1")),
+            ("weight", n(1)),
+        ]));
+        assert_eq!(d.0[0].attribute, Some(AttributePath::attr("weight")));
+        // Unknown values are checked at apply time.
+        let d = validate_config(&cfg(&[
+            ("type", Value::string("MX")),
+            ("value", Value::unknown()),
+            ("priority", Value::unknown()),
+        ]));
+        assert!(!d.has_errors());
+        assert!(check_value(RType::Cname, "bad..name").is_some());
+        assert!(check_value(RType::Cname, "target.home.arpa.").is_none());
+    }
+}

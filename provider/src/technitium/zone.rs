@@ -1,0 +1,377 @@
+//! `homelab_technitium_zone`: an authoritative zone.
+
+use labforge_framework::schema::{Attribute, Schema, modifiers, validators};
+use labforge_framework::{AttributePath, Ctx, Diagnostics, Error, Resource, Result, Type, Value};
+use serde::{Deserialize, Serialize};
+
+use super::client::ApiError;
+use super::rdata::norm_name;
+use super::record::client;
+use crate::clients::Clients;
+
+/// The resource.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Zone;
+
+/// Zone types this resource creates.
+pub const ZONE_TYPES: &[&str] = &["Primary", "Secondary", "Stub", "Forwarder"];
+
+/// One zone, as configured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ZoneModel {
+    pub id: Option<String>,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub zone_type: Option<String>,
+    pub forwarder: Option<String>,
+    pub primary_name_server_addresses: Option<Vec<String>>,
+    pub disabled: Option<bool>,
+    pub dnssec_status: Option<String>,
+}
+
+impl ZoneModel {
+    fn name_n(&self) -> String {
+        norm_name(&self.name)
+    }
+    fn zone_type(&self) -> &str {
+        self.zone_type.as_deref().unwrap_or("Primary")
+    }
+}
+
+fn api_err(what: impl std::fmt::Display, e: ApiError) -> Error {
+    Error::msg(format!("{what}: {e}"))
+}
+
+/// `zones/create` parameters.
+pub(crate) fn create_params(m: &ZoneModel) -> Vec<(&'static str, String)> {
+    let mut p = vec![("zone", m.name_n()), ("type", m.zone_type().to_string())];
+    match m.zone_type() {
+        "Forwarder" => {
+            if let Some(f) = &m.forwarder {
+                p.push(("initializeForwarder", "true".into()));
+                p.push(("forwarder", f.trim().to_string()));
+            }
+        }
+        "Secondary" | "Stub" => {
+            if let Some(a) = m
+                .primary_name_server_addresses
+                .as_ref()
+                .filter(|a| !a.is_empty())
+            {
+                p.push(("primaryNameServerAddresses", a.join(",")));
+            }
+        }
+        _ => {}
+    }
+    p
+}
+
+impl Zone {
+    /// Fill `m` from the server; `None` if the zone is gone.
+    async fn refresh(&self, ctx: &Ctx<Clients>, mut m: ZoneModel) -> Result<Option<ZoneModel>> {
+        let c = client(ctx)?;
+        let name = m.name_n();
+        let info = match c.zone_get(&name).await {
+            Ok(i) => i,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(api_err(format!("reading zone {name}"), e)),
+        };
+        if !m
+            .zone_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(&info.zone_type))
+        {
+            m.zone_type = Some(info.zone_type.clone());
+        }
+        m.disabled = Some(info.disabled);
+        m.dnssec_status = Some(info.dnssec_status.unwrap_or_else(|| "Unsigned".into()));
+        let servers: Vec<String> = info.primary_name_server_addresses.unwrap_or_default();
+        match &m.primary_name_server_addresses {
+            // Unset in configuration: the server may resolve them itself.
+            None if servers.is_empty() => {}
+            None if m.id.is_some() => {}
+            Some(mine) if same_set(mine, &servers) => {}
+            _ => m.primary_name_server_addresses = Some(servers),
+        }
+        if info.zone_type == "Forwarder" {
+            let records = c
+                .zone_records(&name)
+                .await
+                .map_err(|e| api_err(format!("reading zone {name}"), e))?;
+            let fwds: Vec<String> = records
+                .iter()
+                .filter(|r| r.rtype.eq_ignore_ascii_case("FWD") && norm_name(&r.name) == name)
+                .filter_map(|r| r.str("forwarder"))
+                .collect();
+            let keep = m
+                .forwarder
+                .as_ref()
+                .is_some_and(|f| fwds.iter().any(|x| x.eq_ignore_ascii_case(f.trim())));
+            if !keep {
+                m.forwarder = fwds.into_iter().next();
+            }
+        }
+        m.id = Some(m.name.clone());
+        Ok(Some(m))
+    }
+}
+
+fn same_set(a: &[String], b: &[String]) -> bool {
+    let norm = |v: &[String]| {
+        let mut v: Vec<String> = v.iter().map(|s| s.trim().to_ascii_lowercase()).collect();
+        v.sort();
+        v
+    };
+    norm(a) == norm(b)
+}
+
+impl Resource for Zone {
+    type Client = Clients;
+    type Model = ZoneModel;
+    const NAME: &'static str = "technitium_zone";
+
+    fn schema(&self) -> Schema {
+        Schema::new(
+            "An authoritative zone on a Technitium DNS Server. A new `Primary` zone comes with \
+             its SOA and NS records; manage further records with \
+             `homelab_technitium_dns_record`. For a reverse zone, give its `in-addr.arpa` / \
+             `ip6.arpa` name.",
+        )
+        .attribute(
+            "id",
+            Attribute::string()
+                .computed()
+                .describe("The zone name (also the import ID).")
+                .plan_modifier(modifiers::use_state_for_unknown()),
+        )
+        .attribute(
+            "name",
+            Attribute::string()
+                .required()
+                .describe("Zone name, e.g. `home.arpa` or `1.168.192.in-addr.arpa`.")
+                .plan_modifier(modifiers::requires_replace())
+                .validator(validators::dns_name(false)),
+        )
+        .attribute(
+            "type",
+            Attribute::string()
+                .default("Primary")
+                .describe("Zone type.")
+                .plan_modifier(modifiers::requires_replace())
+                .validator(validators::one_of(ZONE_TYPES)),
+        )
+        .attribute(
+            "forwarder",
+            Attribute::string()
+                .optional()
+                .describe(
+                    "Forwarder zones: the DNS server to forward to (address, host name, or \
+                     `this-server`). Required for `Forwarder`, not allowed otherwise.",
+                )
+                .plan_modifier(modifiers::requires_replace()),
+        )
+        .attribute(
+            "primary_name_server_addresses",
+            Attribute::list(Type::String)
+                .optional()
+                .describe(
+                    "Secondary and Stub zones: addresses of the primary name servers. When \
+                     unset the server resolves them itself.",
+                )
+                .plan_modifier(modifiers::requires_replace()),
+        )
+        .attribute(
+            "disabled",
+            Attribute::bool()
+                .default(false)
+                .describe("Disable the zone (it stops answering) without deleting it."),
+        )
+        .attribute(
+            "dnssec_status",
+            Attribute::string()
+                .computed()
+                .describe("DNSSEC status reported by the server, e.g. `Unsigned`.")
+                .plan_modifier(modifiers::use_state_for_unknown()),
+        )
+    }
+
+    fn validate(&self, config: &Value) -> Diagnostics {
+        let mut d = Diagnostics::new();
+        let get = |n: &str| config.get(n).cloned().unwrap_or(Value::Null);
+        let ztype = get("type");
+        if ztype.is_unknown() {
+            return d;
+        }
+        let ztype = ztype.as_str().unwrap_or("Primary").to_string();
+        let fwd = get("forwarder");
+        if ztype == "Forwarder" && fwd.is_null() {
+            d.attribute_error(
+                AttributePath::attr("forwarder"),
+                "Missing required argument",
+                "`forwarder` is required for Forwarder zones.",
+            );
+        }
+        if ztype != "Forwarder" && fwd.is_known() {
+            d.attribute_error(
+                AttributePath::attr("forwarder"),
+                "Invalid attribute combination",
+                format!("`forwarder` is only used with Forwarder zones, not {ztype}."),
+            );
+        }
+        if !matches!(ztype.as_str(), "Secondary" | "Stub")
+            && get("primary_name_server_addresses").is_known()
+        {
+            d.attribute_error(
+                AttributePath::attr("primary_name_server_addresses"),
+                "Invalid attribute combination",
+                format!(
+                    "`primary_name_server_addresses` is only used with Secondary and Stub zones, not {ztype}."
+                ),
+            );
+        }
+        d
+    }
+
+    fn import_id_format(&self) -> Option<&'static str> {
+        Some("the zone name, e.g. `home.arpa`")
+    }
+
+    async fn create(&self, ctx: &Ctx<Clients>, plan: ZoneModel) -> Result<ZoneModel> {
+        let c = client(ctx)?;
+        let name = plan.name_n();
+        c.zone_create(&create_params(&plan)).await.map_err(|e| {
+            let hint = if e.is_already_exists() {
+                format!(" Import it with `terraform import <address> {name}`.")
+            } else {
+                String::new()
+            };
+            Error::msg(format!("creating zone {name}: {e}.{hint}"))
+        })?;
+        if plan.disabled == Some(true) {
+            c.zone_set_disabled(&name, true)
+                .await
+                .map_err(|e| api_err(format!("disabling zone {name}"), e))?;
+        }
+        let mut out = plan.clone();
+        out.id = None;
+        let read = self.refresh(ctx, out).await?;
+        let mut out = read.ok_or_else(|| {
+            Error::msg(format!("zone {name} was created but cannot be read back"))
+        })?;
+        // Keep what was planned; only fill the computed attributes.
+        out.zone_type = plan.zone_type;
+        out.forwarder = plan.forwarder;
+        out.primary_name_server_addresses = plan.primary_name_server_addresses;
+        out.disabled = plan.disabled;
+        Ok(out)
+    }
+
+    async fn read(&self, ctx: &Ctx<Clients>, state: ZoneModel) -> Result<Option<ZoneModel>> {
+        self.refresh(ctx, state).await
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx<Clients>,
+        prior: ZoneModel,
+        plan: ZoneModel,
+    ) -> Result<ZoneModel> {
+        let c = client(ctx)?;
+        let name = plan.name_n();
+        let want = plan.disabled.unwrap_or(false);
+        if prior.disabled.unwrap_or(false) != want {
+            c.zone_set_disabled(&name, want).await.map_err(|e| {
+                api_err(
+                    format!(
+                        "{} zone {name}",
+                        if want { "disabling" } else { "enabling" }
+                    ),
+                    e,
+                )
+            })?;
+        }
+        let mut out = plan;
+        out.id = Some(out.name.clone());
+        if out.dnssec_status.is_none() {
+            out.dnssec_status = prior.dnssec_status;
+        }
+        Ok(out)
+    }
+
+    async fn delete(&self, ctx: &Ctx<Clients>, state: ZoneModel) -> Result<()> {
+        let c = client(ctx)?;
+        let name = state.name_n();
+        match c.zone_delete(&name).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(api_err(format!("deleting zone {name}"), e)),
+        }
+    }
+
+    async fn import(&self, ctx: &Ctx<Clients>, id: &str) -> Result<ZoneModel> {
+        let name = id.trim();
+        if name.is_empty() || name.contains('/') {
+            return Err(Error::msg(format!(
+                "invalid import ID {id:?}: expected the zone name, e.g. `home.arpa`"
+            )));
+        }
+        let m = ZoneModel {
+            id: None,
+            name: name.to_string(),
+            zone_type: None,
+            forwarder: None,
+            primary_name_server_addresses: None,
+            disabled: None,
+            dnssec_status: None,
+        };
+        self.refresh(ctx, m)
+            .await?
+            .ok_or_else(|| Error::msg(format!("no zone {name:?} on the server")))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn model(t: &str) -> ZoneModel {
+        ZoneModel {
+            id: None,
+            name: "Lab.Example.".into(),
+            zone_type: Some(t.into()),
+            forwarder: Some("10.0.0.53".into()),
+            primary_name_server_addresses: Some(vec!["10.0.0.1".into(), "10.0.0.2".into()]),
+            disabled: Some(false),
+            dnssec_status: None,
+        }
+    }
+
+    #[test]
+    fn create_params_per_type() {
+        let p = create_params(&model("Forwarder"));
+        assert!(p.contains(&("zone", "lab.example".into())));
+        assert!(p.contains(&("forwarder", "10.0.0.53".into())));
+        assert!(!p.iter().any(|(k, _)| *k == "primaryNameServerAddresses"));
+        let p = create_params(&model("Secondary"));
+        assert!(p.contains(&("primaryNameServerAddresses", "10.0.0.1,10.0.0.2".into())));
+        let p = create_params(&model("Primary"));
+        assert_eq!(p.len(), 2);
+    }
+
+    #[test]
+    fn validation() {
+        let z = Zone;
+        let d = z.validate(&Value::object([("type", Value::string("Forwarder"))]));
+        assert_eq!(d.0[0].attribute, Some(AttributePath::attr("forwarder")));
+        let d = z.validate(&Value::object([
+            ("type", Value::Null),
+            ("forwarder", Value::string("1.1.1.1")),
+        ]));
+        assert!(d.has_errors());
+        assert!(same_set(
+            &["B".into(), "a".into()],
+            &["a".into(), "b".into()]
+        ));
+    }
+}
