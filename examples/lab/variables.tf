@@ -1,0 +1,47 @@
+variable "lab_domain" {
+  description = "The lab's internal DNS zone."
+  type        = string
+  default     = "lab.home.arpa"
+}
+
+variable "technitium_url" {
+  description = "Technitium DNS Server URL; null falls back to TECHNITIUM_URL."
+  type        = string
+  default     = null
+}
+
+variable "technitium_token" {
+  description = "Technitium API token; null falls back to TECHNITIUM_TOKEN."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "technitium_zone" {
+  description = "A zone that already exists on the server (written by homelab-sim; unused here)."
+  type        = string
+  default     = null
+}
+
+variable "cloudflare_api_token" {
+  description = "Cloudflare API token; null falls back to CLOUDFLARE_API_TOKEN."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "cloudflare_base_url" {
+  description = "Cloudflare API base URL; null falls back to CLOUDFLARE_BASE_URL, then the real API."
+  type        = string
+  default     = null
+}
+
+variable "cloudflare_zone_id" {
+  description = "Id of the public zone."
+  type        = string
+}
+
+variable "cloudflare_zone_name" {
+  description = "Name of the public zone."
+  type        = string
+}
