@@ -462,13 +462,12 @@ pub fn from_api(prior: Option<&RecordModel>, r: &ApiRecord, zone_id: &str) -> Re
         Some(p) if normalize::same_name(&p.name, &r.name, r.zone_name.as_deref()) => p.name.clone(),
         _ => r.name.clone(),
     };
-    let keep_str =
-        |mine: Option<&String>, api: Option<&String>, same: &dyn Fn(&str, &str) -> bool| match (
-            mine, api,
-        ) {
-            (Some(m), Some(a)) if same(m, a) => Some(m.clone()),
-            (_, a) => a.cloned(),
-        };
+    let keep_str = |mine: Option<&String>,
+                    api: Option<&String>,
+                    same: &dyn Fn(&str, &str) -> bool| match (mine, api) {
+        (Some(m), Some(a)) if same(m, a) => Some(m.clone()),
+        (_, a) => a.cloned(),
+    };
     let prior_data = prior.and_then(|p| p.data.as_ref());
     let api_data = r.data.clone().unwrap_or_default();
     let (content, data, priority) = match t {
