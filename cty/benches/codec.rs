@@ -2,6 +2,8 @@
 //! serde_json handling the same data in the same run (the baseline), so the
 //! numbers mean something on any machine.
 
+#![allow(clippy::print_stdout, clippy::expect_used)] // A benchmark reports on stdout.
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
