@@ -1,0 +1,703 @@
+//! Acceptance tests of `homelab_technitium_zone`, `homelab_technitium_dns_record` and the
+//! `homelab_technitium_zone_records` data source, through the real CLI against the
+//! Technitium simulator.
+//!
+//! Every test: apply, empty plan, (import), drift, destroy, simulator clean.
+
+#![allow(clippy::unwrap_used)]
+
+use std::rc::Rc;
+
+use anyhow::{Result, ensure};
+use labforge_acceptance_tests::{Action, Provider, Step, TestCase, Workdir};
+use labforge_simulators::common::Fault;
+use labforge_simulators::technitium::{
+    ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, READONLY_TOKEN, SEED_ZONE, TechnitiumSim,
+};
+
+const RT: &str = "homelab_technitium_dns_record";
+const ZT: &str = "homelab_technitium_zone";
+
+fn sim() -> Rc<TechnitiumSim> {
+    Rc::new(TechnitiumSim::start().unwrap())
+}
+
+fn token(t: &str) -> String {
+    format!("token = \"{t}\"")
+}
+
+fn login() -> String {
+    format!("username = \"{ADMIN_USER}\"\n    password = \"{ADMIN_PASSWORD}\"")
+}
+
+/// The root module: required_providers, the provider block (with `auth`) and `body`.
+fn hcl(sim: &TechnitiumSim, auth: &str, body: &str) -> String {
+    format!(
+        r#"terraform {{
+  required_providers {{
+    homelab = {{
+      source  = "labforge/homelab"
+      version = "{version}"
+    }}
+  }}
+}}
+
+provider "homelab" {{
+  technitium {{
+    url = "{url}"
+    {auth}
+  }}
+}}
+
+{body}"#,
+        version = env!("CARGO_PKG_VERSION"),
+        url = sim.base_url(),
+    )
+}
+
+fn rec(name: &str) -> String {
+    format!("{RT}.{name}")
+}
+
+/// Requests that change something.
+fn writes(sim: &TechnitiumSim) -> u64 {
+    [
+        "/api/zones/create",
+        "/api/zones/delete",
+        "/api/zones/enable",
+        "/api/zones/disable",
+        "/api/zones/records/add",
+        "/api/zones/records/update",
+        "/api/zones/records/delete",
+    ]
+    .iter()
+    .map(|p| sim.counters().get_any_method(p))
+    .sum()
+}
+
+/// Runs `plan` (with refresh), which must be empty, and returns the API requests it made
+/// per managed record (asserting at most one).
+fn measure_refresh(sim: &TechnitiumSim, wd: &Workdir, records: u64, label: &str) -> Result<()> {
+    sim.counters().reset();
+    let (empty, out) = wd.plan_is_empty(true)?;
+    ensure!(empty, "plan after apply is not empty:\n{}", out.combined());
+    let n = sim.counters().total();
+    eprintln!(
+        "[technitium] {label}: refresh of {records} records made {n} API requests \
+         ({:.2} per record): {:?}",
+        n as f64 / records as f64,
+        sim.counters().snapshot()
+    );
+    ensure!(
+        n <= records,
+        "refresh made {n} requests for {records} records"
+    );
+    ensure!(writes(sim) == 0, "refresh wrote something");
+    Ok(())
+}
+
+fn record_values(sim: &TechnitiumSim, domain: &str, rtype: &str) -> Vec<serde_json::Value> {
+    sim.find_records(domain, rtype)
+}
+
+const LONG_TXT_HEAD: &str = "v=test1; path=/a/b; ";
+
+fn long_txt(fill: char) -> String {
+    format!("{LONG_TXT_HEAD}{}", fill.to_string().repeat(300))
+}
+
+/// Zones `lab.test` and `other.test` and one record of each type. `v` picks the variant.
+fn lifecycle_body(v: u8) -> String {
+    let ttl_www = if v >= 2 { 600 } else { 300 };
+    let www2_name = if v >= 2 { "www" } else { "WWW.lab.test." };
+    let v6 = if v >= 2 {
+        "2001:db8::11"
+    } else {
+        "2001:DB8::10"
+    };
+    let alias = if v >= 2 {
+        "v6.lab.test"
+    } else {
+        "www.lab.test."
+    };
+    let txt = long_txt(if v >= 2 { 'y' } else { 'x' });
+    let mx_prio = if v >= 2 { 20 } else { 10 };
+    let srv_extra = if v >= 2 {
+        "port = 5061\n  comments = \"sip\""
+    } else {
+        "port = 5060"
+    };
+    let caa = if v >= 2 {
+        "pki.goog"
+    } else {
+        "letsencrypt.org"
+    };
+    let ptr_disabled = v >= 2;
+    let mover_zone = if v >= 3 { "other" } else { "lab" };
+    let (retype_t, retype_v) = if v >= 3 {
+        ("AAAA", "2001:db8::8")
+    } else {
+        ("A", "10.0.0.8")
+    };
+    format!(
+        r#"resource "{ZT}" "lab" {{
+  name = "lab.test"
+}}
+
+resource "{ZT}" "other" {{
+  name = "Other.Test."
+}}
+
+locals {{
+  lab = {ZT}.lab.name
+}}
+
+resource "{RT}" "www1" {{
+  zone  = local.lab
+  name  = "www"
+  type  = "A"
+  value = "10.0.0.1"
+  ttl   = {ttl_www}
+}}
+
+resource "{RT}" "www2" {{
+  zone  = local.lab
+  name  = "{www2_name}"
+  type  = "A"
+  value = "10.0.0.2"
+  ttl   = {ttl_www}
+}}
+
+resource "{RT}" "v6" {{
+  zone  = local.lab
+  name  = "v6"
+  type  = "AAAA"
+  value = "{v6}"
+}}
+
+resource "{RT}" "alias" {{
+  zone  = local.lab
+  name  = "alias"
+  type  = "CNAME"
+  value = "{alias}"
+}}
+
+resource "{RT}" "txt" {{
+  zone  = local.lab
+  name  = "@"
+  type  = "TXT"
+  value = "{txt}"
+}}
+
+resource "{RT}" "mx" {{
+  zone     = local.lab
+  name     = "@"
+  type     = "MX"
+  priority = {mx_prio}
+  value    = "mail.lab.test"
+}}
+
+resource "{RT}" "srv" {{
+  zone     = local.lab
+  name     = "_sip._tcp"
+  type     = "SRV"
+  priority = 10
+  weight   = 5
+  {srv_extra}
+  value    = "sip.lab.test."
+}}
+
+resource "{RT}" "caa" {{
+  zone  = local.lab
+  name  = "@"
+  type  = "CAA"
+  flags = 0
+  tag   = "issue"
+  value = "{caa}"
+}}
+
+resource "{RT}" "ptr" {{
+  zone     = local.lab
+  name     = "10"
+  type     = "PTR"
+  value    = "host.lab.test"
+  disabled = {ptr_disabled}
+}}
+
+resource "{RT}" "ns" {{
+  zone  = local.lab
+  name  = "sub.lab.test"
+  type  = "NS"
+  value = "ns1.lab.test"
+}}
+
+resource "{RT}" "mover" {{
+  zone  = {ZT}.{mover_zone}.name
+  name  = "mover"
+  type  = "A"
+  value = "10.0.0.9"
+}}
+
+resource "{RT}" "retype" {{
+  zone  = local.lab
+  name  = "retype"
+  type  = "{retype_t}"
+  value = "{retype_v}"
+}}
+
+data "homelab_technitium_zone_records" "lab" {{
+  zone = local.lab
+  depends_on = [
+    {RT}.www1, {RT}.www2, {RT}.v6, {RT}.alias, {RT}.txt, {RT}.mx,
+    {RT}.srv, {RT}.caa, {RT}.ptr, {RT}.ns, {RT}.mover, {RT}.retype,
+  ]
+}}
+
+output "lab_records" {{
+  value = length(data.homelab_technitium_zone_records.lab.records)
+}}
+"#
+    )
+}
+
+#[test]
+fn lifecycle_update_replace_import_drift() {
+    let sim = sim();
+    let cfg = |v: u8| hcl(&sim, &token(ADMIN_TOKEN), &lifecycle_body(v));
+    let all = [
+        "www1", "www2", "v6", "alias", "txt", "mx", "srv", "caa", "ptr", "ns", "mover", "retype",
+    ];
+    let (s1, s2, s3, s4, s5) = (
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+    );
+    let mut step1 = Step::config(cfg(1))
+        .expect_action(&format!("{ZT}.lab"), Action::Create)
+        .expect_planned(&rec("mx"), "id", "lab.test/@/MX/10 mail.lab.test")
+        .expect_attr(&rec("www2"), "name", "WWW.lab.test.")
+        .expect_attr(&rec("v6"), "value", "2001:DB8::10")
+        .expect_attr(&rec("v6"), "ttl", 3600)
+        .expect_attr(&rec("ns"), "comments", "")
+        .expect_attr(&format!("{ZT}.lab"), "dnssec_status", "Unsigned")
+        .expect_attr(&format!("{ZT}.lab"), "type", "Primary")
+        // SOA + NS + 12 records.
+        .expect_output("lab_records", 14)
+        .check(move |_| {
+            let www = record_values(&s1, "www.lab.test", "A");
+            ensure!(www.len() == 2, "round-robin A records: {www:?}");
+            ensure!(www.iter().all(|r| r["ttl"] == 300), "{www:?}");
+            let txt = record_values(&s1, "lab.test", "TXT");
+            ensure!(
+                txt[0]["rData"]["characterStrings"]
+                    .as_array()
+                    .unwrap()
+                    .len()
+                    == 2
+            );
+            ensure!(s1.token_in_query_count() == 0, "token sent in a URL");
+            Ok(())
+        });
+    for r in all {
+        step1 = step1.expect_action(&rec(r), Action::Create);
+    }
+    let mut step2 = Step::config(cfg(2))
+        .pre_step(move |ctx| measure_refresh(&s2, ctx.workdir, 12, "lifecycle"))
+        .expect_action(&rec("ns"), Action::NoOp)
+        .expect_action(&rec("mover"), Action::NoOp)
+        .expect_attr(&rec("www2"), "name", "www")
+        .expect_attr(&rec("srv"), "comments", "sip")
+        .check(move |_| {
+            let www = record_values(&s3, "www.lab.test", "A");
+            ensure!(
+                www.len() == 2 && www.iter().all(|r| r["ttl"] == 600),
+                "{www:?}"
+            );
+            let ptr = record_values(&s3, "10.lab.test", "PTR");
+            ensure!(ptr[0]["disabled"] == true, "{ptr:?}");
+            let cname = record_values(&s3, "alias.lab.test", "CNAME");
+            ensure!(cname[0]["rData"]["cname"] == "v6.lab.test", "{cname:?}");
+            let srv = record_values(&s3, "_sip._tcp.lab.test", "SRV");
+            ensure!(
+                srv[0]["rData"]["port"] == 5061 && srv[0]["ttl"] == 3600,
+                "{srv:?}"
+            );
+            Ok(())
+        });
+    for r in [
+        "www1", "www2", "v6", "alias", "txt", "mx", "srv", "caa", "ptr",
+    ] {
+        step2 = step2.expect_action(&rec(r), Action::Update);
+    }
+    let step3 = Step::config(cfg(3))
+        .expect_action(&rec("mover"), Action::Replace)
+        .expect_action(&rec("retype"), Action::Replace)
+        .expect_action(&rec("www1"), Action::NoOp)
+        .check(move |_| {
+            ensure!(record_values(&s4, "mover.other.test", "A").len() == 1);
+            ensure!(record_values(&s4, "mover.lab.test", "A").is_empty());
+            ensure!(record_values(&s4, "retype.lab.test", "A").is_empty());
+            ensure!(record_values(&s4, "retype.lab.test", "AAAA").len() == 1);
+            Ok(())
+        });
+    let (d1, d2) = (sim.clone(), sim.clone());
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(step1)
+        .step(step2)
+        .step(step3)
+        .step(Step::import(rec("mx")).import_state_verify())
+        .step(
+            Step::import(rec("txt"))
+                .import_id(format!("lab.test/@/TXT/{}", long_txt('y')))
+                .import_state_verify(),
+        )
+        .step(Step::import(rec("caa")).import_state_verify())
+        .step(Step::import(rec("srv")).import_state_verify())
+        .step(
+            Step::import(format!("{ZT}.other"))
+                .import_id("Other.Test.")
+                .import_state_verify(),
+        )
+        .step(
+            Step::plan_only(cfg(3))
+                .pre_step(move |_| {
+                    // Behind Terraform's back: edit one, delete one, retarget the CNAME.
+                    s5.update_record(&[
+                        ("domain", "www.lab.test"),
+                        ("type", "A"),
+                        ("ipAddress", "10.0.0.1"),
+                        ("ttl", "600"),
+                        ("comments", "edited by hand"),
+                    ])
+                    .map_err(anyhow::Error::msg)?;
+                    s5.delete_record(&[
+                        ("domain", "lab.test"),
+                        ("type", "CAA"),
+                        ("flags", "0"),
+                        ("tag", "issue"),
+                        ("value", "pki.goog"),
+                    ])
+                    .map_err(anyhow::Error::msg)?;
+                    s5.update_record(&[
+                        ("domain", "alias.lab.test"),
+                        ("type", "CNAME"),
+                        ("cname", "elsewhere.lab.test"),
+                    ])
+                    .map_err(anyhow::Error::msg)?;
+                    Ok(())
+                })
+                .expect_action(&rec("www1"), Action::Update)
+                .expect_action(&rec("www2"), Action::NoOp)
+                .expect_action(&rec("caa"), Action::Create)
+                .expect_action(&rec("alias"), Action::Update),
+        )
+        .step(Step::config(cfg(3)).check(move |_| {
+            let caa = record_values(&d1, "lab.test", "CAA");
+            ensure!(caa.len() == 1, "{caa:?}");
+            let www = record_values(&d1, "www.lab.test", "A");
+            ensure!(www.iter().all(|r| r.get("comments").is_none()), "{www:?}");
+            Ok(())
+        }))
+        .check_destroy(move |_| {
+            let zones = d2.zone_names();
+            ensure!(
+                !zones.iter().any(|z| z == "lab.test" || z == "other.test"),
+                "zones left behind: {zones:?}"
+            );
+            ensure!(d2.token_in_query_count() == 0, "token sent in a URL");
+            Ok(())
+        })
+        .run();
+}
+
+#[test]
+fn bad_input_is_rejected_at_plan_naming_the_attribute() {
+    let sim = sim();
+    let body = format!(
+        r#"resource "{RT}" "bad_ip" {{
+  zone  = "lab.test"
+  name  = "www"
+  type  = "A"
+  value = "10.0.0.300"
+}}
+
+resource "{RT}" "v4_in_aaaa" {{
+  zone  = "lab.test"
+  name  = "v6"
+  type  = "AAAA"
+  value = "10.0.0.1"
+}}
+
+resource "{RT}" "bad_name" {{
+  zone  = "lab.test"
+  name  = "bad..name"
+  type  = "A"
+  value = "10.0.0.1"
+}}
+
+resource "{RT}" "bad_ttl" {{
+  zone  = "lab.test"
+  name  = "t"
+  type  = "A"
+  value = "10.0.0.1"
+  ttl   = -5
+}}
+
+resource "{RT}" "mx_no_priority" {{
+  zone  = "lab.test"
+  name  = "@"
+  type  = "MX"
+  value = "mail.lab.test"
+}}
+
+resource "{RT}" "a_with_weight" {{
+  zone   = "lab.test"
+  name   = "w"
+  type   = "A"
+  value  = "10.0.0.1"
+  weight = 3
+}}
+
+resource "{RT}" "bad_type" {{
+  zone  = "lab.test"
+  name  = "s"
+  type  = "SPF"
+  value = "v=spf1 -all"
+}}
+
+resource "{RT}" "bad_target" {{
+  zone  = "lab.test"
+  name  = "c"
+  type  = "CNAME"
+  value = "not a name"
+}}
+
+resource "{ZT}" "fwd" {{
+  name = "fwd.test"
+  type = "Forwarder"
+}}
+"#
+    );
+    let mut wd = Workdir::new(&Provider::homelab()).unwrap();
+    wd.write_config(&hcl(&sim, &token(ADMIN_TOKEN), &body))
+        .unwrap();
+    wd.init().unwrap();
+    let out = wd
+        .run_unchecked(&["plan", "-no-color", "-input=false"])
+        .unwrap();
+    assert!(!out.success(), "plan succeeded:\n{}", out.combined());
+    let text = out.combined();
+    for expected in [
+        r#"value: "10.0.0.300" is not an IPv4 address"#,
+        r#"value: "10.0.0.1" is not an IPv6 address"#,
+        r#"name: "bad..name" is not a valid DNS name"#,
+        "ttl: must be between 0 and 2147483647, got -5",
+        "`priority` is required for MX records.",
+        "`weight` is only used with SRV records, not A.",
+        r#"type: "SPF" is not one of"#,
+        r#"value: "not a name" is not a valid domain name"#,
+        "`forwarder` is required for Forwarder zones.",
+        // Terraform points at the offending line.
+        r#"value = "10.0.0.300""#,
+        "weight = 3",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert_eq!(sim.counters().total(), 0, "{:?}", sim.counters().snapshot());
+    // Same through the TestCase path (and nothing left behind).
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::config(hcl(
+                &sim,
+                &token(ADMIN_TOKEN),
+                &format!(
+                    "resource \"{RT}\" \"x\" {{\n  zone = \"{SEED_ZONE}\"\n  name = \"x\"\n  type = \"A\"\n  value = \"::1\"\n}}\n"
+                ),
+            ))
+            .expect_error(r#"value: "::1" is not an IPv4 address"#),
+        )
+        .run();
+    assert_eq!(writes(&sim), 0);
+}
+
+fn faults_body(ttl: u32) -> String {
+    format!(
+        r#"resource "{ZT}" "f" {{
+  name = "faults.test"
+}}
+
+resource "{RT}" "a" {{
+  zone  = {ZT}.f.name
+  name  = "a"
+  type  = "A"
+  value = "10.9.0.1"
+  ttl   = {ttl}
+}}
+
+resource "{RT}" "b" {{
+  zone  = {ZT}.f.name
+  name  = "b"
+  type  = "TXT"
+  value = "hello"
+}}
+
+resource "{RT}" "c" {{
+  zone     = {ZT}.f.name
+  name     = "@"
+  type     = "MX"
+  priority = 5
+  value    = "mx.faults.test"
+}}
+"#
+    )
+}
+
+#[test]
+fn transient_faults_are_retried_and_persistent_ones_reported() {
+    let sim = sim();
+    let cfg = |ttl| hcl(&sim, &token(ADMIN_TOKEN), &faults_body(ttl));
+    let (s1, s2, s3, s4, s5, s6) = (
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+    );
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(Step::config(cfg(300)).pre_step(move |_| {
+            let f = s1.faults();
+            f.inject("*", "/api/zones/create", Fault::Status(503), 1);
+            f.inject("*", "/api/zones/records/add", Fault::Status(502), 2);
+            f.inject("*", "/api/zones/records/add", Fault::Reset, 1);
+            f.inject(
+                "*",
+                "/api/zones/records/get",
+                Fault::RateLimited {
+                    retry_after_secs: 1,
+                },
+                1,
+            );
+            f.inject("*", "/api/zones/options/get", Fault::Status(500), 1);
+            Ok(())
+        }))
+        .step(
+            Step::config(cfg(600))
+                .pre_step(move |_| {
+                    ensure!(s2.faults().pending() == 0, "faults not all delivered");
+                    s2.faults()
+                        .inject("*", "/api/zones/records/update", Fault::Status(503), 100);
+                    Ok(())
+                })
+                .expect_error(r"updating A record a\.faults\.test \(10\.9\.0\.1\) in zone faults\.test:\s+/api/zones/records/update: HTTP 503"),
+        )
+        .step(
+            Step::plan_only(cfg(600))
+                .pre_step(move |ctx| {
+                    s3.faults().clear();
+                    s3.faults()
+                        .inject("*", "/api/zones/records/get", Fault::Status(503), 100);
+                    // Nothing was lost from state.
+                    let st = ctx.workdir.state_json()?;
+                    ensure!(st.addresses().len() == 4, "{:?}", st.addresses());
+                    Ok(())
+                })
+                .expect_error(r"reading zone faults\.test:\s+/api/zones/records/get: HTTP 503"),
+        )
+        .step(
+            Step::plan_only(cfg(600))
+                .pre_step(move |_| {
+                    s4.faults().clear();
+                    Ok(())
+                })
+                .expect_action(&rec("a"), Action::Update)
+                .expect_action(&rec("b"), Action::NoOp),
+        )
+        .step(Step::config(cfg(600)).check(move |_| {
+            let a = s5.find_records("a.faults.test", "A");
+            ensure!(a.len() == 1 && a[0]["ttl"] == 600, "{a:?}");
+            Ok(())
+        }))
+        .check_destroy(move |_| {
+            ensure!(!s6.zone_names().iter().any(|z| z == "faults.test"));
+            Ok(())
+        })
+        .run();
+}
+
+fn hosts_body(ttl0: u32) -> String {
+    let mut s = String::new();
+    for i in 0..10 {
+        let ttl = if i == 0 { ttl0 } else { 3600 };
+        s.push_str(&format!(
+            "resource \"{RT}\" \"h{i}\" {{\n  zone  = \"{SEED_ZONE}\"\n  name  = \"host{i}\"\n  type  = \"A\"\n  value = \"10.1.0.{i}\"\n  ttl   = {ttl}\n}}\n\n"
+        ));
+    }
+    s
+}
+
+#[test]
+fn login_adoption_read_only_token_and_refresh_cost() {
+    let sim = sim();
+    let seed_count = sim.zone_records(SEED_ZONE).unwrap().len();
+    let admin = |ttl| hcl(&sim, &login(), &hosts_body(ttl));
+    let readonly = |ttl| hcl(&sim, &token(READONLY_TOKEN), &hosts_body(ttl));
+    let (s1, s2, s3, s4, s5) = (
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+    );
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::config(admin(3600))
+                .pre_step(move |_| {
+                    // Already there with the same data: current servers refuse the add
+                    // ("record already exists"); the provider verifies and takes it over.
+                    s1.add_record(&[
+                        ("domain", "host3.home.arpa"),
+                        ("type", "A"),
+                        ("ipAddress", "10.1.0.3"),
+                        ("ttl", "3600"),
+                    ])
+                    .map_err(anyhow::Error::msg)?;
+                    Ok(())
+                })
+                .expect_action(&rec("h3"), Action::Create),
+        )
+        .step(
+            Step::plan_only(admin(3600))
+                .pre_step(move |ctx| measure_refresh(&s2, ctx.workdir, 10, "10 records, one zone")),
+        )
+        .step(
+            Step::plan_only(readonly(3600))
+                .pre_step(move |_| {
+                    s3.counters().reset();
+                    Ok(())
+                })
+                .plan_check(move |plan| {
+                    ensure!(plan.is_empty()?, "read-only plan: {}", plan.summary());
+                    ensure!(writes(&s4) == 0, "read-only plan wrote");
+                    ensure!(s4.counters().total() > 0, "no refresh at all?");
+                    Ok(())
+                }),
+        )
+        .step(Step::config(readonly(60)).expect_error(
+            r"updating A record host0\.home\.arpa \(10\.1\.0\.0\) in zone home\.arpa:\s+/api/zones/records/update: Access was denied\.",
+        ))
+        .step(Step::config(admin(60)).expect_action(&rec("h0"), Action::Update))
+        .check_destroy(move |_| {
+            let left = s5.zone_records(SEED_ZONE).unwrap();
+            ensure!(left.len() == seed_count, "left behind: {left:?}");
+            ensure!(s5.token_in_query_count() == 0, "token sent in a URL");
+            Ok(())
+        })
+        .run();
+}
