@@ -667,3 +667,30 @@ resource "{RT}" "mx" {{
         .check_destroy(move |_| our_records_gone(&s3, Z, BULK))
         .run();
 }
+
+#[test]
+fn examples_apply_cleanly() {
+    let sim = sim();
+    let root = labforge_acceptance_tests::workspace_root().join("examples");
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    let body = format!(
+        "{}\n{}",
+        read("resources/homelab_cloudflare_dns_record/resource.tf"),
+        read("data-sources/homelab_cloudflare_zone/data-source.tf")
+    );
+    let c = hcl(&sim, EDIT_TOKEN, &body);
+    let s = sim.clone();
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::config(&c)
+                .expect_attr(&addr("sip"), "data.port", 5060)
+                .check(|s| {
+                    let ns = s.output("name_servers").cloned().unwrap_or_default();
+                    ensure!(ns.as_array().is_some_and(|a| !a.is_empty()), "{ns}");
+                    Ok(())
+                }),
+        )
+        .check_destroy(move |_| our_records_gone(&s, Z, 0))
+        .run();
+}
