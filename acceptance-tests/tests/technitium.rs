@@ -631,8 +631,12 @@ fn transient_faults_are_retried_and_persistent_ones_reported() {
 }
 
 fn hosts_body(ttl0: u32) -> String {
+    hosts_body_n(ttl0, 10)
+}
+
+fn hosts_body_n(ttl0: u32, n: u32) -> String {
     let mut s = String::new();
-    for i in 0..10 {
+    for i in 0..n {
         let ttl = if i == 0 { ttl0 } else { 3600 };
         s.push_str(&format!(
             "resource \"{RT}\" \"h{i}\" {{\n  zone  = \"{SEED_ZONE}\"\n  name  = \"host{i}\"\n  type  = \"A\"\n  value = \"10.1.0.{i}\"\n  ttl   = {ttl}\n}}\n\n"
@@ -647,6 +651,7 @@ fn login_adoption_read_only_token_and_refresh_cost() {
     let seed_count = sim.zone_records(SEED_ZONE).unwrap().len();
     let admin = |ttl| hcl(&sim, &login(), &hosts_body(ttl));
     let readonly = |ttl| hcl(&sim, &token(READONLY_TOKEN), &hosts_body(ttl));
+    let s6 = sim.clone();
     let (s1, s2, s3, s4, s5) = (
         sim.clone(),
         sim.clone(),
@@ -693,6 +698,23 @@ fn login_adoption_read_only_token_and_refresh_cost() {
             r"updating A record host0\.home\.arpa \(10\.1\.0\.0\) in zone home\.arpa:\s+/api/zones/records/update: Access was denied\.",
         ))
         .step(Step::config(admin(60)).expect_action(&rec("h0"), Action::Update))
+        .step(
+            Step::config(hcl(&sim, &login(), &hosts_body_n(60, 11)))
+                .pre_step(move |_| {
+                    // Servers before v13.6 answer `ok` to a duplicate add (and to deleting
+                    // a missing record).
+                    s6.set_older_server(true);
+                    s6.add_record(&[
+                        ("domain", "host10.home.arpa"),
+                        ("type", "A"),
+                        ("ipAddress", "10.1.0.10"),
+                        ("ttl", "3600"),
+                    ])
+                    .map_err(anyhow::Error::msg)?;
+                    Ok(())
+                })
+                .expect_action(&rec("h10"), Action::Create),
+        )
         .check_destroy(move |_| {
             let left = s5.zone_records(SEED_ZONE).unwrap();
             ensure!(left.len() == seed_count, "left behind: {left:?}");
