@@ -14,6 +14,7 @@
 //!
 //! See [`harness`] for the pieces and the environment variables.
 
+pub mod corner;
 pub mod harness;
 
 pub use harness::*;

@@ -343,13 +343,14 @@ impl<'a> Reader<'a> {
             0xca => {
                 self.pos += 1;
                 let f = f32::from_be_bytes(self.be()?);
-                Number::from_f64(f64::from(f))
+                // The float's exact value, as go-cty reads it (see from_f64_exact).
+                Number::from_f64_exact(f64::from(f))
                     .ok_or_else(|| type_error(path, "NaN is not a number"))
             }
             0xcb => {
                 self.pos += 1;
                 let f = f64::from_be_bytes(self.be()?);
-                Number::from_f64(f).ok_or_else(|| type_error(path, "NaN is not a number"))
+                Number::from_f64_exact(f).ok_or_else(|| type_error(path, "NaN is not a number"))
             }
             0xa0..=0xbf | 0xd9..=0xdb => {
                 let s = self.string(path, "a number")?;
@@ -1159,7 +1160,14 @@ mod tests {
             ("-9223372036854775808", "d3 80 00 00 00 00 00 00 00"),
             ("18446744073709551615", "cf ff ff ff ff ff ff ff ff"),
             ("1.5", "cb 3f f8 00 00 00 00 00 00"),
-            ("0.1", "cb 3f b9 99 99 99 99 99 9a"),
+            // No float64 equals 0.1 or 1e40: go-cty writes them as decimal
+            // strings, and so must we, or Terraform reads back another number.
+            ("0.1", "a3 30 2e 31"),
+            // A float64 stands for its exact binary value.
+            (
+                "0.1000000000000000055511151231257827021181583404541015625",
+                "cb 3f b9 99 99 99 99 99 9a",
+            ),
         ];
         for (text, bytes) in cases {
             let v = Value::Number(num(text));
@@ -1167,6 +1175,11 @@ mod tests {
             assert_eq!(encode(&v, &Type::Number).unwrap(), b, "{text}");
             assert_eq!(decode(&b, &Type::Number).unwrap(), v, "{text}");
         }
+        let forty = format!("d9 29 31{}", " 30".repeat(40));
+        assert_eq!(
+            encode(&Value::Number(num("1e40")), &Type::Number).unwrap(),
+            hex(&forty)
+        );
         // Too precise for f64: a decimal string.
         let big = "123456789012345678901234567890.123456789";
         let b = encode(&Value::Number(num(big)), &Type::Number).unwrap();

@@ -245,6 +245,12 @@ impl Number {
     }
 
     /// The `f64` that represents this number exactly, if there is one.
+    ///
+    /// Exactly means the float's binary value, as go-cty's encoder checks
+    /// (`big.Float.Float64()` with `big.Exact`): `0.5` has one, `0.1` and
+    /// `1e40` do not (no binary float equals them), so the msgpack encoder
+    /// writes those as decimal strings and Terraform reads back the very
+    /// number it sent.
     pub fn as_exact_f64(&self) -> Option<f64> {
         let f = self.as_f64();
         if f.is_infinite() {
@@ -253,19 +259,51 @@ impl Number {
         if !f.is_finite() {
             return None;
         }
-        // Shortest round-trip decimal (covers e.g. 0.1 written by a float encoder).
-        if Number::from_f64(f).as_ref() == Some(self) {
-            return Some(f);
+        (Number::from_f64_exact(f).as_ref() == Some(self)).then_some(f)
+    }
+
+    /// The exact value of a float (`None` for NaN): its binary value written
+    /// out in decimal, as go-cty reads a msgpack float (`0.1f64` is
+    /// `0.1000000000000000055511151231257827021181583404541015625`). Use
+    /// [`Number::from_f64`] for the shortest decimal instead.
+    pub fn from_f64_exact(f: f64) -> Option<Number> {
+        if f.is_nan() {
+            return None;
         }
-        // Large integral floats are exact integers with a longer decimal form.
-        if f.fract() == 0.0 && f.abs() < 1.0e38 {
-            #[allow(clippy::cast_possible_truncation)]
-            let i = f as i128;
-            if Number::from_i128(i) == *self {
-                return Some(f);
+        if f.is_infinite() {
+            return Number::from_f64(f);
+        }
+        let bits = f.to_bits();
+        let neg = bits >> 63 == 1;
+        let biased = i64::try_from((bits >> 52) & 0x7ff).unwrap_or(0);
+        let frac = bits & ((1u64 << 52) - 1);
+        // f = mant * 2^exp2
+        let (mant, exp2) = if biased == 0 {
+            (frac, -1074)
+        } else {
+            (frac | (1u64 << 52), biased - 1075)
+        };
+        // Little-endian decimal digits of mant, then times 2^exp2, or times
+        // 5^-exp2 with a decimal exponent of exp2 (as 2^-k = 5^k * 10^-k).
+        let mut digits: Vec<u8> = mant.to_string().bytes().rev().map(|d| d - b'0').collect();
+        let (factor, times, exp) = if exp2 >= 0 {
+            (2, exp2, 0)
+        } else {
+            (5, -exp2, exp2)
+        };
+        for _ in 0..times {
+            let mut carry = 0u8;
+            for d in &mut digits {
+                let v = *d * factor + carry;
+                *d = v % 10;
+                carry = v / 10;
+            }
+            if carry > 0 {
+                digits.push(carry);
             }
         }
-        None
+        let digits: Vec<u8> = digits.iter().rev().map(|d| d + b'0').collect();
+        Self::normalise(neg, digits, exp)
     }
 
     /// Magnitude comparison of two finite nonzero values given as (digits, exp).
@@ -515,7 +553,33 @@ mod tests {
         assert_eq!(Number::from_f64(tiny).unwrap().as_f64(), tiny);
         assert_eq!(n("1e400").as_f64(), f64::INFINITY);
         assert_eq!(n("1e-400").as_f64(), 0.0);
-        assert_eq!(n("0.1").as_exact_f64(), Some(0.1));
+        // 0.1 has no exact binary float: encoders must write it as a decimal.
+        assert_eq!(n("0.1").as_exact_f64(), None);
+        assert_eq!(n("1e40").as_exact_f64(), None);
+        assert_eq!(n("0.5").as_exact_f64(), Some(0.5));
+        assert_eq!(n("-1.25e-3").as_exact_f64(), None);
+        assert_eq!(
+            Number::from_f64_exact(0.1).unwrap().to_string(),
+            "0.1000000000000000055511151231257827021181583404541015625"
+        );
+        assert_eq!(
+            n("0.1000000000000000055511151231257827021181583404541015625").as_exact_f64(),
+            Some(0.1)
+        );
+        assert_eq!(
+            Number::from_f64_exact(1e40).unwrap().to_string(),
+            "10000000000000000303786028427003666890752"
+        );
+        assert_eq!(Number::from_f64_exact(-0.0), Some(Number::zero()));
+        let tiny = f64::from_bits(1);
+        assert_eq!(
+            Number::from_f64_exact(tiny).unwrap().as_exact_f64(),
+            Some(tiny)
+        );
+        assert_eq!(
+            Number::from_f64_exact(f64::MAX).unwrap().as_exact_f64(),
+            Some(f64::MAX)
+        );
         assert_eq!(n("0.1000000000000000000001").as_exact_f64(), None);
         assert_eq!(
             n("18446744073709551616").as_exact_f64(),

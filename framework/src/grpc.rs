@@ -887,6 +887,7 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
                 type_name: req.source_type_name.clone(),
                 schema_version: req.source_schema_version,
                 state: json_to_value(&parsed),
+                json,
             };
             let moved = r.move_state(&source).ok_or_else(|| {
                 Diagnostic::error(

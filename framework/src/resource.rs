@@ -127,8 +127,26 @@ pub struct MoveSource {
     pub provider_address: String,
     pub type_name: String,
     pub schema_version: i64,
-    /// The source state, decoded without its schema (numbers may lose precision).
+    /// The source state, decoded without its schema: numbers may lose
+    /// precision and `dynamic` attributes show as `{value, type}` objects.
+    /// Use [`MoveSource::decode`] when the source schema is known.
     pub state: Value,
+    /// The source state as Terraform sent it (the state file's JSON).
+    pub json: Vec<u8>,
+}
+
+impl MoveSource {
+    /// The source state decoded with the source's schema (the layout of
+    /// `schema_version`): exact numbers and typed `dynamic` values, which
+    /// the schema-less [`MoveSource::state`] cannot give.
+    pub fn decode(&self, schema: &Schema) -> Result<Value> {
+        labforge_cty::json::decode(&self.json, &schema.value_type()).map_err(|e| {
+            Error::new(
+                "Unable to read the moved state",
+                format!("{} (version {}): {e}", self.type_name, self.schema_version),
+            )
+        })
+    }
 }
 
 /// A plan being made, for [`Resource::modify_plan`].
@@ -280,5 +298,40 @@ impl FunctionError {
             text: text.into(),
             argument: Some(index),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::schema::Attribute;
+
+    #[test]
+    fn move_source_decodes_with_a_schema() {
+        let json = br#"{"big":0.30000000000000000000000000000001,"any":{"value":["a",1],"type":["tuple",["string","number"]]}}"#;
+        let source = MoveSource {
+            provider_address: "registry.terraform.io/labforge/corner".into(),
+            type_name: "corner_everything".into(),
+            schema_version: 1,
+            state: Value::Null,
+            json: json.to_vec(),
+        };
+        let schema = Schema::new("s")
+            .attribute("big", Attribute::number().optional())
+            .attribute("any", Attribute::dynamic().optional());
+        let v = source.decode(&schema).unwrap();
+        assert_eq!(
+            v.get("big")
+                .and_then(Value::as_number)
+                .map(ToString::to_string),
+            Some("0.30000000000000000000000000000001".to_string())
+        );
+        let Some(Value::Dynamic(ty, inner)) = v.get("any") else {
+            panic!("not a dynamic value: {v:?}");
+        };
+        assert_eq!(*ty, Type::tuple([Type::String, Type::Number]));
+        assert_eq!(inner.elements().map(<[Value]>::len), Some(2));
     }
 }
