@@ -2,8 +2,8 @@
 
 use labforge_framework::{AttributePath, Error, Result, Value};
 
-use crate::config::{CloudflareBlock, Config, Env, TechnitiumBlock};
-use crate::{cloudflare, technitium};
+use crate::config::{CloudflareBlock, Config, Env, ProxmoxBlock, TechnitiumBlock};
+use crate::{cloudflare, proxmox, technitium};
 
 /// A backend's client, or why there is none.
 #[derive(Debug)]
@@ -42,6 +42,7 @@ impl<T> Backend<T> {
 pub struct Clients {
     pub technitium: Backend<technitium::Client>,
     pub cloudflare: Backend<cloudflare::Client>,
+    pub proxmox: Backend<proxmox::Client>,
 }
 
 /// Whether the provider block `name` holds unknown values.
@@ -68,6 +69,7 @@ impl Clients {
         Ok(Self {
             technitium: Self::technitium(config.technitium, raw, env)?,
             cloudflare: Self::cloudflare(config.cloudflare, raw, env)?,
+            proxmox: Self::proxmox(config.proxmox, raw, env)?,
         })
     }
 
@@ -157,5 +159,58 @@ impl Clients {
                 .unwrap_or(4),
         };
         cloudflare::Client::new(settings).map(Backend::Ready)
+    }
+
+    fn proxmox(
+        block: Option<ProxmoxBlock>,
+        raw: &Value,
+        env: &Env,
+    ) -> Result<Backend<proxmox::Client>> {
+        if block_unknown(raw, "proxmox") {
+            return Ok(Backend::Unknown("proxmox"));
+        }
+        let b = block.clone().unwrap_or_default();
+        let endpoint = pick(b.endpoint.as_ref(), env, "PROXMOX_VE_ENDPOINT");
+        let token = pick(b.api_token.as_ref(), env, "PROXMOX_VE_API_TOKEN");
+        let username = pick(b.username.as_ref(), env, "PROXMOX_VE_USERNAME");
+        let password = pick(b.password.as_ref(), env, "PROXMOX_VE_PASSWORD");
+        if block.is_none() && endpoint.is_none() {
+            return Ok(Backend::NotConfigured {
+                block: "proxmox",
+                variables: "PROXMOX_VE_ENDPOINT and PROXMOX_VE_API_TOKEN",
+            });
+        }
+        let Some(endpoint) = endpoint else {
+            return Err(missing(
+                "proxmox",
+                "endpoint",
+                "Set `endpoint` or PROXMOX_VE_ENDPOINT.".into(),
+            ));
+        };
+        let auth = match (token, username, password) {
+            (Some(t), _, _) => proxmox::Auth::Token(t),
+            (None, Some(u), Some(p)) => proxmox::Auth::Login {
+                username: u,
+                password: p,
+            },
+            _ => {
+                return Err(missing(
+                    "proxmox",
+                    "api_token",
+                    "Set `api_token` (or PROXMOX_VE_API_TOKEN), or `username` and `password`."
+                        .into(),
+                ));
+            }
+        };
+        let settings = proxmox::Settings {
+            endpoint,
+            auth,
+            ca_cert: pick(b.ca_cert.as_ref(), env, "PROXMOX_VE_CA_CERT"),
+            insecure: b
+                .insecure
+                .or_else(|| env.flag("PROXMOX_VE_INSECURE"))
+                .unwrap_or(false),
+        };
+        proxmox::Client::new(settings).map(Backend::Ready)
     }
 }

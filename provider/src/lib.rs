@@ -19,6 +19,7 @@ pub mod config;
 pub mod http;
 
 pub mod cloudflare;
+pub mod proxmox;
 pub mod technitium;
 
 use labforge_framework::{Provider, Registry, Result, Schema, Value};
@@ -46,6 +47,7 @@ impl Provider for Homelab {
     fn resources(&self) -> Registry<clients::Clients> {
         let r = Registry::new();
         let r = technitium::register(r);
+        let r = proxmox::register(r);
         cloudflare::register(r)
     }
 }

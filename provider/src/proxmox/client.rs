@@ -1,0 +1,1023 @@
+//! The Proxmox VE REST client (`/api2/json`).
+//!
+//! - Auth: an API token (`Authorization: PVEAPIToken=user@realm!id=secret`,
+//!   no CSRF needed) or a ticket from `POST /access/ticket` (cookie
+//!   `PVEAuthCookie` and `CSRFPreventionToken` on every non-GET), renewed
+//!   before its two hours run out and once on a 401.
+//! - Bodies are form-encoded (booleans `0|1`); answers are `{"data": …}`;
+//!   errors carry the message in the body (and reason phrase) and are sorted
+//!   into [`ApiError`] kinds. A missing VM is HTTP 500 "does not exist", not
+//!   404: both map to [`ApiError::NotFound`].
+//! - Tasks: mutations answer a UPID; [`Client::wait_task`] polls
+//!   `/nodes/{node}/tasks/{upid}/status` (tolerating 400 "no such task" for a
+//!   grace window after dispatch), and on failure fetches the task log.
+//! - Locks: "can't lock file … got timeout" / "VM is locked (…)" are
+//!   transient; [`Client::retry_locked`] retries them with jittered backoff.
+//!   Clones of one source go through a per-source gate that turns exclusive
+//!   once the server shows source-lock contention.
+//! - VMIDs: [`Client::allocate_vmid`] serialises allocation in-process,
+//!   reserves the candidate, and moves on when the create answers
+//!   "already exists" (another client won the race).
+//! - Lists (`/nodes`, `/cluster/resources?type=vm`) are cached per provider
+//!   process for a few seconds; they are used as lists only, never to decide
+//!   that a VM is gone.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::http::{self, HttpError, RetryPolicy, TlsSettings};
+
+use super::{Auth, Settings};
+
+/// Tickets live two hours; renew well before.
+const TICKET_TTL: Duration = Duration::from_secs(90 * 60);
+/// How long cluster-wide lists are reused.
+const LIST_TTL: Duration = Duration::from_secs(10);
+/// How long a fresh UPID may answer "no such task".
+const TASK_GRACE: Duration = Duration::from_secs(15);
+/// Permits of a clone gate: one clone takes one, an exclusive clone all.
+const GATE_PERMITS: u32 = 64;
+
+/// Why an API call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Transport(String),
+    #[error(
+        "{method} {path}: authentication failed ({message}); check the proxmox api_token, or username and password"
+    )]
+    Auth {
+        method: String,
+        path: String,
+        message: String,
+    },
+    #[error(
+        "{method} {path}: permission denied: the API user lacks privilege {privilege} on {acl_path} ({message})"
+    )]
+    Permission {
+        method: String,
+        path: String,
+        privilege: String,
+        acl_path: String,
+        message: String,
+    },
+    #[error("{method} {path}: {message}")]
+    NotFound {
+        method: String,
+        path: String,
+        message: String,
+    },
+    #[error("{method} {path}: {message}")]
+    AlreadyExists {
+        method: String,
+        path: String,
+        message: String,
+    },
+    #[error("{method} {path}: {message}")]
+    Locked {
+        method: String,
+        path: String,
+        message: String,
+    },
+    #[error("{method} {path}: {message} (the VM configuration changed behind our back)")]
+    Conflict {
+        method: String,
+        path: String,
+        message: String,
+    },
+    #[error("{method} {path}: {message}{}", fmt_errors(.errors))]
+    Param {
+        method: String,
+        path: String,
+        message: String,
+        errors: BTreeMap<String, String>,
+    },
+    #[error("{method} {path}: HTTP {status}: {message}")]
+    Api {
+        method: String,
+        path: String,
+        status: u16,
+        message: String,
+    },
+    #[error("task {upid} failed: {exitstatus}{}", fmt_log(.log))]
+    Task {
+        upid: String,
+        exitstatus: String,
+        log: Vec<String>,
+    },
+    #[error("{path}: unexpected response: {message}")]
+    Decode { path: String, message: String },
+}
+
+fn fmt_errors(e: &BTreeMap<String, String>) -> String {
+    if e.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = e
+        .iter()
+        .map(|(k, v)| format!("{k}: {}", v.trim()))
+        .collect();
+    format!(" ({})", parts.join("; "))
+}
+
+fn fmt_log(log: &[String]) -> String {
+    if log.is_empty() {
+        return String::new();
+    }
+    format!("\ntask log (last lines):\n  {}", log.join("\n  "))
+}
+
+fn is_lock_text(m: &str) -> bool {
+    let l = m.to_ascii_lowercase();
+    l.contains("can't lock file")
+        || l.contains("got timeout")
+        || l.contains("vm is locked")
+        || l.contains("got no worker upid")
+}
+
+impl ApiError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ApiError::NotFound { .. })
+    }
+    pub fn is_already_exists(&self) -> bool {
+        match self {
+            ApiError::AlreadyExists { .. } => true,
+            ApiError::Param { errors, .. } => errors.values().any(|v| v.contains("already exists")),
+            ApiError::Task { exitstatus, .. } => exitstatus.contains("already exists"),
+            _ => false,
+        }
+    }
+    /// A lock or worker hiccup worth retrying.
+    pub fn is_locked(&self) -> bool {
+        match self {
+            ApiError::Locked { .. } => true,
+            ApiError::Task { exitstatus, .. } => is_lock_text(exitstatus),
+            _ => false,
+        }
+    }
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, ApiError::Conflict { .. })
+    }
+    /// The server's message, for matching.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::NotFound { message, .. }
+            | ApiError::AlreadyExists { message, .. }
+            | ApiError::Locked { message, .. }
+            | ApiError::Conflict { message, .. }
+            | ApiError::Param { message, .. }
+            | ApiError::Api { message, .. }
+            | ApiError::Auth { message, .. }
+            | ApiError::Permission { message, .. } => message.clone(),
+            ApiError::Task { exitstatus, .. } => exitstatus.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Sort an error answer into a kind.
+pub(crate) fn classify(
+    method: &str,
+    path: &str,
+    status: u16,
+    message: String,
+    errors: BTreeMap<String, String>,
+) -> ApiError {
+    let (method, path) = (method.to_string(), path.to_string());
+    let lower = message.to_ascii_lowercase();
+    match status {
+        401 => ApiError::Auth {
+            method,
+            path,
+            message,
+        },
+        403 => {
+            // "Permission check failed (/vms/100, VM.Allocate)"
+            let (acl_path, privilege) = message
+                .split_once('(')
+                .and_then(|(_, rest)| rest.rsplit_once(')'))
+                .and_then(|(inner, _)| inner.split_once(','))
+                .map(|(p, v)| (p.trim().to_string(), v.trim().to_string()))
+                .unwrap_or_else(|| ("(not stated)".into(), "(not stated)".into()));
+            ApiError::Permission {
+                method,
+                path,
+                privilege,
+                acl_path,
+                message,
+            }
+        }
+        404 => ApiError::NotFound {
+            method,
+            path,
+            message,
+        },
+        400 => {
+            let all = format!("{lower} {}", fmt_errors(&errors).to_ascii_lowercase());
+            if all.contains("already exists") {
+                ApiError::AlreadyExists {
+                    method,
+                    path,
+                    message: format!("{message}{}", fmt_errors(&errors)),
+                }
+            } else {
+                ApiError::Param {
+                    method,
+                    path,
+                    message,
+                    errors,
+                }
+            }
+        }
+        _ if lower.contains("checksum mismatch")
+            || lower.contains("file changed by other user") =>
+        {
+            ApiError::Conflict {
+                method,
+                path,
+                message,
+            }
+        }
+        _ if lower.contains("does not exist")
+            || lower.contains("no such vm")
+            || lower.contains("no such resource")
+            || lower.contains("no such file or directory") =>
+        {
+            ApiError::NotFound {
+                method,
+                path,
+                message,
+            }
+        }
+        _ if lower.contains("already exists") => ApiError::AlreadyExists {
+            method,
+            path,
+            message,
+        },
+        _ if is_lock_text(&lower) => ApiError::Locked {
+            method,
+            path,
+            message,
+        },
+        _ => ApiError::Api {
+            method,
+            path,
+            status,
+            message,
+        },
+    }
+}
+
+/// A percent-encoded path segment (volume ids and UPIDs carry `:` `/` `@` `!`).
+pub fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The node a UPID belongs to: `UPID:<node>:…`.
+pub fn upid_node(upid: &str) -> Option<&str> {
+    let mut it = upid.split(':');
+    (it.next()? == "UPID").then_some(())?;
+    it.next().filter(|n| !n.is_empty())
+}
+
+/// A JSON scalar as text (config values come as strings or numbers).
+pub fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(if *b { "1" } else { "0" }.to_string()),
+        _ => None,
+    }
+}
+
+/// A JSON number or numeric string.
+pub fn num(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A VM configuration: keys to textual values, plus its digest.
+#[derive(Debug, Clone, Default)]
+pub struct VmConfig {
+    pub keys: BTreeMap<String, String>,
+    pub digest: Option<String>,
+}
+
+impl VmConfig {
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.keys.get(k).map(String::as_str)
+    }
+}
+
+/// `GET …/status/current`, the parts we use.
+#[derive(Debug, Clone, Default)]
+pub struct VmStatus {
+    pub status: String,
+    pub lock: Option<String>,
+    pub name: Option<String>,
+}
+
+/// One VM from `/cluster/resources?type=vm`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClusterVm {
+    #[serde(default)]
+    pub vmid: Value,
+    #[serde(default)]
+    pub node: String,
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub template: Value,
+    #[serde(default)]
+    pub tags: Option<String>,
+    #[serde(default)]
+    pub pool: Option<String>,
+}
+
+impl ClusterVm {
+    pub fn id(&self) -> Option<i64> {
+        num(&self.vmid)
+    }
+    pub fn is_template(&self) -> bool {
+        num(&self.template) == Some(1)
+    }
+}
+
+/// One node from `/nodes`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NodeInfo {
+    pub node: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub maxcpu: Value,
+    #[serde(default)]
+    pub maxmem: Value,
+}
+
+#[derive(Debug, Clone)]
+struct Ticket {
+    ticket: String,
+    csrf: String,
+    at: Instant,
+}
+
+type Cached<T> = tokio::sync::Mutex<Option<(Instant, Arc<T>)>>;
+
+/// A clone gate: shared until the source shows lock contention, then exclusive.
+#[derive(Debug)]
+struct Gate {
+    sem: Arc<Semaphore>,
+    exclusive: std::sync::atomic::AtomicBool,
+}
+
+/// The Proxmox VE API client.
+#[derive(Debug)]
+pub struct Client {
+    pub settings: Settings,
+    http: reqwest::Client,
+    base: String,
+    ticket: tokio::sync::Mutex<Option<Ticket>>,
+    alloc: tokio::sync::Mutex<()>,
+    reserved: Mutex<BTreeSet<i64>>,
+    gates: Mutex<HashMap<i64, Arc<Gate>>>,
+    nodes: Cached<Vec<NodeInfo>>,
+    cluster_vms: Cached<Vec<ClusterVm>>,
+    /// First and longest interval between task status polls.
+    pub poll: (Duration, Duration),
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A small pseudo-random jitter (no RNG dependency).
+fn jitter(max: Duration) -> Duration {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let frac = f64::from(nanos % 1000) / 1000.0;
+    max.mul_f64(frac)
+}
+
+/// The API base from an endpoint such as `https://pve:8006/` or `…/api2/json`.
+pub fn api_base(endpoint: &str) -> String {
+    let mut b = endpoint.trim().trim_end_matches('/').to_string();
+    for suffix in ["/api2/json", "/api2"] {
+        if let Some(s) = b.strip_suffix(suffix) {
+            b = s.to_string();
+        }
+    }
+    format!("{b}/api2/json")
+}
+
+/// Form parameters.
+pub type Form = Vec<(String, String)>;
+
+impl Client {
+    pub fn new(settings: Settings) -> labforge_framework::Result<Self> {
+        let http = http::client(
+            &TlsSettings {
+                ca_cert: settings.ca_cert.clone(),
+                insecure: settings.insecure,
+            },
+            Duration::from_secs(120),
+        )?;
+        Ok(Self {
+            base: api_base(&settings.endpoint),
+            settings,
+            http,
+            ticket: tokio::sync::Mutex::new(None),
+            alloc: tokio::sync::Mutex::new(()),
+            reserved: Mutex::new(BTreeSet::new()),
+            gates: Mutex::new(HashMap::new()),
+            nodes: tokio::sync::Mutex::new(None),
+            cluster_vms: tokio::sync::Mutex::new(None),
+            poll: (Duration::from_millis(100), Duration::from_secs(1)),
+        })
+    }
+
+    async fn login(&self, force: bool) -> Result<Option<Ticket>, ApiError> {
+        let Auth::Login { username, password } = &self.settings.auth else {
+            return Ok(None);
+        };
+        let mut t = self.ticket.lock().await;
+        if let Some(tk) = t.as_ref()
+            && !force
+            && tk.at.elapsed() < TICKET_TTL
+        {
+            return Ok(Some(tk.clone()));
+        }
+        let url = format!("{}/access/ticket", self.base);
+        let form = [
+            ("username", username.as_str()),
+            ("password", password.as_str()),
+        ];
+        let resp = http::send_with_retry(RetryPolicy::default(), "POST", "/access/ticket", || {
+            self.http.post(&url).form(&form).send()
+        })
+        .await
+        .map_err(|e| ApiError::Transport(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if !(200..300).contains(&status) {
+            let message = body
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("authentication failure")
+                .trim()
+                .to_string();
+            return Err(ApiError::Auth {
+                method: "POST".into(),
+                path: "/access/ticket".into(),
+                message,
+            });
+        }
+        let data = body.get("data").cloned().unwrap_or(Value::Null);
+        let ticket = data.get("ticket").and_then(Value::as_str);
+        let csrf = data.get("CSRFPreventionToken").and_then(Value::as_str);
+        let (Some(ticket), Some(csrf)) = (ticket, csrf) else {
+            return Err(ApiError::Decode {
+                path: "/access/ticket".into(),
+                message: "no ticket in the answer (two-factor authentication is not supported; use an API token)".into(),
+            });
+        };
+        let tk = Ticket {
+            ticket: ticket.to_string(),
+            csrf: csrf.to_string(),
+            at: Instant::now(),
+        };
+        *t = Some(tk.clone());
+        Ok(Some(tk))
+    }
+
+    /// One request, with transport retries (GET only, or connect failures)
+    /// and a single re-login on 401. Returns `data`.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        params: &[(String, String)],
+    ) -> Result<Value, ApiError> {
+        let url = format!("{}{}", self.base, path);
+        let m = method.as_str().to_string();
+        let mut relogged = false;
+        let mut attempt = 0u32;
+        loop {
+            let ticket = self.login(false).await?;
+            let no_retry = RetryPolicy {
+                max_retries: 0,
+                ..RetryPolicy::default()
+            };
+            let sent = http::send_with_retry(no_retry, &m, path, || {
+                let mut rb = self.http.request(method.clone(), &url);
+                rb = if method == reqwest::Method::GET || method == reqwest::Method::DELETE {
+                    rb.query(params)
+                } else {
+                    rb.form(params)
+                };
+                match (&self.settings.auth, &ticket) {
+                    (Auth::Token(t), _) => {
+                        let t = t.strip_prefix("PVEAPIToken=").unwrap_or(t);
+                        rb = rb.header("Authorization", format!("PVEAPIToken={t}"));
+                    }
+                    (Auth::Login { .. }, Some(tk)) => {
+                        rb = rb.header("Cookie", format!("PVEAuthCookie={}", tk.ticket));
+                        if method != reqwest::Method::GET {
+                            rb = rb.header("CSRFPreventionToken", tk.csrf.clone());
+                        }
+                    }
+                    (Auth::Login { .. }, None) => {}
+                }
+                rb.send()
+            })
+            .await;
+            let resp = match sent {
+                Ok(r) => r,
+                Err(HttpError::Transport { message, .. }) => {
+                    let safe =
+                        method == reqwest::Method::GET || message.starts_with("could not connect");
+                    if safe && attempt < 4 {
+                        tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(ApiError::Transport(format!("{m} {path}: {message}")));
+                }
+            };
+            let status = resp.status();
+            let code = status.as_u16();
+            let reason = status.canonical_reason().unwrap_or("").to_string();
+            let bytes = resp.bytes().await.map_err(|e| {
+                ApiError::Transport(format!("{m} {path}: reading the answer failed: {e}"))
+            })?;
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            if status.is_success() {
+                return Ok(body.get("data").cloned().unwrap_or(Value::Null));
+            }
+            if code == 401 && !relogged && matches!(self.settings.auth, Auth::Login { .. }) {
+                relogged = true;
+                self.login(true).await?;
+                continue;
+            }
+            // Proxy errors from another node (596/599) and gateway hiccups are transient.
+            if matches!(code, 502..=504 | 596 | 599) && attempt < 4 {
+                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+                attempt += 1;
+                continue;
+            }
+            let mut message = body
+                .get("message")
+                .and_then(Value::as_str)
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default();
+            if message.is_empty() {
+                let t = String::from_utf8_lossy(&bytes)
+                    .trim()
+                    .chars()
+                    .take(300)
+                    .collect::<String>();
+                message = if t.is_empty() || t == "null" {
+                    reason
+                } else {
+                    t
+                };
+            }
+            let errors = body
+                .get("errors")
+                .and_then(Value::as_object)
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, v)| (k.clone(), text(v).unwrap_or_else(|| v.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            return Err(classify(&m, path, code, message, errors));
+        }
+    }
+
+    pub async fn get(&self, path: &str, query: &[(String, String)]) -> Result<Value, ApiError> {
+        self.call(reqwest::Method::GET, path, query).await
+    }
+    pub async fn post(&self, path: &str, form: &[(String, String)]) -> Result<Value, ApiError> {
+        self.call(reqwest::Method::POST, path, form).await
+    }
+    pub async fn put(&self, path: &str, form: &[(String, String)]) -> Result<Value, ApiError> {
+        self.call(reqwest::Method::PUT, path, form).await
+    }
+    pub async fn delete(&self, path: &str, query: &[(String, String)]) -> Result<Value, ApiError> {
+        self.call(reqwest::Method::DELETE, path, query).await
+    }
+
+    /// Poll a task to completion. `Ok(warnings)` on `OK` / `WARNINGS: n`.
+    pub async fn wait_task(&self, upid: &str) -> Result<u32, ApiError> {
+        let node = upid_node(upid).ok_or_else(|| ApiError::Decode {
+            path: "task".into(),
+            message: format!("{upid:?} is not a UPID"),
+        })?;
+        let path = format!("/nodes/{}/tasks/{}/status", enc(node), enc(upid));
+        let started = Instant::now();
+        let mut interval = self.poll.0;
+        loop {
+            match self.get(&path, &[]).await {
+                Ok(st) => {
+                    let status = st.get("status").and_then(Value::as_str).unwrap_or("");
+                    if status == "stopped" {
+                        let exit = st
+                            .get("exitstatus")
+                            .and_then(Value::as_str)
+                            .unwrap_or("unknown")
+                            .to_string();
+                        if exit == "OK" {
+                            return Ok(0);
+                        }
+                        if let Some(n) = exit.strip_prefix("WARNINGS:") {
+                            return Ok(n.trim().parse().unwrap_or(1));
+                        }
+                        let log = self.task_log(node, upid).await;
+                        return Err(ApiError::Task {
+                            upid: upid.to_string(),
+                            exitstatus: exit,
+                            log,
+                        });
+                    }
+                }
+                // A fresh task may not be visible yet.
+                Err(ApiError::Param { .. }) | Err(ApiError::NotFound { .. })
+                    if started.elapsed() < TASK_GRACE => {}
+                Err(e) => return Err(e),
+            }
+            tokio::time::sleep(interval).await;
+            interval = (interval.mul_f64(1.5)).min(self.poll.1);
+        }
+    }
+
+    /// The last lines of a task's log (best effort).
+    async fn task_log(&self, node: &str, upid: &str) -> Vec<String> {
+        let path = format!("/nodes/{}/tasks/{}/log", enc(node), enc(upid));
+        let q = vec![
+            ("start".to_string(), "0".to_string()),
+            ("limit".to_string(), "1000".to_string()),
+        ];
+        let Ok(Value::Array(lines)) = self.get(&path, &q).await else {
+            return Vec::new();
+        };
+        let all: Vec<String> = lines
+            .iter()
+            .filter_map(|l| l.get("t").and_then(Value::as_str).map(str::to_string))
+            .collect();
+        let skip = all.len().saturating_sub(20);
+        all.into_iter().skip(skip).collect()
+    }
+
+    /// Call, and wait for the task if the answer is a UPID.
+    pub async fn run(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        params: &[(String, String)],
+    ) -> Result<(), ApiError> {
+        let data = self.call(method, path, params).await?;
+        if let Some(upid) = data.as_str().filter(|s| s.starts_with("UPID:")) {
+            self.wait_task(upid).await?;
+        }
+        Ok(())
+    }
+
+    /// Retry `op` while it fails with a lock error (jittered backoff, ~3 minutes).
+    pub async fn retry_locked<T, F, Fut>(&self, mut op: F) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match op().await {
+                Err(e) if e.is_locked() && Instant::now() < deadline => {
+                    tracing::debug!(error = %e, ?delay, "lock contention; retrying");
+                    tokio::time::sleep(delay + jitter(delay)).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Run `op(vmid)` with a VMID no one else in this process holds; on
+    /// "already exists" (another client won), try the next free one.
+    pub async fn allocate_vmid<T, F, Fut>(&self, mut op: F) -> Result<(i64, T), ApiError>
+    where
+        F: FnMut(i64) -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        let mut skip: BTreeSet<i64> = BTreeSet::new();
+        for _ in 0..32 {
+            let id = {
+                let _g = self.alloc.lock().await;
+                let next = self.get("/cluster/nextid", &[]).await?;
+                let mut id = num(&next).ok_or_else(|| ApiError::Decode {
+                    path: "/cluster/nextid".into(),
+                    message: format!("{next} is not a VMID"),
+                })?;
+                let mut r = lock(&self.reserved);
+                while r.contains(&id) || skip.contains(&id) {
+                    id += 1;
+                }
+                r.insert(id);
+                id
+            };
+            let out = op(id).await;
+            lock(&self.reserved).remove(&id);
+            match out {
+                Ok(t) => return Ok((id, t)),
+                Err(e) if e.is_already_exists() => {
+                    tracing::debug!(id, "VMID taken meanwhile; trying the next");
+                    skip.insert(id);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ApiError::Decode {
+            path: "/cluster/nextid".into(),
+            message: "no free VMID after 32 attempts".into(),
+        })
+    }
+
+    /// Enter the clone gate of `source` (held for the whole clone).
+    pub async fn clone_gate(&self, source: i64) -> Option<OwnedSemaphorePermit> {
+        let gate = {
+            let mut g = lock(&self.gates);
+            g.entry(source)
+                .or_insert_with(|| {
+                    Arc::new(Gate {
+                        sem: Arc::new(Semaphore::new(GATE_PERMITS as usize)),
+                        exclusive: std::sync::atomic::AtomicBool::new(false),
+                    })
+                })
+                .clone()
+        };
+        let n = if gate.exclusive.load(std::sync::atomic::Ordering::Relaxed) {
+            GATE_PERMITS
+        } else {
+            1
+        };
+        // The semaphore is never closed, so this is always `Some`.
+        gate.sem.clone().acquire_many_owned(n).await.ok()
+    }
+
+    /// The source of a clone showed lock contention: clone it one at a time.
+    pub fn clone_contention(&self, source: i64) {
+        if let Some(g) = lock(&self.gates).get(&source) {
+            g.exclusive
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// A VM's configuration (pending values applied), or `None` if it is gone.
+    pub async fn vm_config(&self, node: &str, vmid: i64) -> Result<Option<VmConfig>, ApiError> {
+        let path = format!("/nodes/{}/qemu/{vmid}/config", enc(node));
+        match self.get(&path, &[]).await {
+            Ok(Value::Object(o)) => {
+                let mut keys = BTreeMap::new();
+                let mut digest = None;
+                for (k, v) in o {
+                    if k == "digest" {
+                        digest = v.as_str().map(str::to_string);
+                    } else if let Some(t) = text(&v) {
+                        keys.insert(k, t);
+                    }
+                }
+                Ok(Some(VmConfig { keys, digest }))
+            }
+            Ok(other) => Err(ApiError::Decode {
+                path,
+                message: format!("expected an object, got {other}"),
+            }),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A VM's run state, or `None` if it is gone.
+    pub async fn vm_status(&self, node: &str, vmid: i64) -> Result<Option<VmStatus>, ApiError> {
+        let path = format!("/nodes/{}/qemu/{vmid}/status/current", enc(node));
+        match self.get(&path, &[]).await {
+            Ok(v) => Ok(Some(VmStatus {
+                status: v
+                    .get("status")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown")
+                    .to_string(),
+                lock: v.get("lock").and_then(text),
+                name: v.get("name").and_then(text),
+            })),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Pending changes: keys whose new value waits for a restart.
+    pub async fn vm_pending(&self, node: &str, vmid: i64) -> Result<Vec<String>, ApiError> {
+        let path = format!("/nodes/{}/qemu/{vmid}/pending", enc(node));
+        let v = self.get(&path, &[]).await?;
+        let mut out = Vec::new();
+        for item in v.as_array().map(Vec::as_slice).unwrap_or_default() {
+            let Some(key) = item.get("key").and_then(Value::as_str) else {
+                continue;
+            };
+            if key == "digest" {
+                continue;
+            }
+            let pending = item.get("pending").is_some_and(|p| !p.is_null());
+            let delete = item.get("delete").and_then(num).unwrap_or(0) > 0;
+            if pending || delete {
+                out.push(key.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Cluster nodes (cached).
+    pub async fn nodes(&self) -> Result<Arc<Vec<NodeInfo>>, ApiError> {
+        let mut c = self.nodes.lock().await;
+        if let Some((at, v)) = c.as_ref()
+            && at.elapsed() < LIST_TTL
+        {
+            return Ok(v.clone());
+        }
+        let v = self.get("/nodes", &[]).await?;
+        let list: Vec<NodeInfo> = serde_json::from_value(v).map_err(|e| ApiError::Decode {
+            path: "/nodes".into(),
+            message: e.to_string(),
+        })?;
+        let list = Arc::new(list);
+        *c = Some((Instant::now(), list.clone()));
+        Ok(list)
+    }
+
+    /// Every VM in the cluster (cached; may lag behind reality).
+    pub async fn cluster_vms(&self) -> Result<Arc<Vec<ClusterVm>>, ApiError> {
+        let mut c = self.cluster_vms.lock().await;
+        if let Some((at, v)) = c.as_ref()
+            && at.elapsed() < LIST_TTL
+        {
+            return Ok(v.clone());
+        }
+        let q = vec![("type".to_string(), "vm".to_string())];
+        let v = self.get("/cluster/resources", &q).await?;
+        let list: Vec<ClusterVm> = serde_json::from_value(v).map_err(|e| ApiError::Decode {
+            path: "/cluster/resources".into(),
+            message: e.to_string(),
+        })?;
+        let list: Vec<ClusterVm> = list.into_iter().filter(|r| r.kind == "qemu").collect();
+        let list = Arc::new(list);
+        *c = Some((Instant::now(), list.clone()));
+        Ok(list)
+    }
+
+    /// Forget cached lists (after a change).
+    pub async fn invalidate(&self) {
+        *self.cluster_vms.lock().await = None;
+    }
+
+    /// Whether a storage volume exists (`None` if the storage or volume is gone).
+    pub async fn volume(
+        &self,
+        node: &str,
+        storage: &str,
+        volid: &str,
+    ) -> Result<Option<Value>, ApiError> {
+        let path = format!(
+            "/nodes/{}/storage/{}/content/{}",
+            enc(node),
+            enc(storage),
+            enc(volid)
+        );
+        match self.get(&path, &[]).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e @ ApiError::Api { status: 500, .. }) => {
+                // Some storages answer "volume … not found" / "unable to parse".
+                let m = e.message().to_ascii_lowercase();
+                if m.contains("not found") || m.contains("unable to parse") {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_pve_errors() {
+        let e = classify(
+            "GET",
+            "/nodes/pve/qemu/100/config",
+            500,
+            "Configuration file 'nodes/pve/qemu-server/100.conf' does not exist".into(),
+            BTreeMap::new(),
+        );
+        assert!(e.is_not_found());
+        let e = classify(
+            "POST",
+            "/x",
+            500,
+            "can't lock file '/var/lock/qemu-server/lock-101.conf' - got timeout".into(),
+            BTreeMap::new(),
+        );
+        assert!(e.is_locked());
+        let e = classify(
+            "PUT",
+            "/x",
+            500,
+            "VM is locked (clone)".into(),
+            BTreeMap::new(),
+        );
+        assert!(e.is_locked());
+        let e = classify(
+            "PUT",
+            "/x",
+            500,
+            "checksum mismatch (file change by other user?)".into(),
+            BTreeMap::new(),
+        );
+        assert!(e.is_conflict());
+        let e = classify(
+            "POST",
+            "/x",
+            500,
+            "unable to create VM 100 - VM 100 already exists on node 'pve'".into(),
+            BTreeMap::new(),
+        );
+        assert!(e.is_already_exists());
+        let e = classify(
+            "GET",
+            "/cluster/nextid",
+            400,
+            "Parameter verification failed.".into(),
+            BTreeMap::from([("vmid".to_string(), "VM 100 already exists".to_string())]),
+        );
+        assert!(e.is_already_exists());
+        let e = classify(
+            "POST",
+            "/nodes/pve/qemu",
+            403,
+            "Permission check failed (/vms/100, VM.Allocate)".into(),
+            BTreeMap::new(),
+        );
+        let s = e.to_string();
+        assert!(s.contains("VM.Allocate") && s.contains("/vms/100"), "{s}");
+    }
+
+    #[test]
+    fn upid_and_paths() {
+        let u = "UPID:pve:00000ACD:00006AE8:679A423B:qmclone:112:capmox@pve!capi:";
+        assert_eq!(upid_node(u), Some("pve"));
+        assert_eq!(upid_node("nope"), None);
+        assert_eq!(enc("local:iso/x.iso"), "local%3Aiso%2Fx.iso");
+        assert_eq!(api_base("https://pve:8006/"), "https://pve:8006/api2/json");
+        assert_eq!(
+            api_base("https://pve:8006/api2/json/"),
+            "https://pve:8006/api2/json"
+        );
+    }
+
+    #[test]
+    fn task_errors_carry_the_log() {
+        let e = ApiError::Task {
+            upid: "UPID:pve:1:2:3:qmclone:100:root@pam:".into(),
+            exitstatus: "clone failed: can't lock file '/var/lock/pve-manager/pve-storage-local-lvm' - got timeout".into(),
+            log: vec!["TASK ERROR: clone failed".into()],
+        };
+        assert!(e.is_locked());
+        assert!(e.to_string().contains("TASK ERROR"));
+    }
+}

@@ -1,0 +1,245 @@
+//! `homelab_proxmox_download_file`: a cloud image or ISO downloaded by the
+//! node itself into a storage (`download-url`, an async task).
+
+use labforge_framework::schema::{Attribute, Schema, modifiers, validators};
+use labforge_framework::{Ctx, Error, Resource, Result};
+use serde::{Deserialize, Serialize};
+
+use super::client::{ApiError, enc};
+use crate::clients::Clients;
+
+/// The resource.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DownloadFile;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DownloadModel {
+    pub id: Option<String>,
+    pub node: String,
+    pub storage: String,
+    pub content_type: String,
+    pub file_name: String,
+    pub url: Option<String>,
+    pub checksum: Option<String>,
+    pub checksum_algorithm: Option<String>,
+    pub verify_certificates: Option<bool>,
+    pub size: Option<i64>,
+}
+
+impl DownloadModel {
+    fn volid(&self) -> String {
+        format!("{}:{}/{}", self.storage, self.content_type, self.file_name)
+    }
+}
+
+fn api(what: impl std::fmt::Display, e: ApiError) -> Error {
+    Error::msg(format!("{what}: {e}"))
+}
+
+fn rr(a: Attribute) -> Attribute {
+    a.plan_modifier(modifiers::requires_replace())
+}
+
+impl DownloadFile {
+    async fn read_file(
+        &self,
+        ctx: &Ctx<Clients>,
+        mut m: DownloadModel,
+    ) -> Result<Option<DownloadModel>> {
+        let c = super::client(ctx)?;
+        let volid = m.volid();
+        let Some(v) = c
+            .volume(&m.node, &m.storage, &volid)
+            .await
+            .map_err(|e| api(format!("reading {volid} on {}", m.node), e))?
+        else {
+            return Ok(None);
+        };
+        m.size = v.get("size").and_then(super::client::num);
+        m.id = Some(volid);
+        m.verify_certificates.get_or_insert(true);
+        Ok(Some(m))
+    }
+}
+
+impl Resource for DownloadFile {
+    type Client = Clients;
+    type Model = DownloadModel;
+    const NAME: &'static str = "proxmox_download_file";
+
+    fn schema(&self) -> Schema {
+        Schema::new(
+            "A file (cloud image or ISO) that a Proxmox VE node downloads into one of its \
+             storages. Use the `id` (a volume ID such as `local:import/noble.qcow2`) as a disk's \
+             `import_from`. If the file disappears from the storage it is downloaded again.",
+        )
+        .attribute(
+            "id",
+            Attribute::string()
+                .computed()
+                .describe("Volume ID, `storage:content_type/file_name`.")
+                .plan_modifier(modifiers::use_state_for_unknown()),
+        )
+        .attribute("node", rr(Attribute::string().required().describe("Node that downloads the file.")))
+        .attribute("storage", rr(Attribute::string().required().describe("Storage to put it in, e.g. `local`.")))
+        .attribute(
+            "content_type",
+            rr(Attribute::string()
+                .required()
+                .describe("`import` (disk images for `import_from`) or `iso`.")
+                .validator(validators::one_of(&["import", "iso"]))),
+        )
+        .attribute(
+            "file_name",
+            rr(Attribute::string()
+                .required()
+                .describe("File name in the storage, e.g. `noble.qcow2` (images for `import` must end in .qcow2, .raw, .vmdk or .img).")
+                .validator(validators::matches("^[A-Za-z0-9][A-Za-z0-9._+-]*$", "a plain file name"))),
+        )
+        .attribute(
+            "url",
+            rr(Attribute::string()
+                .required()
+                .describe("http(s) URL to download from.")
+                .validator(validators::matches("^https?://\\S+$", "an http:// or https:// URL"))),
+        )
+        .attribute("checksum", rr(Attribute::string().optional().describe("Expected checksum of the file.")))
+        .attribute(
+            "checksum_algorithm",
+            rr(Attribute::string()
+                .optional()
+                .describe("Algorithm of `checksum`.")
+                .validator(validators::one_of(&["md5", "sha1", "sha224", "sha256", "sha384", "sha512"]))),
+        )
+        .attribute(
+            "verify_certificates",
+            rr(Attribute::bool().default(true).describe("Verify the TLS certificate of `url`.")),
+        )
+        .attribute(
+            "size",
+            Attribute::int()
+                .computed()
+                .describe("Size in bytes.")
+                .plan_modifier(modifiers::use_state_for_unknown()),
+        )
+    }
+
+    async fn create(&self, ctx: &Ctx<Clients>, plan: DownloadModel) -> Result<DownloadModel> {
+        let c = super::client(ctx)?;
+        let Some(url) = plan.url.clone() else {
+            return Err(Error::msg("url is required"));
+        };
+        let mut form: Vec<(String, String)> = vec![
+            ("content".into(), plan.content_type.clone()),
+            ("filename".into(), plan.file_name.clone()),
+            ("url".into(), url),
+            (
+                "verify-certificates".into(),
+                if plan.verify_certificates.unwrap_or(true) {
+                    "1"
+                } else {
+                    "0"
+                }
+                .into(),
+            ),
+        ];
+        if let Some(cs) = &plan.checksum {
+            form.push(("checksum".into(), cs.clone()));
+            form.push((
+                "checksum-algorithm".into(),
+                plan.checksum_algorithm
+                    .clone()
+                    .unwrap_or_else(|| "sha256".into()),
+            ));
+        }
+        let path = format!(
+            "/nodes/{}/storage/{}/download-url",
+            enc(&plan.node),
+            enc(&plan.storage)
+        );
+        let volid = plan.volid();
+        ctx.until_stopped(async {
+            c.retry_locked(|| c.run(reqwest::Method::POST, &path, &form))
+                .await
+                .map_err(|e| api(format!("downloading {volid}"), e))
+        })
+        .await?;
+        self.read_file(ctx, plan).await?.ok_or_else(|| {
+            Error::msg(format!(
+                "{volid} is not in the storage after the download finished"
+            ))
+        })
+    }
+
+    async fn read(
+        &self,
+        ctx: &Ctx<Clients>,
+        state: DownloadModel,
+    ) -> Result<Option<DownloadModel>> {
+        self.read_file(ctx, state).await
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx<Clients>,
+        _prior: DownloadModel,
+        plan: DownloadModel,
+    ) -> Result<DownloadModel> {
+        // Every attribute forces replacement; nothing to do in place.
+        let volid = plan.volid();
+        self.read_file(ctx, plan)
+            .await?
+            .ok_or_else(|| Error::msg(format!("{volid} no longer exists")))
+    }
+
+    async fn delete(&self, ctx: &Ctx<Clients>, state: DownloadModel) -> Result<()> {
+        let c = super::client(ctx)?;
+        let volid = state.volid();
+        let path = format!(
+            "/nodes/{}/storage/{}/content/{}",
+            enc(&state.node),
+            enc(&state.storage),
+            enc(&volid)
+        );
+        ctx.until_stopped(async {
+            match c
+                .retry_locked(|| c.run(reqwest::Method::DELETE, &path, &[]))
+                .await
+            {
+                Ok(()) => Ok(()),
+                Err(e) if e.is_not_found() => Ok(()),
+                Err(e) => Err(api(format!("deleting {volid}"), e)),
+            }
+        })
+        .await
+    }
+
+    async fn import(&self, ctx: &Ctx<Clients>, id: &str) -> Result<DownloadModel> {
+        // `node/storage:content/file`
+        let err = || {
+            Error::new(
+                "Invalid import ID",
+                format!(
+                    "expected `node/storage:content_type/file_name`, e.g. `pve/local:iso/x.iso`, got {id:?}"
+                ),
+            )
+        };
+        let (node, volid) = id.split_once('/').ok_or_else(err)?;
+        let (storage, rest) = volid.split_once(':').ok_or_else(err)?;
+        let (content, file) = rest.split_once('/').ok_or_else(err)?;
+        let m = DownloadModel {
+            node: node.into(),
+            storage: storage.into(),
+            content_type: content.into(),
+            file_name: file.into(),
+            ..DownloadModel::default()
+        };
+        self.read_file(ctx, m)
+            .await?
+            .ok_or_else(|| Error::new("Cannot import", format!("{volid} does not exist on {node}")))
+    }
+
+    fn import_id_format(&self) -> Option<&'static str> {
+        Some("`node/storage:content_type/file_name`, e.g. `pve/local:import/noble.qcow2`")
+    }
+}
