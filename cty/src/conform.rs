@@ -31,16 +31,27 @@ fn infer_at(v: &Value, depth: usize) -> Type {
         Value::Bool(_) => Type::Bool,
         Value::Number(_) => Type::Number,
         Value::String(_) => Type::String,
-        Value::List(vs) => Type::list(common_type(vs.iter(), d)),
-        Value::Set(vs) => Type::set(common_type(vs.iter(), d)),
-        Value::Map(m) => Type::map(common_type(m.values(), d)),
+        // Elements of different types make a structural value, as cty's
+        // conversions do: a list becomes a tuple, a map an object (a
+        // `list(dynamic)` of mixed elements is not a value Terraform accepts).
+        Value::List(vs) => match common_type(vs.iter(), d) {
+            Some(t) => Type::list(t),
+            None => Type::Tuple(vs.iter().map(|v| infer_at(v, d)).collect()),
+        },
+        Value::Set(vs) => Type::set(common_type(vs.iter(), d).unwrap_or(Type::Dynamic)),
+        Value::Map(m) => match common_type(m.values(), d) {
+            Some(t) => Type::map(t),
+            None => Type::object(m.iter().map(|(k, v)| (k.clone(), infer_at(v, d)))),
+        },
         Value::Object(m) => Type::object(m.iter().map(|(k, v)| (k.clone(), infer_at(v, d)))),
         Value::Tuple(vs) => Type::Tuple(vs.iter().map(|v| infer_at(v, d)).collect()),
         Value::Dynamic(t, _) => t.clone(),
     }
 }
 
-fn common_type<'a>(vs: impl Iterator<Item = &'a Value>, depth: usize) -> Type {
+/// The one type all known elements share (`dynamic` when there are none),
+/// or `None` when they disagree.
+fn common_type<'a>(vs: impl Iterator<Item = &'a Value>, depth: usize) -> Option<Type> {
     let mut found: Option<Type> = None;
     for v in vs {
         let t = infer_at(v, depth);
@@ -50,10 +61,10 @@ fn common_type<'a>(vs: impl Iterator<Item = &'a Value>, depth: usize) -> Type {
         match &found {
             None => found = Some(t),
             Some(f) if *f == t => {}
-            Some(_) => return Type::Dynamic,
+            Some(_) => return None,
         }
     }
-    found.unwrap_or(Type::Dynamic)
+    Some(found.unwrap_or(Type::Dynamic))
 }
 
 /// Check that `value` can be encoded as `ty`: shapes match, tuples have the
@@ -186,9 +197,22 @@ mod tests {
             infer_type(&Value::list([Value::Null, Value::from("a")])),
             Type::list(Type::String)
         );
+        // Mixed elements: a tuple (a map of mixed values: an object).
+        let mixed = Value::list([Value::from(1i64), Value::from("a")]);
         assert_eq!(
-            infer_type(&Value::list([Value::from(1i64), Value::from("a")])),
-            Type::list(Type::Dynamic)
+            infer_type(&mixed),
+            Type::tuple([Type::Number, Type::String])
+        );
+        let bytes = crate::msgpack::encode(&mixed, &Type::Dynamic).unwrap();
+        let back = crate::msgpack::decode(&bytes, &Type::Dynamic).unwrap();
+        assert_eq!(back.infer_type(), Type::tuple([Type::Number, Type::String]));
+        let m = Value::map([
+            ("n".to_string(), Value::from(1i64)),
+            ("s".to_string(), Value::from("a")),
+        ]);
+        assert_eq!(
+            infer_type(&m),
+            Type::object([("n", Type::Number), ("s", Type::String)])
         );
         assert_eq!(
             infer_type(&Value::object([
