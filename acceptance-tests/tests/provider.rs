@@ -18,7 +18,8 @@ terraform {
 #[test]
 fn schema_is_visible_to_terraform() {
     let mut wd = Workdir::new(&Provider::homelab()).unwrap();
-    wd.write_config(&format!("{REQUIRED}\nprovider \"homelab\" {{}}\n")).unwrap();
+    wd.write_config(&format!("{REQUIRED}\nprovider \"homelab\" {{}}\n"))
+        .unwrap();
     wd.init().unwrap();
     let out = wd.run(&["providers", "schema", "-json"]).unwrap();
     let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
@@ -29,14 +30,35 @@ fn schema_is_visible_to_terraform() {
         .map(|(_, v)| v)
         .expect("homelab in providers schema");
     let blocks = &homelab["provider"]["block"]["block_types"];
-    for backend in ["proxmox", "talos", "routeros", "pfsense", "kubernetes", "technitium", "cloudflare"] {
+    for backend in [
+        "proxmox",
+        "talos",
+        "routeros",
+        "pfsense",
+        "kubernetes",
+        "technitium",
+        "cloudflare",
+    ] {
         assert_eq!(blocks[backend]["nesting_mode"], "single", "{backend} block");
     }
     // Secrets are sensitive in the schema.
-    assert_eq!(blocks["technitium"]["block"]["attributes"]["token"]["sensitive"], true);
-    assert_eq!(blocks["cloudflare"]["block"]["attributes"]["api_token"]["sensitive"], true);
-    for r in ["homelab_technitium_zone", "homelab_technitium_dns_record", "homelab_cloudflare_dns_record"] {
-        assert!(homelab["resource_schemas"].get(r).is_some(), "{r} in resource_schemas");
+    assert_eq!(
+        blocks["technitium"]["block"]["attributes"]["token"]["sensitive"],
+        true
+    );
+    assert_eq!(
+        blocks["cloudflare"]["block"]["attributes"]["api_token"]["sensitive"],
+        true
+    );
+    for r in [
+        "homelab_technitium_zone",
+        "homelab_technitium_dns_record",
+        "homelab_cloudflare_dns_record",
+    ] {
+        assert!(
+            homelab["resource_schemas"].get(r).is_some(),
+            "{r} in resource_schemas"
+        );
     }
 }
 
@@ -67,7 +89,10 @@ resource "homelab_technitium_zone" "z" {{
     );
     TestCase::new()
         .provider(Provider::homelab())
-        .step(Step::config(config).expect_error(r"(?s)technitium backend is not configured.*TECHNITIUM_URL"))
+        .step(
+            Step::config(config)
+                .expect_error(r"(?s)technitium backend is not configured.*TECHNITIUM_URL"),
+        )
         .run();
 }
 
