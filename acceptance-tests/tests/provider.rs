@@ -90,7 +90,8 @@ resource "homelab_technitium_zone" "z" {{
     TestCase::new()
         .provider(Provider::homelab())
         .step(
-            Step::config(config)
+            // At plan time: the error names the block and the variables.
+            Step::plan_only(config)
                 .expect_error(r"(?s)technitium backend is not configured.*TECHNITIUM_URL"),
         )
         .run();

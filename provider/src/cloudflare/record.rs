@@ -282,7 +282,12 @@ impl Resource for DnsRecord {
     }
 
     async fn modify_plan(&self, ctx: &Ctx<Clients>, plan: &mut PlanChange<'_>) -> Result<()> {
-        if plan.destroying() || plan.creating() {
+        if plan.destroying() {
+            return Ok(());
+        }
+        // An unconfigured backend is reported at plan, not at apply.
+        ctx.client().cloudflare.get()?;
+        if plan.creating() {
             return Ok(());
         }
         let zone_name: Option<String> = ctx.private(ZONE_NAME_KEY);

@@ -370,8 +370,13 @@ impl Resource for DnsRecord {
         )
     }
 
-    async fn modify_plan(&self, _ctx: &Ctx<Clients>, plan: &mut PlanChange<'_>) -> Result<()> {
-        if plan.destroying() || !plan.planned_attr("id").is_unknown() {
+    async fn modify_plan(&self, ctx: &Ctx<Clients>, plan: &mut PlanChange<'_>) -> Result<()> {
+        if plan.destroying() {
+            return Ok(());
+        }
+        // An unconfigured backend is reported at plan, not at apply.
+        ctx.client().technitium.get()?;
+        if !plan.planned_attr("id").is_unknown() {
             return Ok(());
         }
         // The id follows from configuration: show it in the plan when known.

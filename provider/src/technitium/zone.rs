@@ -1,7 +1,9 @@
 //! `homelab_technitium_zone`: an authoritative zone.
 
 use labforge_framework::schema::{Attribute, Schema, modifiers, validators};
-use labforge_framework::{AttributePath, Ctx, Diagnostics, Error, Resource, Result, Type, Value};
+use labforge_framework::{
+    AttributePath, Ctx, Diagnostics, Error, PlanChange, Resource, Result, Type, Value,
+};
 use serde::{Deserialize, Serialize};
 
 use super::client::ApiError;
@@ -234,6 +236,14 @@ impl Resource for Zone {
 
     fn import_id_format(&self) -> Option<&'static str> {
         Some("the zone name, e.g. `home.arpa`")
+    }
+
+    async fn modify_plan(&self, ctx: &Ctx<Clients>, plan: &mut PlanChange<'_>) -> Result<()> {
+        // An unconfigured backend is reported at plan, not at apply.
+        if !plan.destroying() {
+            ctx.client().technitium.get()?;
+        }
+        Ok(())
     }
 
     async fn create(&self, ctx: &Ctx<Clients>, plan: ZoneModel) -> Result<ZoneModel> {
