@@ -2,6 +2,8 @@
 //! that are awkward to reach through the CLI (newer state versions, unknown
 //! types, cancellation, inconsistent results, function errors).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail loudly.
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -112,7 +114,7 @@ impl Provider for Test {
         Schema::new("Test provider.")
     }
     async fn configure(&self, _c: Config, _raw: &Value) -> Result<Client> {
-        Ok(Client::default())
+        Ok(Client)
     }
     fn resources(&self) -> Registry<Client> {
         Registry::new().resource(Thing).function(Reverse)
