@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 use crate::context::{Ctx, StopSignal, StopTrigger};
 use crate::diag::{Diagnostic, Diagnostics, Error, Severity};
 use crate::plan;
-use crate::provider::{AnyResource, Provider, Registry};
+use crate::provider::{AnyDataSource, AnyEphemeral, AnyResource, Provider, Registry};
 use crate::resource::{MoveSource, PlanChange};
 use crate::schema::{Attribute, Block, Nesting, Schema};
 
@@ -65,9 +65,18 @@ impl<P: Provider> ProviderService<P> {
     }
 
     fn resource(&self, type_name: &str) -> Result<&Arc<dyn AnyResource<P::Client>>, Diagnostics> {
-        short_name::<P>(type_name)
-            .and_then(|n| self.registry.resources.get(n))
-            .ok_or_else(|| unknown_type("resource", type_name))
+        lookup::<P, _>(&self.registry.resources, "resource", type_name)
+    }
+
+    fn data_source(
+        &self,
+        type_name: &str,
+    ) -> Result<&Arc<dyn AnyDataSource<P::Client>>, Diagnostics> {
+        lookup::<P, _>(&self.registry.data_sources, "data source", type_name)
+    }
+
+    fn ephemeral(&self, type_name: &str) -> Result<&Arc<dyn AnyEphemeral<P::Client>>, Diagnostics> {
+        lookup::<P, _>(&self.registry.ephemeral, "ephemeral resource", type_name)
     }
 }
 
@@ -75,6 +84,17 @@ fn short_name<P: Provider>(type_name: &str) -> Option<&str> {
     type_name
         .strip_prefix(P::NAME)
         .and_then(|s| s.strip_prefix('_'))
+}
+
+/// The registered item for a full type name (`homelab_x` → `x`).
+fn lookup<'a, P: Provider, T>(
+    items: &'a BTreeMap<&'static str, T>,
+    kind: &str,
+    type_name: &str,
+) -> Result<&'a T, Diagnostics> {
+    short_name::<P>(type_name)
+        .and_then(|n| items.get(n))
+        .ok_or_else(|| unknown_type(kind, type_name))
 }
 
 fn unknown_type(kind: &str, name: &str) -> Diagnostics {
@@ -921,9 +941,7 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
     ) -> Result<Response<pb::validate_data_resource_config::Response>, Status> {
         let req = req.into_inner();
         let result = (|| {
-            let d = short_name::<P>(&req.type_name)
-                .and_then(|n| self.registry.data_sources.get(n))
-                .ok_or_else(|| unknown_type("data source", &req.type_name))?;
+            let d = self.data_source(&req.type_name)?;
             let config = decode(req.config.as_ref(), d.value_type())?;
             let mut diags = Diagnostics::new();
             validate_config(d.schema(), &config, &AttributePath::root(), &mut diags);
@@ -941,9 +959,7 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
     ) -> Result<Response<pb::read_data_source::Response>, Status> {
         let req = req.into_inner();
         let result = async {
-            let d = short_name::<P>(&req.type_name)
-                .and_then(|n| self.registry.data_sources.get(n))
-                .ok_or_else(|| unknown_type("data source", &req.type_name))?;
+            let d = self.data_source(&req.type_name)?;
             let config = decode(req.config.as_ref(), d.value_type())?;
             let ctx = self.ctx(Private::new())?;
             let v = ctx
@@ -977,9 +993,7 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
     ) -> Result<Response<pb::validate_ephemeral_resource_config::Response>, Status> {
         let req = req.into_inner();
         let result = (|| {
-            let e = short_name::<P>(&req.type_name)
-                .and_then(|n| self.registry.ephemeral.get(n))
-                .ok_or_else(|| unknown_type("ephemeral resource", &req.type_name))?;
+            let e = self.ephemeral(&req.type_name)?;
             let config = decode(req.config.as_ref(), e.value_type())?;
             let mut diags = Diagnostics::new();
             validate_config(e.schema(), &config, &AttributePath::root(), &mut diags);
@@ -996,9 +1010,7 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
     ) -> Result<Response<pb::open_ephemeral_resource::Response>, Status> {
         let req = req.into_inner();
         let result = async {
-            let e = short_name::<P>(&req.type_name)
-                .and_then(|n| self.registry.ephemeral.get(n))
-                .ok_or_else(|| unknown_type("ephemeral resource", &req.type_name))?;
+            let e = self.ephemeral(&req.type_name)?;
             let config = decode(req.config.as_ref(), e.value_type())?;
             let ctx = self.ctx(Private::new())?;
             let opened = e
@@ -1029,9 +1041,7 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
     ) -> Result<Response<pb::renew_ephemeral_resource::Response>, Status> {
         let req = req.into_inner();
         let result = async {
-            let e = short_name::<P>(&req.type_name)
-                .and_then(|n| self.registry.ephemeral.get(n))
-                .ok_or_else(|| unknown_type("ephemeral resource", &req.type_name))?;
+            let e = self.ephemeral(&req.type_name)?;
             let ctx = self.ctx(decode_private(req.private.as_deref().unwrap_or_default()))?;
             let renew_at = e
                 .renew(&ctx)
@@ -1059,9 +1069,7 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
     ) -> Result<Response<pb::close_ephemeral_resource::Response>, Status> {
         let req = req.into_inner();
         let result = async {
-            let e = short_name::<P>(&req.type_name)
-                .and_then(|n| self.registry.ephemeral.get(n))
-                .ok_or_else(|| unknown_type("ephemeral resource", &req.type_name))?;
+            let e = self.ephemeral(&req.type_name)?;
             let ctx = self.ctx(decode_private(req.private.as_deref().unwrap_or_default()))?;
             e.close(&ctx)
                 .await
