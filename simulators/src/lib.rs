@@ -39,4 +39,5 @@
 
 pub mod cloudflare;
 pub mod common;
+pub mod proxmox;
 pub mod technitium;
