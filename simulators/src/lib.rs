@@ -13,6 +13,9 @@
 //!   (GET/POST + form params, `status` envelope, records without ids).
 //! * [`cloudflare::CloudflareSim`] — Cloudflare API v4, zones and DNS records
 //!   (`success/errors/result` envelope, scoped tokens, rate limit).
+//! * [`proxmox::ProxmoxSim`] — Proxmox VE `/api2/json` (VMs, clones,
+//!   templates, async tasks, file locks, digests, pending changes, storage),
+//!   parameters validated against the official API schema.
 //! * [`common`] — what every simulator shares: [`common::SimServer`] (a server
 //!   on its own thread and runtime, stopped on drop), [`common::Faults`]
 //!   (inject 5xx, 429 + `Retry-After`, delays, connection resets) and

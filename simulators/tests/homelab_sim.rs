@@ -38,6 +38,8 @@ fn writes_env_tfvars_and_ready_files() {
         "CLOUDFLARE_BASE_URL",
         "CLOUDFLARE_API_TOKEN",
         "CLOUDFLARE_ZONE_ID",
+        "PROXMOX_VE_ENDPOINT",
+        "PROXMOX_VE_API_TOKEN",
     ] {
         assert!(
             env_text.contains(&format!("export {var}=")),
@@ -47,4 +49,12 @@ fn writes_env_tfvars_and_ready_files() {
     let tf: serde_json::Value = serde_json::from_str(&tf_text).unwrap();
     let base = tf["cloudflare_base_url"].as_str().unwrap();
     assert!(base.starts_with("http://127.0.0.1:") && base.ends_with("/client/v4"));
+    let pve = tf["proxmox_endpoint"].as_str().unwrap();
+    assert!(pve.starts_with("http://127.0.0.1:") && pve.ends_with('/'));
+    assert!(
+        tf["proxmox_api_token"]
+            .as_str()
+            .unwrap()
+            .contains("!labforge=")
+    );
 }

@@ -19,7 +19,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
-use labforge_simulators::{cloudflare, technitium};
+use labforge_simulators::{cloudflare, proxmox, technitium};
 use serde_json::{Map, Value, json};
 
 const USAGE: &str =
@@ -28,6 +28,7 @@ const USAGE: &str =
 Starts the homelab backend simulators on 127.0.0.1, in this order:
   0 technitium   Technitium DNS Server HTTP API
   1 cloudflare   Cloudflare API v4 (zones, DNS records)
+  2 proxmox      Proxmox VE API (/api2/json: VMs, clones, tasks, storage)
 and runs until SIGINT/SIGTERM.";
 
 #[derive(Debug, Default)]
@@ -140,6 +141,40 @@ fn start_all(base: Option<u16>) -> Result<Vec<Running>> {
             ("cloudflare_zone_name", json!("example.com")),
         ],
         _keep: Box::new(c),
+    });
+
+    let p = proxmox::ProxmoxSim::start_on_port(port(base, 2)?)
+        .context("starting the Proxmox VE simulator")?;
+    let token = |header: &str| header.trim_start_matches("PVEAPIToken=").to_string();
+    let endpoint = format!("{}/", p.base_url());
+    all.push(Running {
+        name: "proxmox",
+        url: p.base_url(),
+        env: vec![
+            ("PROXMOX_VE_ENDPOINT", endpoint.clone()),
+            ("PROXMOX_VE_API_TOKEN", token(proxmox::ADMIN_TOKEN)),
+            (
+                "PROXMOX_VE_READONLY_API_TOKEN",
+                token(proxmox::READONLY_TOKEN),
+            ),
+            ("PROXMOX_VE_USERNAME", "root@pam".into()),
+            ("PROXMOX_VE_PASSWORD", proxmox::ROOT_PASSWORD.into()),
+            ("PROXMOX_VE_INSECURE", "true".into()),
+            ("PROXMOX_VE_NODE", proxmox::NODES[0].into()),
+            (
+                "PROXMOX_VE_TEMPLATE_VMID",
+                proxmox::SEED_TEMPLATE.to_string(),
+            ),
+            ("PROXMOX_VE_CLOUD_IMAGE", proxmox::SEED_IMAGE.into()),
+        ],
+        tfvars: vec![
+            ("proxmox_endpoint", json!(endpoint)),
+            ("proxmox_api_token", json!(token(proxmox::ADMIN_TOKEN))),
+            ("proxmox_node", json!(proxmox::NODES[0])),
+            ("proxmox_template_vmid", json!(proxmox::SEED_TEMPLATE)),
+            ("proxmox_cloud_image", json!(proxmox::SEED_IMAGE)),
+        ],
+        _keep: Box::new(p),
     });
 
     Ok(all)
