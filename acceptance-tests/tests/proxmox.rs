@@ -1,0 +1,490 @@
+//! Acceptance tests of `homelab_proxmox_vm`, `homelab_proxmox_download_file`
+//! and the Proxmox data sources, through the real CLI against the Proxmox VE
+//! simulator.
+
+#![allow(clippy::unwrap_used)]
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, ensure};
+use labforge_acceptance_tests::{Action, Provider, Step, TestCase};
+use labforge_simulators::common::Fault;
+use labforge_simulators::proxmox::{ADMIN_TOKEN, AgentMode, ProxmoxSim, SEED_TEMPLATE};
+
+const RT: &str = "homelab_proxmox_vm";
+/// Simulated time runs this much faster than PVE's.
+const TIME_FACTOR: f64 = 0.1;
+
+fn sim() -> Rc<ProxmoxSim> {
+    let s = ProxmoxSim::start().unwrap();
+    s.set_time_factor(TIME_FACTOR);
+    s.set_agent_mode(AgentMode::Running);
+    Rc::new(s)
+}
+
+fn token() -> &'static str {
+    ADMIN_TOKEN.strip_prefix("PVEAPIToken=").unwrap()
+}
+
+fn hcl(sim: &ProxmoxSim, body: &str) -> String {
+    format!(
+        r#"terraform {{
+  required_providers {{
+    homelab = {{
+      source  = "labforge/homelab"
+      version = "{version}"
+    }}
+  }}
+}}
+
+provider "homelab" {{
+  proxmox {{
+    endpoint  = "{url}"
+    api_token = "{token}"
+  }}
+}}
+
+{body}"#,
+        version = env!("CARGO_PKG_VERSION"),
+        url = sim.base_url(),
+        token = token(),
+    )
+}
+
+fn addr(name: &str) -> String {
+    format!("{RT}.{name}")
+}
+
+/// Only the seeded template is left.
+fn only_seed_left(sim: &ProxmoxSim) -> Result<()> {
+    let left = sim.list_vms();
+    ensure!(
+        left == vec![SEED_TEMPLATE],
+        "VMs left in the simulator: {left:?}"
+    );
+    Ok(())
+}
+
+fn scratch_vm(node: &str, size: u32, cores: u32, memory: u32, nic1: bool) -> String {
+    let net1 = if nic1 {
+        r#"
+    net1 = { bridge = "vmbr0", vlan = 20 }"#
+    } else {
+        ""
+    };
+    format!(
+        r#"resource "{RT}" "web" {{
+  node        = "{node}"
+  vm_id       = 200
+  name        = "web"
+  description = "managed by terraform"
+  tags        = ["web", "lab"]
+  cpu         = {{ cores = {cores}, sockets = 1, type = "x86-64-v2-AES" }}
+  memory      = {{ dedicated = {memory} }}
+  disk = {{
+    scsi0 = {{ storage = "local-lvm", size = {size}, discard = true, iothread = true }}
+  }}
+  network = {{
+    net0 = {{ bridge = "vmbr0" }}{net1}
+  }}
+  boot_order = ["scsi0", "net0"]
+  initialization {{
+    user     = "ops"
+    ssh_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvZ ops@lab"]
+    ip_config = {{
+      net0 = {{ ipv4_address = "10.0.0.5/24", ipv4_gateway = "10.0.0.1" }}
+    }}
+    dns = {{ servers = ["10.0.0.1"], domain = "lab.internal" }}
+  }}
+}}
+"#
+    )
+}
+
+#[test]
+fn vm_from_scratch_update_import_drift_replace() {
+    let sim = sim();
+    let c1 = hcl(&sim, &scratch_vm("pve1", 8, 2, 2048, false));
+    let c2 = hcl(&sim, &scratch_vm("pve1", 12, 4, 4096, true));
+    let shrink = hcl(&sim, &scratch_vm("pve1", 4, 4, 4096, true));
+    let c3 = hcl(&sim, &scratch_vm("pve2", 12, 4, 4096, true));
+    let (s1, s2, s3, s4, s5, s6) = (
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+    );
+    let w = addr("web");
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::config(&c1)
+                .expect_action(&w, Action::Create)
+                .expect_attr(&w, "id", "pve1/200")
+                .expect_attr(&w, "disk.scsi0.size", 8)
+                .expect_attr(&w, "disk.scsi0.volume", "local-lvm:vm-200-disk-0")
+                .expect_attr_matches(&w, "network.net0.mac", "^([0-9A-F]{2}:){5}[0-9A-F]{2}$")
+                .expect_attr(&w, "started", true)
+                .check(move |_| {
+                    ensure!(s1.vm_running(200) == Some(true), "VM 200 is not running");
+                    Ok(())
+                }),
+        )
+        // Grow a disk, add a NIC, change CPU and memory: in place.
+        .step(
+            Step::config(&c2)
+                .expect_action(&w, Action::Update)
+                .expect_attr(&w, "disk.scsi0.size", 12)
+                .expect_attr(&w, "cpu.cores", 4)
+                .expect_attr(&w, "memory.dedicated", 4096)
+                .expect_attr(&w, "network.net1.vlan", 20)
+                .expect_attr_set(&w, "network.net1.mac"),
+        )
+        // Shrinking is refused at plan time, naming the attribute.
+        .step(Step::plan_only(&shrink).expect_error(r"(?s)Disk cannot shrink.*scsi0"))
+        .step(
+            Step::import(&w)
+                .with_config(&c2)
+                .import_state_verify()
+                .import_state_verify_ignore(&["ipv4_addresses", "ipv6_addresses"]),
+        )
+        // Drift: cores changed behind our back.
+        .step(
+            Step::plan_only(&c2)
+                .pre_step(move |_| {
+                    s2.modify_vm(200, &[("cores", "1")], &[])
+                        .map_err(anyhow::Error::msg)
+                })
+                .expect_non_empty_plan()
+                .expect_action(&w, Action::Update),
+        )
+        .step(Step::config(&c2).expect_action(&w, Action::Update).check(move |_| {
+            // Running VM: the change waits in [pending] until a restart.
+            let cores = s3.vm_config_json(200).map(|c| c["cores"].to_string());
+            ensure!(
+                cores.as_deref() == Some("4") || cores.as_deref() == Some("\"4\""),
+                "cores not restored: {cores:?}"
+            );
+            Ok(())
+        }))
+        // Deleted out of band: planned for creation again.
+        .step(
+            Step::plan_only(&c2)
+                .pre_step(move |_| {
+                    ensure!(s4.delete_vm(200));
+                    Ok(())
+                })
+                .expect_non_empty_plan()
+                .expect_action(&w, Action::Create),
+        )
+        .step(Step::config(&c2).expect_action(&w, Action::Create))
+        // A node change replaces the VM.
+        .step(
+            Step::config(&c3)
+                .expect_action(&w, Action::Replace)
+                .check(move |_| {
+                    ensure!(s5.vm_node(200).as_deref() == Some("pve2"));
+                    Ok(())
+                }),
+        )
+        .check_destroy(move |_| only_seed_left(&s6))
+        .run();
+}
+
+#[test]
+fn bad_input_is_rejected_at_plan() {
+    let sim = sim();
+    let cases = [
+        (
+            r#"disk = { scsi31 = { storage = "local-lvm", size = 8 } }"#,
+            r"disk.*scsi31.*disk slot",
+        ),
+        (
+            r#"disk = { scsi0 = { storage = "local-lvm", size = 0 } }"#,
+            r"disk.*scsi0.*size.*between 1 and",
+        ),
+        (r#"vm_id = 99"#, r"vm_id.*between 100 and 999999999"),
+        (
+            r#"network = { eth0 = { bridge = "vmbr0" } }"#,
+            r"network.*eth0.*NIC slot",
+        ),
+        (
+            r#"disk = { scsi0 = { storage = "local-lvm" } }"#,
+            r#"disk\["scsi0"\]\.size"#,
+        ),
+    ];
+    let mut tc = TestCase::new().provider(Provider::homelab());
+    for (body, err) in cases {
+        let cfg = hcl(
+            &sim,
+            &format!("resource \"{RT}\" \"bad\" {{\n  node = \"pve1\"\n  {body}\n}}\n"),
+        );
+        tc = tc.step(Step::plan_only(cfg).expect_error(err));
+    }
+    let cidr = hcl(
+        &sim,
+        &format!(
+            r#"resource "{RT}" "bad" {{
+  node    = "pve1"
+  network = {{ net0 = {{ bridge = "vmbr0" }} }}
+  initialization {{
+    ip_config = {{ net0 = {{ ipv4_address = "10.0.0.5/33" }} }}
+  }}
+}}
+"#
+        ),
+    );
+    let s = sim.clone();
+    tc.step(Step::plan_only(cidr).expect_error(r"ip_config.*net0.*ipv4_address"))
+        .check_destroy(move |_| only_seed_left(&s))
+        .run();
+}
+
+#[test]
+fn clone_from_template_built_from_downloaded_image() {
+    let sim = sim();
+    let body = format!(
+        r#"resource "homelab_proxmox_download_file" "noble" {{
+  node         = "pve1"
+  storage      = "local"
+  content_type = "import"
+  file_name    = "noble-server-cloudimg-amd64.qcow2"
+  url          = "https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-amd64.img"
+}}
+
+resource "{RT}" "tpl" {{
+  node     = "pve1"
+  name     = "noble-template"
+  template = true
+  started  = false
+  cpu      = {{ cores = 2 }}
+  memory   = {{ dedicated = 2048 }}
+  disk = {{
+    scsi0 = {{ storage = "local-lvm", import_from = homelab_proxmox_download_file.noble.id, size = 10 }}
+  }}
+  network = {{ net0 = {{ bridge = "vmbr0" }} }}
+  initialization {{
+    user = "ubuntu"
+  }}
+}}
+
+resource "{RT}" "app" {{
+  node = "pve1"
+  name = "app"
+  clone {{
+    vm_id = {RT}.tpl.vm_id
+  }}
+  disk = {{
+    scsi0 = {{ storage = "local-lvm", size = 16 }}
+  }}
+  network = {{ net0 = {{ bridge = "vmbr0" }} }}
+  initialization {{
+    user     = "ubuntu"
+    password = "not-in-logs"
+    ip_config = {{ net0 = {{ ipv4_address = "dhcp" }} }}
+  }}
+}}
+
+data "homelab_proxmox_vms" "tpl" {{
+  template   = true
+  name_regex = "^noble"
+  depends_on = [{RT}.tpl]
+}}
+
+data "homelab_proxmox_nodes" "all" {{}}
+
+output "nodes" {{
+  value = data.homelab_proxmox_nodes.all.names
+}}
+"#
+    );
+    let c1 = hcl(&sim, &body);
+    let (s1, s2, s3) = (sim.clone(), sim.clone(), sim.clone());
+    let app = addr("app");
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(Step::config(&c1))
+        .step(
+            Step::config(&c1)
+                .expect_attr(&addr("tpl"), "template", true)
+                .expect_attr(&app, "disk.scsi0.size", 16)
+                .expect_attr(&app, "started", true)
+                .expect_sensitive(&app, "initialization.password")
+                .expect_attr_set(&app, "ipv4_addresses.0")
+                .expect_output("nodes", serde_json::json!(["pve1", "pve2"]))
+                .check(move |st| {
+                    let tpl = st
+                        .resources()
+                        .into_iter()
+                        .find(|r| r.address() == "homelab_proxmox_vm.tpl")
+                        .and_then(|r| r.attr_string("vm_id"))
+                        .unwrap_or_default();
+                    let vms = s1.list_vms();
+                    ensure!(vms.len() == 3, "expected seed + template + clone: {vms:?}");
+                    ensure!(vms.iter().any(|v| v.to_string() == tpl));
+                    Ok(())
+                }),
+        )
+        // The clone block and the password cannot be read back: importing
+        // records them with an in-place update that changes nothing.
+        .step(
+            Step::import(&app)
+                .expect_non_empty_plan()
+                .plan_check(|p| {
+                    let a = p.action("homelab_proxmox_vm.app")?;
+                    ensure!(a == Action::Update || a == Action::NoOp, "import plans {a:?}");
+                    Ok(())
+                })
+                .import_state_verify()
+                .import_state_verify_ignore(&[
+                    "clone",
+                    "initialization.password",
+                    "ipv4_addresses",
+                    "ipv6_addresses",
+                ]),
+        )
+        .step(
+            Step::plan_only(&c1)
+                .pre_step(move |_| {
+                    let app = s2
+                        .list_vms()
+                        .into_iter()
+                        .filter(|v| *v != SEED_TEMPLATE)
+                        .max()
+                        .unwrap();
+                    ensure!(s2.delete_vm(app));
+                    Ok(())
+                })
+                .expect_non_empty_plan()
+                .expect_action(&app, Action::Create),
+        )
+        .step(Step::config(&c1).expect_action(&app, Action::Create))
+        .check_destroy(move |_| only_seed_left(&s3))
+        .run();
+}
+
+fn clones(n: usize, started: bool) -> String {
+    format!(
+        r#"resource "{RT}" "node" {{
+  count   = {n}
+  node    = "pve1"
+  name    = "k8s-${{count.index}}"
+  started = {started}
+  tags    = ["k8s"]
+  clone {{
+    vm_id = {SEED_TEMPLATE}
+  }}
+  cpu    = {{ cores = 2 }}
+  memory = {{ dedicated = 2048 }}
+  disk = {{
+    scsi0 = {{ storage = "local-lvm", size = 8 }}
+  }}
+}}
+"#
+    )
+}
+
+#[test]
+fn twenty_parallel_clones_of_one_template() {
+    let sim = sim();
+    let clone_task = Duration::from_secs(5);
+    sim.set_task_duration("qmclone", clone_task);
+    let c1 = hcl(&sim, &clones(20, false));
+    let t0: Rc<Cell<Option<Instant>>> = Rc::new(Cell::new(None));
+    let (ta, tb) = (t0.clone(), t0.clone());
+    let (s1, s2, s3) = (sim.clone(), sim.clone(), sim.clone());
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::config(&c1)
+                .pre_step(move |_| {
+                    ta.set(Some(Instant::now()));
+                    Ok(())
+                })
+                .check(move |st| {
+                    let wall = tb.get().map(|t| t.elapsed()).unwrap_or_default();
+                    let task = clone_task.mul_f64(TIME_FACTOR);
+                    let ideal = task * 2; // 20 clones / parallelism 10
+                    eprintln!(
+                        "[proxmox] 20 clones: wall time {:.2?} (plan+apply), ideal {:.2?} \
+                         (2 rounds x {:.2?} clone task); max concurrent tasks {}",
+                        wall,
+                        ideal,
+                        task,
+                        s1.max_concurrent_tasks()
+                    );
+                    let n = st
+                        .resources()
+                        .into_iter()
+                        .filter(|r| r.type_name() == RT)
+                        .count();
+                    ensure!(n == 20, "{n} VMs in state");
+                    ensure!(s1.list_vms().len() == 21, "{:?}", s1.list_vms());
+                    let failed: Vec<_> = s1
+                        .tasks()
+                        .into_iter()
+                        .filter(|(_, e)| e.as_deref().is_some_and(|e| e != "OK"))
+                        .collect();
+                    eprintln!("[proxmox] failed tasks during the apply: {failed:?}");
+                    Ok(())
+                }),
+        )
+        .step(Step::refresh().pre_step(move |ctx| {
+            s2.counters().reset();
+            let (empty, out) = ctx.workdir.plan_is_empty(true)?;
+            ensure!(empty, "plan after apply is not empty:\n{}", out.combined());
+            let n = s2.counters().total();
+            let per = n as f64 / 20.0;
+            eprintln!(
+                "[proxmox] refresh of 20 VMs: {n} API requests ({per:.2} per VM): {:?}",
+                s2.counters().snapshot()
+            );
+            ensure!(per <= 2.0, "{per} requests per VM on refresh");
+            Ok(())
+        }))
+        .check_destroy(move |_| only_seed_left(&s3))
+        .run();
+}
+
+#[test]
+fn failed_clone_leaves_nothing_behind() {
+    let sim = sim();
+    let c1 = hcl(&sim, &clones(3, false));
+    let (s1, s2, s3) = (sim.clone(), sim.clone(), sim.clone());
+    TestCase::new()
+        .provider(Provider::homelab())
+        // The first configuration of a fresh clone fails: that clone is
+        // removed again, the others are kept in state.
+        .step(
+            Step::config(&c1)
+                .pre_step(move |_| {
+                    s1.faults().inject(
+                        "POST",
+                        "/api2/json/nodes/{node}/qemu/{vmid}/config",
+                        Fault::Status(500),
+                        1,
+                    );
+                    Ok(())
+                })
+                .expect_error(r"(?s)updating VM \d+"),
+        )
+        .step(Step::refresh().pre_step(move |ctx| {
+            let st = ctx.workdir.state_json()?;
+            let in_state = st
+                .resources()
+                .into_iter()
+                .filter(|r| r.type_name() == RT)
+                .count();
+            let in_sim = s2.list_vms().len() - 1;
+            eprintln!("[proxmox] after the failed clone: {in_state} VMs in state, {in_sim} in the simulator");
+            ensure!(in_state == 2 && in_sim == 2, "state {in_state}, sim {in_sim}");
+            Ok(())
+        }))
+        .step(Step::config(&c1))
+        .check_destroy(move |_| only_seed_left(&s3))
+        .run();
+}
