@@ -162,15 +162,19 @@ fn vm_from_scratch_update_import_drift_replace() {
                 .expect_non_empty_plan()
                 .expect_action(&w, Action::Update),
         )
-        .step(Step::config(&c2).expect_action(&w, Action::Update).check(move |_| {
-            // Running VM: the change waits in [pending] until a restart.
-            let cores = s3.vm_config_json(200).map(|c| c["cores"].to_string());
-            ensure!(
-                cores.as_deref() == Some("4") || cores.as_deref() == Some("\"4\""),
-                "cores not restored: {cores:?}"
-            );
-            Ok(())
-        }))
+        .step(
+            Step::config(&c2)
+                .expect_action(&w, Action::Update)
+                .check(move |_| {
+                    // Running VM: the change waits in [pending] until a restart.
+                    let cores = s3.vm_config_json(200).map(|c| c["cores"].to_string());
+                    ensure!(
+                        cores.as_deref() == Some("4") || cores.as_deref() == Some("\"4\""),
+                        "cores not restored: {cores:?}"
+                    );
+                    Ok(())
+                }),
+        )
         // Deleted out of band: planned for creation again.
         .step(
             Step::plan_only(&c2)
@@ -336,7 +340,10 @@ output "nodes" {{
                 .expect_non_empty_plan()
                 .plan_check(|p| {
                     let a = p.action("homelab_proxmox_vm.app")?;
-                    ensure!(a == Action::Update || a == Action::NoOp, "import plans {a:?}");
+                    ensure!(
+                        a == Action::Update || a == Action::NoOp,
+                        "import plans {a:?}"
+                    );
                     Ok(())
                 })
                 .import_state_verify()
@@ -483,7 +490,7 @@ fn failed_clone_leaves_nothing_behind() {
             eprintln!("[proxmox] after the failed clone: {in_state} VMs in state, {in_sim} in the simulator");
             ensure!(in_state == 2 && in_sim == 2, "state {in_state}, sim {in_sim}");
             Ok(())
-        }))
+        }).expect_non_empty_plan())
         .step(Step::config(&c1))
         .check_destroy(move |_| only_seed_left(&s3))
         .run();

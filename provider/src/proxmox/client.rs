@@ -902,31 +902,25 @@ impl Client {
         *self.cluster_vms.lock().await = None;
     }
 
-    /// Whether a storage volume exists (`None` if the storage or volume is gone).
+    /// A storage volume (from the storage's content list), or `None` if it
+    /// (or the storage) is gone.
     pub async fn volume(
         &self,
         node: &str,
         storage: &str,
         volid: &str,
     ) -> Result<Option<Value>, ApiError> {
-        let path = format!(
-            "/nodes/{}/storage/{}/content/{}",
-            enc(node),
-            enc(storage),
-            enc(volid)
-        );
-        match self.get(&path, &[]).await {
-            Ok(v) => Ok(Some(v)),
+        let path = format!("/nodes/{}/storage/{}/content", enc(node), enc(storage));
+        let mut q = Vec::new();
+        if let Some((content, _)) = volid.split_once(':').and_then(|(_, r)| r.split_once('/')) {
+            q.push(("content".to_string(), content.to_string()));
+        }
+        match self.get(&path, &q).await {
+            Ok(Value::Array(items)) => Ok(items
+                .into_iter()
+                .find(|v| v.get("volid").and_then(Value::as_str) == Some(volid))),
+            Ok(_) => Ok(None),
             Err(e) if e.is_not_found() => Ok(None),
-            Err(e @ ApiError::Api { status: 500, .. }) => {
-                // Some storages answer "volume … not found" / "unable to parse".
-                let m = e.message().to_ascii_lowercase();
-                if m.contains("not found") || m.contains("unable to parse") {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
             Err(e) => Err(e),
         }
     }

@@ -156,15 +156,26 @@ fn yes(b: bool) -> String {
 
 /// Computed attribute whose value stays once known.
 fn computed(a: Attribute) -> Attribute {
-    a.computed()
-        .plan_modifier(modifiers::use_state_for_unknown())
+    a.computed().plan_modifier(keep_state())
+}
+
+/// Like `use_state_for_unknown`, but also keeps a null prior value: an unset
+/// inherited value is never changed by an update, so it stays what it was.
+fn keep_state() -> impl labforge_framework::schema::PlanModifier {
+    modifiers::from_fn(
+        "Unless set in configuration, the value stays as it is.",
+        |req, resp| {
+            if req.creating || !resp.plan.is_unknown() || !req.config.is_null() {
+                return;
+            }
+            resp.plan = req.state.clone();
+        },
+    )
 }
 
 /// Optional, and inherited (from the template or Proxmox VE defaults) when unset.
 fn inherited(a: Attribute) -> Attribute {
-    a.optional()
-        .computed()
-        .plan_modifier(modifiers::use_state_for_unknown())
+    a.optional().computed().plan_modifier(keep_state())
 }
 
 /// Replace only when a value recorded before changes (not when it is first
