@@ -1,0 +1,5 @@
+data "homelab_proxmox_nodes" "all" {}
+
+output "node_names" {
+  value = data.homelab_proxmox_nodes.all.names
+}

@@ -1,0 +1,3 @@
+data "homelab_proxmox_vm" "template" {
+  name = "noble-template"
+}
