@@ -93,7 +93,7 @@ pub struct UseStateForUnknown;
 
 impl PlanModifier for UseStateForUnknown {
     fn description(&self) -> String {
-        "Once known, the value does not change unless the resource is replaced.".to_string()
+        "Unless configured, keeps its current value across updates.".to_string()
     }
 
     fn modify(&self, req: &ModifyRequest<'_>, resp: &mut ModifyResponse) {
