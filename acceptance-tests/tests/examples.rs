@@ -53,7 +53,7 @@ fn examples_are_formatted_and_valid() {
             fmt.combined()
         );
         wd.init().unwrap();
-        let v = wd.run_unchecked(&["validate"]).unwrap();
+        let v = wd.run_unchecked(&["validate", "-no-color"]).unwrap();
         assert!(
             v.success(),
             "{} does not validate:\n{}",

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, ensure};
 use labforge_acceptance_tests::{Action, Provider, Step, TestCase};
 use labforge_simulators::common::Fault;
-use labforge_simulators::proxmox::{ADMIN_TOKEN, AgentMode, ProxmoxSim, SEED_TEMPLATE};
+use labforge_simulators::proxmox::{
+    ADMIN_TOKEN, AgentMode, NODES, ProxmoxSim, SEED_IMAGE, SEED_TEMPLATE,
+};
 
 const RT: &str = "homelab_proxmox_vm";
 /// Simulated time runs this much faster than PVE's.
@@ -64,6 +66,14 @@ fn only_seed_left(sim: &ProxmoxSim) -> Result<()> {
         left == vec![SEED_TEMPLATE],
         "VMs left in the simulator: {left:?}"
     );
+    // Downloaded files are deleted too: only the seeded image remains.
+    for node in NODES {
+        let files = sim.volumes(node);
+        ensure!(
+            files == vec![SEED_IMAGE.to_string()],
+            "files left on {node}: {files:?}"
+        );
+    }
     Ok(())
 }
 

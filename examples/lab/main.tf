@@ -1,9 +1,11 @@
 # The example lab: what `make demo` applies against homelab-sim.
 #
-# Internal names live in Technitium (a zone for the lab, with the cluster API
-# VIP, the ingress and the services behind it); public names in Cloudflare.
+# The machines are Proxmox VE VMs (proxmox.tf): a template built from a cloud
+# image and three cluster nodes cloned from it. Internal names live in
+# Technitium (a zone for the lab, with the nodes, the cluster API VIP, the
+# ingress and the services behind it); public names in Cloudflare.
 # Point the variables (or the TECHNITIUM_* / CLOUDFLARE_* environment
-# variables) at your own servers to use it for real.
+# variables, and PROXMOX_VE_*) at your own servers to use it for real.
 
 terraform {
   required_version = ">= 1.11"
@@ -22,6 +24,10 @@ provider "homelab" {
   cloudflare {
     api_token = var.cloudflare_api_token
     base_url  = var.cloudflare_base_url
+  }
+  proxmox {
+    endpoint  = var.proxmox_endpoint
+    api_token = var.proxmox_api_token
   }
 }
 

@@ -45,3 +45,34 @@ variable "cloudflare_zone_name" {
   description = "Name of the public zone."
   type        = string
 }
+
+variable "proxmox_endpoint" {
+  description = "Proxmox VE API URL; null falls back to PROXMOX_VE_ENDPOINT."
+  type        = string
+  default     = null
+}
+
+variable "proxmox_api_token" {
+  description = "Proxmox VE API token; null falls back to PROXMOX_VE_API_TOKEN."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "proxmox_node" {
+  description = "The node the lab's VMs run on."
+  type        = string
+  default     = "pve1"
+}
+
+variable "proxmox_template_vmid" {
+  description = "A template that already exists (written by homelab-sim; unused here)."
+  type        = number
+  default     = null
+}
+
+variable "proxmox_cloud_image" {
+  description = "A cloud image that already exists (written by homelab-sim; unused here)."
+  type        = string
+  default     = null
+}

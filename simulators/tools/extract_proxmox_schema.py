@@ -53,6 +53,7 @@ ENDPOINTS = [
     ("GET", "/nodes/{node}/storage"),
     ("GET", "/nodes/{node}/storage/{storage}/content"),
     ("POST", "/nodes/{node}/storage/{storage}/download-url"),
+    ("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}"),
 ]
 
 KEEP = ("type", "optional", "enum", "pattern", "minimum", "maximum", "maxLength",

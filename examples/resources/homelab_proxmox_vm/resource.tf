@@ -1,4 +1,13 @@
-# A template built from a downloaded cloud image...
+# A cloud image downloaded into the node's storage...
+resource "homelab_proxmox_download_file" "noble" {
+  node         = "pve"
+  storage      = "local"
+  content_type = "import"
+  file_name    = "noble-server-cloudimg-amd64.qcow2"
+  url          = "https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-amd64.img"
+}
+
+# ...a template built from it...
 resource "homelab_proxmox_vm" "template" {
   node     = "pve"
   name     = "noble-template"
@@ -34,7 +43,7 @@ resource "homelab_proxmox_vm" "k8s" {
   }
   initialization {
     user     = "ubuntu"
-    ssh_keys = [file("~/.ssh/id_ed25519.pub")]
+    ssh_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3u0AxVPS4lVKzH3Y7rvO6vYbXy3cNbN0zJY3o0l8K admin@lab"]
     ip_config = {
       net0 = { ipv4_address = "10.0.20.${10 + count.index}/24", ipv4_gateway = "10.0.20.1" }
     }

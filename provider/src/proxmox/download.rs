@@ -208,13 +208,6 @@ impl Resource for DownloadFile {
             {
                 Ok(()) => Ok(()),
                 Err(e) if e.is_not_found() => Ok(()),
-                Err(ApiError::Api { status: 501, .. }) => {
-                    ctx.warn(
-                        "File left in the storage",
-                        format!("The server cannot delete volumes; {volid} was kept in the storage and removed from state."),
-                    );
-                    Ok(())
-                }
                 Err(e) => Err(api(format!("deleting {volid}"), e)),
             }
         })

@@ -137,6 +137,7 @@ enum Op {
     StorageList,
     StorageContent,
     DownloadUrl,
+    ContentDelete,
 }
 
 const ROUTES: &[(&str, &str, Op)] = &[
@@ -189,6 +190,11 @@ const ROUTES: &[(&str, &str, Op)] = &[
         "POST",
         "/nodes/{node}/storage/{storage}/download-url",
         Op::DownloadUrl,
+    ),
+    (
+        "DELETE",
+        "/nodes/{node}/storage/{storage}/content/{volume}",
+        Op::ContentDelete,
     ),
 ];
 
@@ -573,6 +579,7 @@ async fn dispatch(shared: &Shared, op: Op, who: &Identity, p: &Params) -> Result
         Op::StorageList => storage_list(shared, who, p),
         Op::StorageContent => storage_content(shared, who, p),
         Op::DownloadUrl => download_url(shared, who, p),
+        Op::ContentDelete => content_delete(shared, who, p),
     }
 }
 
@@ -1885,6 +1892,40 @@ fn download_url(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, Ap
             format!("downloading {url} to {volid}"),
             "download of '...' finished".to_string(),
         ])
+    });
+    data(json!(upid))
+}
+
+/// `DELETE /nodes/{node}/storage/{storage}/content/{volume}`: delete an
+/// ISO, cloud image or other file (an `imgdel` task). Disks of VMs are
+/// refused, as the real API refuses volumes still referenced by a guest.
+fn content_delete(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiErr> {
+    let node = p.get("node").unwrap_or("").to_string();
+    let sid = p.get("storage").unwrap_or("").to_string();
+    who.check(&format!("/storage/{sid}"), &["Datastore.Allocate"])?;
+    let raw = p.get("volume").unwrap_or("");
+    // The volume may be given as a full volume ID or relative to the storage.
+    let volid = if raw.contains(':') {
+        raw.to_string()
+    } else {
+        format!("{sid}:{raw}")
+    };
+    let mut c = lock(shared);
+    if c.storage(&sid).is_none() {
+        return Err(ApiErr::die(format!("storage '{sid}' does not exist")));
+    }
+    let Some(pos) = c
+        .volumes
+        .iter()
+        .position(|v| v.volid == volid && v.node == node)
+    else {
+        return Err(ApiErr::die(format!("volume '{volid}' does not exist")));
+    };
+    c.volumes.remove(pos);
+    let upid = new_task(&mut c, &node, "imgdel", &volid, &who.user);
+    drop(c);
+    spawn_worker(shared, upid.clone(), async move {
+        Ok(vec![format!("removed volume '{volid}'")])
     });
     data(json!(upid))
 }
