@@ -15,8 +15,9 @@
 use std::collections::BTreeMap;
 
 use crate::conform::{infer_type, kind_name};
+use crate::path::Trail;
 use crate::value::dedupe_set;
-use crate::{AttributePath, Error, Number, ObjectType, Refinements, Result, Type, Value};
+use crate::{Error, Number, ObjectType, Refinements, Result, Type, Value};
 
 /// Deepest value nesting accepted when decoding or encoding.
 pub const MAX_DEPTH: usize = 256;
@@ -38,7 +39,7 @@ pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value> {
         return Ok(Value::Null);
     }
     let mut r = Reader { b: bytes, pos: 0 };
-    let v = r.value(ty, &AttributePath::root(), 0)?;
+    let v = r.value(ty, &Trail::Root, 0)?;
     if r.pos != bytes.len() {
         return Err(malformed(format!(
             "{} trailing bytes after the value",
@@ -59,7 +60,7 @@ pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value> {
 /// Refinements that do not apply to the slot's type are dropped.
 pub fn encode(value: &Value, ty: &Type) -> Result<Vec<u8>> {
     let mut w = Vec::new();
-    write_value(&mut w, value, ty, &AttributePath::root(), 0)?;
+    write_value(&mut w, value, ty, &Trail::Root, 0)?;
     Ok(w)
 }
 
@@ -72,16 +73,16 @@ fn malformed(message: impl Into<String>) -> Error {
 
 #[cold]
 #[inline(never)]
-fn type_error(path: &AttributePath, message: impl Into<String>) -> Error {
+fn type_error(path: &Trail<'_>, message: impl Into<String>) -> Error {
     Error::Type {
-        path: path.clone(),
+        path: path.to_path(),
         message: message.into(),
     }
 }
 
 #[cold]
 #[inline(never)]
-fn too_deep(path: &AttributePath) -> Error {
+fn too_deep(path: &Trail<'_>) -> Error {
     type_error(
         path,
         format!("value nested more than {MAX_DEPTH} levels deep"),
@@ -90,7 +91,7 @@ fn too_deep(path: &AttributePath) -> Error {
 
 #[cold]
 #[inline(never)]
-fn count_error(path: &AttributePath, what: &str, want: usize, unit: &str, got: usize) -> Error {
+fn count_error(path: &Trail<'_>, what: &str, want: usize, unit: &str, got: usize) -> Error {
     type_error(
         path,
         format!("{what} {want} {unit} is required ({got} given)"),
@@ -192,7 +193,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Array length, after the marker has been checked to be an array.
-    fn array_len(&mut self, path: &AttributePath, what: &str) -> Result<usize> {
+    fn array_len(&mut self, path: &Trail<'_>, what: &str) -> Result<usize> {
         let m = self.peek()?;
         let len = match m {
             0x90..=0x9f => {
@@ -217,7 +218,7 @@ impl<'a> Reader<'a> {
         Ok(len)
     }
 
-    fn map_len(&mut self, path: &AttributePath, what: &str) -> Result<usize> {
+    fn map_len(&mut self, path: &Trail<'_>, what: &str) -> Result<usize> {
         let m = self.peek()?;
         let len = match m {
             0x80..=0x8f => {
@@ -243,7 +244,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A str or bin payload (go's decoder accepts either for both).
-    fn raw_bytes(&mut self, path: &AttributePath, what: &str) -> Result<&'a [u8]> {
+    fn raw_bytes(&mut self, path: &Trail<'_>, what: &str) -> Result<&'a [u8]> {
         let m = self.peek()?;
         let len = match m {
             0xa0..=0xbf => {
@@ -272,13 +273,13 @@ impl<'a> Reader<'a> {
         self.take(len)
     }
 
-    fn string(&mut self, path: &AttributePath, what: &str) -> Result<String> {
+    fn string(&mut self, path: &Trail<'_>, what: &str) -> Result<String> {
         let b = self.raw_bytes(path, what)?;
         String::from_utf8(b.to_vec())
             .map_err(|_| type_error(path, format!("{what} is not valid UTF-8")))
     }
 
-    fn bool(&mut self, path: &AttributePath) -> Result<bool> {
+    fn bool(&mut self, path: &Trail<'_>) -> Result<bool> {
         match self.peek()? {
             0xc2 => {
                 self.pos += 1;
@@ -296,7 +297,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An integer of any width, as i128.
-    fn int(&mut self, path: &AttributePath) -> Result<i128> {
+    fn int(&mut self, path: &Trail<'_>) -> Result<i128> {
         let m = self.peek()?;
         let v = match m {
             0x00..=0x7f => {
@@ -330,7 +331,7 @@ impl<'a> Reader<'a> {
         Ok(v)
     }
 
-    fn number(&mut self, path: &AttributePath) -> Result<Number> {
+    fn number(&mut self, path: &Trail<'_>) -> Result<Number> {
         let m = self.peek()?;
         match m {
             0x00..=0x7f | 0xe0..=0xff | 0xcc..=0xd3 => {
@@ -370,7 +371,7 @@ impl<'a> Reader<'a> {
             return Err(malformed("nested too deeply"));
         }
         let m = self.peek()?;
-        let root = AttributePath::root();
+        let root = Trail::Root;
         match m {
             0x00..=0x7f | 0xe0..=0xff | 0xcc..=0xd3 => {
                 self.int(&root)?;
@@ -410,7 +411,7 @@ impl<'a> Reader<'a> {
     // not inlined into each other) so that a value nested MAX_DEPTH deep fits
     // comfortably in a 1 MiB stack even in unoptimised builds.
 
-    fn value(&mut self, ty: &Type, path: &AttributePath, depth: usize) -> Result<Value> {
+    fn value(&mut self, ty: &Type, path: &Trail<'_>, depth: usize) -> Result<Value> {
         if depth > MAX_DEPTH {
             return Err(too_deep(path));
         }
@@ -437,13 +438,13 @@ impl<'a> Reader<'a> {
     }
 
     #[inline(never)]
-    fn unknown(&mut self, ty: &Type, path: &AttributePath) -> Result<Value> {
+    fn unknown(&mut self, ty: &Type, path: &Trail<'_>) -> Result<Value> {
         let (code, payload) = self.ext()?;
         unknown_from_ext(code, payload, ty, path).map(Value::Unknown)
     }
 
     #[inline(never)]
-    fn primitive(&mut self, ty: &Type, path: &AttributePath) -> Result<Value> {
+    fn primitive(&mut self, ty: &Type, path: &Trail<'_>) -> Result<Value> {
         match ty {
             Type::Bool => self.bool(path).map(Value::Bool),
             Type::Number => self.number(path).map(Value::Number),
@@ -452,18 +453,12 @@ impl<'a> Reader<'a> {
     }
 
     #[inline(never)]
-    fn list(
-        &mut self,
-        et: &Type,
-        is_set: bool,
-        path: &AttributePath,
-        depth: usize,
-    ) -> Result<Value> {
+    fn list(&mut self, et: &Type, is_set: bool, path: &Trail<'_>, depth: usize) -> Result<Value> {
         let n = self.array_len(path, if is_set { "a set" } else { "a list" })?;
         // Capacity hint: each element takes at least one byte.
         let mut vals = Vec::with_capacity(n.min(self.remaining()));
         for i in 0..n {
-            vals.push(self.value(et, &path.join_index(i as i64), depth + 1)?);
+            vals.push(self.value(et, &path.index(i as i64), depth + 1)?);
         }
         Ok(if is_set {
             Value::Set(dedupe_set(vals))
@@ -473,32 +468,32 @@ impl<'a> Reader<'a> {
     }
 
     #[inline(never)]
-    fn tuple(&mut self, ts: &[Type], path: &AttributePath, depth: usize) -> Result<Value> {
+    fn tuple(&mut self, ts: &[Type], path: &Trail<'_>, depth: usize) -> Result<Value> {
         let n = self.array_len(path, "a tuple")?;
         if n != ts.len() {
             return Err(count_error(path, "a tuple of", ts.len(), "elements", n));
         }
         let mut vals = Vec::with_capacity(n);
         for (i, t) in ts.iter().enumerate() {
-            vals.push(self.value(t, &path.join_index(i as i64), depth + 1)?);
+            vals.push(self.value(t, &path.index(i as i64), depth + 1)?);
         }
         Ok(Value::Tuple(vals))
     }
 
     #[inline(never)]
-    fn map(&mut self, et: &Type, path: &AttributePath, depth: usize) -> Result<Value> {
+    fn map(&mut self, et: &Type, path: &Trail<'_>, depth: usize) -> Result<Value> {
         let n = self.map_len(path, "a map")?;
         let mut m = BTreeMap::new();
         for _ in 0..n {
             let k = self.string(path, "a string map key")?;
-            let v = self.value(et, &path.join_key(k.as_str()), depth + 1)?;
+            let v = self.value(et, &path.key(k.as_str()), depth + 1)?;
             m.insert(k, v);
         }
         Ok(Value::Map(m))
     }
 
     #[inline(never)]
-    fn object(&mut self, ot: &ObjectType, path: &AttributePath, depth: usize) -> Result<Value> {
+    fn object(&mut self, ot: &ObjectType, path: &Trail<'_>, depth: usize) -> Result<Value> {
         let n = self.map_len(path, "an object")?;
         if n == 0 {
             // Lenient: an empty map is an object with nothing set.
@@ -518,7 +513,7 @@ impl<'a> Reader<'a> {
         let mut m = BTreeMap::new();
         for _ in 0..n {
             let k = self.string(path, "a string attribute name")?;
-            let apath = path.join_attr(k.as_str());
+            let apath = path.attr(k.as_str());
             let Some(at) = ot.attrs.get(&k) else {
                 return Err(type_error(&apath, "unsupported attribute"));
             };
@@ -532,7 +527,7 @@ impl<'a> Reader<'a> {
     }
 
     #[inline(never)]
-    fn dynamic(&mut self, path: &AttributePath, depth: usize) -> Result<Value> {
+    fn dynamic(&mut self, path: &Trail<'_>, depth: usize) -> Result<Value> {
         if self.peek()? == 0xc0 {
             self.pos += 1;
             return Ok(Value::Null);
@@ -544,7 +539,7 @@ impl<'a> Reader<'a> {
 
     /// The `[type JSON, ` part of a dynamic value.
     #[inline(never)]
-    fn dynamic_type(&mut self, path: &AttributePath) -> Result<Type> {
+    fn dynamic_type(&mut self, path: &Trail<'_>) -> Result<Type> {
         let n = self.array_len(path, "a [type, value] array for a dynamic value")?;
         if n != 2 {
             return Err(type_error(
@@ -559,12 +554,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Interpret an extension as an unknown value of type `ty` (go-cty `unknown.go` rules).
-fn unknown_from_ext(
-    code: i8,
-    payload: &[u8],
-    ty: &Type,
-    path: &AttributePath,
-) -> Result<Refinements> {
+fn unknown_from_ext(code: i8, payload: &[u8], ty: &Type, path: &Trail<'_>) -> Result<Refinements> {
     if payload.len() <= 1 {
         return Ok(Refinements::default());
     }
@@ -689,7 +679,7 @@ fn write_int(w: &mut Vec<u8>, n: i64) {
     }
 }
 
-fn len_u32(n: usize, path: &AttributePath) -> Result<u32> {
+fn len_u32(n: usize, path: &Trail<'_>) -> Result<u32> {
     u32::try_from(n).map_err(|_| type_error(path, "too long for msgpack"))
 }
 
@@ -712,7 +702,7 @@ fn write_len_header(w: &mut Vec<u8>, n: u32, fix: Option<(u8, u32)>, codes: [u8;
     }
 }
 
-fn write_str(w: &mut Vec<u8>, s: &[u8], path: &AttributePath) -> Result<()> {
+fn write_str(w: &mut Vec<u8>, s: &[u8], path: &Trail<'_>) -> Result<()> {
     write_len_header(
         w,
         len_u32(s.len(), path)?,
@@ -723,23 +713,23 @@ fn write_str(w: &mut Vec<u8>, s: &[u8], path: &AttributePath) -> Result<()> {
     Ok(())
 }
 
-fn write_bin(w: &mut Vec<u8>, s: &[u8], path: &AttributePath) -> Result<()> {
+fn write_bin(w: &mut Vec<u8>, s: &[u8], path: &Trail<'_>) -> Result<()> {
     write_len_header(w, len_u32(s.len(), path)?, None, [0xc4, 0xc5, 0xc6]);
     w.extend_from_slice(s);
     Ok(())
 }
 
-fn write_array_header(w: &mut Vec<u8>, n: usize, path: &AttributePath) -> Result<()> {
+fn write_array_header(w: &mut Vec<u8>, n: usize, path: &Trail<'_>) -> Result<()> {
     write_len_header(w, len_u32(n, path)?, Some((0x90, 15)), [0, 0xdc, 0xdd]);
     Ok(())
 }
 
-fn write_map_header(w: &mut Vec<u8>, n: usize, path: &AttributePath) -> Result<()> {
+fn write_map_header(w: &mut Vec<u8>, n: usize, path: &Trail<'_>) -> Result<()> {
     write_len_header(w, len_u32(n, path)?, Some((0x80, 15)), [0, 0xde, 0xdf]);
     Ok(())
 }
 
-fn write_number(w: &mut Vec<u8>, n: &Number, path: &AttributePath) -> Result<()> {
+fn write_number(w: &mut Vec<u8>, n: &Number, path: &Trail<'_>) -> Result<()> {
     if let Some(i) = n.as_i64() {
         write_int(w, i);
     } else if let Some(u) = n.as_u64() {
@@ -753,7 +743,7 @@ fn write_number(w: &mut Vec<u8>, n: &Number, path: &AttributePath) -> Result<()>
     Ok(())
 }
 
-fn write_unknown(w: &mut Vec<u8>, r: &Refinements, ty: &Type, path: &AttributePath) -> Result<()> {
+fn write_unknown(w: &mut Vec<u8>, r: &Refinements, ty: &Type, path: &Trail<'_>) -> Result<()> {
     let mut body = Vec::new();
     let mut entries = 0usize;
     if *ty != Type::Dynamic {
@@ -818,7 +808,7 @@ fn write_value(
     w: &mut Vec<u8>,
     v: &Value,
     ty: &Type,
-    path: &AttributePath,
+    path: &Trail<'_>,
     depth: usize,
 ) -> Result<()> {
     if depth > MAX_DEPTH {
@@ -854,17 +844,12 @@ fn write_value(
 
 #[cold]
 #[inline(never)]
-fn mismatch(path: &AttributePath, ty: &Type, v: &Value) -> Error {
+fn mismatch(path: &Trail<'_>, ty: &Type, v: &Value) -> Error {
     type_error(path, format!("{ty} is required, not {}", kind_name(v)))
 }
 
 #[inline(never)]
-fn write_in_dynamic_slot(
-    w: &mut Vec<u8>,
-    v: &Value,
-    path: &AttributePath,
-    depth: usize,
-) -> Result<()> {
+fn write_in_dynamic_slot(w: &mut Vec<u8>, v: &Value, path: &Trail<'_>, depth: usize) -> Result<()> {
     match v {
         Value::Null => {
             w.push(0xc0);
@@ -883,12 +868,12 @@ fn write_seq(
     w: &mut Vec<u8>,
     vs: &[Value],
     et: &Type,
-    path: &AttributePath,
+    path: &Trail<'_>,
     depth: usize,
 ) -> Result<()> {
     write_array_header(w, vs.len(), path)?;
     for (i, e) in vs.iter().enumerate() {
-        write_value(w, e, et, &path.join_index(i as i64), depth + 1)?;
+        write_value(w, e, et, &path.index(i as i64), depth + 1)?;
     }
     Ok(())
 }
@@ -898,7 +883,7 @@ fn write_tuple(
     w: &mut Vec<u8>,
     vs: &[Value],
     ts: &[Type],
-    path: &AttributePath,
+    path: &Trail<'_>,
     depth: usize,
 ) -> Result<()> {
     if vs.len() != ts.len() {
@@ -912,7 +897,7 @@ fn write_tuple(
     }
     write_array_header(w, vs.len(), path)?;
     for (i, (e, t)) in vs.iter().zip(ts).enumerate() {
-        write_value(w, e, t, &path.join_index(i as i64), depth + 1)?;
+        write_value(w, e, t, &path.index(i as i64), depth + 1)?;
     }
     Ok(())
 }
@@ -922,13 +907,13 @@ fn write_map(
     w: &mut Vec<u8>,
     m: &BTreeMap<String, Value>,
     et: &Type,
-    path: &AttributePath,
+    path: &Trail<'_>,
     depth: usize,
 ) -> Result<()> {
     write_map_header(w, m.len(), path)?;
     for (k, e) in m {
         write_str(w, k.as_bytes(), path)?;
-        write_value(w, e, et, &path.join_key(k.as_str()), depth + 1)?;
+        write_value(w, e, et, &path.key(k.as_str()), depth + 1)?;
     }
     Ok(())
 }
@@ -938,12 +923,12 @@ fn write_object(
     w: &mut Vec<u8>,
     m: &BTreeMap<String, Value>,
     ot: &ObjectType,
-    path: &AttributePath,
+    path: &Trail<'_>,
     depth: usize,
 ) -> Result<()> {
     if let Some(extra) = m.keys().find(|k| !ot.attrs.contains_key(*k)) {
         return Err(type_error(
-            &path.join_attr(extra.as_str()),
+            &path.attr(extra.as_str()),
             "unsupported attribute",
         ));
     }
@@ -951,7 +936,7 @@ fn write_object(
     for (k, at) in &ot.attrs {
         write_str(w, k.as_bytes(), path)?;
         let e = m.get(k).unwrap_or(&Value::Null);
-        write_value(w, e, at, &path.join_attr(k.as_str()), depth + 1)?;
+        write_value(w, e, at, &path.attr(k.as_str()), depth + 1)?;
     }
     Ok(())
 }
@@ -961,7 +946,7 @@ fn write_dynamic(
     w: &mut Vec<u8>,
     t: &Type,
     inner: &Value,
-    path: &AttributePath,
+    path: &Trail<'_>,
     depth: usize,
 ) -> Result<()> {
     w.push(0x92);
@@ -973,6 +958,7 @@ fn write_dynamic(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::AttributePath;
     use proptest::prelude::*;
 
     fn hex(s: &str) -> Vec<u8> {

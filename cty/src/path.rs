@@ -69,3 +69,52 @@ impl fmt::Display for AttributePath {
         Ok(())
     }
 }
+
+/// A path under construction while walking a value: a borrowed chain of
+/// steps that costs nothing until an error needs the [`AttributePath`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Trail<'a> {
+    Root,
+    Attr(&'a Trail<'a>, &'a str),
+    Key(&'a Trail<'a>, &'a str),
+    Index(&'a Trail<'a>, i64),
+}
+
+impl<'a> Trail<'a> {
+    pub(crate) fn attr(&'a self, name: &'a str) -> Trail<'a> {
+        Trail::Attr(self, name)
+    }
+
+    pub(crate) fn key(&'a self, key: &'a str) -> Trail<'a> {
+        Trail::Key(self, key)
+    }
+
+    pub(crate) fn index(&'a self, i: i64) -> Trail<'a> {
+        Trail::Index(self, i)
+    }
+
+    /// The path this trail stands for.
+    pub(crate) fn to_path(self) -> AttributePath {
+        let mut steps = Vec::new();
+        let mut t = &self;
+        loop {
+            match t {
+                Trail::Root => break,
+                Trail::Attr(p, a) => {
+                    steps.push(PathStep::Attr((*a).to_string()));
+                    t = p;
+                }
+                Trail::Key(p, k) => {
+                    steps.push(PathStep::Key((*k).to_string()));
+                    t = p;
+                }
+                Trail::Index(p, i) => {
+                    steps.push(PathStep::Index(*i));
+                    t = p;
+                }
+            }
+        }
+        steps.reverse();
+        AttributePath { steps }
+    }
+}
