@@ -6,8 +6,9 @@
 use std::collections::BTreeMap;
 
 use crate::conform::{infer_type, kind_name};
+use crate::path::Trail;
 use crate::value::dedupe_set;
-use crate::{AttributePath, Error, Number, ObjectType, Result, Type, Value};
+use crate::{Error, Number, ObjectType, Result, Type, Value};
 
 /// Deepest JSON nesting accepted (values and types).
 const MAX_DEPTH: usize = 256;
@@ -24,7 +25,7 @@ pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value> {
         return Ok(Value::Null);
     }
     let doc = parse(bytes)?;
-    from_json(&doc, ty, &AttributePath::root(), 0)
+    from_json(&doc, ty, &Trail::Root, 0)
 }
 
 /// Encode a wholly known value as JSON (unknowns are an error).
@@ -36,7 +37,7 @@ pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value> {
 /// [`Value::Dynamic`] or else [`infer_type`].
 pub fn encode(value: &Value, ty: &Type) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    write_value(&mut out, value, ty, &AttributePath::root(), 0)?;
+    write_value(&mut out, value, ty, &Trail::Root, 0)?;
     Ok(out)
 }
 
@@ -461,9 +462,9 @@ fn write_type(out: &mut Vec<u8>, ty: &Type) {
 
 #[cold]
 #[inline(never)]
-fn type_error(path: &AttributePath, message: impl Into<String>) -> Error {
+fn type_error(path: &Trail<'_>, message: impl Into<String>) -> Error {
     Error::Type {
-        path: path.clone(),
+        path: path.to_path(),
         message: message.into(),
     }
 }
@@ -479,7 +480,7 @@ fn json_kind(j: &Json) -> &'static str {
     }
 }
 
-fn from_json(j: &Json, ty: &Type, path: &AttributePath, depth: usize) -> Result<Value> {
+fn from_json(j: &Json, ty: &Type, path: &Trail<'_>, depth: usize) -> Result<Value> {
     if depth > MAX_DEPTH {
         return Err(type_error(path, "value nested too deeply"));
     }
@@ -500,12 +501,12 @@ fn from_json(j: &Json, ty: &Type, path: &AttributePath, depth: usize) -> Result<
 
 #[cold]
 #[inline(never)]
-fn json_mismatch(path: &AttributePath, ty: &Type, j: &Json) -> Error {
+fn json_mismatch(path: &Trail<'_>, ty: &Type, j: &Json) -> Error {
     type_error(path, format!("{ty} is required, found {}", json_kind(j)))
 }
 
 #[inline(never)]
-fn dynamic_from_json(j: &Json, path: &AttributePath, depth: usize) -> Result<Value> {
+fn dynamic_from_json(j: &Json, path: &Trail<'_>, depth: usize) -> Result<Value> {
     let Json::Object(entries) = j else {
         return Err(type_error(
             path,
@@ -531,7 +532,7 @@ fn dynamic_from_json(j: &Json, path: &AttributePath, depth: usize) -> Result<Val
 }
 
 #[inline(never)]
-fn primitive_from_json(j: &Json, ty: &Type, path: &AttributePath) -> Result<Value> {
+fn primitive_from_json(j: &Json, ty: &Type, path: &Trail<'_>) -> Result<Value> {
     match (ty, j) {
         (Type::Bool, Json::Bool(b)) => Ok(Value::Bool(*b)),
         (Type::Bool, Json::String(s)) => match s.as_str() {
@@ -556,12 +557,12 @@ fn seq_from_json(
     items: &[Json],
     et: &Type,
     is_set: bool,
-    path: &AttributePath,
+    path: &Trail<'_>,
     depth: usize,
 ) -> Result<Value> {
     let mut vals = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        vals.push(from_json(item, et, &path.join_index(i as i64), depth + 1)?);
+        vals.push(from_json(item, et, &path.index(i as i64), depth + 1)?);
     }
     Ok(if is_set {
         Value::Set(dedupe_set(vals))
@@ -571,12 +572,7 @@ fn seq_from_json(
 }
 
 #[inline(never)]
-fn tuple_from_json(
-    items: &[Json],
-    ts: &[Type],
-    path: &AttributePath,
-    depth: usize,
-) -> Result<Value> {
+fn tuple_from_json(items: &[Json], ts: &[Type], path: &Trail<'_>, depth: usize) -> Result<Value> {
     if items.len() != ts.len() {
         return Err(type_error(
             path,
@@ -589,7 +585,7 @@ fn tuple_from_json(
     }
     let mut vals = Vec::with_capacity(items.len());
     for (i, (item, t)) in items.iter().zip(ts).enumerate() {
-        vals.push(from_json(item, t, &path.join_index(i as i64), depth + 1)?);
+        vals.push(from_json(item, t, &path.index(i as i64), depth + 1)?);
     }
     Ok(Value::Tuple(vals))
 }
@@ -598,14 +594,14 @@ fn tuple_from_json(
 fn map_from_json(
     entries: &[(String, Json)],
     et: &Type,
-    path: &AttributePath,
+    path: &Trail<'_>,
     depth: usize,
 ) -> Result<Value> {
     let mut m = BTreeMap::new();
     for (k, v) in entries {
         m.insert(
             k.clone(),
-            from_json(v, et, &path.join_key(k.as_str()), depth + 1)?,
+            from_json(v, et, &path.key(k.as_str()), depth + 1)?,
         );
     }
     Ok(Value::Map(m))
@@ -615,7 +611,7 @@ fn map_from_json(
 fn object_from_json(
     entries: &[(String, Json)],
     ot: &ObjectType,
-    path: &AttributePath,
+    path: &Trail<'_>,
     depth: usize,
 ) -> Result<Value> {
     let mut m: BTreeMap<String, Value> =
@@ -625,7 +621,7 @@ fn object_from_json(
         if let Some(at) = ot.attrs.get(k) {
             m.insert(
                 k.clone(),
-                from_json(v, at, &path.join_attr(k.as_str()), depth + 1)?,
+                from_json(v, at, &path.attr(k.as_str()), depth + 1)?,
             );
         }
     }
@@ -636,7 +632,7 @@ fn write_value(
     out: &mut Vec<u8>,
     v: &Value,
     ty: &Type,
-    path: &AttributePath,
+    path: &Trail<'_>,
     depth: usize,
 ) -> Result<()> {
     if depth > MAX_DEPTH {
@@ -705,7 +701,7 @@ fn write_number(out: &mut Vec<u8>, n: &Number) {
 fn write_in_dynamic_slot(
     out: &mut Vec<u8>,
     v: &Value,
-    path: &AttributePath,
+    path: &Trail<'_>,
     depth: usize,
 ) -> Result<()> {
     let (inner_ty, inner) = match v {
@@ -729,7 +725,7 @@ fn write_seq<'t>(
     out: &mut Vec<u8>,
     vs: &[Value],
     ty_at: impl Fn(usize) -> &'t Type,
-    path: &AttributePath,
+    path: &Trail<'_>,
     depth: usize,
 ) -> Result<()> {
     out.push(b'[');
@@ -737,7 +733,7 @@ fn write_seq<'t>(
         if i > 0 {
             out.push(b',');
         }
-        write_value(out, e, ty_at(i), &path.join_index(i as i64), depth + 1)?;
+        write_value(out, e, ty_at(i), &path.index(i as i64), depth + 1)?;
     }
     out.push(b']');
     Ok(())
@@ -748,7 +744,7 @@ fn write_map(
     out: &mut Vec<u8>,
     m: &BTreeMap<String, Value>,
     et: &Type,
-    path: &AttributePath,
+    path: &Trail<'_>,
     depth: usize,
 ) -> Result<()> {
     out.push(b'{');
@@ -758,7 +754,7 @@ fn write_map(
         }
         write_json_string(out, k);
         out.push(b':');
-        write_value(out, e, et, &path.join_key(k.as_str()), depth + 1)?;
+        write_value(out, e, et, &path.key(k.as_str()), depth + 1)?;
     }
     out.push(b'}');
     Ok(())
@@ -769,12 +765,12 @@ fn write_object(
     out: &mut Vec<u8>,
     m: &BTreeMap<String, Value>,
     ot: &ObjectType,
-    path: &AttributePath,
+    path: &Trail<'_>,
     depth: usize,
 ) -> Result<()> {
     if let Some(extra) = m.keys().find(|k| !ot.attrs.contains_key(*k)) {
         return Err(type_error(
-            &path.join_attr(extra.as_str()),
+            &path.attr(extra.as_str()),
             "unsupported attribute",
         ));
     }
@@ -786,7 +782,7 @@ fn write_object(
         write_json_string(out, k);
         out.push(b':');
         let e = m.get(k).unwrap_or(&Value::Null);
-        write_value(out, e, at, &path.join_attr(k.as_str()), depth + 1)?;
+        write_value(out, e, at, &path.attr(k.as_str()), depth + 1)?;
     }
     out.push(b'}');
     Ok(())
@@ -907,7 +903,7 @@ mod tests {
     fn unknown_is_an_error() {
         let ty = obj(&[("a", Type::String)]);
         let err = encode(&Value::object([("a", Value::unknown())]), &ty).unwrap_err();
-        assert!(matches!(err, Error::Type { path, .. } if path == AttributePath::attr("a")));
+        assert!(matches!(err, Error::Type { path, .. } if path == crate::AttributePath::attr("a")));
     }
 
     #[test]
