@@ -54,6 +54,14 @@ ENDPOINTS = [
     ("GET", "/nodes/{node}/storage/{storage}/content"),
     ("POST", "/nodes/{node}/storage/{storage}/download-url"),
     ("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}"),
+    ("POST", "/nodes/{node}/qemu/{vmid}/move_disk"),
+    ("GET", "/pools"),
+    ("POST", "/pools"),
+    ("PUT", "/pools"),
+    ("DELETE", "/pools"),
+    ("GET", "/pools/{poolid}"),
+    ("PUT", "/pools/{poolid}"),
+    ("DELETE", "/pools/{poolid}"),
 ]
 
 KEEP = ("type", "optional", "enum", "pattern", "minimum", "maximum", "maxLength",

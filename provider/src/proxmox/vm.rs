@@ -532,7 +532,12 @@ pub fn vm_schema() -> Schema {
             .describe("Tags. Proxmox VE sorts them; order never shows as a change.")
             .validator(tag_validator()),
     )
-    .attribute("pool", Attribute::string().optional().describe("Resource pool to put the VM in."))
+    .attribute(
+        "pool",
+        Attribute::string()
+            .optional()
+            .describe("Resource pool the VM is a member of (the pool must exist). Changing it moves the VM in place. When unset, pool membership is not managed (a VM added to a pool elsewhere is left there)."),
+    )
     .block("clone", Block::single(clone).plan_modifier(replace_if_was_set("`clone`")))
     .attribute(
         "cpu",
@@ -593,16 +598,15 @@ pub fn vm_schema() -> Schema {
     )
     .attribute(
         "efi_disk",
-        Attribute::nested(
+        inherited(Attribute::nested(
             Nesting::Single,
             [
                 ("storage", Attribute::string().required().describe("Storage for the EFI vars disk.")),
                 ("type", Attribute::string().default("4m").describe("`2m` or `4m`.").validator(validators::one_of(&["2m", "4m"]))),
                 ("pre_enrolled_keys", Attribute::bool().default(false).describe("Pre-enroll Secure Boot keys.")),
             ],
-        )
-        .optional()
-        .describe("EFI disk (for `bios = \"ovmf\"`). Set when the VM is created.")
+        ))
+        .describe("EFI vars disk (for `bios = \"ovmf\"`), allocated when the VM is created (or when added later). Unset: a clone keeps its template's. Changing it replaces the VM.")
         .plan_modifier(replace_if_was_set("`efi_disk`")),
     )
     .attribute(
@@ -619,7 +623,12 @@ pub fn vm_schema() -> Schema {
         "reboot_after_update",
         Attribute::bool()
             .default(false)
-            .describe("Reboot a running VM when an update leaves changes pending that need a restart. Otherwise a warning lists them."),
+            .describe(
+                "Reboot a running VM when, after an update, changes are pending (values Proxmox VE applies only at the next start, e.g. `cpu` or `memory` without hotplug). \
+                 When `false`, a warning lists the pending keys and the VM keeps running with the old values. \
+                 State always holds the configured (pending) values, as `GET config` returns them, so pending changes never show as a diff; \
+                 they take effect at the next reboot, or at the next update with this set to `true`.",
+            ),
     )
     .attribute(
         "wait_for_ip_seconds",
@@ -1132,6 +1141,22 @@ pub fn diff(plan: &VmModel, prior: Option<&VmModel>, cfg: &VmConfig) -> Result<C
     {
         ch.set.push(("machine".into(), mch.clone()));
     }
+    // The EFI vars disk is allocated once (on create, or when added to a
+    // VM or clone without one); changing it replaces the VM.
+    if let Some(e) = &plan.efi_disk
+        && cfg.get("efidisk0").is_none()
+    {
+        // The size is ignored: Proxmox VE sizes it for the vars template.
+        let mut v = format!(
+            "{}:1,efitype={}",
+            e.storage,
+            e.kind.as_deref().unwrap_or("4m")
+        );
+        if e.pre_enrolled_keys.unwrap_or(false) {
+            v.push_str(",pre-enrolled-keys=1");
+        }
+        ch.set.push(("efidisk0".into(), v));
+    }
     // Disks.
     let have = disks_of(cfg);
     if let Some(disks) = &plan.disk {
@@ -1318,17 +1343,6 @@ pub fn create_params(plan: &VmModel, vmid: i64) -> Result<Form> {
     form.extend(ch.set);
     if let Some(p) = &plan.pool {
         form.push(("pool".into(), p.clone()));
-    }
-    if let Some(e) = &plan.efi_disk {
-        let mut v = format!(
-            "{}:1,efitype={}",
-            e.storage,
-            e.kind.as_deref().unwrap_or("4m")
-        );
-        if e.pre_enrolled_keys.unwrap_or(false) {
-            v.push_str(",pre-enrolled-keys=1");
-        }
-        form.push(("efidisk0".into(), v));
     }
     // Agent on by default; without this key Proxmox VE leaves it off.
     if !form.iter().any(|(k, _)| k == "agent") && plan.agent.unwrap_or(true) {
@@ -1804,17 +1818,35 @@ impl Vm {
         let running = st.status == "running";
         let touched = apply_changes(c, &node, vmid, &plan, Some(&prior), cfg).await?;
         if plan.pool != prior.pool {
-            if let Some(old) = &prior.pool {
-                let form = vec![kv("vms", vmid.to_string()), kv("delete", "1")];
-                c.put(&format!("/pools/{}", enc(old)), &form)
-                    .await
-                    .map_err(|e| api(format!("removing VM {vmid} from pool {old}"), e))?;
-            }
-            if let Some(new) = &plan.pool {
-                let form = vec![kv("vms", vmid.to_string())];
-                c.put(&format!("/pools/{}", enc(new)), &form)
-                    .await
-                    .map_err(|e| api(format!("adding VM {vmid} to pool {new}"), e))?;
+            // `PUT /pools` (PVE 8.1+; `/pools/{poolid}` is deprecated).
+            // `allow-move` moves the VM out of its old pool in one step.
+            match (&prior.pool, &plan.pool) {
+                (_, Some(new)) => {
+                    let form = vec![
+                        kv("poolid", new.clone()),
+                        kv("vms", vmid.to_string()),
+                        kv("allow-move", "1"),
+                    ];
+                    c.put("/pools", &form)
+                        .await
+                        .map_err(|e| api(format!("adding VM {vmid} to pool {new}"), e))?;
+                }
+                (Some(old), None) => {
+                    let form = vec![
+                        kv("poolid", old.clone()),
+                        kv("vms", vmid.to_string()),
+                        kv("delete", "1"),
+                    ];
+                    match c.put("/pools", &form).await {
+                        Ok(_) => {}
+                        // Already out of the pool (changed behind our back).
+                        Err(e) if e.message().contains("not a pool member") => {}
+                        Err(e) => {
+                            return Err(api(format!("removing VM {vmid} from pool {old}"), e));
+                        }
+                    }
+                }
+                (None, None) => {}
             }
             c.invalidate().await;
         }
@@ -1830,7 +1862,7 @@ impl Vm {
             start(c, &node, vmid).await?;
         } else if !plan.started() && running {
             shutdown(c, &node, vmid, true).await?;
-        } else if running && !touched.is_empty() {
+        } else if running && (!touched.is_empty() || plan.reboot_after_update.unwrap_or(false)) {
             let pending = c
                 .vm_pending(&node, vmid)
                 .await
@@ -1896,6 +1928,35 @@ impl Resource for Vm {
         validate_config(config)
     }
 
+    async fn modify_plan(
+        &self,
+        _ctx: &Ctx<Clients>,
+        plan: &mut labforge_framework::PlanChange<'_>,
+    ) -> Result<()> {
+        if plan.creating() || plan.destroying() {
+            return Ok(());
+        }
+        // A disk moved to another storage gets a new volume ID.
+        let prior = plan.prior_attr("disk").clone();
+        let mut disks = plan.planned_attr("disk").clone();
+        let mut changed = false;
+        if let Value::Map(m) = &mut disks {
+            for (slot, d) in m.iter_mut() {
+                let was = prior.get(slot).and_then(|p| p.get("storage"));
+                let now = d.get("storage");
+                let moved = matches!((was, now), (Some(Value::String(a)), Some(Value::String(b))) if a != b);
+                if moved && let Value::Object(attrs) = d {
+                    attrs.insert("volume".into(), Value::unknown());
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            plan.set("disk", disks);
+        }
+        Ok(())
+    }
+
     async fn create(&self, ctx: &Ctx<Clients>, plan: VmModel) -> Result<VmModel> {
         ctx.until_stopped(self.create_inner(ctx, plan)).await
     }
@@ -1946,10 +2007,19 @@ impl Resource for Vm {
             initialization: has_ci.then(InitModel::default),
             ..VmModel::default()
         };
-        let m = self
+        let mut m = self
             .read_vm(c, m)
             .await?
             .ok_or_else(|| Error::new("Cannot import", format!("VM {vmid} does not exist")))?;
+        // Pool membership is not in the VM config; the cluster list has it.
+        let list = c
+            .cluster_vms()
+            .await
+            .map_err(|e| api("listing VMs (for the pool)", e))?;
+        m.pool = list
+            .iter()
+            .find(|v| v.id() == Some(vmid))
+            .and_then(|v| v.pool.clone());
         Ok(m)
     }
 

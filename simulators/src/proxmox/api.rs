@@ -138,6 +138,12 @@ enum Op {
     StorageContent,
     DownloadUrl,
     ContentDelete,
+    MoveDisk,
+    PoolList,
+    PoolCreate,
+    PoolUpdate,
+    PoolDelete,
+    PoolGet,
 }
 
 const ROUTES: &[(&str, &str, Op)] = &[
@@ -196,6 +202,15 @@ const ROUTES: &[(&str, &str, Op)] = &[
         "/nodes/{node}/storage/{storage}/content/{volume}",
         Op::ContentDelete,
     ),
+    ("POST", "/nodes/{node}/qemu/{vmid}/move_disk", Op::MoveDisk),
+    ("GET", "/pools", Op::PoolList),
+    ("POST", "/pools", Op::PoolCreate),
+    ("PUT", "/pools", Op::PoolUpdate),
+    ("DELETE", "/pools", Op::PoolDelete),
+    // Deprecated in PVE 8.1+ (no nested pools), still served by PVE 9.
+    ("GET", "/pools/{poolid}", Op::PoolGet),
+    ("PUT", "/pools/{poolid}", Op::PoolUpdate),
+    ("DELETE", "/pools/{poolid}", Op::PoolDelete),
 ];
 
 /// The router: every route under `/api2/json`, 501 for anything else.
@@ -580,6 +595,12 @@ async fn dispatch(shared: &Shared, op: Op, who: &Identity, p: &Params) -> Result
         Op::StorageContent => storage_content(shared, who, p),
         Op::DownloadUrl => download_url(shared, who, p),
         Op::ContentDelete => content_delete(shared, who, p),
+        Op::MoveDisk => move_disk(shared, who, p),
+        Op::PoolList => pool_list(shared, who, p),
+        Op::PoolCreate => pool_create(shared, who, p),
+        Op::PoolUpdate => pool_update(shared, who, p),
+        Op::PoolDelete => pool_delete(shared, who, p),
+        Op::PoolGet => pool_get(shared, who, p),
     }
 }
 
@@ -1154,7 +1175,11 @@ fn create_vm(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiEr
     let (sets, _, _) = config_changes(p);
     check_config_perms(who, vmid, &sets, &[])?;
     let start = p.bool("start").unwrap_or(false);
+    let pool = p.get("pool").map(str::to_string);
     let mut c = lock(shared);
+    if let Some(pool) = &pool {
+        check_pool(&c, who, pool)?;
+    }
     if let Some(vm) = c.vms.get(&vmid) {
         return Err(ApiErr::die(format!(
             "unable to create VM {vmid} - VM {vmid} already exists on node '{}'",
@@ -1174,6 +1199,9 @@ fn create_vm(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiEr
     }
     // MACs are assigned before forking.
     let mut sets = sets;
+    // The worker allocates disks in drive order (ide, sata, scsi, virtio,
+    // efidisk0, tpmstate0), whatever the order of the parameters.
+    sets.sort_by_key(|(k, _)| drive_rank(k));
     for (k, v) in sets.iter_mut() {
         if schema::split_indexed(k).is_some_and(|(p, _)| p == "net") {
             *v = c.normalize_net(v);
@@ -1225,6 +1253,11 @@ fn create_vm(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiEr
                 vm.running = true;
                 vm.started = Some(Instant::now());
             }
+            if let Some(pool) = &pool
+                && let Some(pl) = c.pools.get_mut(pool)
+            {
+                pl.vms.insert(vmid);
+            }
             Ok(vec![format!("VM {vmid} created")])
         };
         let result = match &guard {
@@ -1239,6 +1272,24 @@ fn create_vm(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiEr
         result
     });
     data(json!(upid))
+}
+
+/// Sort key of a config key in `create_disks` order (non-drives first).
+fn drive_rank(k: &str) -> (u8, u32) {
+    if !is_disk_key(k) {
+        return (0, 0);
+    }
+    match k {
+        "efidisk0" => (5, 0),
+        "tpmstate0" => (6, 0),
+        _ => match schema::split_indexed(k) {
+            Some(("ide", n)) => (1, n),
+            Some(("sata", n)) => (2, n),
+            Some(("scsi", n)) => (3, n),
+            Some((_, n)) => (4, n),
+            None => (7, 0),
+        },
+    }
 }
 
 fn destroy_vm(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiErr> {
@@ -1282,8 +1333,11 @@ fn destroy_vm(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiE
         }
         tokio::time::sleep(d).await;
         let mut c = lock(&s);
-        if let Some(vm) = c.vms.remove(&vmid) {
-            let row = c.resource_row(vmid, &vm);
+        let row = c.vms.get(&vmid).map(|vm| c.resource_row(vmid, vm));
+        for pl in c.pools.values_mut() {
+            pl.vms.remove(&vmid);
+        }
+        if let (Some(_), Some(row)) = (c.vms.remove(&vmid), row) {
             c.ghosts.retain(|g| g.vmid != vmid);
             c.ghosts.push(Ghost {
                 vmid,
@@ -1364,6 +1418,10 @@ fn clone_vm(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiErr
         .map(str::to_string)
         .unwrap_or_else(|| format!("Copy-of-VM-{}", src.name()));
     let description = p.get("description").map(str::to_string);
+    let pool = p.get("pool").map(str::to_string);
+    if let Some(pool) = &pool {
+        check_pool(&c, who, pool)?;
+    }
     let upid = new_task(&mut c, &node, "qmclone", &vmid.to_string(), &who.user);
     drop(c);
     let s = shared.clone();
@@ -1467,6 +1525,11 @@ fn clone_vm(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiErr
         match c.vms.get_mut(&newid) {
             Some(vm) => vm.conf = conf,
             None => return Err(format!("clone failed: VM {newid} vanished")),
+        }
+        if let Some(pool) = &pool
+            && let Some(pl) = c.pools.get_mut(pool)
+        {
+            pl.vms.insert(newid);
         }
         log.push(format!("clone of VM {vmid} to {newid} finished"));
         Ok(log)
@@ -1938,4 +2001,255 @@ pub(crate) fn apply_out_of_band(
     deletes: &[String],
 ) -> Result<(), String> {
     apply_changes(c, vmid, sets, deletes, &[])
+}
+
+// ---------------------------------------------------------------- move_disk
+
+/// `POST .../move_disk`: copy a disk to another storage (a `qmmove` task);
+/// with `delete=1` the source volume is freed, else it stays as `unusedN`.
+fn move_disk(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiErr> {
+    let vmid = p.vmid();
+    let node = p.get("node").unwrap_or("").to_string();
+    let disk = p.get("disk").unwrap_or("").to_string();
+    let digest = p.get("digest").map(str::to_string);
+    let delete = p.bool("delete").unwrap_or(false);
+    if p.get("target-vmid").is_some() || p.get("target-disk").is_some() {
+        return Err(ApiErr::die(
+            "moving a disk to another VM is not supported by the simulator",
+        ));
+    }
+    let Some(storage) = p.get("storage").map(str::to_string) else {
+        return Err(ApiErr::param(
+            "storage",
+            "parameter is required when not moving to another VM",
+        ));
+    };
+    let mut c = lock(shared);
+    let vm = vm_of(&c, p)?;
+    who.check(&format!("/vms/{vmid}"), &["VM.Config.Disk"])?;
+    who.check(&format!("/storage/{storage}"), &["Datastore.AllocateSpace"])?;
+    let Some(cur) = vm.conf.get(&disk).cloned() else {
+        return Err(ApiErr::die(format!("disk '{disk}' does not exist")));
+    };
+    if cur.contains("media=cdrom") {
+        return Err(ApiErr::die("you can't move a cdrom"));
+    }
+    let Some(st) = c.storage(&storage) else {
+        return Err(ApiErr::die(format!("storage '{storage}' does not exist")));
+    };
+    if !st.content.contains(&"images") {
+        return Err(ApiErr::die(format!(
+            "storage '{storage}' does not support content-type 'images'"
+        )));
+    }
+    let file = state::drive_file(&cur);
+    if file.split(':').next() == Some(storage.as_str()) {
+        return Err(ApiErr::die(
+            "you can't move to the same storage with same format",
+        ));
+    }
+    let upid = new_task(&mut c, &node, "qmmove", &vmid.to_string(), &who.user);
+    drop(c);
+    let s = shared.clone();
+    let d = task_duration(shared, "qmmove");
+    spawn_worker(shared, upid.clone(), async move {
+        let _g = flock(&s, vmid, true, Duration::from_secs(10)).await?;
+        tokio::time::sleep(d).await;
+        let mut c = lock(&s);
+        let n = c.next_disk_index(vmid, &storage, &[]);
+        let vm = c
+            .vms
+            .get_mut(&vmid)
+            .ok_or_else(|| Cluster::conf_path(&node, vmid))?;
+        if let Some(d) = digest
+            && d != vm.digest()
+        {
+            return Err(
+                "detected modified configuration - file changed by other user? Try again.".into(),
+            );
+        }
+        check_lock(vm, false)?;
+        let Some(cur) = vm.conf.get(&disk).cloned() else {
+            return Err(format!("disk '{disk}' does not exist"));
+        };
+        let old = state::drive_file(&cur);
+        let new = format!("{storage}:vm-{vmid}-disk-{n}");
+        let nv = state::render_drive(&new, &state::drive_opts(&cur));
+        vm.conf.insert(disk.clone(), nv);
+        let mut log = vec![format!("moving disk '{disk}' from {old} to {new}")];
+        if delete {
+            log.push(format!("removing volume '{old}'"));
+        } else {
+            let i = (0..256)
+                .find(|i| !vm.conf.contains_key(&format!("unused{i}")))
+                .unwrap_or(0);
+            vm.conf.insert(format!("unused{i}"), old);
+        }
+        Ok(log)
+    });
+    data(json!(upid))
+}
+
+// ---------------------------------------------------------------- pools
+
+/// `create`/`clone` with `pool`: the pool must exist and be modifiable.
+fn check_pool(c: &Cluster, who: &Identity, pool: &str) -> Result<(), ApiErr> {
+    if !c.pools.contains_key(pool) {
+        return Err(ApiErr::die(format!("pool '{pool}' does not exist")));
+    }
+    who.check(&format!("/pool/{pool}"), &["Pool.Allocate"])
+}
+
+fn pool_members(c: &Cluster, pool: &state::Pool, kind: Option<&str>) -> Vec<Value> {
+    if kind.is_some_and(|k| k != "qemu") {
+        return Vec::new();
+    }
+    pool.vms
+        .iter()
+        .filter_map(|id| c.vms.get(id).map(|vm| c.resource_row(*id, vm)))
+        .collect()
+}
+
+fn pool_list(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiErr> {
+    let c = lock(shared);
+    let kind = p.get("type");
+    if let Some(id) = p.get("poolid") {
+        let Some(pool) = c.pools.get(id) else {
+            return Err(ApiErr::die(format!("pool '{id}' does not exist")));
+        };
+        who.check(&format!("/pool/{id}"), &["Pool.Audit"])?;
+        let mut row = json!({"poolid": id, "members": pool_members(&c, pool, kind)});
+        if let Some(cm) = &pool.comment {
+            row["comment"] = json!(cm);
+        }
+        return data(json!([row]));
+    }
+    let rows: Vec<Value> = c
+        .pools
+        .iter()
+        .filter(|_| who.can("Pool.Audit"))
+        .map(|(id, pool)| {
+            let mut row = json!({"poolid": id});
+            if let Some(cm) = &pool.comment {
+                row["comment"] = json!(cm);
+            }
+            row
+        })
+        .collect();
+    data(Value::Array(rows))
+}
+
+fn pool_get(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiErr> {
+    let c = lock(shared);
+    let id = p.get("poolid").unwrap_or("");
+    who.check(&format!("/pool/{id}"), &["Pool.Audit"])?;
+    let Some(pool) = c.pools.get(id) else {
+        return Err(ApiErr::die(format!("pool '{id}' does not exist")));
+    };
+    let mut v = json!({"members": pool_members(&c, pool, p.get("type"))});
+    if let Some(cm) = &pool.comment {
+        v["comment"] = json!(cm);
+    }
+    data(v)
+}
+
+fn pool_create(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiErr> {
+    let id = p.get("poolid").unwrap_or("").to_string();
+    who.check(&format!("/pool/{id}"), &["Pool.Allocate"])?;
+    let mut c = lock(shared);
+    if c.pools.contains_key(&id) {
+        return Err(ApiErr::die(format!("pool '{id}' already exists")));
+    }
+    c.pools.insert(
+        id,
+        state::Pool {
+            comment: p.get("comment").map(str::to_string),
+            vms: Default::default(),
+        },
+    );
+    data(Value::Null)
+}
+
+/// `PUT /pools` (and the deprecated `PUT /pools/{poolid}`), like
+/// `PVE::API2::Pool::update_pool`.
+fn pool_update(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiErr> {
+    let id = p.get("poolid").unwrap_or("").to_string();
+    who.check(&format!("/pool/{id}"), &["Pool.Allocate"])?;
+    if p.get("storage").is_some() {
+        return Err(ApiErr::die(
+            "pool storage members are not supported by the simulator",
+        ));
+    }
+    let delete = p.bool("delete").unwrap_or(false);
+    let allow_move = p.bool("allow-move").unwrap_or(false);
+    let mut c = lock(shared);
+    if !c.pools.contains_key(&id) {
+        return Err(ApiErr::die(format!("pool '{id}' does not exist")));
+    }
+    let ids: Vec<u32> = p
+        .get("vms")
+        .unwrap_or("")
+        .split([',', ';', ' ', '\0'])
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<u32>()
+                .map_err(|_| ApiErr::param("vms", format!("invalid VMID '{s}'")))
+        })
+        .collect::<Result<_, _>>()?;
+    // Check everything first: PVE dies before writing the user config.
+    let mut next = c.pools.clone();
+    for vmid in ids {
+        who.check(&format!("/vms/{vmid}"), &["VM.Allocate"])?;
+        let member = next.get(&id).is_some_and(|pl| pl.vms.contains(&vmid));
+        if delete {
+            if !member {
+                return Err(ApiErr::die(format!("VM {vmid} is not a pool member")));
+            }
+            if let Some(pl) = next.get_mut(&id) {
+                pl.vms.remove(&vmid);
+            }
+            continue;
+        }
+        if member {
+            return Err(ApiErr::die(format!("VM {vmid} is already a pool member")));
+        }
+        if !c.vms.contains_key(&vmid) {
+            return Err(ApiErr::die(format!("VM {vmid} does not exist")));
+        }
+        if let Some((other, _)) = next.iter().find(|(_, pl)| pl.vms.contains(&vmid)) {
+            if !allow_move {
+                return Err(ApiErr::die(format!(
+                    "VM {vmid} belongs already to pool '{other}' and 'allow-move' is not set"
+                )));
+            }
+            who.check(&format!("/pool/{other}"), &["Pool.Allocate"])?;
+        }
+        for pl in next.values_mut() {
+            pl.vms.remove(&vmid);
+        }
+        if let Some(pl) = next.get_mut(&id) {
+            pl.vms.insert(vmid);
+        }
+    }
+    if let Some(cm) = p.get("comment")
+        && let Some(pl) = next.get_mut(&id)
+    {
+        pl.comment = Some(cm.to_string());
+    }
+    c.pools = next;
+    data(Value::Null)
+}
+
+fn pool_delete(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiErr> {
+    let id = p.get("poolid").unwrap_or("").to_string();
+    who.check(&format!("/pool/{id}"), &["Pool.Allocate"])?;
+    let mut c = lock(shared);
+    match c.pools.get(&id) {
+        None => Err(ApiErr::die(format!("pool '{id}' does not exist"))),
+        Some(pl) if !pl.vms.is_empty() => Err(ApiErr::die(format!("pool '{id}' is not empty"))),
+        Some(_) => {
+            c.pools.remove(&id);
+            data(Value::Null)
+        }
+    }
 }

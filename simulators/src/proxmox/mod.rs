@@ -9,7 +9,8 @@
 //! from `shared/reference/proxmox/pve-apidata.full.json`).
 //!
 //! Seeded: nodes `pve1`, `pve2`; storages `local` (dir: iso, import, vztmpl,
-//! snippets) and `local-lvm` (lvmthin: images, rootdir); bridge `vmbr0`; the
+//! snippets), `local-lvm` and `fast` (lvmthin: images, rootdir); bridge
+//! `vmbr0`; no resource pools (see [`ProxmoxSim::add_pool`]); the
 //! cloud image [`SEED_IMAGE`] on both nodes; template VM [`SEED_TEMPLATE`]
 //! (`debian-12-template`, on `pve1`). Credentials: user `root@pam` /
 //! [`ROOT_PASSWORD`] (tickets), and the API tokens [`ADMIN_TOKEN`] (all
@@ -135,7 +136,7 @@ impl ProxmoxSim {
 
     /// Sets how long a task type runs (`qmcreate`, `qmclone`, `qmconfig`,
     /// `qmstart`, `qmstop`, `qmshutdown`, `qmreboot`, `qmdestroy`, `resize`,
-    /// `qmtemplate`, `download`), before the time factor.
+    /// `qmtemplate`, `qmmove`, `download`), before the time factor.
     pub fn set_task_duration(&self, task_type: &str, d: Duration) {
         lock(&self.state)
             .settings
@@ -274,9 +275,57 @@ impl ProxmoxSim {
         true
     }
 
+    /// Creates a resource pool out of band (like `POST /pools`).
+    pub fn add_pool(&self, poolid: &str) {
+        lock(&self.state)
+            .pools
+            .entry(poolid.to_string())
+            .or_default();
+    }
+
+    /// The pool a VM is a member of.
+    pub fn vm_pool(&self, vmid: u32) -> Option<String> {
+        lock(&self.state).pool_of(vmid).map(str::to_string)
+    }
+
+    /// Moves a VM into `pool` (`None`: out of every pool), out of band.
+    pub fn set_vm_pool(&self, vmid: u32, pool: Option<&str>) -> bool {
+        let mut c = lock(&self.state);
+        for p in c.pools.values_mut() {
+            p.vms.remove(&vmid);
+        }
+        match pool {
+            None => true,
+            Some(id) => match c.pools.get_mut(id) {
+                Some(p) => {
+                    p.vms.insert(vmid);
+                    true
+                }
+                None => false,
+            },
+        }
+    }
+
+    /// Volume ids of every disk image (VM disks, EFI disks, cloud-init
+    /// drives, unused disks) on `storage`.
+    pub fn disk_images(&self, storage: &str) -> Vec<String> {
+        let c = lock(&self.state);
+        let mut v: Vec<String> = c
+            .disk_volumes(storage)
+            .iter()
+            .filter_map(|r| r["volid"].as_str().map(str::to_string))
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Deletes a VM out of band (no task, no lag ghost).
     pub fn delete_vm(&self, vmid: u32) -> bool {
-        lock(&self.state).vms.remove(&vmid).is_some()
+        let mut c = lock(&self.state);
+        for p in c.pools.values_mut() {
+            p.vms.remove(&vmid);
+        }
+        c.vms.remove(&vmid).is_some()
     }
 
     /// Creates a stopped VM out of band with this raw config.
@@ -368,6 +417,13 @@ fn seeded() -> Cluster {
             content: vec!["images", "rootdir"],
             shared: false,
             total: 400 * state::GIB,
+        },
+        Storage {
+            id: "fast".into(),
+            stype: "lvmthin",
+            content: vec!["images", "rootdir"],
+            shared: false,
+            total: 200 * state::GIB,
         },
     ];
     for node in NODES {

@@ -144,6 +144,13 @@ pub(crate) struct Volume {
     pub(crate) ctime: u64,
 }
 
+/// A resource pool (`/pools`): a comment and its member VMs.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Pool {
+    pub(crate) comment: Option<String>,
+    pub(crate) vms: BTreeSet<u32>,
+}
+
 /// One VM.
 #[derive(Debug, Clone)]
 pub(crate) struct Vm {
@@ -220,11 +227,11 @@ impl Vm {
         cores * sockets
     }
 
-    /// Size of the boot disk (first disk by boot order or slot), bytes.
+    /// Size of the boot disk (first disk by slot; not the EFI/TPM state), bytes.
     pub(crate) fn maxdisk(&self) -> u64 {
         self.conf
             .iter()
-            .filter(|(k, _)| is_disk_key(k))
+            .filter(|(k, _)| is_disk_key(k) && *k != "efidisk0" && *k != "tpmstate0")
             .filter(|(_, v)| !v.contains("media=cdrom"))
             .find_map(|(_, v)| drive_opt(v, "size").and_then(|s| parse_size(&s)))
             .unwrap_or(0)
@@ -289,6 +296,7 @@ impl Default for Settings {
             ("qmdestroy", ms(300)),
             ("resize", ms(200)),
             ("qmtemplate", ms(300)),
+            ("qmmove", ms(600)),
             ("download", ms(800)),
         ]
         .into_iter()
@@ -340,6 +348,7 @@ pub(crate) struct Cluster {
     pub(crate) storages: Vec<Storage>,
     pub(crate) volumes: Vec<Volume>,
     pub(crate) vms: BTreeMap<u32, Vm>,
+    pub(crate) pools: BTreeMap<String, Pool>,
     pub(crate) ghosts: Vec<Ghost>,
     pub(crate) tasks: BTreeMap<String, Task>,
     pub(crate) tickets: BTreeMap<String, Ticket>,
@@ -367,6 +376,7 @@ impl Cluster {
             storages: Vec::new(),
             volumes: Vec::new(),
             vms: BTreeMap::new(),
+            pools: BTreeMap::new(),
             ghosts: Vec::new(),
             tasks: BTreeMap::new(),
             tickets: BTreeMap::new(),
@@ -431,8 +441,16 @@ impl Cluster {
         })
     }
 
+    /// The pool a VM belongs to.
+    pub(crate) fn pool_of(&self, vmid: u32) -> Option<&str> {
+        self.pools
+            .iter()
+            .find(|(_, p)| p.vms.contains(&vmid))
+            .map(|(id, _)| id.as_str())
+    }
+
     /// Next free `vm-<vmid>-disk-<n>` index on a storage.
-    fn next_disk_index(&self, vmid: u32, storage: &str, extra: &[String]) -> u32 {
+    pub(crate) fn next_disk_index(&self, vmid: u32, storage: &str, extra: &[String]) -> u32 {
         let prefix_vm = format!("{storage}:vm-{vmid}-disk-");
         let prefix_base = format!("{storage}:base-{vmid}-disk-");
         let mut used: BTreeSet<u32> = BTreeSet::new();
@@ -519,7 +537,17 @@ impl Cluster {
             ));
         }
         let mut bytes = (new_size.unwrap_or(0.0) * GIB as f64) as u64;
-        if let Some(src) = import {
+        if key == "efidisk0" {
+            // The size asked for is ignored: the volume holds a copy of the
+            // OVMF vars template (4m: 540672 bytes, 2m: 131072), rounded up
+            // to the 4 MiB extents of LVM.
+            let four_m = opts.iter().any(|(k, v)| k == "efitype" && v == "4m");
+            bytes = match (st.stype, four_m) {
+                ("lvmthin" | "lvm", _) => 4 * MIB,
+                (_, true) => 540_672,
+                (_, false) => 131_072,
+            };
+        } else if let Some(src) = import {
             let Some(size) = self.volume_size(&src) else {
                 return Err(format!("volume '{src}' does not exist"));
             };
@@ -619,6 +647,9 @@ impl Cluster {
         }
         if let Some(l) = vm.conf.get("lock") {
             row["lock"] = json!(l);
+        }
+        if let Some(p) = self.pool_of(vmid) {
+            row["pool"] = json!(p);
         }
         row
     }
