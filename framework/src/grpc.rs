@@ -178,6 +178,22 @@ fn with_write_only(schema: &Schema, planned: &Value, config: &Value) -> Value {
     out
 }
 
+/// `v` with every unknown replaced by null (state must be wholly known).
+fn null_unknowns(v: Value) -> Value {
+    match v {
+        Value::Unknown(_) => Value::Null,
+        Value::Object(m) => {
+            Value::Object(m.into_iter().map(|(k, v)| (k, null_unknowns(v))).collect())
+        }
+        Value::Map(m) => Value::Map(m.into_iter().map(|(k, v)| (k, null_unknowns(v))).collect()),
+        Value::List(vs) => Value::List(vs.into_iter().map(null_unknowns).collect()),
+        Value::Set(vs) => Value::Set(vs.into_iter().map(null_unknowns).collect()),
+        Value::Tuple(vs) => Value::Tuple(vs.into_iter().map(null_unknowns).collect()),
+        Value::Dynamic(t, v) => Value::Dynamic(t, Box::new(null_unknowns(*v))),
+        v => v,
+    }
+}
+
 fn first_unknown(v: &Value, path: &AttributePath) -> Option<AttributePath> {
     match v {
         Value::Unknown(_) => Some(path.clone()),
@@ -376,6 +392,7 @@ fn schema_response<P: Provider>(
             .iter()
             .map(|(n, f)| (n.to_string(), function_proto(&f.definition())))
             .collect(),
+        diagnostics: definition_errors::<P>(schema, r),
         server_capabilities: Some(pb::ServerCapabilities {
             plan_destroy: true,
             get_provider_schema_optional: true,
@@ -384,6 +401,30 @@ fn schema_response<P: Provider>(
         }),
         ..Default::default()
     }
+}
+
+/// Schema mistakes, as error diagnostics naming the type and attribute.
+fn definition_errors<P: Provider>(schema: &Schema, r: &Registry<P::Client>) -> Vec<pb::Diagnostic> {
+    let mut d = Diagnostics::new();
+    let mut add = |kind: &str, name: String, s: &Schema| {
+        for e in s.definition_errors() {
+            d.error(
+                "Invalid provider schema",
+                format!("{kind} {name}: {e}. This is a bug in the provider."),
+            );
+        }
+    };
+    add("provider", P::NAME.to_string(), schema);
+    for (n, x) in &r.resources {
+        add("resource", format!("{}_{n}", P::NAME), x.schema());
+    }
+    for (n, x) in &r.data_sources {
+        add("data source", format!("{}_{n}", P::NAME), x.schema());
+    }
+    for (n, x) in &r.ephemeral {
+        add("ephemeral resource", format!("{}_{n}", P::NAME), x.schema());
+    }
+    diags_proto(&d)
 }
 
 // ---------------------------------------------------------------- validation
@@ -395,7 +436,18 @@ pub fn validate_config(schema: &Schema, v: &Value, path: &AttributePath, diags: 
         let p = path.join_attr(name);
         if av.is_known() {
             for val in &a.validators {
-                val.validate(&p, av, diags);
+                let mut found = Diagnostics::new();
+                val.validate(&p, av, &mut found);
+                if a.sensitive {
+                    // Validators quote the value; a secret must not show.
+                    for d in &mut found.0 {
+                        d.detail = format!(
+                            "{p}: the value (sensitive, not shown) is not valid. {}",
+                            val.description()
+                        );
+                    }
+                }
+                diags.extend(found);
             }
             if let Some((nesting, attrs)) = a.nested_attributes() {
                 let inner = Schema {
@@ -810,7 +862,9 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
                                 format!("Unable to {verb} {name}"),
                                 format!("The provider left {p} unknown after apply. This is a bug in the provider."),
                             );
-                            prior.clone()
+                            // The object exists: keep it in state (Terraform
+                            // taints it), with what is unknown left null.
+                            null_unknowns(v)
                         } else {
                             let mut bad = Vec::new();
                             plan::inconsistencies(&planned, &v, &AttributePath::root(), &mut bad);
@@ -830,7 +884,8 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
                         let partial = e.partial_state().cloned();
                         diags.extend(with_summary(e, format!("Unable to {verb} {name}")));
                         match partial.map(|p| crate::model::coerce(p, ty)) {
-                            Some(Ok(mut p)) if first_unknown(&p, &AttributePath::root()).is_none() => {
+                            Some(Ok(p)) => {
+                                let mut p = null_unknowns(p);
                                 plan::null_write_only(schema, &mut p);
                                 p
                             }

@@ -69,8 +69,9 @@ fn get<'a>(v: &'a Value, name: &str) -> &'a Value {
 }
 
 /// Pairs of (config element, planned element, path step) for a nested collection.
-/// Lists and sets pair by position (Terraform builds proposed set elements
-/// from configuration, in order), maps by key.
+/// Lists pair by position, maps by key. Set elements have no position: each
+/// planned element pairs with a configured element it agrees with on every
+/// attribute the configuration sets (Terraform fills in the computed rest).
 fn for_each_element(
     nesting: Nesting,
     config: &Value,
@@ -80,10 +81,21 @@ fn for_each_element(
     const NULL: &Value = &Value::Null;
     match (nesting, planned) {
         (Nesting::Single | Nesting::Group, p) => f(PathStep::Attr(String::new()), config, p),
-        (Nesting::List | Nesting::Set, Value::List(ps) | Value::Set(ps) | Value::Tuple(ps)) => {
+        (Nesting::List, Value::List(ps) | Value::Tuple(ps)) => {
             let cs = config.elements().unwrap_or(&[]);
             for (i, p) in ps.iter_mut().enumerate() {
                 f(PathStep::Index(i as i64), cs.get(i).unwrap_or(NULL), p);
+            }
+        }
+        (Nesting::Set, Value::Set(ps) | Value::List(ps)) => {
+            let cs = config.elements().unwrap_or(&[]);
+            let mut used = vec![false; cs.len()];
+            for (i, p) in ps.iter_mut().enumerate() {
+                let j = (0..cs.len()).find(|&j| !used[j] && configured_part_matches(&cs[j], p));
+                if let Some(j) = j {
+                    used[j] = true;
+                }
+                f(PathStep::Index(i as i64), j.map_or(NULL, |j| &cs[j]), p);
             }
         }
         (Nesting::Map, Value::Map(ps) | Value::Object(ps)) => {
@@ -92,6 +104,18 @@ fn for_each_element(
             }
         }
         _ => {}
+    }
+}
+
+/// Whether `planned` agrees with `config` wherever the configuration sets a
+/// known value.
+fn configured_part_matches(config: &Value, planned: &Value) -> bool {
+    match (config, planned) {
+        (Value::Null | Value::Unknown(_), _) => true,
+        (Value::Object(c), Value::Object(p)) => c
+            .iter()
+            .all(|(k, cv)| configured_part_matches(cv, p.get(k).unwrap_or(&Value::Null))),
+        (c, p) => c == p,
     }
 }
 
@@ -501,6 +525,70 @@ mod tests {
             .get("serial")
             .unwrap();
         assert!(serial.is_unknown());
+    }
+
+    #[test]
+    fn set_elements_pair_with_their_configuration_not_their_position() {
+        let schema = Schema::new("t").block(
+            "rule",
+            Block::set(
+                Schema::new("r")
+                    .attribute("port", Attribute::int().required())
+                    .attribute("proto", Attribute::string().default("tcp"))
+                    .attribute("id", Attribute::string().computed()),
+            ),
+        );
+        let rule = |port, proto: Value, id: Value| {
+            Value::object([("port", n(port)), ("proto", proto), ("id", id)])
+        };
+        let config = Value::object([(
+            "rule",
+            Value::Set(vec![
+                rule(80, Value::Null, Value::Null),
+                rule(53, Value::string("udp"), Value::Null),
+            ]),
+        )]);
+        // Terraform's proposed set may list the elements in another order.
+        let proposed = Value::object([(
+            "rule",
+            Value::Set(vec![
+                rule(53, Value::string("udp"), Value::Null),
+                rule(80, Value::Null, Value::Null),
+            ]),
+        )]);
+        let p = plan(&schema, &Value::Null, &proposed, &config);
+        let expect = Value::Set(vec![
+            rule(53, Value::string("udp"), Value::unknown()),
+            rule(80, Value::string("tcp"), Value::unknown()),
+        ]);
+        assert_eq!(p.state.get("rule"), Some(&expect));
+    }
+
+    #[test]
+    fn unknown_config_forces_replacement_of_a_requires_replace_attribute() {
+        let state = obj(
+            "a",
+            n(3600),
+            Value::string("1"),
+            Value::string("t0"),
+            Value::Null,
+        );
+        let config = obj("a", Value::Null, Value::Null, Value::Null, Value::Null);
+        let mut config = config;
+        let mut proposed = obj(
+            "a",
+            n(3600),
+            Value::string("1"),
+            Value::string("t0"),
+            Value::Null,
+        );
+        for v in [&mut config, &mut proposed] {
+            if let Value::Object(m) = v {
+                m.insert("name".into(), Value::unknown());
+            }
+        }
+        let p = plan(&schema(), &state, &proposed, &config);
+        assert_eq!(p.requires_replace, vec![AttributePath::attr("name")]);
     }
 
     #[test]

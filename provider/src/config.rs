@@ -8,7 +8,8 @@ use labforge_framework::schema::{Attribute, Block, Schema, validators};
 use serde::Deserialize;
 
 /// The provider configuration as Terraform sends it.
-#[derive(Debug, Default, Deserialize)]
+/// No `Debug`: the blocks hold secrets.
+#[derive(Default, Deserialize)]
 pub struct Config {
     pub proxmox: Option<ProxmoxBlock>,
     pub talos: Option<TalosBlock>,
@@ -19,7 +20,7 @@ pub struct Config {
     pub cloudflare: Option<CloudflareBlock>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Default, Clone, Deserialize)]
 pub struct ProxmoxBlock {
     pub endpoint: Option<String>,
     pub api_token: Option<String>,
@@ -29,12 +30,12 @@ pub struct ProxmoxBlock {
     pub ca_cert: Option<String>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Default, Clone, Deserialize)]
 pub struct TalosBlock {
     pub request_timeout: Option<i64>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Default, Clone, Deserialize)]
 pub struct RouterosBlock {
     pub url: Option<String>,
     pub username: Option<String>,
@@ -43,7 +44,7 @@ pub struct RouterosBlock {
     pub ca_cert: Option<String>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Default, Clone, Deserialize)]
 pub struct PfsenseBlock {
     pub url: Option<String>,
     pub api_key: Option<String>,
@@ -51,7 +52,7 @@ pub struct PfsenseBlock {
     pub ca_cert: Option<String>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Default, Clone, Deserialize)]
 pub struct KubernetesBlock {
     pub host: Option<String>,
     pub token: Option<String>,
@@ -59,7 +60,7 @@ pub struct KubernetesBlock {
     pub insecure: Option<bool>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Default, Clone, Deserialize)]
 pub struct TechnitiumBlock {
     pub url: Option<String>,
     pub token: Option<String>,
@@ -69,7 +70,7 @@ pub struct TechnitiumBlock {
     pub insecure: Option<bool>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Default, Clone, Deserialize)]
 pub struct CloudflareBlock {
     pub api_token: Option<String>,
     pub base_url: Option<String>,
@@ -277,7 +278,12 @@ pub fn schema() -> Schema {
                     "requests_per_second",
                     Attribute::number()
                         .optional()
-                        .describe("Client-side rate limit. Default 4 (Cloudflare allows 1200 per 5 minutes)."),
+                        .describe("Client-side rate limit. Default 4 (Cloudflare allows 1200 per 5 minutes).")
+                        .validator(validators::from_fn("Between 0.01 and 1000.", |v| match v.as_number() {
+                            Some(n) if (0.01..=1000.0).contains(&n.as_f64()) => Ok(()),
+                            Some(n) => Err(format!("must be between 0.01 and 1000 requests a second, got {n}")),
+                            None => Ok(()),
+                        })),
                 )
                 .attribute(
                     "max_retries",

@@ -159,11 +159,11 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(per_second: f64) -> Self {
-        let interval = if per_second > 0.0 && per_second.is_finite() {
-            Duration::from_secs_f64(1.0 / per_second)
-        } else {
-            Duration::ZERO
-        };
+        // Non-positive or absurd rates mean no limit (the schema rejects them).
+        let interval = Duration::try_from_secs_f64(1.0 / per_second)
+            .ok()
+            .filter(|_| per_second > 0.0)
+            .unwrap_or(Duration::ZERO);
         Self {
             interval,
             next: Mutex::new(Instant::now()),
@@ -201,6 +201,13 @@ mod tests {
         assert_eq!(backoff(p, 0), Duration::from_millis(200));
         assert_eq!(backoff(p, 3), Duration::from_millis(1600));
         assert!(backoff(p, 30) >= Duration::from_secs(30));
+    }
+
+    #[test]
+    fn odd_rates_do_not_panic() {
+        for r in [0.0, -1.0, 1e-300, f64::NAN, f64::INFINITY] {
+            let _ = RateLimiter::new(r);
+        }
     }
 
     #[tokio::test]

@@ -133,6 +133,49 @@ impl Schema {
         })
     }
 
+    /// Mistakes in the schema itself (a provider bug), e.g. an attribute that
+    /// is neither required, optional nor computed. Reported by
+    /// `GetProviderSchema`, so Terraform shows them before doing anything.
+    pub fn definition_errors(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        self.check("", true, &mut errors);
+        errors
+    }
+
+    fn check(&self, prefix: &str, top: bool, errors: &mut Vec<String>) {
+        for (name, a) in &self.attributes {
+            let path = format!("{prefix}{name}");
+            if !(a.required || a.optional || a.computed) {
+                errors.push(format!("{path}: must be required, optional or computed"));
+            }
+            if a.required && (a.optional || a.computed) {
+                errors.push(format!(
+                    "{path}: a required attribute cannot be optional or computed"
+                ));
+            }
+            if a.default.is_some() && !a.computed {
+                errors.push(format!(
+                    "{path}: an attribute with a default must be computed"
+                ));
+            }
+            if a.write_only && (a.computed || a.default.is_some() || !top) {
+                errors.push(format!(
+                    "{path}: write-only attributes must be top-level, and not computed or defaulted"
+                ));
+            }
+            if let Some((_, nested)) = a.nested_attributes() {
+                let inner = Schema {
+                    attributes: nested.clone(),
+                    ..Schema::default()
+                };
+                inner.check(&format!("{path}."), false, errors);
+            }
+        }
+        for (name, b) in &self.blocks {
+            b.schema.check(&format!("{prefix}{name}."), false, errors);
+        }
+    }
+
     /// An object of this schema's type with every attribute null and every
     /// block empty (the shape of a resource whose configuration says nothing).
     pub fn empty_object(&self) -> Value {
@@ -392,5 +435,33 @@ impl IntoValue for &str {
 impl IntoValue for String {
     fn into_value(self) -> Value {
         Value::String(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definition_errors_name_the_attribute() {
+        let s = Schema::new("t")
+            .attribute("a", Attribute::string())
+            .attribute("b", Attribute::string().required().computed())
+            .block(
+                "blk",
+                Block::list(
+                    Schema::new("").attribute("pw", Attribute::string().optional().write_only()),
+                ),
+            );
+        let e = s.definition_errors();
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(e[0].starts_with("a: "));
+        assert!(e[1].starts_with("b: "));
+        assert!(e[2].starts_with("blk.pw: write-only"));
+        let ok = Schema::new("t").attribute(
+            "pw",
+            Attribute::string().optional().sensitive().write_only(),
+        );
+        assert!(ok.definition_errors().is_empty());
     }
 }

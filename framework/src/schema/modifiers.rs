@@ -14,7 +14,8 @@ pub struct ModifyRequest<'a> {
     pub config: &'a Value,
     /// The attribute's value in prior state (null when the resource is being created).
     pub state: &'a Value,
-    /// Whether the whole resource is being created (there is no prior state).
+    /// Whether there is no prior value to compare with: the resource, or the
+    /// nested element holding this attribute, is being created.
     pub creating: bool,
 }
 
@@ -69,9 +70,11 @@ where
     }
 
     fn modify(&self, req: &ModifyRequest<'_>, resp: &mut ModifyResponse) {
-        // Like terraform-plugin-framework: nothing to replace on create, and an
-        // unknown configuration is not (yet) a change.
-        if req.creating || req.config.is_unknown() {
+        // Like terraform-plugin-framework: nothing to replace on create. A
+        // value that becomes unknown (e.g. it comes from a resource being
+        // replaced) is a change: deciding "update" now and "replace" at apply
+        // would be an inconsistent final plan.
+        if req.creating {
             return;
         }
         if resp.plan != *req.state && (self.condition)(req, &resp.plan) {
@@ -194,8 +197,10 @@ mod tests {
             )
             .requires_replace
         );
+        // An unknown value may turn out different: replace now, as Terraform
+        // expects (an update now and a replace at apply is an inconsistent plan).
         assert!(
-            !run(
+            run(
                 &m,
                 Value::unknown(),
                 Value::string("a"),
