@@ -162,3 +162,56 @@ resource "homelab_technitium_zone" "z" {{
         .run();
     assert!(!sim_check.zone_names().iter().any(|z| z == "late.test"));
 }
+
+/// A record whose zone comes from a zone being replaced: its `zone` is
+/// unknown during the plan, which must already say "replace" for the record
+/// (an update at plan time that turns into a replacement at apply would be
+/// an inconsistent final plan).
+#[test]
+fn replacement_follows_values_unknown_at_plan() {
+    let sim = std::sync::Arc::new(TechnitiumSim::start().unwrap());
+    let config = |zone: &str| {
+        format!(
+            r#"{REQUIRED}
+provider "homelab" {{
+  technitium {{
+    url   = "{url}"
+    token = "{ADMIN_TOKEN}"
+  }}
+}}
+
+resource "homelab_technitium_zone" "z" {{
+  name = "{zone}"
+}}
+
+resource "homelab_technitium_dns_record" "r" {{
+  zone  = homelab_technitium_zone.z.name
+  name  = "www"
+  type  = "A"
+  value = "10.0.0.1"
+}}
+"#,
+            url = sim.base_url()
+        )
+    };
+    let s = sim.clone();
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(Step::config(config("one.test")))
+        .step(
+            Step::config(config("two.test"))
+                .expect_action("homelab_technitium_zone.z", Action::Replace)
+                .expect_action("homelab_technitium_dns_record.r", Action::Replace)
+                .expect_attr("homelab_technitium_dns_record.r", "zone", "two.test"),
+        )
+        .check_destroy(move |_| {
+            let left: Vec<String> = s
+                .zone_names()
+                .into_iter()
+                .filter(|z| z.ends_with(".test"))
+                .collect();
+            anyhow::ensure!(left.is_empty(), "zones left: {left:?}");
+            Ok(())
+        })
+        .run();
+}
