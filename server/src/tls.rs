@@ -283,6 +283,86 @@ mod tests {
         assert!(err.to_lowercase().contains("certificate"), "{err}");
     }
 
+    /// Presents a fixed certificate chain but signs the handshake with a
+    /// key of its own choosing (which need not match the certificate).
+    #[derive(Debug)]
+    struct MismatchedKey(Arc<rustls::sign::CertifiedKey>);
+
+    impl MismatchedKey {
+        fn new(cert: CertificateDer<'static>, signing_key: PrivateKeyDer<'static>) -> Self {
+            let key = provider()
+                .key_provider
+                .load_private_key(signing_key)
+                .unwrap();
+            // `CertifiedKey::new` does not check that key and certificate match.
+            let certified = rustls::sign::CertifiedKey::new(vec![cert], key);
+            assert!(certified.keys_match().is_err(), "the key must not match");
+            Self(Arc::new(certified))
+        }
+    }
+
+    impl rustls::client::ResolvesClientCert for MismatchedKey {
+        fn resolve(
+            &self,
+            _root_hint_subjects: &[&[u8]],
+            _sigschemes: &[SignatureScheme],
+        ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+            Some(self.0.clone())
+        }
+
+        fn has_certs(&self) -> bool {
+            true
+        }
+    }
+
+    /// A client presenting the pinned certificate but signing with another key.
+    fn impostor_config(
+        server_cert: &CertificateDer<'static>,
+        pinned: CertificateDer<'static>,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> ClientConfig {
+        let (_, other_key, _) = go_plugin_like_client_cert();
+        let mut roots = RootCertStore::empty();
+        roots.add(server_cert.clone()).unwrap();
+        let mut config = ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(versions)
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_client_cert_resolver(Arc::new(MismatchedKey::new(pinned, other_key)));
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        config
+    }
+
+    /// The verifier checks the handshake signature against the pinned
+    /// certificate: knowing the certificate (it is public: it travels in
+    /// `PLUGIN_CLIENT_CERT` and in every handshake) is not enough.
+    #[tokio::test]
+    async fn pinned_cert_signed_with_another_key_is_refused() {
+        let (cert, key, pem) = go_plugin_like_client_cert();
+        let server = ServerTls::for_client_pem(&pem).unwrap();
+        for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+            let err = handshake(
+                &server,
+                impostor_config(&server.cert_der, cert.clone(), &[version]),
+            )
+            .await
+            .unwrap_err();
+            let lower = err.to_lowercase();
+            assert!(
+                lower.contains("signature") || lower.contains("decrypt"),
+                "{version:?}: {err}"
+            );
+        }
+        // The same server config still accepts the real key afterwards.
+        let alpn = handshake(
+            &server,
+            client_config(&server.cert_der, Some((cert, key)), true),
+        )
+        .await
+        .unwrap();
+        assert_eq!(alpn.as_deref(), Some(&b"h2"[..]));
+    }
+
     #[tokio::test]
     async fn a_client_without_cert_is_refused() {
         let (_, _, pem) = go_plugin_like_client_cert();

@@ -5,9 +5,13 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use common::{EmptyProvider, INFO, connect, go_plugin_client_cert, parse_handshake};
+use common::{
+    EmptyProvider, INFO, MismatchedKey, client_config_builder, connect, connect_with,
+    go_plugin_client_cert, parse_handshake,
+};
 use labforge_proto::health::health_check_response::ServingStatus;
 use labforge_proto::health::{HealthCheckRequest, health_client::HealthClient};
 use labforge_proto::plugin::Empty;
@@ -125,6 +129,65 @@ async fn managed_mtls_end_to_end_then_shutdown_rpc_stops_server() {
         .unwrap();
     result.unwrap();
     assert!(!path.exists(), "socket removed");
+}
+
+/// The pinned certificate is public (it travels in `PLUGIN_CLIENT_CERT` and
+/// in every handshake): a client presenting it but signing the handshake with
+/// another key is refused, and the server keeps serving the real client.
+#[tokio::test]
+async fn pinned_cert_with_another_key_is_refused_and_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let client_cert = go_plugin_client_cert();
+    let env = PluginEnv {
+        socket_dir: Some(dir.path().to_path_buf()),
+        client_cert_pem: Some(client_cert.pem.clone()),
+    };
+    let (line_tx, line_rx) = oneshot::channel();
+    let server = tokio::spawn(async move {
+        serve_managed(&INFO, EmptyProvider, env, move |hs| {
+            let _ = line_tx.send(hs.line());
+            Ok(())
+        })
+        .await
+    });
+    let line = line_rx.await.unwrap();
+    let (path, cert) = parse_handshake(&line);
+    let cert = cert.unwrap();
+
+    let other_key = go_plugin_client_cert().key;
+    let impostor = client_config_builder(cert.clone()).with_client_cert_resolver(Arc::new(
+        MismatchedKey::new(client_cert.der.clone(), other_key),
+    ));
+    // TLS 1.3 reports a refused client only after the client finished, so the
+    // connection may come up: then the first call must fail.
+    let refused = match connect_with(path.clone(), Some(impostor)).await {
+        Err(_) => true,
+        Ok(conn) => ProviderClient::new(conn.channel)
+            .get_provider_schema(get_provider_schema::Request {})
+            .await
+            .is_err(),
+    };
+    assert!(
+        refused,
+        "a handshake signed with another key must be refused"
+    );
+
+    let conn = connect(path.clone(), Some(cert), Some(&client_cert))
+        .await
+        .expect("the real client still connects");
+    ProviderClient::new(conn.channel.clone())
+        .get_provider_schema(get_provider_schema::Request {})
+        .await
+        .expect("server still serves after the refused handshake");
+    GrpcControllerClient::new(conn.channel)
+        .shutdown(Empty {})
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(3), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test]

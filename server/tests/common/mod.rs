@@ -187,22 +187,40 @@ pub async fn connect(
     server_cert: Option<Vec<u8>>,
     client: Option<&ClientCert>,
 ) -> Result<Connection, tonic::transport::Error> {
-    let alpn_seen = Arc::new(std::sync::Mutex::new(None));
-    let tls = server_cert.map(|der| {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(CertificateDer::from(der)).unwrap();
-        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-        let mut config = match client {
+    let config = server_cert.map(|der| {
+        let builder = client_config_builder(der);
+        match client {
             Some(c) => builder
                 .with_client_auth_cert(vec![c.der.clone()], c.key.clone_key())
                 .unwrap(),
             None => builder.with_no_client_auth(),
-        };
+        }
+    });
+    connect_with(path, config).await
+}
+
+/// The TLS client config go-plugin uses, up to the client authentication:
+/// the server certificate as the only root.
+pub fn client_config_builder(
+    server_cert: Vec<u8>,
+) -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(server_cert)).unwrap();
+    rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+}
+
+/// Connects over the unix socket, with TLS (ALPN h2) when `config` is given.
+pub async fn connect_with(
+    path: PathBuf,
+    config: Option<rustls::ClientConfig>,
+) -> Result<Connection, tonic::transport::Error> {
+    let alpn_seen = Arc::new(std::sync::Mutex::new(None));
+    let tls = config.map(|mut config| {
         config.alpn_protocols = vec![b"h2".to_vec()];
         (
             tokio_rustls::TlsConnector::from(Arc::new(config)),
@@ -214,4 +232,36 @@ pub async fn connect(
         .await?;
     let alpn = alpn_seen.lock().unwrap().clone();
     Ok(Connection { channel, alpn })
+}
+
+/// Presents a fixed certificate chain but signs the handshake with any key
+/// (which need not be the certificate's).
+#[derive(Debug)]
+pub struct MismatchedKey(Arc<rustls::sign::CertifiedKey>);
+
+impl MismatchedKey {
+    pub fn new(cert: CertificateDer<'static>, signing_key: PrivateKeyDer<'static>) -> Self {
+        let key = rustls::crypto::aws_lc_rs::default_provider()
+            .key_provider
+            .load_private_key(signing_key)
+            .unwrap();
+        // `CertifiedKey::new` does not check that key and certificate match.
+        let certified = rustls::sign::CertifiedKey::new(vec![cert], key);
+        assert!(certified.keys_match().is_err(), "the key must not match");
+        Self(Arc::new(certified))
+    }
+}
+
+impl rustls::client::ResolvesClientCert for MismatchedKey {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
 }
