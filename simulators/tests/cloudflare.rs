@@ -482,6 +482,44 @@ async fn rate_limit_retry_after() {
 }
 
 #[tokio::test]
+async fn reset_after_handling_loses_the_answer_not_the_work() {
+    let sim = CloudflareSim::start().unwrap();
+    let pattern = "/client/v4/zones/{zone_id}/dns_records";
+    sim.faults()
+        .inject("POST", pattern, Fault::ResetAfterHandling, 1);
+    let sent = reqwest::Client::new()
+        .post(format!(
+            "{}{}",
+            sim.base_url(),
+            records_path(ZONE_EXAMPLE_COM)
+        ))
+        .bearer_auth(EDIT_TOKEN)
+        .json(&json!({"type": "A", "name": "lost", "content": "192.0.2.7"}))
+        .send()
+        .await;
+    assert!(
+        sent.is_err(),
+        "the client must see a broken connection: {sent:?}"
+    );
+    assert_eq!(sim.faults().pending(), 0);
+    assert_eq!(sim.counters().get("POST", pattern), 1);
+    let records = sim.records(ZONE_EXAMPLE_COM);
+    assert_eq!(records.len(), 1, "the server did the work: {records:?}");
+    assert_eq!(records[0]["name"], "lost.example.com");
+    // The next request is answered normally (identical record: 81057).
+    let (st, v) = req(
+        &sim,
+        EDIT_TOKEN,
+        Method::POST,
+        &records_path(ZONE_EXAMPLE_COM),
+        Some(json!({"type": "A", "name": "lost", "content": "192.0.2.7"})),
+    )
+    .await;
+    assert_eq!(st, 400, "{v}");
+    assert_eq!(v["errors"][0]["code"], 81057);
+}
+
+#[tokio::test]
 async fn faults_counters_and_hooks() {
     let sim = CloudflareSim::start().unwrap();
     let pattern = "/client/v4/zones/{zone_id}/dns_records";

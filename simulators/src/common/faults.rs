@@ -22,8 +22,13 @@ pub enum Fault {
     },
     /// Wait this long, then handle the request normally (a slow answer).
     Delay(Duration),
-    /// Close the connection without sending any response.
+    /// Close the connection without sending any response, before the
+    /// request is handled (nothing changes on the server).
     Reset,
+    /// Handle the request fully (the server's state changes), then close the
+    /// connection without sending the response: the answer is lost after the
+    /// work was done, as when a connection breaks on the way back.
+    ResetAfterHandling,
 }
 
 #[derive(Debug, Clone)]

@@ -97,6 +97,12 @@ async fn observe(State(obs): State<Observer>, req: Request, next: Next) -> Respo
             resp.extensions_mut().insert(ResetConnection);
             resp
         }
+        Some(Fault::ResetAfterHandling) => {
+            let mut resp = next.run(req).await;
+            tracing::info!(%method, %path, status = %resp.status(), "injected connection reset after handling");
+            resp.extensions_mut().insert(ResetConnection);
+            resp
+        }
     }
 }
 
