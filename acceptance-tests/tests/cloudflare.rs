@@ -694,3 +694,58 @@ fn examples_apply_cleanly() {
         .check_destroy(move |_| our_records_gone(&s, Z, 0))
         .run();
 }
+
+/// The server created the record but its answer was lost (the connection broke
+/// after the work was done): the retried create gets "already exists", and the
+/// provider takes over the record only because it is exactly the planned one.
+/// A record that merely shares type, name and content (other ttl) is reported.
+#[test]
+fn lost_create_answer_takes_over_only_the_identical_record() {
+    let sim = sim();
+    let foreign = sim
+        .create_record(
+            Z,
+            serde_json::json!({"type": "A", "name": "taken", "content": "192.0.2.51", "ttl": 120}),
+        )
+        .unwrap();
+    let foreign_id = foreign["id"].as_str().unwrap().to_string();
+    let lost = format!(
+        "resource \"{RT}\" \"r\" {{\n  zone_id = \"{Z}\"\n  name = \"lost\"\n  type = \"TXT\"\n  content = \"v=lost\"\n  ttl = 300\n  comment = \"mine\"\n  tags = [\"env:lab\"]\n}}\n"
+    );
+    let taken = format!(
+        "{lost}\nresource \"{RT}\" \"t\" {{\n  zone_id = \"{Z}\"\n  name = \"taken\"\n  type = \"A\"\n  content = \"192.0.2.51\"\n  ttl = 300\n}}\n"
+    );
+    let (s1, s2, s3) = (sim.clone(), sim.clone(), sim.clone());
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::config(hcl(&sim, EDIT_TOKEN, &lost))
+                .pre_step(move |_| {
+                    s1.faults()
+                        .inject("POST", RECORDS, Fault::ResetAfterHandling, 1);
+                    Ok(())
+                })
+                .check(move |state| {
+                    ensure!(s2.faults().pending() == 0, "fault not delivered");
+                    ensure!(
+                        s2.counters().get("POST", RECORDS) == 2,
+                        "one retry expected"
+                    );
+                    let mine: Vec<_> = s2
+                        .records(Z)
+                        .into_iter()
+                        .filter(|r| r["name"] == "lost.example.com")
+                        .collect();
+                    ensure!(mine.len() == 1, "exactly one record upstream: {mine:?}");
+                    let id = state.attr(&addr("r"), "id")?;
+                    ensure!(*id == mine[0]["id"], "{id} vs {mine:?}");
+                    Ok(())
+                }),
+        )
+        .step(
+            Step::config(hcl(&sim, EDIT_TOKEN, &taken))
+                .expect_error(&format!(r"(?s)DNS record already exists.*{foreign_id}")),
+        )
+        .check_destroy(move |_| our_records_gone(&s3, Z, 1))
+        .run();
+}

@@ -723,3 +723,70 @@ fn login_adoption_read_only_token_and_refresh_cost() {
         })
         .run();
 }
+
+/// The server created the zone and the record but both answers were lost (the
+/// connection broke after the work was done): the retried creates get "already
+/// exists", and the provider takes over what it made. A zone that already holds
+/// records is not taken over.
+#[test]
+fn lost_create_answers_take_over_what_was_made() {
+    let sim = sim();
+    sim.create_zone("taken.test", "Primary").unwrap();
+    sim.add_record(&[
+        ("domain", "www.taken.test"),
+        ("type", "A"),
+        ("ipAddress", "10.9.2.1"),
+    ])
+    .unwrap();
+    let lost = format!(
+        r#"
+resource "{ZT}" "z" {{
+  name = "lost.test"
+}}
+
+resource "{RT}" "a" {{
+  zone  = {ZT}.z.name
+  name  = "a"
+  type  = "A"
+  value = "10.9.1.1"
+  ttl   = 300
+}}
+"#
+    );
+    let taken = format!("{lost}\nresource \"{ZT}\" \"t\" {{\n  name = \"taken.test\"\n}}\n");
+    let (s1, s2, s3) = (sim.clone(), sim.clone(), sim.clone());
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::config(hcl(&sim, &token(ADMIN_TOKEN), &lost))
+                .pre_step(move |_| {
+                    let f = s1.faults();
+                    f.inject("*", "/api/zones/create", Fault::ResetAfterHandling, 1);
+                    f.inject("*", "/api/zones/records/add", Fault::ResetAfterHandling, 1);
+                    Ok(())
+                })
+                .check(move |_| {
+                    ensure!(s2.faults().pending() == 0, "faults not all delivered");
+                    let c = s2.counters();
+                    ensure!(c.get_any_method("/api/zones/create") == 2, "one retry");
+                    ensure!(c.get_any_method("/api/zones/records/add") == 2, "one retry");
+                    let zones = s2.zone_names();
+                    let n = zones.iter().filter(|z| *z == "lost.test").count();
+                    ensure!(n == 1, "{zones:?}");
+                    let a = s2.find_records("a.lost.test", "A");
+                    ensure!(a.len() == 1 && a[0]["ttl"] == 300, "{a:?}");
+                    Ok(())
+                }),
+        )
+        .step(
+            Step::config(hcl(&sim, &token(ADMIN_TOKEN), &taken))
+                .expect_error(r"(?s)creating zone taken\.test:.*already holds records"),
+        )
+        .check_destroy(move |_| {
+            let zones = s3.zone_names();
+            ensure!(!zones.iter().any(|z| z == "lost.test"), "{zones:?}");
+            ensure!(zones.iter().any(|z| z == "taken.test"), "{zones:?}");
+            Ok(())
+        })
+        .run();
+}

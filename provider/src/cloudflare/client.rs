@@ -439,14 +439,34 @@ impl Client {
         zone_id: &str,
         per_page: u32,
     ) -> Result<Vec<ApiRecord>, ApiError> {
+        self.list_records_where(zone_id, per_page, None).await
+    }
+
+    /// Every record of one type in a zone (filtered by the API).
+    pub async fn list_records_of_type(
+        &self,
+        zone_id: &str,
+        record_type: &str,
+    ) -> Result<Vec<ApiRecord>, ApiError> {
+        self.list_records_where(zone_id, LIST_PER_PAGE, Some(record_type))
+            .await
+    }
+
+    async fn list_records_where(
+        &self,
+        zone_id: &str,
+        per_page: u32,
+        record_type: Option<&str>,
+    ) -> Result<Vec<ApiRecord>, ApiError> {
         let path = format!("/zones/{}/dns_records", seg(zone_id));
         let mut out = Vec::new();
         let mut page = 1u32;
         loop {
-            let q = [
+            let mut q = vec![
                 ("page", page.to_string()),
                 ("per_page", per_page.to_string()),
             ];
+            q.extend(record_type.map(|t| ("type", t.to_string())));
             let (rows, info): (Vec<ApiRecord>, _) =
                 self.call(reqwest::Method::GET, &path, &q, None).await?;
             let n = rows.len();

@@ -298,10 +298,13 @@ impl Resource for DnsRecord {
     async fn create(&self, ctx: &Ctx<Clients>, plan: RecordModel) -> Result<RecordModel> {
         let client = self.client(ctx)?;
         let input = to_input(&plan);
-        let r = client
-            .create_record(&plan.zone_id, &input)
-            .await
-            .map_err(api_error)?;
+        let r = match client.create_record(&plan.zone_id, &input).await {
+            Ok(r) => r,
+            Err(e) if e.codes().iter().any(|c| matches!(c, 81057 | 81058)) => {
+                adopt_identical(client, &plan, e).await?
+            }
+            Err(e) => return Err(api_error(e)),
+        };
         remember_zone(ctx, &r)?;
         Ok(from_api(Some(&plan), &r, &plan.zone_id))
     }
@@ -391,6 +394,61 @@ fn remember_zone(ctx: &Ctx<Clients>, r: &ApiRecord) -> Result<()> {
         ctx.set_private(ZONE_NAME_KEY, z)?;
     }
     Ok(())
+}
+
+/// The create was refused because the record already exists (81057, 81058
+/// "An identical record already exists"): typically our own create, done by
+/// the server although its answer was lost, and repeated by the retry. Take
+/// the record over only if it is exactly what was planned (name, type,
+/// content or data, priority, proxied, ttl, comment and tags); otherwise
+/// report the conflict, naming the existing record.
+async fn adopt_identical(
+    client: &Client,
+    plan: &RecordModel,
+    refused: ApiError,
+) -> Result<ApiRecord> {
+    let records = client
+        .list_records_of_type(&plan.zone_id, &plan.record_type)
+        .await
+        .map_err(api_error)?;
+    let same_name: Vec<&ApiRecord> = records
+        .iter()
+        .filter(|r| normalize::same_name(&plan.name, &r.name, r.zone_name.as_deref()))
+        .collect();
+    if let Some(r) = same_name.iter().find(|r| is_planned(plan, r)) {
+        tracing::info!(zone_id = %plan.zone_id, id = %r.id, "an identical record already exists; taking it over");
+        return Ok((*r).clone());
+    }
+    if same_name.is_empty() {
+        return Err(api_error(refused));
+    }
+    let ids: Vec<&str> = same_name.iter().map(|r| r.id.as_str()).collect();
+    Err(Error::new(
+        "DNS record already exists",
+        format!(
+            "{refused}\n\nZone {} already has a {} record named {:?} that differs from this \
+             configuration (in content, ttl, proxied, comment or tags): record id {}. Import it \
+             with `terraform import <address> {}/<record id>`, or change the configuration.",
+            plan.zone_id,
+            plan.record_type,
+            plan.name,
+            ids.join(", "),
+            plan.zone_id,
+        ),
+    )
+    .at(AttributePath::attr("name")))
+}
+
+/// Whether an existing record is exactly the planned one.
+fn is_planned(plan: &RecordModel, r: &ApiRecord) -> bool {
+    let got = RecordModel {
+        id: plan.id.clone(),
+        proxiable: plan.proxiable,
+        created_on: plan.created_on.clone(),
+        modified_on: plan.modified_on.clone(),
+        ..from_api(Some(plan), r, &plan.zone_id)
+    };
+    got == *plan
 }
 
 /// Point API validation errors at the attribute they are about.
@@ -874,6 +932,31 @@ mod tests {
         let m = from_api(None, &api("www.example.com", "A", "192.0.2.1"), "z");
         assert_eq!(m.name, "www.example.com");
         assert_eq!(m.ttl, Some(1));
+    }
+
+    #[test]
+    fn only_the_exact_planned_record_is_taken_over() {
+        let plan = RecordModel {
+            zone_id: "z".into(),
+            name: "WWW".into(),
+            record_type: "A".into(),
+            content: Some("192.0.2.1".into()),
+            proxied: Some(false),
+            ttl: Some(1),
+            ..RecordModel::default()
+        };
+        let r = api("www.example.com", "A", "192.0.2.1");
+        assert!(is_planned(&plan, &r));
+        let mut other = r.clone();
+        other.ttl = Some(300);
+        assert!(!is_planned(&plan, &other));
+        let mut other = r.clone();
+        other.tags = Some(vec!["env:lab".into()]);
+        assert!(!is_planned(&plan, &other));
+        assert!(!is_planned(
+            &plan,
+            &api("www.example.com", "A", "192.0.2.2")
+        ));
     }
 
     #[test]

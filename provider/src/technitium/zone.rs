@@ -116,6 +116,58 @@ impl Zone {
         m.id = Some(m.name.clone());
         Ok(Some(m))
     }
+
+    /// `zones/create` answered "already exists": typically our own zone,
+    /// created by the server although the answer was lost, and the retry
+    /// repeated the create. It may also be a zone made outside Terraform, so
+    /// take it over only if it is what this create makes: the same type, the
+    /// configured forwarder and primary name servers, and (Primary and
+    /// Forwarder zones) no records but the SOA, NS and FWD records a new zone
+    /// has at its apex. Otherwise fail, pointing at `terraform import`.
+    /// Returns whether the zone is disabled.
+    async fn adopt(&self, ctx: &Ctx<Clients>, plan: &ZoneModel, refused: ApiError) -> Result<bool> {
+        let c = client(ctx)?;
+        let name = plan.name_n();
+        let refuse = |why: &str| {
+            Error::msg(format!(
+                "creating zone {name}: {refused}. The existing zone {why}, so it is not taken \
+                 over; import it with `terraform import <address> {name}` to manage it here."
+            ))
+        };
+        let probe = ZoneModel {
+            id: None,
+            ..plan.clone()
+        };
+        let Some(found) = self.refresh(ctx, probe).await? else {
+            return Err(refuse("cannot be read"));
+        };
+        if found.zone_type() != plan.zone_type() {
+            return Err(refuse(&format!("is of type {}", found.zone_type())));
+        }
+        if plan.forwarder.is_some() && found.forwarder != plan.forwarder {
+            return Err(refuse("forwards elsewhere"));
+        }
+        if plan.primary_name_server_addresses.is_some()
+            && found.primary_name_server_addresses != plan.primary_name_server_addresses
+        {
+            return Err(refuse("has other primary name servers"));
+        }
+        if matches!(plan.zone_type(), "Primary" | "Forwarder") {
+            let records = c
+                .zone_records(&name)
+                .await
+                .map_err(|e| api_err(format!("reading zone {name}"), e))?;
+            let fresh = records.iter().all(|r| {
+                norm_name(&r.name) == name
+                    && matches!(r.rtype.to_ascii_uppercase().as_str(), "SOA" | "NS" | "FWD")
+            });
+            if !fresh {
+                return Err(refuse("already holds records"));
+            }
+        }
+        tracing::info!(zone = %name, "the zone already exists as planned; taking it over");
+        Ok(found.disabled == Some(true))
+    }
 }
 
 fn same_set(a: &[String], b: &[String]) -> bool {
@@ -249,18 +301,17 @@ impl Resource for Zone {
     async fn create(&self, ctx: &Ctx<Clients>, plan: ZoneModel) -> Result<ZoneModel> {
         let c = client(ctx)?;
         let name = plan.name_n();
-        c.zone_create(&create_params(&plan)).await.map_err(|e| {
-            let hint = if e.is_already_exists() {
-                format!(" Import it with `terraform import <address> {name}`.")
-            } else {
-                String::new()
-            };
-            Error::msg(format!("creating zone {name}: {e}.{hint}"))
-        })?;
-        if plan.disabled == Some(true) {
-            c.zone_set_disabled(&name, true)
+        let disabled = match c.zone_create(&create_params(&plan)).await {
+            Ok(_) => false,
+            Err(e) if e.is_already_exists() => self.adopt(ctx, &plan, e).await?,
+            Err(e) => return Err(Error::msg(format!("creating zone {name}: {e}."))),
+        };
+        let want = plan.disabled == Some(true);
+        if want != disabled {
+            let what = if want { "disabling" } else { "enabling" };
+            c.zone_set_disabled(&name, want)
                 .await
-                .map_err(|e| api_err(format!("disabling zone {name}"), e))?;
+                .map_err(|e| api_err(format!("{what} zone {name}"), e))?;
         }
         let mut out = plan.clone();
         out.id = None;
