@@ -505,3 +505,63 @@ fn failed_clone_leaves_nothing_behind() {
         .check_destroy(move |_| only_seed_left(&s3))
         .run();
 }
+
+/// Proxmox VE did the create and the clone, but both answers were lost (the
+/// connection broke after the work was done). POSTs are not resent; the
+/// provider finds the VM under the VMID it tried, sees it is its own (same
+/// name), waits for its lock and carries on: one VM each, nothing orphaned.
+#[test]
+fn lost_create_and_clone_answers_keep_the_vms() {
+    let sim = sim();
+    let c1 = hcl(
+        &sim,
+        &format!(
+            r#"resource "{RT}" "cloned" {{
+  node    = "pve1"
+  name    = "lost-clone"
+  started = false
+  clone {{
+    vm_id = {SEED_TEMPLATE}
+  }}
+}}
+
+resource "{RT}" "new" {{
+  node    = "pve1"
+  name    = "lost-new"
+  started = false
+}}
+"#
+        ),
+    );
+    let (s1, s2, s3) = (sim.clone(), sim.clone(), sim.clone());
+    const CLONE: &str = "/api2/json/nodes/{node}/qemu/{vmid}/clone";
+    const CREATE: &str = "/api2/json/nodes/{node}/qemu";
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::config(&c1)
+                .pre_step(move |_| {
+                    s1.faults()
+                        .inject("POST", CLONE, Fault::ResetAfterHandling, 1);
+                    s1.faults()
+                        .inject("POST", CREATE, Fault::ResetAfterHandling, 1);
+                    Ok(())
+                })
+                .check(move |st| {
+                    ensure!(s2.faults().pending() == 0, "faults not all delivered");
+                    let c = s2.counters();
+                    ensure!(c.get("POST", CLONE) == 1 && c.get("POST", CREATE) == 1);
+                    let vms = s2.list_vms();
+                    ensure!(vms.len() == 3, "one VM each expected: {vms:?}");
+                    for (name, want) in [("cloned", "lost-clone"), ("new", "lost-new")] {
+                        let id = st.attr(&addr(name), "vm_id")?.as_u64().unwrap_or(0) as u32;
+                        let conf = s2.vm_config_json(id).unwrap_or_default();
+                        ensure!(conf["name"] == want, "VM {id}: {conf}");
+                        ensure!(conf.get("lock").is_none(), "VM {id} still locked: {conf}");
+                    }
+                    Ok(())
+                }),
+        )
+        .check_destroy(move |_| only_seed_left(&s3))
+        .run();
+}

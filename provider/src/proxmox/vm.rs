@@ -1703,17 +1703,20 @@ impl Vm {
                             form.push(kv("target", node.clone()));
                         }
                         let path = format!("{}/clone", vm_path(&src_node, src));
+                        let name = plan.name.as_deref();
                         c.retry_locked(|| async {
-                            let upid = c.post(&path, &form).await.inspect_err(|e| {
-                                if e.is_locked()
-                                    && e.message().contains(&format!("lock-{src}.conf"))
-                                {
-                                    c.clone_contention(src);
-                                }
-                            })?;
+                            let upid = post_create(c, &path, &form, node, newid, name)
+                                .await
+                                .inspect_err(|e| {
+                                    if e.is_locked()
+                                        && e.message().contains(&format!("lock-{src}.conf"))
+                                    {
+                                        c.clone_contention(src);
+                                    }
+                                })?;
                             mark(newid);
-                            if let Some(u) = upid.as_str().filter(|u| u.starts_with("UPID:")) {
-                                c.wait_task(u).await.inspect_err(|e| {
+                            if let Some(u) = upid {
+                                c.wait_task(&u).await.inspect_err(|e| {
                                     if e.is_locked()
                                         && e.message().contains(&format!("lock-{src}.conf"))
                                     {
@@ -1743,11 +1746,12 @@ impl Vm {
                             message: e.to_string(),
                         })?;
                         let path = format!("/nodes/{}/qemu", enc(&node));
+                        let name = plan.name.as_deref();
                         c.retry_locked(|| async {
-                            let upid = c.post(&path, &form).await?;
+                            let upid = post_create(c, &path, &form, &node, vmid, name).await?;
                             mark(vmid);
-                            if let Some(u) = upid.as_str().filter(|u| u.starts_with("UPID:")) {
-                                c.wait_task(u).await?;
+                            if let Some(u) = upid {
+                                c.wait_task(&u).await?;
                             }
                             Ok(())
                         })
@@ -1896,6 +1900,69 @@ impl Vm {
         self.read_vm(c, m)
             .await?
             .ok_or_else(|| Error::msg(format!("VM {vmid} vanished during the update")))
+    }
+}
+
+/// How long a VM may take to appear after a create or clone whose answer was lost.
+const LOST_ANSWER_GRACE: Duration = Duration::from_secs(5);
+
+/// POST the create or clone of VM `vmid` on `node`; its task's UPID.
+///
+/// POSTs are never resent (Proxmox VE does not de-duplicate them), but a
+/// connection can break after the server did the work. Then VM `vmid` (just
+/// reserved by this process) exists: it is ours if it carries the planned
+/// `name` (any name when none is planned). Wait until its create or clone
+/// lock is gone and carry on (no UPID to wait for). Under another name it is
+/// someone else's: "already exists", so that another VMID is picked. Still
+/// absent after a grace period: the request did not take effect, and the
+/// connection error stands.
+async fn post_create(
+    c: &Client,
+    path: &str,
+    form: &Form,
+    node: &str,
+    vmid: i64,
+    name: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    let lost = match c.post(path, form).await {
+        Ok(v) => {
+            return Ok(v
+                .as_str()
+                .filter(|u| u.starts_with("UPID:"))
+                .map(str::to_string));
+        }
+        Err(e @ ApiError::Transport(_)) => e,
+        Err(e) => return Err(e),
+    };
+    tracing::warn!(vmid, error = %lost, "the answer to a create was lost; looking for the VM");
+    let since = Instant::now();
+    let mut interval = c.poll.0;
+    loop {
+        match c.vm_config(node, vmid).await? {
+            None if since.elapsed() >= LOST_ANSWER_GRACE => return Err(lost),
+            Some(cfg) if !matches!(cfg.get("lock"), Some("create" | "clone")) => {
+                return match (name, cfg.get("name")) {
+                    (Some(want), got) if got != Some(want) => Err(ApiError::AlreadyExists {
+                        method: "POST".into(),
+                        path: path.into(),
+                        message: format!(
+                            "VM {vmid} already exists on node {node}, named {} rather than {want}",
+                            got.unwrap_or("(nothing)")
+                        ),
+                    }),
+                    _ => {
+                        tracing::info!(
+                            vmid,
+                            "the VM was made although the answer was lost; carrying on"
+                        );
+                        Ok(None)
+                    }
+                };
+            }
+            _ => {}
+        }
+        tokio::time::sleep(interval).await;
+        interval = interval.mul_f64(1.5).min(c.poll.1);
     }
 }
 
