@@ -168,14 +168,8 @@ fn block_body(s: &mut String, schema: &Schema, prefix: &str, nested: &mut Vec<(S
         let _ = write!(s, "\n### {title}\n\n");
         for (name, a) in attrs {
             let _ = writeln!(s, "{}", attribute_line(name, a, &anchor(name)));
-            if let Some((_, attrs)) = a.nested_attributes() {
-                nested.push((
-                    anchor(name),
-                    Schema {
-                        attributes: attrs.clone(),
-                        ..Schema::default()
-                    },
-                ));
+            if let Some((_, inner)) = a.nested_schema() {
+                nested.push((anchor(name), inner.clone()));
             }
         }
         for (name, b) in blocks {
@@ -186,7 +180,7 @@ fn block_body(s: &mut String, schema: &Schema, prefix: &str, nested: &mut Vec<(S
 }
 
 fn attribute_line(name: &str, a: &Attribute, anchor: &str) -> String {
-    let mut flags = vec![match a.nested_attributes() {
+    let mut flags = vec![match a.nested_schema() {
         Some((n, _)) => format!("{} of object", nesting_name(n)),
         None => type_name(&a.value_type()),
     }];
@@ -221,7 +215,7 @@ fn attribute_line(name: &str, a: &Attribute, anchor: &str) -> String {
     if let Some(dep) = &a.deprecation {
         let _ = write!(line, " **Deprecated:** {dep}");
     }
-    if a.nested_attributes().is_some() {
+    if a.nested_schema().is_some() {
         let _ = write!(
             line,
             " (see [below for nested schema](#nestedblock--{anchor}))"

@@ -277,11 +277,15 @@ fn nesting_object(n: Nesting) -> i32 {
 }
 
 fn attribute_proto(name: &str, a: &Attribute) -> pb::schema::Attribute {
-    let (ty, nested) = match a.nested_attributes() {
-        Some((nesting, attrs)) => (
+    let (ty, nested) = match a.nested_schema() {
+        Some((nesting, inner)) => (
             Vec::new(),
             Some(pb::schema::Object {
-                attributes: attrs.iter().map(|(n, a)| attribute_proto(n, a)).collect(),
+                attributes: inner
+                    .attributes
+                    .iter()
+                    .map(|(n, a)| attribute_proto(n, a))
+                    .collect(),
                 nesting: nesting_object(nesting),
                 ..Default::default()
             }),
@@ -449,12 +453,8 @@ pub fn validate_config(schema: &Schema, v: &Value, path: &AttributePath, diags: 
                 }
                 diags.extend(found);
             }
-            if let Some((nesting, attrs)) = a.nested_attributes() {
-                let inner = Schema {
-                    attributes: attrs.clone(),
-                    ..Schema::default()
-                };
-                validate_elements(&inner, nesting, av, &p, diags);
+            if let Some((nesting, inner)) = a.nested_schema() {
+                validate_elements(inner, nesting, av, &p, diags);
             }
         }
     }

@@ -10,7 +10,7 @@ use labforge_cty::{AttributePath, PathStep, Value};
 
 use crate::diag::Diagnostics;
 use crate::schema::modifiers::{ModifyRequest, ModifyResponse};
-use crate::schema::{Attribute, Block, Nesting, PlanModifier, Schema};
+use crate::schema::{Attribute, Nesting, PlanModifier, Schema};
 
 /// The result of planning one resource.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,12 +132,8 @@ fn apply_defaults(schema: &Schema, config: &Value, planned: &mut Value) {
             if let Some(d) = &a.default {
                 *p = d.clone();
             }
-        } else if let Some((nesting, nested)) = a.nested_attributes() {
-            let inner = Schema {
-                attributes: nested.clone(),
-                ..Schema::default()
-            };
-            for_each_element(nesting, c, p, |_, c, p| apply_defaults(&inner, c, p));
+        } else if let Some((nesting, inner)) = a.nested_schema() {
+            for_each_element(nesting, c, p, |_, c, p| apply_defaults(inner, c, p));
         }
     }
     for (name, b) in &schema.blocks {
@@ -158,13 +154,9 @@ pub fn null_write_only(schema: &Schema, v: &mut Value) {
         };
         if a.write_only {
             *p = Value::Null;
-        } else if let Some((nesting, nested)) = a.nested_attributes() {
-            let inner = Schema {
-                attributes: nested.clone(),
-                ..Schema::default()
-            };
+        } else if let Some((nesting, inner)) = a.nested_schema() {
             for_each_element(nesting, &Value::Null, p, |_, _, p| {
-                null_write_only(&inner, p)
+                null_write_only(inner, p)
             });
         }
     }
@@ -190,15 +182,12 @@ fn mark_computed_unknown(schema: &Schema, config: &Value, planned: &mut Value) {
             if a.computed && a.default.is_none() {
                 *p = Value::unknown();
             }
-        } else if let Some((nesting, nested)) = a.nested_attributes() {
+        } else if let Some((nesting, inner)) = a.nested_schema() {
             if p.is_unknown() {
                 continue;
             }
-            let inner = Schema {
-                attributes: nested.clone(),
-                ..Schema::default()
-            };
-            for_each_element(nesting, c, p, |_, c, p| mark_computed_unknown(&inner, c, p));
+
+            for_each_element(nesting, c, p, |_, c, p| mark_computed_unknown(inner, c, p));
         }
     }
     for (name, b) in &schema.blocks {
@@ -241,7 +230,7 @@ impl Modify<'_> {
                 continue;
             };
             self.run(&b.plan_modifiers, &p, c, s, slot);
-            self.elements(b, &p, c, s, slot);
+            self.elements(b.nesting, &b.schema, &p, c, s, slot);
         }
     }
 
@@ -253,22 +242,16 @@ impl Modify<'_> {
         state: &Value,
         planned: &mut Value,
     ) {
-        let Some((nesting, nested)) = a.nested_attributes() else {
+        let Some((nesting, inner)) = a.nested_schema() else {
             return;
         };
-        let block = Block::new(
-            nesting,
-            Schema {
-                attributes: nested.clone(),
-                ..Schema::default()
-            },
-        );
-        self.elements(&block, path, config, state, planned);
+        self.elements(nesting, inner, path, config, state, planned);
     }
 
     fn elements(
         &mut self,
-        b: &Block,
+        nesting: Nesting,
+        schema: &Schema,
         path: &AttributePath,
         config: &Value,
         state: &Value,
@@ -277,39 +260,27 @@ impl Modify<'_> {
         if planned.is_unknown() || planned.is_null() {
             return;
         }
-        const NULL: &Value = &Value::Null;
         let creating = self.creating;
-        let mut jobs: Vec<(AttributePath, Value, Value)> = Vec::new();
-        for_each_element(b.nesting, config, planned, |step, c, _| {
+        for_each_element(nesting, config, planned, |step, c, slot| {
             let (p, s) = match &step {
                 PathStep::Attr(_) => (path.clone(), state.clone()),
-                PathStep::Index(i) => (
-                    path.join(step.clone()),
-                    // Set elements have no stable identity: no prior element.
-                    if b.nesting == Nesting::Set {
-                        Value::Null
-                    } else {
-                        state
-                            .elements()
-                            .and_then(|es| es.get(*i as usize))
-                            .unwrap_or(NULL)
-                            .clone()
-                    },
-                ),
-                PathStep::Key(k) => (path.join(step.clone()), get(state, k).clone()),
+                // Set elements have no stable identity: no prior element.
+                PathStep::Index(_) if nesting == Nesting::Set => (path.join(step), Value::Null),
+                PathStep::Index(i) => {
+                    let s = usize::try_from(*i)
+                        .ok()
+                        .and_then(|i| state.elements().and_then(|es| es.get(i)));
+                    (path.join(step.clone()), s.cloned().unwrap_or(Value::Null))
+                }
+                PathStep::Key(k) => {
+                    let s = get(state, k).clone();
+                    (path.join(step), s)
+                }
             };
-            jobs.push((p, c.clone(), s));
-        });
-        let mut i = 0;
-        for_each_element(b.nesting, config, planned, |_, _, slot| {
-            if let Some((p, c, s)) = jobs.get(i) {
-                let was = self.creating;
-                // A new element of an existing resource is created as a whole.
-                self.creating = creating || s.is_null() && b.nesting != Nesting::Single;
-                self.block(&b.schema, p, c, s, slot);
-                self.creating = was;
-            }
-            i += 1;
+            // A new element of an existing resource is created as a whole.
+            self.creating = creating || s.is_null() && nesting != Nesting::Single;
+            self.block(schema, &p, c, &s, slot);
+            self.creating = creating;
         });
     }
 
@@ -390,7 +361,7 @@ pub fn inconsistencies(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::modifiers;
+    use crate::schema::{Block, modifiers};
     use labforge_cty::Number;
 
     fn n(i: i64) -> Value {

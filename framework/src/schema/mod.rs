@@ -53,9 +53,10 @@ pub enum Nesting {
 #[derive(Clone)]
 pub enum AttributeType {
     Plain(Type),
+    /// Objects with these attributes (the schema holds attributes only).
     Nested {
         nesting: Nesting,
-        attributes: BTreeMap<String, Attribute>,
+        schema: Box<Schema>,
     },
 }
 
@@ -163,11 +164,7 @@ impl Schema {
                     "{path}: write-only attributes must be top-level, and not computed or defaulted"
                 ));
             }
-            if let Some((_, nested)) = a.nested_attributes() {
-                let inner = Schema {
-                    attributes: nested.clone(),
-                    ..Schema::default()
-                };
+            if let Some((_, inner)) = a.nested_schema() {
                 inner.check(&format!("{path}."), false, errors);
             }
         }
@@ -307,14 +304,17 @@ impl Attribute {
         nesting: Nesting,
         attributes: impl IntoIterator<Item = (&'static str, Attribute)>,
     ) -> Self {
-        let attributes = attributes
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
+        let schema = Schema {
+            attributes: attributes
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            ..Schema::default()
+        };
         Self {
             ty: AttributeType::Nested {
                 nesting,
-                attributes,
+                schema: Box::new(schema),
             },
             ..Self::new(Type::Dynamic)
         }
@@ -369,17 +369,8 @@ impl Attribute {
     pub fn value_type(&self) -> Type {
         match &self.ty {
             AttributeType::Plain(t) => t.clone(),
-            AttributeType::Nested {
-                nesting,
-                attributes,
-            } => {
-                let inner = Type::Object(labforge_cty::ObjectType {
-                    attrs: attributes
-                        .iter()
-                        .map(|(k, a)| (k.clone(), a.value_type()))
-                        .collect(),
-                    optional: Default::default(),
-                });
+            AttributeType::Nested { nesting, schema } => {
+                let inner = schema.value_type();
                 match nesting {
                     Nesting::Single | Nesting::Group => inner,
                     Nesting::List => Type::list(inner),
@@ -390,13 +381,11 @@ impl Attribute {
         }
     }
 
-    /// The nested attributes, when this attribute has them.
-    pub fn nested_attributes(&self) -> Option<(Nesting, &BTreeMap<String, Attribute>)> {
+    /// The nesting and the schema of the nested attributes, when this
+    /// attribute has them.
+    pub fn nested_schema(&self) -> Option<(Nesting, &Schema)> {
         match &self.ty {
-            AttributeType::Nested {
-                nesting,
-                attributes,
-            } => Some((*nesting, attributes)),
+            AttributeType::Nested { nesting, schema } => Some((*nesting, schema)),
             AttributeType::Plain(_) => None,
         }
     }
