@@ -159,6 +159,11 @@ impl Schema {
                     "{path}: an attribute with a default must be computed"
                 ));
             }
+            for v in &a.validators {
+                if let Some(e) = v.definition_error() {
+                    errors.push(format!("{path}: {e}"));
+                }
+            }
             if a.write_only && (a.computed || a.default.is_some() || !top) {
                 errors.push(format!(
                     "{path}: write-only attributes must be top-level, and not computed or defaulted"

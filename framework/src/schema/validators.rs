@@ -14,6 +14,11 @@ pub trait Validator: Send + Sync {
     fn description(&self) -> String;
     /// Check a known, non-null value.
     fn validate(&self, path: &AttributePath, value: &Value, diags: &mut Diagnostics);
+    /// A mistake in the validator itself (e.g. an invalid pattern), found
+    /// when the schema is checked rather than at a user's plan.
+    fn definition_error(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A validator from a description and a check returning an error detail.
@@ -99,14 +104,62 @@ pub fn length_between(min: usize, max: usize) -> impl Validator {
 }
 
 /// The string matches `pattern` (anchor it yourself); `what` says what is expected.
-pub fn matches(pattern: &str, what: &str) -> impl Validator + use<> {
-    let re = regex::Regex::new(pattern).ok();
-    let what = what.to_string();
-    string_check(format!("Must be {what}."), move |s| match &re {
-        Some(re) if re.is_match(s) => Ok(()),
-        Some(_) => Err(format!("{s:?} is not {what}")),
-        None => Err("the provider's validation pattern is invalid".to_string()),
-    })
+pub fn matches(pattern: &str, what: &str) -> Pattern {
+    Pattern {
+        re: regex::Regex::new(pattern).map_err(|e| e.to_string()),
+        what: what.to_string(),
+        keys: false,
+    }
+}
+
+/// See [`matches`] and [`keys_match`].
+pub struct Pattern {
+    re: Result<regex::Regex, String>,
+    what: String,
+    /// Check the keys of a map rather than a string.
+    keys: bool,
+}
+
+impl Validator for Pattern {
+    fn description(&self) -> String {
+        if self.keys {
+            format!("Keys must be {}.", self.what)
+        } else {
+            format!("Must be {}.", self.what)
+        }
+    }
+
+    fn validate(&self, path: &AttributePath, value: &Value, diags: &mut Diagnostics) {
+        let Ok(re) = &self.re else { return };
+        let bad: Vec<String> = match (self.keys, value) {
+            (false, v) => v
+                .as_str()
+                .filter(|s| !re.is_match(s))
+                .map(|s| format!("{s:?} is not {}", self.what))
+                .into_iter()
+                .collect(),
+            (true, Value::Map(m)) => m
+                .keys()
+                .filter(|k| !re.is_match(k))
+                .map(|k| format!("key {k:?} is not {}", self.what))
+                .collect(),
+            (true, _) => Vec::new(),
+        };
+        for detail in bad {
+            diags.attribute_error(
+                path.clone(),
+                "Invalid attribute value",
+                format!("{path}: {detail}"),
+            );
+        }
+    }
+
+    fn definition_error(&self) -> Option<String> {
+        self.re
+            .as_ref()
+            .err()
+            .map(|e| format!("invalid validation pattern: {e}"))
+    }
 }
 
 /// The number is a whole number.
@@ -237,19 +290,11 @@ pub fn size_between(min: usize, max: usize) -> impl Validator {
 }
 
 /// Every map key matches `pattern`; `what` says what is expected (e.g. "a disk slot like `scsi0`").
-pub fn keys_match(pattern: &str, what: &str) -> impl Validator + use<> {
-    let re = regex::Regex::new(pattern).ok();
-    let what = what.to_string();
-    from_fn(format!("Keys must be {what}."), move |v| {
-        let Value::Map(m) = v else { return Ok(()) };
-        for k in m.keys() {
-            match &re {
-                Some(re) if re.is_match(k) => {}
-                _ => return Err(format!("key {k:?} is not {what}")),
-            }
-        }
-        Ok(())
-    })
+pub fn keys_match(pattern: &str, what: &str) -> Pattern {
+    Pattern {
+        keys: true,
+        ..matches(pattern, what)
+    }
 }
 
 #[cfg(test)]
