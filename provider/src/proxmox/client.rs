@@ -30,6 +30,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use labforge_framework::StopSignal;
+
 use crate::http::{self, HttpError, RetryPolicy, TlsSettings};
 
 use super::{Auth, Settings};
@@ -40,6 +42,8 @@ const TICKET_TTL: Duration = Duration::from_secs(90 * 60);
 const LIST_TTL: Duration = Duration::from_secs(10);
 /// How long a fresh UPID may answer "no such task".
 const TASK_GRACE: Duration = Duration::from_secs(15);
+/// How long [`Client::wait_task`] waits for a task by default.
+pub const TASK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Permits of a clone gate: one clone takes one, an exclusive clone all.
 const GATE_PERMITS: u32 = 64;
 
@@ -110,6 +114,14 @@ pub enum ApiError {
         exitstatus: String,
         log: Vec<String>,
     },
+    #[error(
+        "task {upid} did not finish within {} s; it may still be running on the node",
+        .waited.as_secs()
+    )]
+    TaskTimeout { upid: String, waited: Duration },
+    /// Terraform asked the provider to stop (StopProvider) while waiting.
+    #[error("{what}: cancelled because Terraform asked the provider to stop")]
+    Cancelled { what: String },
     #[error("{path}: unexpected response: {message}")]
     Decode { path: String, message: String },
 }
@@ -162,6 +174,14 @@ impl ApiError {
     }
     pub fn is_conflict(&self) -> bool {
         matches!(self, ApiError::Conflict { .. })
+    }
+    /// The wait was given up (stop requested or deadline passed); the
+    /// operation may still complete on the server.
+    pub fn is_abandoned(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Cancelled { .. } | ApiError::TaskTimeout { .. }
+        )
     }
     /// The server's message, for matching.
     pub fn message(&self) -> String {
@@ -405,10 +425,20 @@ pub struct Client {
     cluster_vms: Cached<Vec<ClusterVm>>,
     /// First and longest interval between task status polls.
     pub poll: (Duration, Duration),
+    /// How long [`Client::wait_task`] waits before giving up.
+    pub task_timeout: Duration,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Sleep for `d`, unless Terraform asks to stop first.
+pub async fn pause(stop: &StopSignal, d: Duration, what: &str) -> Result<(), ApiError> {
+    tokio::select! {
+        () = tokio::time::sleep(d) => Ok(()),
+        () = stop.stopped() => Err(ApiError::Cancelled { what: what.to_string() }),
+    }
 }
 
 /// A small pseudo-random jitter (no RNG dependency).
@@ -455,6 +485,7 @@ impl Client {
             nodes: tokio::sync::Mutex::new(None),
             cluster_vms: tokio::sync::Mutex::new(None),
             poll: (Duration::from_millis(100), Duration::from_secs(1)),
+            task_timeout: TASK_TIMEOUT,
         })
     }
 
@@ -631,7 +662,9 @@ impl Client {
     }
 
     /// Poll a task to completion. `Ok(warnings)` on `OK` / `WARNINGS: n`.
-    pub async fn wait_task(&self, upid: &str) -> Result<u32, ApiError> {
+    /// Gives up with [`ApiError::Cancelled`] as soon as `stop` fires, and
+    /// with [`ApiError::TaskTimeout`] after [`Client::task_timeout`].
+    pub async fn wait_task(&self, stop: &StopSignal, upid: &str) -> Result<u32, ApiError> {
         let node = upid_node(upid).ok_or_else(|| ApiError::Decode {
             path: "task".into(),
             message: format!("{upid:?} is not a UPID"),
@@ -640,6 +673,11 @@ impl Client {
         let started = Instant::now();
         let mut interval = self.poll.0;
         loop {
+            if stop.is_stopped() {
+                return Err(ApiError::Cancelled {
+                    what: format!("waiting for task {upid}"),
+                });
+            }
             match self.get(&path, &[]).await {
                 Ok(st) => {
                     let status = st.get("status").and_then(Value::as_str).unwrap_or("");
@@ -668,7 +706,15 @@ impl Client {
                     if started.elapsed() < TASK_GRACE => {}
                 Err(e) => return Err(e),
             }
-            tokio::time::sleep(interval).await;
+            let waited = started.elapsed();
+            if waited >= self.task_timeout {
+                return Err(ApiError::TaskTimeout {
+                    upid: upid.to_string(),
+                    waited,
+                });
+            }
+            let nap = interval.min(self.task_timeout - waited);
+            pause(stop, nap, &format!("waiting for task {upid}")).await?;
             interval = (interval.mul_f64(1.5)).min(self.poll.1);
         }
     }
@@ -694,19 +740,21 @@ impl Client {
     /// Call, and wait for the task if the answer is a UPID.
     pub async fn run(
         &self,
+        stop: &StopSignal,
         method: reqwest::Method,
         path: &str,
         params: &[(String, String)],
     ) -> Result<(), ApiError> {
         let data = self.call(method, path, params).await?;
         if let Some(upid) = data.as_str().filter(|s| s.starts_with("UPID:")) {
-            self.wait_task(upid).await?;
+            self.wait_task(stop, upid).await?;
         }
         Ok(())
     }
 
-    /// Retry `op` while it fails with a lock error (jittered backoff, ~3 minutes).
-    pub async fn retry_locked<T, F, Fut>(&self, mut op: F) -> Result<T, ApiError>
+    /// Retry `op` while it fails with a lock error (jittered backoff, ~3
+    /// minutes). Once `stop` fires, starts no further attempt.
+    pub async fn retry_locked<T, F, Fut>(&self, stop: &StopSignal, mut op: F) -> Result<T, ApiError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
@@ -714,10 +762,20 @@ impl Client {
         let deadline = Instant::now() + Duration::from_secs(180);
         let mut delay = Duration::from_millis(200);
         loop {
+            if stop.is_stopped() {
+                return Err(ApiError::Cancelled {
+                    what: "sending the next request".into(),
+                });
+            }
             match op().await {
                 Err(e) if e.is_locked() && Instant::now() < deadline => {
                     tracing::debug!(error = %e, ?delay, "lock contention; retrying");
-                    tokio::time::sleep(delay + jitter(delay)).await;
+                    pause(
+                        stop,
+                        delay + jitter(delay),
+                        "retrying after lock contention",
+                    )
+                    .await?;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
                 other => return other,
@@ -1002,6 +1060,88 @@ mod tests {
             api_base("https://pve:8006/api2/json/"),
             "https://pve:8006/api2/json"
         );
+    }
+
+    /// A server that answers every request with `{"data":{"status":"running"}}`.
+    async fn forever_running() -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = sock.read(&mut buf).await;
+                    let body = r#"{"data":{"status":"running"}}"#;
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = sock.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        format!("http://{addr}/")
+    }
+
+    fn client_for(endpoint: String) -> Client {
+        Client::new(Settings {
+            endpoint,
+            auth: Auth::Token("root@pam!t=00000000-0000-0000-0000-000000000000".into()),
+            ca_cert: None,
+            insecure: false,
+        })
+        .expect("client")
+    }
+
+    const UPID: &str = "UPID:pve:00000ACD:00006AE8:679A423B:qmclone:112:root@pam:";
+
+    #[tokio::test]
+    async fn wait_task_returns_promptly_when_terraform_stops() {
+        let c = client_for(forever_running().await);
+        let (trigger, stop) = labforge_framework::context::StopTrigger::new();
+        let started = Instant::now();
+        let waiting = c.wait_task(&stop, UPID);
+        let stopping = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            trigger.stop();
+        };
+        let (r, ()) = tokio::join!(waiting, stopping);
+        let e = r.expect_err("a stopped wait fails");
+        assert!(matches!(e, ApiError::Cancelled { .. }), "{e:?}");
+        assert!(e.is_abandoned());
+        assert!(e.to_string().contains(UPID), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[tokio::test]
+    async fn wait_task_gives_up_after_its_deadline() {
+        let mut c = client_for(forever_running().await);
+        c.task_timeout = Duration::from_millis(400);
+        let e = c
+            .wait_task(&StopSignal::never(), UPID)
+            .await
+            .expect_err("a task that never ends times out");
+        assert!(matches!(e, ApiError::TaskTimeout { .. }), "{e:?}");
+        assert!(e.to_string().contains(UPID), "{e}");
+    }
+
+    #[tokio::test]
+    async fn retry_locked_sends_nothing_once_stopped() {
+        let c = client_for("http://127.0.0.1:9/".into());
+        let (trigger, stop) = labforge_framework::context::StopTrigger::new();
+        trigger.stop();
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let r: Result<(), ApiError> = c
+            .retry_locked(&stop, || async {
+                calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            })
+            .await;
+        assert!(matches!(r, Err(ApiError::Cancelled { .. })), "{r:?}");
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 0);
     }
 
     #[test]

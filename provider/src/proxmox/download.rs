@@ -158,12 +158,25 @@ impl Resource for DownloadFile {
             enc(&plan.storage)
         );
         let volid = plan.volid();
-        ctx.until_stopped(async {
-            c.retry_locked(|| c.run(reqwest::Method::POST, &path, &form))
-                .await
-                .map_err(|e| api(format!("downloading {volid}"), e))
-        })
-        .await?;
+        // Not `until_stopped`: the wait watches the stop signal, and a
+        // download given up on is kept in state (tainted) rather than lost.
+        let stop = ctx.stop_signal();
+        match c
+            .retry_locked(stop, || c.run(stop, reqwest::Method::POST, &path, &form))
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.is_abandoned() => {
+                let mut partial = plan.clone();
+                partial.id = Some(volid.clone());
+                return Err(api(
+                    format!("downloading {volid} (the download may still finish; kept in state as tainted)"),
+                    e,
+                )
+                .with_partial_state(&partial));
+            }
+            Err(e) => return Err(api(format!("downloading {volid}"), e)),
+        }
         self.read_file(ctx, plan).await?.ok_or_else(|| {
             Error::msg(format!(
                 "{volid} is not in the storage after the download finished"
@@ -201,17 +214,15 @@ impl Resource for DownloadFile {
             enc(&state.storage),
             enc(&volid)
         );
-        ctx.until_stopped(async {
-            match c
-                .retry_locked(|| c.run(reqwest::Method::DELETE, &path, &[]))
-                .await
-            {
-                Ok(()) => Ok(()),
-                Err(e) if e.is_not_found() => Ok(()),
-                Err(e) => Err(api(format!("deleting {volid}"), e)),
-            }
-        })
-        .await
+        let stop = ctx.stop_signal();
+        match c
+            .retry_locked(stop, || c.run(stop, reqwest::Method::DELETE, &path, &[]))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(api(format!("deleting {volid}"), e)),
+        }
     }
 
     async fn import(&self, ctx: &Ctx<Clients>, id: &str) -> Result<DownloadModel> {

@@ -10,12 +10,15 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use labforge_framework::context::StopTrigger;
 use labforge_framework::schema::{Attribute, Block, Nesting, Schema, modifiers, validators};
-use labforge_framework::{AttributePath, Ctx, Diagnostics, Error, Resource, Result, Type, Value};
+use labforge_framework::{
+    AttributePath, Ctx, Diagnostics, Error, Resource, Result, StopSignal, Type, Value,
+};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::client::{ApiError, Client, Form, VmConfig, VmStatus, enc};
+use super::client::{ApiError, Client, Form, VmConfig, VmStatus, enc, pause};
 use super::pveconf::{self, Disk, IpConfig, Net};
 use crate::clients::Clients;
 
@@ -1365,6 +1368,7 @@ fn kv(k: &str, v: impl Into<String>) -> (String, String) {
 /// Apply `ch` to a VM (config, disk moves, resizes), guarded by `digest`.
 async fn apply_changes(
     c: &Client,
+    stop: &StopSignal,
     node: &str,
     vmid: i64,
     plan: &VmModel,
@@ -1380,7 +1384,7 @@ async fn apply_changes(
             kv("delete", "1"),
         ];
         let mpath = format!("{path}/move_disk");
-        c.retry_locked(|| c.run(Method::POST, &mpath, &form))
+        c.retry_locked(stop, || c.run(stop, Method::POST, &mpath, &form))
             .await
             .map_err(|e| api(format!("moving {slot} of VM {vmid} to {storage}"), e))?;
     }
@@ -1406,7 +1410,10 @@ async fn apply_changes(
             form.push(kv("digest", d.clone()));
         }
         let cpath = format!("{path}/config");
-        match c.retry_locked(|| c.run(Method::POST, &cpath, &form)).await {
+        match c
+            .retry_locked(stop, || c.run(stop, Method::POST, &cpath, &form))
+            .await
+        {
             Ok(()) => break,
             Err(e) if e.is_conflict() && !retried => {
                 // Changed behind our back: re-read and try once more.
@@ -1442,7 +1449,7 @@ async fn apply_changes(
     for (slot, size) in &ch.resize {
         let form = vec![kv("disk", slot.clone()), kv("size", format!("{size}G"))];
         let rpath = format!("{path}/resize");
-        c.retry_locked(|| c.run(Method::PUT, &rpath, &form))
+        c.retry_locked(stop, || c.run(stop, Method::PUT, &rpath, &form))
             .await
             .map_err(|e| {
                 api(format!("growing {slot} of VM {vmid} to {size} GiB",), e)
@@ -1467,7 +1474,7 @@ async fn apply_changes(
         if !unused.is_empty() {
             let form = vec![kv("delete", unused.join(","))];
             let cpath = format!("{path}/config");
-            c.retry_locked(|| c.run(Method::POST, &cpath, &form))
+            c.retry_locked(stop, || c.run(stop, Method::POST, &cpath, &form))
                 .await
                 .map_err(|e| api(format!("destroying detached disks of VM {vmid}"), e))?;
         }
@@ -1475,36 +1482,51 @@ async fn apply_changes(
     Ok(touched)
 }
 
-async fn start(c: &Client, node: &str, vmid: i64) -> Result<()> {
+async fn start(c: &Client, stop: &StopSignal, node: &str, vmid: i64) -> Result<()> {
     let path = format!("{}/status/start", vm_path(node, vmid));
-    match c.retry_locked(|| c.run(Method::POST, &path, &[])).await {
+    match c
+        .retry_locked(stop, || c.run(stop, Method::POST, &path, &[]))
+        .await
+    {
         Ok(()) => Ok(()),
         Err(e) if e.message().contains("already running") => Ok(()),
         Err(e) => Err(api(format!("starting VM {vmid}"), e)),
     }
 }
 
-async fn shutdown(c: &Client, node: &str, vmid: i64, graceful: bool) -> Result<()> {
+async fn shutdown(
+    c: &Client,
+    stop: &StopSignal,
+    node: &str,
+    vmid: i64,
+    graceful: bool,
+) -> Result<()> {
     let (ep, form) = if graceful {
         ("shutdown", vec![kv("forceStop", "1"), kv("timeout", "120")])
     } else {
         ("stop", Vec::new())
     };
     let path = format!("{}/status/{ep}", vm_path(node, vmid));
-    match c.retry_locked(|| c.run(Method::POST, &path, &form)).await {
+    match c
+        .retry_locked(stop, || c.run(stop, Method::POST, &path, &form))
+        .await
+    {
         Ok(()) => Ok(()),
         Err(e) if e.message().contains("not running") => Ok(()),
         Err(e) => Err(api(format!("stopping VM {vmid}"), e)),
     }
 }
 
-async fn destroy(c: &Client, node: &str, vmid: i64) -> Result<(), ApiError> {
+async fn destroy(c: &Client, stop: &StopSignal, node: &str, vmid: i64) -> Result<(), ApiError> {
     let path = vm_path(node, vmid);
     match c.vm_status(node, vmid).await? {
         None => return Ok(()),
         Some(st) if st.status == "running" => {
-            let stop = format!("{path}/status/stop");
-            match c.retry_locked(|| c.run(Method::POST, &stop, &[])).await {
+            let stop_path = format!("{path}/status/stop");
+            match c
+                .retry_locked(stop, || c.run(stop, Method::POST, &stop_path, &[]))
+                .await
+            {
                 Err(e) if !e.is_not_found() && !e.message().contains("not running") => {
                     return Err(e);
                 }
@@ -1514,7 +1536,10 @@ async fn destroy(c: &Client, node: &str, vmid: i64) -> Result<(), ApiError> {
         Some(_) => {}
     }
     let q = vec![kv("purge", "1"), kv("destroy-unreferenced-disks", "1")];
-    match c.retry_locked(|| c.run(Method::DELETE, &path, &q)).await {
+    match c
+        .retry_locked(stop, || c.run(stop, Method::DELETE, &path, &q))
+        .await
+    {
         Ok(()) => Ok(()),
         Err(e) if e.is_not_found() => Ok(()),
         Err(e) => Err(e),
@@ -1522,12 +1547,14 @@ async fn destroy(c: &Client, node: &str, vmid: i64) -> Result<(), ApiError> {
 }
 
 /// Addresses from the guest agent, waiting at most `secs` for a routable IPv4.
+/// `Err` only when Terraform asks to stop.
 async fn wait_for_ips(
     c: &Client,
+    stop: &StopSignal,
     node: &str,
     vmid: i64,
     secs: i64,
-) -> Option<(Vec<String>, Vec<String>)> {
+) -> Result<Option<(Vec<String>, Vec<String>)>, ApiError> {
     let deadline = Instant::now() + Duration::from_secs(u64::try_from(secs).unwrap_or(0));
     let path = format!("{}/agent/network-get-interfaces", vm_path(node, vmid));
     let mut delay = Duration::from_millis(200);
@@ -1535,13 +1562,18 @@ async fn wait_for_ips(
         if let Ok(v) = c.get(&path, &[]).await {
             let (v4, v6) = agent_ips(&v);
             if !v4.is_empty() {
-                return Some((v4, v6));
+                return Ok(Some((v4, v6)));
             }
         }
         if Instant::now() + delay > deadline {
-            return None;
+            return Ok(None);
         }
-        tokio::time::sleep(delay).await;
+        pause(
+            stop,
+            delay,
+            &format!("waiting for the guest agent of VM {vmid}"),
+        )
+        .await?;
         delay = (delay * 2).min(Duration::from_secs(3));
     }
 }
@@ -1614,27 +1646,28 @@ impl Vm {
         cloned: bool,
     ) -> Result<VmModel> {
         let node = plan.node.as_str();
+        let stop = ctx.stop_signal();
         let cfg = c
             .vm_config(node, vmid)
             .await
             .map_err(|e| api(format!("reading VM {vmid}"), e))?
             .ok_or_else(|| Error::msg(format!("VM {vmid} vanished right after it was created")))?;
         if cloned {
-            apply_changes(c, node, vmid, plan, None, cfg).await?;
+            apply_changes(c, stop, node, vmid, plan, None, cfg).await?;
         } else {
             // Imported disks: grow to the asked size.
             let ch = diff(plan, None, &cfg)?;
             for (slot, size) in &ch.resize {
                 let form = vec![kv("disk", slot.clone()), kv("size", format!("{size}G"))];
                 let path = format!("{}/resize", vm_path(node, vmid));
-                c.retry_locked(|| c.run(Method::PUT, &path, &form))
+                c.retry_locked(stop, || c.run(stop, Method::PUT, &path, &form))
                     .await
                     .map_err(|e| api(format!("growing {slot} of VM {vmid}"), e))?;
             }
         }
         if plan.template.unwrap_or(false) {
             let path = format!("{}/template", vm_path(node, vmid));
-            c.retry_locked(|| c.run(Method::POST, &path, &[]))
+            c.retry_locked(stop, || c.run(stop, Method::POST, &path, &[]))
                 .await
                 .map_err(|e| api(format!("converting VM {vmid} to a template"), e))?;
         }
@@ -1643,10 +1676,13 @@ impl Vm {
         m.ipv4_addresses = Some(Vec::new());
         m.ipv6_addresses = Some(Vec::new());
         if plan.started() {
-            start(c, node, vmid).await?;
+            start(c, stop, node, vmid).await?;
             let wait = plan.wait_for_ip_seconds.unwrap_or(60);
             if plan.agent.unwrap_or(true) && wait > 0 {
-                match wait_for_ips(c, node, vmid, wait).await {
+                let ips = wait_for_ips(c, stop, node, vmid, wait)
+                    .await
+                    .map_err(|e| api(format!("VM {vmid}"), e))?;
+                match ips {
                     Some((v4, v6)) => {
                         m.ipv4_addresses = Some(v4);
                         m.ipv6_addresses = Some(v6);
@@ -1668,6 +1704,7 @@ impl Vm {
 
     async fn create_inner(&self, ctx: &Ctx<Clients>, plan: VmModel) -> Result<VmModel> {
         let c = super::client(ctx)?;
+        let stop = ctx.stop_signal();
         let node = plan.node.clone();
         // Set once Proxmox VE has accepted the create (a VM may exist from then on).
         let created = std::sync::Mutex::new(None::<i64>);
@@ -1704,8 +1741,11 @@ impl Vm {
                         }
                         let path = format!("{}/clone", vm_path(&src_node, src));
                         let name = plan.name.as_deref();
-                        c.retry_locked(|| async {
-                            let upid = post_create(c, &path, &form, node, newid, name)
+                        c.retry_locked(stop, || async {
+                            let upid =
+                                post_create(ctx, c, &path, &form, node, newid, name, &|| {
+                                    mark(newid)
+                                })
                                 .await
                                 .inspect_err(|e| {
                                     if e.is_locked()
@@ -1714,9 +1754,8 @@ impl Vm {
                                         c.clone_contention(src);
                                     }
                                 })?;
-                            mark(newid);
                             if let Some(u) = upid {
-                                c.wait_task(&u).await.inspect_err(|e| {
+                                c.wait_task(stop, &u).await.inspect_err(|e| {
                                     if e.is_locked()
                                         && e.message().contains(&format!("lock-{src}.conf"))
                                     {
@@ -1747,11 +1786,14 @@ impl Vm {
                         })?;
                         let path = format!("/nodes/{}/qemu", enc(&node));
                         let name = plan.name.as_deref();
-                        c.retry_locked(|| async {
-                            let upid = post_create(c, &path, &form, &node, vmid, name).await?;
-                            mark(vmid);
+                        c.retry_locked(stop, || async {
+                            let upid =
+                                post_create(ctx, c, &path, &form, &node, vmid, name, &|| {
+                                    mark(vmid)
+                                })
+                                .await?;
                             if let Some(u) = upid {
-                                c.wait_task(&u).await?;
+                                c.wait_task(stop, &u).await?;
                             }
                             Ok(())
                         })
@@ -1780,8 +1822,10 @@ impl Vm {
             Ok(m) => Ok(m),
             Err((e, None)) => Err(e),
             Err((e, Some(vmid))) => {
-                // Leave nothing behind: remove the half-made VM.
-                match destroy(c, &node, vmid).await {
+                // Leave nothing behind: remove the half-made VM. Not
+                // cancellable: this runs after Terraform asked to stop too.
+                let (_keep, no_stop) = StopTrigger::new();
+                match destroy(c, &no_stop, &node, vmid).await {
                     Ok(()) => Err(e),
                     Err(de) => {
                         let mut partial = plan.clone();
@@ -1804,6 +1848,7 @@ impl Vm {
         plan: VmModel,
     ) -> Result<VmModel> {
         let c = super::client(ctx)?;
+        let stop = ctx.stop_signal();
         let node = plan.node.clone();
         let vmid = prior.vmid()?;
         let mut plan = plan;
@@ -1820,7 +1865,7 @@ impl Vm {
             .map_err(|e| api(format!("reading VM {vmid}"), e))?
             .unwrap_or_default();
         let running = st.status == "running";
-        let touched = apply_changes(c, &node, vmid, &plan, Some(&prior), cfg).await?;
+        let touched = apply_changes(c, stop, &node, vmid, &plan, Some(&prior), cfg).await?;
         if plan.pool != prior.pool {
             // `PUT /pools` (PVE 8.1+; `/pools/{poolid}` is deprecated).
             // `allow-move` moves the VM out of its old pool in one step.
@@ -1856,16 +1901,16 @@ impl Vm {
         }
         if plan.template.unwrap_or(false) && !was_template {
             if running {
-                shutdown(c, &node, vmid, true).await?;
+                shutdown(c, stop, &node, vmid, true).await?;
             }
             let path = format!("{}/template", vm_path(&node, vmid));
-            c.retry_locked(|| c.run(Method::POST, &path, &[]))
+            c.retry_locked(stop, || c.run(stop, Method::POST, &path, &[]))
                 .await
                 .map_err(|e| api(format!("converting VM {vmid} to a template"), e))?;
         } else if plan.started() && !running {
-            start(c, &node, vmid).await?;
+            start(c, stop, &node, vmid).await?;
         } else if !plan.started() && running {
-            shutdown(c, &node, vmid, true).await?;
+            shutdown(c, stop, &node, vmid, true).await?;
         } else if running && (!touched.is_empty() || plan.reboot_after_update.unwrap_or(false)) {
             let pending = c
                 .vm_pending(&node, vmid)
@@ -1874,7 +1919,7 @@ impl Vm {
             if !pending.is_empty() {
                 if plan.reboot_after_update.unwrap_or(false) {
                     let path = format!("{}/status/reboot", vm_path(&node, vmid));
-                    c.retry_locked(|| c.run(Method::POST, &path, &[]))
+                    c.retry_locked(stop, || c.run(stop, Method::POST, &path, &[]))
                         .await
                         .map_err(|e| {
                             api(
@@ -1907,25 +1952,31 @@ impl Vm {
 const LOST_ANSWER_GRACE: Duration = Duration::from_secs(5);
 
 /// POST the create or clone of VM `vmid` on `node`; its task's UPID.
+/// `mine` is called as soon as VM `vmid` is known to be ours (so that a
+/// later failure or cancellation removes it).
 ///
 /// POSTs are never resent (Proxmox VE does not de-duplicate them), but a
 /// connection can break after the server did the work. Then VM `vmid` (just
 /// reserved by this process) exists: it is ours if it carries the planned
 /// `name` (any name when none is planned). Wait until its create or clone
-/// lock is gone and carry on (no UPID to wait for). Under another name it is
-/// someone else's: "already exists", so that another VMID is picked. Still
-/// absent after a grace period: the request did not take effect, and the
-/// connection error stands.
+/// lock is gone and carry on (no UPID to wait for), with a warning. Under
+/// another name it is someone else's: "already exists", so that another
+/// VMID is picked. Still absent after a grace period: the request did not
+/// take effect, and the connection error stands.
+#[allow(clippy::too_many_arguments)]
 async fn post_create(
+    ctx: &Ctx<Clients>,
     c: &Client,
     path: &str,
     form: &Form,
     node: &str,
     vmid: i64,
     name: Option<&str>,
+    mine: &(dyn Fn() + Sync),
 ) -> Result<Option<String>, ApiError> {
     let lost = match c.post(path, form).await {
         Ok(v) => {
+            mine();
             return Ok(v
                 .as_str()
                 .filter(|u| u.starts_with("UPID:"))
@@ -1940,28 +1991,44 @@ async fn post_create(
     loop {
         match c.vm_config(node, vmid).await? {
             None if since.elapsed() >= LOST_ANSWER_GRACE => return Err(lost),
-            Some(cfg) if !matches!(cfg.get("lock"), Some("create" | "clone")) => {
-                return match (name, cfg.get("name")) {
-                    (Some(want), got) if got != Some(want) => Err(ApiError::AlreadyExists {
-                        method: "POST".into(),
-                        path: path.into(),
-                        message: format!(
-                            "VM {vmid} already exists on node {node}, named {} rather than {want}",
-                            got.unwrap_or("(nothing)")
-                        ),
-                    }),
-                    _ => {
-                        tracing::info!(
-                            vmid,
-                            "the VM was made although the answer was lost; carrying on"
-                        );
-                        Ok(None)
+            None => {}
+            Some(cfg) => {
+                let ours = name.is_none() || cfg.get("name") == name;
+                if ours {
+                    mine();
+                }
+                if !matches!(cfg.get("lock"), Some("create" | "clone")) {
+                    if let (false, Some(want)) = (ours, name) {
+                        return Err(ApiError::AlreadyExists {
+                            method: "POST".into(),
+                            path: path.into(),
+                            message: format!(
+                                "VM {vmid} already exists on node {node}, named {} rather than {want}",
+                                cfg.get("name").unwrap_or("(nothing)")
+                            ),
+                        });
                     }
-                };
+                    tracing::info!(
+                        vmid,
+                        "the VM was made although the answer was lost; carrying on"
+                    );
+                    ctx.warn(
+                        format!("Took over VM {vmid} on node {node}"),
+                        format!(
+                            "The answer to the request that creates VM {vmid} was lost ({lost}), \
+                             but the VM was found on node {node}; it is now managed by this resource."
+                        ),
+                    );
+                    return Ok(None);
+                }
             }
-            _ => {}
         }
-        tokio::time::sleep(interval).await;
+        pause(
+            ctx.stop_signal(),
+            interval,
+            &format!("looking for VM {vmid} after its create lost its answer"),
+        )
+        .await?;
         interval = interval.mul_f64(1.5).min(c.poll.1);
     }
 }
@@ -2025,7 +2092,10 @@ impl Resource for Vm {
     }
 
     async fn create(&self, ctx: &Ctx<Clients>, plan: VmModel) -> Result<VmModel> {
-        ctx.until_stopped(self.create_inner(ctx, plan)).await
+        // Not `until_stopped`: dropped half-way, a created VM would be
+        // neither removed nor kept in state. The waits inside watch the
+        // stop signal and fail into the cleanup below instead.
+        self.create_inner(ctx, plan).await
     }
 
     async fn read(&self, ctx: &Ctx<Clients>, state: VmModel) -> Result<Option<VmModel>> {
@@ -2034,18 +2104,15 @@ impl Resource for Vm {
     }
 
     async fn update(&self, ctx: &Ctx<Clients>, prior: VmModel, plan: VmModel) -> Result<VmModel> {
-        ctx.until_stopped(self.update_inner(ctx, prior, plan)).await
+        self.update_inner(ctx, prior, plan).await
     }
 
     async fn delete(&self, ctx: &Ctx<Clients>, state: VmModel) -> Result<()> {
         let c = super::client(ctx)?;
         let vmid = state.vmid()?;
-        ctx.until_stopped(async {
-            destroy(c, &state.node, vmid)
-                .await
-                .map_err(|e| api(format!("destroying VM {vmid} on {}", state.node), e))
-        })
-        .await?;
+        destroy(c, ctx.stop_signal(), &state.node, vmid)
+            .await
+            .map_err(|e| api(format!("destroying VM {vmid} on {}", state.node), e))?;
         c.invalidate().await;
         Ok(())
     }
