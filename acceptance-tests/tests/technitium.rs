@@ -790,3 +790,46 @@ resource "{RT}" "a" {{
         })
         .run();
 }
+
+/// Create reads the record back: when that read fails after the add went
+/// through, the apply fails but the record stays in state (tainted), and the
+/// next apply replaces it; nothing is left behind.
+#[test]
+fn create_reads_the_record_back() {
+    let sim = sim();
+    let body = format!(
+        "resource \"{RT}\" \"rb\" {{\n  zone  = \"{SEED_ZONE}\"\n  name  = \"readback\"\n  type  = \"A\"\n  value = \"10.7.0.1\"\n  ttl   = 120\n}}\n"
+    );
+    let cfg = hcl(&sim, &token(ADMIN_TOKEN), &body);
+    let seed_count = sim.zone_records(SEED_ZONE).unwrap().len();
+    let (s1, s2, s3) = (sim.clone(), sim.clone(), sim.clone());
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::config(cfg.clone())
+                .pre_step(move |_| {
+                    s1.faults()
+                        .inject("*", "/api/zones/records/get", Fault::Status(500), 50);
+                    Ok(())
+                })
+                .expect_error(
+                    r"readback\.home\.arpa\s+\(10\.7\.0\.1\)\s+was\s+written,\s+but\s+reading\s+it\s+back\s+failed",
+                ),
+        )
+        .step(
+            Step::config(cfg)
+                .pre_step(move |_| {
+                    s2.faults().clear();
+                    ensure!(s2.find_records("readback.home.arpa", "A").len() == 1);
+                    Ok(())
+                })
+                .expect_action(&rec("rb"), Action::Replace)
+                .expect_attr(&rec("rb"), "ttl", 120),
+        )
+        .check_destroy(move |_| {
+            let left = s3.zone_records(SEED_ZONE).unwrap();
+            ensure!(left.len() == seed_count, "left behind: {left:?}");
+            Ok(())
+        })
+        .run();
+}

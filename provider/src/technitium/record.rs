@@ -112,6 +112,52 @@ fn api_err(what: impl std::fmt::Display, e: ApiError) -> Error {
     Error::msg(format!("{what}: {e}"))
 }
 
+/// The record as the server has it now, or `None` when it is gone. Zone,
+/// name and value keep the spelling of `state`.
+async fn read_record(c: &Client, state: RecordModel) -> Result<Option<RecordModel>> {
+    let data = state.data()?;
+    let zone = state.zone_n();
+    let records = match c.zone_records(&zone).await {
+        Ok(r) => r,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(api_err(format!("reading zone {zone}"), e)),
+    };
+    let fq = state.fqdn();
+    let Some(r) = find(&records, &fq, |r| data.identifies(r)) else {
+        tracing::info!(record = %state.describe(), "record not found");
+        return Ok(None);
+    };
+    let mut out = state.clone();
+    if !data.matches(r)
+        && let Some(server) = RecordData::from_record(r)
+    {
+        // Only a CNAME gets here: its target changed outside Terraform.
+        out.value = server.value;
+    }
+    out.ttl = Some(r.ttl);
+    out.disabled = Some(r.disabled);
+    out.comments = Some(r.comments.clone().unwrap_or_default());
+    out.with_id().map(Some)
+}
+
+/// After a write (which invalidated the zone's cached listing): the record
+/// as read from the server. If the read fails, the written record is kept
+/// in state (tainted) rather than forgotten.
+async fn read_back(c: &Client, written: RecordModel) -> Result<RecordModel> {
+    let what = written.describe();
+    let partial = written.clone().with_id()?;
+    match read_record(c, written).await {
+        Ok(Some(m)) => Ok(m),
+        Ok(None) => Err(Error::msg(format!(
+            "{what} was written, but the server does not list it when read back"
+        ))),
+        Err(e) => Err(Error::msg(format!(
+            "{what} was written, but reading it back failed: {e}"
+        ))
+        .with_partial_state(&partial)),
+    }
+}
+
 /// `records/update` setting `to` (ttl, disable and comments always sent:
 /// the server resets omitted ones).
 fn update_params(from: &RecordModel, to: &RecordModel) -> Result<Vec<(&'static str, String)>> {
@@ -444,34 +490,11 @@ impl Resource for DnsRecord {
                     )
                 })?;
         }
-        plan.with_id()
+        read_back(c, plan).await
     }
 
     async fn read(&self, ctx: &Ctx<Clients>, state: RecordModel) -> Result<Option<RecordModel>> {
-        let c = client(ctx)?;
-        let data = state.data()?;
-        let zone = state.zone_n();
-        let records = match c.zone_records(&zone).await {
-            Ok(r) => r,
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(api_err(format!("reading zone {zone}"), e)),
-        };
-        let fq = state.fqdn();
-        let Some(r) = find(&records, &fq, |r| data.identifies(r)) else {
-            tracing::info!(record = %state.describe(), "record not found");
-            return Ok(None);
-        };
-        let mut out = state.clone();
-        if !data.matches(r)
-            && let Some(server) = RecordData::from_record(r)
-        {
-            // Only a CNAME gets here: its target changed outside Terraform.
-            out.value = server.value;
-        }
-        out.ttl = Some(r.ttl);
-        out.disabled = Some(r.disabled);
-        out.comments = Some(r.comments.clone().unwrap_or_default());
-        out.with_id().map(Some)
+        read_record(client(ctx)?, state).await
     }
 
     async fn update(
@@ -514,7 +537,7 @@ impl Resource for DnsRecord {
             }
             Err(e) => return Err(api_err(&what, e)),
         }
-        plan.with_id()
+        read_back(c, plan).await
     }
 
     async fn delete(&self, ctx: &Ctx<Clients>, state: RecordModel) -> Result<()> {
