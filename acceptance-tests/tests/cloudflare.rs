@@ -725,6 +725,9 @@ fn lost_create_answer_takes_over_only_the_identical_record() {
                         .inject("POST", RECORDS, Fault::ResetAfterHandling, 1);
                     Ok(())
                 })
+                .expect_apply_output(
+                    r"Took over existing DNS record(?s:.*)now\s+managed\s+by\s+this\s+resource",
+                )
                 .check(move |state| {
                     ensure!(s2.faults().pending() == 0, "fault not delivered");
                     ensure!(

@@ -547,6 +547,9 @@ resource "{RT}" "new" {{
                         .inject("POST", CREATE, Fault::ResetAfterHandling, 1);
                     Ok(())
                 })
+                .expect_apply_output(
+                    r"Took over VM \d+ on node pve1(?s:.*)was\s+lost(?s:.*)now\s+managed\s+by\s+this\s+resource",
+                )
                 .check(move |st| {
                     ensure!(s2.faults().pending() == 0, "faults not all delivered");
                     let c = s2.counters();

@@ -675,7 +675,10 @@ fn login_adoption_read_only_token_and_refresh_cost() {
                     .map_err(anyhow::Error::msg)?;
                     Ok(())
                 })
-                .expect_action(&rec("h3"), Action::Create),
+                .expect_action(&rec("h3"), Action::Create)
+                .expect_apply_output(
+                    r"Took over existing A record host3\.home\.arpa \(10\.1\.0\.3\)(?s:.*)now\s+managed\s+by\s+this\s+resource",
+                ),
         )
         .step(
             Step::plan_only(admin(3600))
@@ -765,6 +768,7 @@ resource "{RT}" "a" {{
                     f.inject("*", "/api/zones/records/add", Fault::ResetAfterHandling, 1);
                     Ok(())
                 })
+                .expect_apply_output(r"Took over existing zone lost\.test")
                 .check(move |_| {
                     ensure!(s2.faults().pending() == 0, "faults not all delivered");
                     let c = s2.counters();

@@ -75,6 +75,7 @@ pub struct Step {
     state_checks: Vec<StateCheckFn>,
     expect_non_empty_plan: bool,
     expect_error: Option<Regex>,
+    apply_output: Vec<Regex>,
     import_address: String,
     import_id: Option<IdFn>,
     import_block: bool,
@@ -102,6 +103,7 @@ impl Step {
             state_checks: Vec::new(),
             expect_non_empty_plan: false,
             expect_error: None,
+            apply_output: Vec::new(),
             import_address: String::new(),
             import_id: None,
             import_block: false,
@@ -151,6 +153,16 @@ impl Step {
         match Regex::new(regex) {
             Ok(r) => self.expect_error = Some(r),
             Err(e) => panic!("invalid expect_error regex {regex:?}: {e}"),
+        }
+        self
+    }
+
+    /// The apply's output (stdout and stderr, e.g. a provider's warnings) must
+    /// match `regex`. Panics on an invalid regex.
+    pub fn expect_apply_output(mut self, regex: &str) -> Step {
+        match Regex::new(regex) {
+            Ok(r) => self.apply_output.push(r),
+            Err(e) => panic!("invalid expect_apply_output regex {regex:?}: {e}"),
         }
         self
     }
@@ -553,7 +565,13 @@ impl Run {
             let plan = self.wd.saved_plan_json()?;
             run_plan_checks(step, &plan)?;
         }
-        self.wd.apply_plan()?;
+        let out = self.wd.apply_plan()?;
+        let text = out.combined();
+        for re in &step.apply_output {
+            if !re.is_match(&text) {
+                bail!("expected the apply output to match /{re}/, got:\n{text}");
+            }
+        }
         let state = self.wd.state_json()?;
         self.state = Some(state.clone());
         run_state_checks(step, &state)?;

@@ -301,7 +301,7 @@ impl Resource for DnsRecord {
         let r = match client.create_record(&plan.zone_id, &input).await {
             Ok(r) => r,
             Err(e) if e.codes().iter().any(|c| matches!(c, 81057 | 81058)) => {
-                adopt_identical(client, &plan, e).await?
+                adopt_identical(ctx, client, &plan, e).await?
             }
             Err(e) => return Err(api_error(e)),
         };
@@ -403,6 +403,7 @@ fn remember_zone(ctx: &Ctx<Clients>, r: &ApiRecord) -> Result<()> {
 /// content or data, priority, proxied, ttl, comment and tags); otherwise
 /// report the conflict, naming the existing record.
 async fn adopt_identical(
+    ctx: &Ctx<Clients>,
     client: &Client,
     plan: &RecordModel,
     refused: ApiError,
@@ -417,6 +418,14 @@ async fn adopt_identical(
         .collect();
     if let Some(r) = same_name.iter().find(|r| is_planned(plan, r)) {
         tracing::info!(zone_id = %plan.zone_id, id = %r.id, "an identical record already exists; taking it over");
+        ctx.warn(
+            format!("Took over existing DNS record {}", r.id),
+            format!(
+                "Zone {} already had a {} record named {:?} identical to this configuration \
+                 (record id {}); it is now managed by this resource.",
+                plan.zone_id, plan.record_type, plan.name, r.id
+            ),
+        );
         return Ok((*r).clone());
     }
     if same_name.is_empty() {

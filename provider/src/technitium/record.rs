@@ -473,6 +473,14 @@ impl Resource for DnsRecord {
                 match find(&records, &fq, |r| data.matches(r)) {
                     Some(r) => {
                         tracing::info!(record = %plan.describe(), "record already exists with the same data; taking it over");
+                        ctx.warn(
+                            format!("Took over existing {}", plan.describe()),
+                            format!(
+                                "Zone {zone} already had {} with the same data; it is now \
+                                 managed by this resource.",
+                                plan.describe()
+                            ),
+                        );
                         set_attrs = !plan.attrs_match(r);
                     }
                     None => return Err(api_err(&what, e)),

@@ -166,6 +166,13 @@ impl Zone {
             }
         }
         tracing::info!(zone = %name, "the zone already exists as planned; taking it over");
+        ctx.warn(
+            format!("Took over existing zone {name}"),
+            format!(
+                "Zone {name} already existed as planned ({refused}); it is now managed by this \
+                 resource."
+            ),
+        );
         Ok(found.disabled == Some(true))
     }
 }
