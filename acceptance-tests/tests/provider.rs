@@ -98,6 +98,30 @@ resource "homelab_technitium_zone" "z" {{
 }
 
 #[test]
+fn missing_proxmox_configuration_is_named_at_plan() {
+    for resource in [
+        r#"resource "homelab_proxmox_vm" "vm" {
+  node = "pve"
+}"#,
+        r#"resource "homelab_proxmox_download_file" "img" {
+  node         = "pve"
+  storage      = "local"
+  content_type = "import"
+  file_name    = "noble.qcow2"
+  url          = "https://example.com/noble.qcow2"
+}"#,
+    ] {
+        let config = format!("{REQUIRED}\nprovider \"homelab\" {{}}\n\n{resource}\n");
+        TestCase::new()
+            .provider(Provider::homelab())
+            .step(Step::plan_only(config).expect_error(
+                r"(?s)proxmox backend is not configured.*PROXMOX_VE_ENDPOINT and PROXMOX_VE_API_TOKEN",
+            ))
+            .run();
+    }
+}
+
+#[test]
 fn bad_provider_attribute_is_pointed_at() {
     let config = format!(
         r#"{REQUIRED}

@@ -2,7 +2,7 @@
 //! node itself into a storage (`download-url`, an async task).
 
 use labforge_framework::schema::{Attribute, Schema, modifiers, validators};
-use labforge_framework::{Ctx, Error, Resource, Result};
+use labforge_framework::{Ctx, Error, PlanChange, Resource, Result};
 use serde::{Deserialize, Serialize};
 
 use super::client::{ApiError, enc};
@@ -122,6 +122,14 @@ impl Resource for DownloadFile {
                 .describe("Size in bytes.")
                 .plan_modifier(modifiers::use_state_for_unknown()),
         )
+    }
+
+    async fn modify_plan(&self, ctx: &Ctx<Clients>, plan: &mut PlanChange<'_>) -> Result<()> {
+        if !plan.destroying() {
+            // An unconfigured backend is reported at plan, not at apply.
+            super::client(ctx)?;
+        }
+        Ok(())
     }
 
     async fn create(&self, ctx: &Ctx<Clients>, plan: DownloadModel) -> Result<DownloadModel> {

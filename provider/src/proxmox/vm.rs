@@ -2064,10 +2064,15 @@ impl Resource for Vm {
 
     async fn modify_plan(
         &self,
-        _ctx: &Ctx<Clients>,
+        ctx: &Ctx<Clients>,
         plan: &mut labforge_framework::PlanChange<'_>,
     ) -> Result<()> {
-        if plan.creating() || plan.destroying() {
+        if plan.destroying() {
+            return Ok(());
+        }
+        // An unconfigured backend is reported at plan, not at apply.
+        super::client(ctx)?;
+        if plan.creating() {
             return Ok(());
         }
         // A disk moved to another storage gets a new volume ID.
