@@ -100,10 +100,10 @@ impl Clients {
             ));
         };
         let auth = match (token, username, password) {
-            (Some(t), _, _) => technitium::Auth::Token(t),
+            (Some(t), _, _) => technitium::Auth::Token(t.into()),
             (None, Some(u), Some(p)) => technitium::Auth::Login {
                 username: u,
-                password: p,
+                password: p.into(),
             },
             _ => {
                 return Err(missing(
@@ -149,7 +149,7 @@ impl Clients {
             ));
         };
         let settings = cloudflare::Settings {
-            api_token,
+            api_token: api_token.into(),
             base_url: pick(b.base_url.as_ref(), env, "CLOUDFLARE_BASE_URL")
                 .unwrap_or_else(|| "https://api.cloudflare.com/client/v4".to_string()),
             requests_per_second: b.requests_per_second.unwrap_or(4.0),
@@ -188,10 +188,10 @@ impl Clients {
             ));
         };
         let auth = match (token, username, password) {
-            (Some(t), _, _) => proxmox::Auth::Token(t),
+            (Some(t), _, _) => proxmox::Auth::Token(t.into()),
             (None, Some(u), Some(p)) => proxmox::Auth::Login {
                 username: u,
-                password: p,
+                password: p.into(),
             },
             _ => {
                 return Err(missing(
@@ -212,5 +212,55 @@ impl Clients {
                 .unwrap_or(false),
         };
         proxmox::Client::new(settings).map(Backend::Ready)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRETS: [&str; 5] = [
+        "tech-token-s3cret",
+        "tech-pass-s3cret",
+        "cf-token-s3cret",
+        "pve-token-s3cret",
+        "pve-pass-s3cret",
+    ];
+
+    fn debug_of(pairs: &[(&str, &str)]) -> String {
+        let env = Env::from_pairs(pairs.iter().copied());
+        match Clients::configure(Config::default(), &Value::Null, &env) {
+            Ok(c) => format!("{c:?}"),
+            Err(e) => panic!("configure: {e}"),
+        }
+    }
+
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let tokens = debug_of(&[
+            ("TECHNITIUM_URL", "http://dns.lab:5380"),
+            ("TECHNITIUM_TOKEN", SECRETS[0]),
+            ("CLOUDFLARE_API_TOKEN", SECRETS[2]),
+            ("PROXMOX_VE_ENDPOINT", "https://pve.lab:8006/"),
+            (
+                "PROXMOX_VE_API_TOKEN",
+                &format!("root@pam!tf={}", SECRETS[3]),
+            ),
+        ]);
+        let logins = debug_of(&[
+            ("TECHNITIUM_URL", "http://dns.lab:5380"),
+            ("TECHNITIUM_USERNAME", "admin"),
+            ("TECHNITIUM_PASSWORD", SECRETS[1]),
+            ("PROXMOX_VE_ENDPOINT", "https://pve.lab:8006/"),
+            ("PROXMOX_VE_USERNAME", "root@pam"),
+            ("PROXMOX_VE_PASSWORD", SECRETS[4]),
+        ]);
+        for text in [&tokens, &logins] {
+            assert!(text.contains("Ready"), "{text}");
+            for s in SECRETS {
+                assert!(!text.contains(s), "{s} in {text}");
+            }
+        }
+        assert!(logins.contains("root@pam"), "{logins}");
     }
 }

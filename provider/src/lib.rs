@@ -17,6 +17,7 @@
 pub mod clients;
 pub mod config;
 pub mod http;
+pub mod secret;
 
 pub mod cloudflare;
 pub mod proxmox;

@@ -332,7 +332,7 @@ impl Client {
             let mut req = self
                 .http
                 .request(method.clone(), &url)
-                .bearer_auth(&self.settings.api_token)
+                .bearer_auth(self.settings.api_token.expose())
                 .query(query);
             if let Some(b) = body {
                 req = req.json(b);

@@ -14,27 +14,17 @@ pub mod zone;
 use labforge_framework::Registry;
 
 use crate::clients::Clients;
+use crate::secret::Secret;
 
 pub use client::Client;
 
 /// Connection settings, resolved from the provider block and environment.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Settings {
-    pub api_token: String,
+    pub api_token: Secret,
     pub base_url: String,
     pub requests_per_second: f64,
     pub max_retries: u32,
-}
-
-impl std::fmt::Debug for Settings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Settings")
-            .field("api_token", &"***")
-            .field("base_url", &self.base_url)
-            .field("requests_per_second", &self.requests_per_second)
-            .field("max_retries", &self.max_retries)
-            .finish()
-    }
 }
 
 pub fn register(r: Registry<Clients>) -> Registry<Clients> {

@@ -33,6 +33,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use labforge_framework::StopSignal;
 
 use crate::http::{self, HttpError, RetryPolicy, TlsSettings};
+use crate::secret::Secret;
 
 use super::{Auth, Settings};
 
@@ -397,8 +398,8 @@ pub struct NodeInfo {
 
 #[derive(Debug, Clone)]
 struct Ticket {
-    ticket: String,
-    csrf: String,
+    ticket: Secret,
+    csrf: Secret,
     at: Instant,
 }
 
@@ -503,7 +504,7 @@ impl Client {
         let url = format!("{}/access/ticket", self.base);
         let form = [
             ("username", username.as_str()),
-            ("password", password.as_str()),
+            ("password", password.expose()),
         ];
         let resp = http::send_with_retry(RetryPolicy::default(), "POST", "/access/ticket", || {
             self.http.post(&url).form(&form).send()
@@ -535,8 +536,8 @@ impl Client {
             });
         };
         let tk = Ticket {
-            ticket: ticket.to_string(),
-            csrf: csrf.to_string(),
+            ticket: ticket.into(),
+            csrf: csrf.into(),
             at: Instant::now(),
         };
         *t = Some(tk.clone());
@@ -570,13 +571,14 @@ impl Client {
                 };
                 match (&self.settings.auth, &ticket) {
                     (Auth::Token(t), _) => {
+                        let t = t.expose();
                         let t = t.strip_prefix("PVEAPIToken=").unwrap_or(t);
                         rb = rb.header("Authorization", format!("PVEAPIToken={t}"));
                     }
                     (Auth::Login { .. }, Some(tk)) => {
-                        rb = rb.header("Cookie", format!("PVEAuthCookie={}", tk.ticket));
+                        rb = rb.header("Cookie", format!("PVEAuthCookie={}", tk.ticket.expose()));
                         if method != reqwest::Method::GET {
-                            rb = rb.header("CSRFPreventionToken", tk.csrf.clone());
+                            rb = rb.header("CSRFPreventionToken", tk.csrf.expose());
                         }
                     }
                     (Auth::Login { .. }, None) => {}

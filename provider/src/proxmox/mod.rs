@@ -22,26 +22,9 @@ use crate::clients::Clients;
 
 pub use client::Client;
 
-/// How to authenticate.
-#[derive(Clone)]
-pub enum Auth {
-    /// `user@realm!tokenid=secret`.
-    Token(String),
-    /// Ticket login (`POST /access/ticket`).
-    Login { username: String, password: String },
-}
-
-impl std::fmt::Debug for Auth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Auth::Token(t) => {
-                let id = t.split('=').next().unwrap_or_default();
-                write!(f, "Token({id}=***)")
-            }
-            Auth::Login { username, .. } => write!(f, "Login({username}, ***)"),
-        }
-    }
-}
+/// How to authenticate: an API token `user@realm!tokenid=secret`, or a
+/// ticket login (`POST /access/ticket`).
+pub use crate::secret::Auth;
 
 /// Connection settings, resolved from the provider block and environment.
 #[derive(Debug, Clone)]

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::http::{self, HttpError, RetryPolicy, TlsSettings};
+use crate::secret::Secret;
 
 use super::{Auth, Settings};
 
@@ -93,7 +94,7 @@ struct Envelope {
     response: Option<Value>,
     /// Login answers carry the token at the top level.
     #[serde(default)]
-    token: Option<String>,
+    token: Option<Secret>,
 }
 
 /// One record as `records/get` renders it.
@@ -173,7 +174,7 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     retry: RetryPolicy,
-    session: tokio::sync::Mutex<Option<String>>,
+    session: tokio::sync::Mutex<Option<Secret>>,
     cache: Mutex<HashMap<String, Arc<Slot>>>,
 }
 
@@ -259,7 +260,7 @@ impl Client {
     }
 
     /// The token to send: the API token, or a (cached) session token.
-    async fn token(&self) -> Result<String, ApiError> {
+    async fn token(&self) -> Result<Secret, ApiError> {
         match &self.settings.auth {
             Auth::Token(t) => Ok(t.clone()),
             Auth::Login { username, password } => {
@@ -270,7 +271,10 @@ impl Client {
                 let env = self
                     .post(
                         "/api/user/login",
-                        &[("user", username.clone()), ("pass", password.clone())],
+                        &[
+                            ("user", username.clone()),
+                            ("pass", password.expose().to_string()),
+                        ],
                         None,
                     )
                     .await
@@ -291,18 +295,18 @@ impl Client {
     /// An authenticated call; logs in again once if a session expired.
     async fn call(&self, path: &str, params: &[(&str, String)]) -> Result<Value, ApiError> {
         let token = self.token().await?;
-        let result = match self.post(path, params, Some(&token)).await {
+        let result = match self.post(path, params, Some(token.expose())).await {
             Err(ApiError::InvalidToken { .. })
                 if matches!(self.settings.auth, Auth::Login { .. }) =>
             {
                 {
                     let mut s = self.session.lock().await;
-                    if s.as_deref() == Some(token.as_str()) {
+                    if s.as_ref() == Some(&token) {
                         *s = None;
                     }
                 }
                 let token = self.token().await?;
-                self.post(path, params, Some(&token)).await
+                self.post(path, params, Some(token.expose())).await
             }
             r => r,
         };

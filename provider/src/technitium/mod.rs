@@ -19,21 +19,8 @@ use crate::clients::Clients;
 
 pub use client::Client;
 
-/// How to authenticate.
-#[derive(Clone)]
-pub enum Auth {
-    Token(String),
-    Login { username: String, password: String },
-}
-
-impl std::fmt::Debug for Auth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Auth::Token(_) => f.write_str("Token(***)"),
-            Auth::Login { username, .. } => write!(f, "Login({username}, ***)"),
-        }
-    }
-}
+/// How to authenticate: an API token, or a user name and password (a session).
+pub use crate::secret::Auth;
 
 /// Connection settings, resolved from the provider block and environment.
 #[derive(Debug, Clone)]
