@@ -78,6 +78,41 @@ pub fn parse_props(s: &str, default_key: &str) -> Vec<(String, String)> {
     out
 }
 
+/// The `key=value` items of a property string, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Props(pub Vec<(String, String)>);
+
+impl Props {
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    }
+    /// Set `k` (in place if present, else at the end), or remove it on `None`.
+    pub fn set(&mut self, k: &str, v: Option<String>) {
+        match v {
+            Some(v) => match self.0.iter_mut().find(|(key, _)| key == k) {
+                Some(e) => e.1 = v,
+                None => self.0.push((k.to_string(), v)),
+            },
+            None => self.0.retain(|(key, _)| key != k),
+        }
+    }
+    pub fn flag(&self, k: &str) -> bool {
+        self.get(k).is_some_and(truthy)
+    }
+    /// `head` followed by `,k=v` for each item (`,k` for empty values).
+    fn render_after(&self, head: String) -> String {
+        let rest = render_props(&self.0);
+        if rest.is_empty() {
+            head
+        } else {
+            format!("{head},{rest}")
+        }
+    }
+}
+
 fn render_props(items: &[(String, String)]) -> String {
     items
         .iter()
@@ -122,7 +157,7 @@ pub struct Disk {
     /// `local-lvm:vm-100-disk-0` (or `none`, or an ISO for CD-ROMs).
     pub volume: String,
     /// The rest, in order (size, discard, iothread, …).
-    pub props: Vec<(String, String)>,
+    pub props: Props,
 }
 
 impl Disk {
@@ -133,42 +168,16 @@ impl Disk {
         } else {
             String::new()
         };
-        Disk { volume, props }
+        Disk {
+            volume,
+            props: Props(props),
+        }
     }
     pub fn render(&self) -> String {
-        let mut items = vec![("file".to_string(), self.volume.clone())];
-        items.extend(self.props.iter().cloned());
-        let mut s = self.volume.clone();
-        let rest = render_props(&items[1..]);
-        if !rest.is_empty() {
-            s.push(',');
-            s.push_str(&rest);
-        }
-        s
-    }
-    pub fn get(&self, k: &str) -> Option<&str> {
-        self.props
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.as_str())
-    }
-    pub fn set(&mut self, k: &str, v: Option<String>) {
-        match v {
-            Some(v) => {
-                if let Some(e) = self.props.iter_mut().find(|(key, _)| key == k) {
-                    e.1 = v;
-                } else {
-                    self.props.push((k.to_string(), v));
-                }
-            }
-            None => self.props.retain(|(key, _)| key != k),
-        }
-    }
-    pub fn flag(&self, k: &str) -> bool {
-        self.get(k).is_some_and(truthy)
+        self.props.render_after(self.volume.clone())
     }
     pub fn is_cdrom(&self) -> bool {
-        self.get("media") == Some("cdrom")
+        self.props.get("media") == Some("cdrom")
     }
     pub fn is_cloudinit(&self) -> bool {
         self.volume.contains("cloudinit")
@@ -178,7 +187,7 @@ impl Disk {
         self.volume.split_once(':').map(|(s, _)| s)
     }
     pub fn size_gib(&self) -> Option<i64> {
-        self.get("size").and_then(size_gib)
+        self.props.get("size").and_then(size_gib)
     }
 }
 
@@ -188,7 +197,7 @@ pub struct Net {
     pub model: String,
     pub mac: Option<String>,
     /// Everything but model and MAC, in order.
-    pub props: Vec<(String, String)>,
+    pub props: Props,
 }
 
 impl Net {
@@ -205,44 +214,17 @@ impl Net {
                     net.mac = Some(v.to_ascii_uppercase());
                 }
             } else {
-                net.props.push((k, v));
+                net.props.0.push((k, v));
             }
         }
         net
     }
     /// `virtio=MAC,bridge=…` (the form Proxmox VE writes back).
     pub fn render(&self) -> String {
-        let mut s = match &self.mac {
+        self.props.render_after(match &self.mac {
             Some(m) => format!("{}={m}", self.model),
             None => format!("model={}", self.model),
-        };
-        let rest = render_props(&self.props);
-        if !rest.is_empty() {
-            s.push(',');
-            s.push_str(&rest);
-        }
-        s
-    }
-    pub fn get(&self, k: &str) -> Option<&str> {
-        self.props
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.as_str())
-    }
-    pub fn set(&mut self, k: &str, v: Option<String>) {
-        match v {
-            Some(v) => {
-                if let Some(e) = self.props.iter_mut().find(|(key, _)| key == k) {
-                    e.1 = v;
-                } else {
-                    self.props.push((k.to_string(), v));
-                }
-            }
-            None => self.props.retain(|(key, _)| key != k),
-        }
-    }
-    pub fn flag(&self, k: &str) -> bool {
-        self.get(k).is_some_and(truthy)
+        })
     }
 }
 
@@ -468,12 +450,26 @@ mod tests {
     }
 
     #[test]
+    fn props_set_in_place_append_and_remove() {
+        let mut d = Disk::parse("local-lvm:vm-100-disk-0,size=32G,ssd=1");
+        d.props.set("size", Some("40G".into()));
+        d.props.set("iothread", Some("1".into()));
+        d.props.set("ssd", None);
+        assert_eq!(d.render(), "local-lvm:vm-100-disk-0,size=40G,iothread=1");
+        assert_eq!(Disk::parse("none").render(), "none");
+        let mut n = Net::parse("virtio=bc:24:11:aa:bb:cc");
+        n.props.set("bridge", Some("vmbr0".into()));
+        assert_eq!(n.render(), "virtio=BC:24:11:AA:BB:CC,bridge=vmbr0");
+        assert!(!n.props.flag("firewall"));
+    }
+
+    #[test]
     fn disks_round_trip() {
         let d = Disk::parse("local-lvm:vm-100-disk-0,discard=on,iothread=1,size=32G");
         assert_eq!(d.volume, "local-lvm:vm-100-disk-0");
         assert_eq!(d.storage(), Some("local-lvm"));
         assert_eq!(d.size_gib(), Some(32));
-        assert!(d.flag("discard") && d.flag("iothread") && !d.flag("ssd"));
+        assert!(d.props.flag("discard") && d.props.flag("iothread") && !d.props.flag("ssd"));
         assert_eq!(
             d.render(),
             "local-lvm:vm-100-disk-0,discard=on,iothread=1,size=32G"
@@ -497,8 +493,8 @@ mod tests {
         let n = Net::parse("virtio=bc:24:11:aa:bb:cc,bridge=vmbr0,firewall=1,tag=10");
         assert_eq!(n.model, "virtio");
         assert_eq!(n.mac.as_deref(), Some("BC:24:11:AA:BB:CC"));
-        assert_eq!(n.get("bridge"), Some("vmbr0"));
-        assert_eq!(n.get("tag"), Some("10"));
+        assert_eq!(n.props.get("bridge"), Some("vmbr0"));
+        assert_eq!(n.props.get("tag"), Some("10"));
         assert_eq!(
             n.render(),
             "virtio=BC:24:11:AA:BB:CC,bridge=vmbr0,firewall=1,tag=10"

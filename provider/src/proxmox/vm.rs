@@ -19,7 +19,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
 use super::client::{ApiError, Client, Form, VmConfig, VmStatus, enc, pause};
-use super::pveconf::{self, Disk, IpConfig, Net};
+use super::pveconf::{self, Disk, IpConfig, Net, Props};
 use crate::clients::Clients;
 
 /// The resource.
@@ -798,10 +798,10 @@ pub fn fill(m: &mut VmModel, cfg: &VmConfig, st: Option<&VmStatus>) {
                 storage: d.storage().map(str::to_string),
                 size: d.size_gib(),
                 import_from: prior.and_then(|p| p.import_from.clone()),
-                discard: Some(d.get("discard") == Some("on")),
-                iothread: Some(d.flag("iothread")),
-                ssd: Some(d.flag("ssd")),
-                cache: d.get("cache").map(str::to_string),
+                discard: Some(d.props.get("discard") == Some("on")),
+                iothread: Some(d.props.flag("iothread")),
+                ssd: Some(d.props.flag("ssd")),
+                cache: d.props.get("cache").map(str::to_string),
                 volume: Some(d.volume.clone()),
             },
         );
@@ -819,12 +819,12 @@ pub fn fill(m: &mut VmModel, cfg: &VmConfig, st: Option<&VmStatus>) {
         nets.insert(
             slot.clone(),
             NetModel {
-                bridge: n.get("bridge").unwrap_or_default().to_string(),
+                bridge: n.props.get("bridge").unwrap_or_default().to_string(),
                 model: Some(n.model.clone()),
-                vlan: n.get("tag").and_then(|t| t.parse().ok()),
+                vlan: n.props.get("tag").and_then(|t| t.parse().ok()),
                 mac,
-                firewall: Some(n.flag("firewall")),
-                mtu: n.get("mtu").and_then(|t| t.parse().ok()),
+                firewall: Some(n.props.flag("firewall")),
+                mtu: n.props.get("mtu").and_then(|t| t.parse().ok()),
             },
         );
     }
@@ -844,8 +844,8 @@ pub fn fill(m: &mut VmModel, cfg: &VmConfig, st: Option<&VmStatus>) {
         let d = Disk::parse(v);
         EfiModel {
             storage: d.storage().unwrap_or_default().to_string(),
-            kind: Some(d.get("efitype").unwrap_or("2m").to_string()),
-            pre_enrolled_keys: Some(d.flag("pre-enrolled-keys")),
+            kind: Some(d.props.get("efitype").unwrap_or("2m").to_string()),
+            pre_enrolled_keys: Some(d.props.flag("pre-enrolled-keys")),
         }
     });
     m.template = Some(flag(cfg, "template"));
@@ -971,11 +971,11 @@ fn new_disk(slot: &str, d: &DiskModel) -> Result<String> {
     let mut disk = match (&d.import_from, d.size) {
         (Some(src), _) => Disk {
             volume: format!("{storage}:0"),
-            props: vec![("import-from".into(), src.clone())],
+            props: Props(vec![("import-from".into(), src.clone())]),
         },
         (None, Some(size)) => Disk {
             volume: format!("{storage}:{size}"),
-            props: Vec::new(),
+            props: Props::default(),
         },
         (None, None) => {
             return Err(Error::msg(format!(
@@ -990,16 +990,16 @@ fn new_disk(slot: &str, d: &DiskModel) -> Result<String> {
 
 fn disk_opts(disk: &mut Disk, d: &DiskModel) {
     if let Some(b) = d.discard {
-        disk.set("discard", b.then(|| "on".to_string()));
+        disk.props.set("discard", b.then(|| "on".to_string()));
     }
     if let Some(b) = d.iothread {
-        disk.set("iothread", b.then(|| "1".to_string()));
+        disk.props.set("iothread", b.then(|| "1".to_string()));
     }
     if let Some(b) = d.ssd {
-        disk.set("ssd", b.then(|| "1".to_string()));
+        disk.props.set("ssd", b.then(|| "1".to_string()));
     }
     if let Some(c) = &d.cache {
-        disk.set("cache", Some(c.clone()));
+        disk.props.set("cache", Some(c.clone()));
     }
 }
 
@@ -1014,13 +1014,13 @@ fn net_value(current: Option<&str>, n: &NetModel) -> String {
     if let Some(mac) = &n.mac {
         net.mac = Some(pveconf::norm_mac(mac));
     }
-    net.set("bridge", Some(n.bridge.clone()));
-    net.set("tag", n.vlan.map(|v| v.to_string()));
-    net.set(
+    net.props.set("bridge", Some(n.bridge.clone()));
+    net.props.set("tag", n.vlan.map(|v| v.to_string()));
+    net.props.set(
         "firewall",
         n.firewall.filter(|f| *f).map(|_| "1".to_string()),
     );
-    net.set("mtu", n.mtu.map(|v| v.to_string()));
+    net.props.set("mtu", n.mtu.map(|v| v.to_string()));
     // Proxmox VE writes bridge first; keep a stable order for comparison.
     let order = [
         "bridge",
@@ -1033,6 +1033,7 @@ fn net_value(current: Option<&str>, n: &NetModel) -> String {
         "trunks",
     ];
     net.props
+        .0
         .sort_by_key(|(k, _)| order.iter().position(|o| o == k).unwrap_or(order.len()));
     net.render()
 }
@@ -1049,8 +1050,9 @@ fn norm_net(v: &str) -> String {
         "tag",
         "trunks",
     ];
-    n.props.retain(|(k, v)| !(k == "firewall" && v == "0"));
+    n.props.0.retain(|(k, v)| !(k == "firewall" && v == "0"));
     n.props
+        .0
         .sort_by_key(|(k, _)| order.iter().position(|o| o == k).unwrap_or(order.len()));
     n.render()
 }
