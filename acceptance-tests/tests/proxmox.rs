@@ -8,74 +8,13 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, ensure};
+use anyhow::ensure;
 use labforge_acceptance_tests::{Action, Provider, Step, TestCase};
 use labforge_simulators::common::Fault;
-use labforge_simulators::proxmox::{
-    ADMIN_TOKEN, AgentMode, NODES, ProxmoxSim, SEED_IMAGE, SEED_TEMPLATE,
-};
+use labforge_simulators::proxmox::SEED_TEMPLATE;
 
-const RT: &str = "homelab_proxmox_vm";
-/// Simulated time runs this much faster than PVE's.
-const TIME_FACTOR: f64 = 0.1;
-
-fn sim() -> Rc<ProxmoxSim> {
-    let s = ProxmoxSim::start().unwrap();
-    s.set_time_factor(TIME_FACTOR);
-    s.set_agent_mode(AgentMode::Running);
-    Rc::new(s)
-}
-
-fn token() -> &'static str {
-    ADMIN_TOKEN.strip_prefix("PVEAPIToken=").unwrap()
-}
-
-fn hcl(sim: &ProxmoxSim, body: &str) -> String {
-    format!(
-        r#"terraform {{
-  required_providers {{
-    homelab = {{
-      source  = "labforge/homelab"
-      version = "{version}"
-    }}
-  }}
-}}
-
-provider "homelab" {{
-  proxmox {{
-    endpoint  = "{url}"
-    api_token = "{token}"
-  }}
-}}
-
-{body}"#,
-        version = env!("CARGO_PKG_VERSION"),
-        url = sim.base_url(),
-        token = token(),
-    )
-}
-
-fn addr(name: &str) -> String {
-    format!("{RT}.{name}")
-}
-
-/// Only the seeded template is left.
-fn only_seed_left(sim: &ProxmoxSim) -> Result<()> {
-    let left = sim.list_vms();
-    ensure!(
-        left == vec![SEED_TEMPLATE],
-        "VMs left in the simulator: {left:?}"
-    );
-    // Downloaded files are deleted too: only the seeded image remains.
-    for node in NODES {
-        let files = sim.volumes(node);
-        ensure!(
-            files == vec![SEED_IMAGE.to_string()],
-            "files left on {node}: {files:?}"
-        );
-    }
-    Ok(())
-}
+mod support;
+use support::proxmox::{RT, TIME_FACTOR, addr, admin, only_seed_left, sim};
 
 fn scratch_vm(node: &str, size: u32, cores: u32, memory: u32, nic1: bool) -> String {
     let net1 = if nic1 {
@@ -116,10 +55,10 @@ fn scratch_vm(node: &str, size: u32, cores: u32, memory: u32, nic1: bool) -> Str
 #[test]
 fn vm_from_scratch_update_import_drift_replace() {
     let sim = sim();
-    let c1 = hcl(&sim, &scratch_vm("pve1", 8, 2, 2048, false));
-    let c2 = hcl(&sim, &scratch_vm("pve1", 12, 4, 4096, true));
-    let shrink = hcl(&sim, &scratch_vm("pve1", 4, 4, 4096, true));
-    let c3 = hcl(&sim, &scratch_vm("pve2", 12, 4, 4096, true));
+    let c1 = admin(&sim, &scratch_vm("pve1", 8, 2, 2048, false));
+    let c2 = admin(&sim, &scratch_vm("pve1", 12, 4, 4096, true));
+    let shrink = admin(&sim, &scratch_vm("pve1", 4, 4, 4096, true));
+    let c3 = admin(&sim, &scratch_vm("pve2", 12, 4, 4096, true));
     let (s1, s2, s3, s4, s5, s6) = (
         sim.clone(),
         sim.clone(),
@@ -233,13 +172,13 @@ fn bad_input_is_rejected_at_plan() {
     ];
     let mut tc = TestCase::new().provider(Provider::homelab());
     for (body, err) in cases {
-        let cfg = hcl(
+        let cfg = admin(
             &sim,
             &format!("resource \"{RT}\" \"bad\" {{\n  node = \"pve1\"\n  {body}\n}}\n"),
         );
         tc = tc.step(Step::plan_only(cfg).expect_error(err));
     }
-    let cidr = hcl(
+    let cidr = admin(
         &sim,
         &format!(
             r#"resource "{RT}" "bad" {{
@@ -316,7 +255,7 @@ output "nodes" {{
 }}
 "#
     );
-    let c1 = hcl(&sim, &body);
+    let c1 = admin(&sim, &body);
     let (s1, s2, s3) = (sim.clone(), sim.clone(), sim.clone());
     let app = addr("app");
     TestCase::new()
@@ -410,7 +349,7 @@ fn twenty_parallel_clones_of_one_template() {
     let sim = sim();
     let clone_task = Duration::from_secs(5);
     sim.set_task_duration("qmclone", clone_task);
-    let c1 = hcl(&sim, &clones(20, false));
+    let c1 = admin(&sim, &clones(20, false));
     let t0: Rc<Cell<Option<Instant>>> = Rc::new(Cell::new(None));
     let (ta, tb) = (t0.clone(), t0.clone());
     let (s1, s2, s3) = (sim.clone(), sim.clone(), sim.clone());
@@ -470,7 +409,7 @@ fn twenty_parallel_clones_of_one_template() {
 #[test]
 fn failed_clone_leaves_nothing_behind() {
     let sim = sim();
-    let c1 = hcl(&sim, &clones(3, false));
+    let c1 = admin(&sim, &clones(3, false));
     let (s1, s2, s3) = (sim.clone(), sim.clone(), sim.clone());
     TestCase::new()
         .provider(Provider::homelab())
@@ -513,7 +452,7 @@ fn failed_clone_leaves_nothing_behind() {
 #[test]
 fn lost_create_and_clone_answers_keep_the_vms() {
     let sim = sim();
-    let c1 = hcl(
+    let c1 = admin(
         &sim,
         &format!(
             r#"resource "{RT}" "cloned" {{

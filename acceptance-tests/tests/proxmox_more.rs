@@ -4,86 +4,18 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::rc::Rc;
-
 use anyhow::{Result, ensure};
 use labforge_acceptance_tests::{Action, Provider, Step, TestCase};
 use labforge_simulators::proxmox::{
-    ADMIN_TOKEN, AgentMode, NO_CLOUDINIT_TOKEN, NODES, ProxmoxSim, READONLY_TOKEN, ROOT_PASSWORD,
-    SEED_IMAGE, SEED_TEMPLATE,
+    NO_CLOUDINIT_TOKEN, ProxmoxSim, READONLY_TOKEN, ROOT_PASSWORD, SEED_TEMPLATE,
 };
 
-const RT: &str = "homelab_proxmox_vm";
-/// Simulated time runs this much faster than PVE's.
-const TIME_FACTOR: f64 = 0.1;
+mod support;
+use support::proxmox::{Auth, RT, addr, admin, hcl, only_seed_left, sim};
 
-fn sim() -> Rc<ProxmoxSim> {
-    let s = ProxmoxSim::start().unwrap();
-    s.set_time_factor(TIME_FACTOR);
-    s.set_agent_mode(AgentMode::Running);
-    Rc::new(s)
-}
-
-/// How the provider block authenticates.
-#[derive(Clone, Copy)]
-enum Auth {
-    Token(&'static str),
-    /// No credentials in the block: `PROXMOX_VE_USERNAME`/`_PASSWORD` from the environment.
-    Env,
-}
-
-fn hcl(sim: &ProxmoxSim, auth: Auth, body: &str) -> String {
-    let creds = match auth {
-        Auth::Token(header) => format!(
-            "\n    api_token = \"{}\"",
-            header.strip_prefix("PVEAPIToken=").unwrap()
-        ),
-        Auth::Env => String::new(),
-    };
-    format!(
-        r#"terraform {{
-  required_providers {{
-    homelab = {{
-      source  = "labforge/homelab"
-      version = "{version}"
-    }}
-  }}
-}}
-
-provider "homelab" {{
-  proxmox {{
-    endpoint  = "{url}"{creds}
-  }}
-}}
-
-{body}"#,
-        version = env!("CARGO_PKG_VERSION"),
-        url = sim.base_url(),
-    )
-}
-
-fn admin(sim: &ProxmoxSim, body: &str) -> String {
-    hcl(sim, Auth::Token(ADMIN_TOKEN), body)
-}
-
-fn addr(name: &str) -> String {
-    format!("{RT}.{name}")
-}
-
-/// Only the seeded template is left.
-fn only_seed_left(sim: &ProxmoxSim) -> Result<()> {
-    let left = sim.list_vms();
-    ensure!(
-        left == vec![SEED_TEMPLATE],
-        "VMs left in the simulator: {left:?}"
-    );
-    for node in NODES {
-        let files = sim.volumes(node);
-        ensure!(
-            files == vec![SEED_IMAGE.to_string()],
-            "files left on {node}: {files:?}"
-        );
-    }
+/// Only the seeded template is left, and no disk image but the template's.
+fn nothing_left(sim: &ProxmoxSim) -> Result<()> {
+    only_seed_left(sim)?;
     for storage in ["local-lvm", "fast"] {
         let images: Vec<String> = sim
             .disk_images(storage)
@@ -171,7 +103,7 @@ fn ticket_login_create_update_destroy() {
                 .import_state_verify()
                 .import_state_verify_ignore(&["ipv4_addresses", "ipv6_addresses"]),
         )
-        .check_destroy(move |_| only_seed_left(&s3))
+        .check_destroy(move |_| nothing_left(&s3))
         .run();
 }
 
@@ -222,7 +154,7 @@ fn read_only_token_plans_but_cannot_apply() {
             ensure!(s3.list_vms() == vec![210, SEED_TEMPLATE], "{:?}", s3.list_vms());
             Ok(())
         }))
-        .check_destroy(move |_| only_seed_left(&s4))
+        .check_destroy(move |_| nothing_left(&s4))
         .run();
 }
 
@@ -270,11 +202,11 @@ resource "{RT}" "cloned" {{
                         .map(|r| r.address().to_string())
                         .collect();
                     ensure!(left.is_empty(), "left in state: {left:?}");
-                    only_seed_left(&s1)
+                    nothing_left(&s1)
                 })
                 .expect_non_empty_plan(),
         )
-        .check_destroy(move |_| only_seed_left(&s2))
+        .check_destroy(move |_| nothing_left(&s2))
         .run();
 }
 
@@ -354,7 +286,7 @@ fn ovmf_with_efi_disk() {
                 .expect_action(&vm, Action::Update)
                 .expect_attr(&vm, "bios", "ovmf"),
         )
-        .check_destroy(move |_| only_seed_left(&s3))
+        .check_destroy(move |_| nothing_left(&s3))
         .run();
 }
 
@@ -478,7 +410,7 @@ fn pool_membership_and_disk_move() {
         .step(Step::config(&c2))
         .check_destroy(move |_| {
             ensure!(s6.vm_pool(240).is_none() && s6.vm_pool(241).is_none());
-            only_seed_left(&s6)
+            nothing_left(&s6)
         })
         .run();
 }
@@ -582,6 +514,6 @@ fn reboot_after_update_applies_pending_changes() {
                     "reboot_after_update",
                 ]),
         )
-        .check_destroy(move |_| only_seed_left(&s4))
+        .check_destroy(move |_| nothing_left(&s4))
         .run();
 }
