@@ -990,46 +990,41 @@ impl Client {
 mod tests {
     use super::*;
 
+    /// `classify` for an answer without per-parameter errors.
+    fn plain(method: &str, path: &str, status: u16, message: &str) -> ApiError {
+        classify(method, path, status, message.into(), BTreeMap::new())
+    }
+
     #[test]
     fn classifies_pve_errors() {
-        let e = classify(
+        let e = plain(
             "GET",
             "/nodes/pve/qemu/100/config",
             500,
-            "Configuration file 'nodes/pve/qemu-server/100.conf' does not exist".into(),
-            BTreeMap::new(),
+            "Configuration file 'nodes/pve/qemu-server/100.conf' does not exist",
         );
         assert!(e.is_not_found());
-        let e = classify(
+        let e = plain(
             "POST",
             "/x",
             500,
-            "can't lock file '/var/lock/qemu-server/lock-101.conf' - got timeout".into(),
-            BTreeMap::new(),
+            "can't lock file '/var/lock/qemu-server/lock-101.conf' - got timeout",
         );
         assert!(e.is_locked());
-        let e = classify(
+        let e = plain("PUT", "/x", 500, "VM is locked (clone)");
+        assert!(e.is_locked());
+        let e = plain(
             "PUT",
             "/x",
             500,
-            "VM is locked (clone)".into(),
-            BTreeMap::new(),
-        );
-        assert!(e.is_locked());
-        let e = classify(
-            "PUT",
-            "/x",
-            500,
-            "checksum mismatch (file change by other user?)".into(),
-            BTreeMap::new(),
+            "checksum mismatch (file change by other user?)",
         );
         assert!(e.is_conflict());
-        let e = classify(
+        let e = plain(
             "POST",
             "/x",
             500,
-            "unable to create VM 100 - VM 100 already exists on node 'pve'".into(),
-            BTreeMap::new(),
+            "unable to create VM 100 - VM 100 already exists on node 'pve'",
         );
         assert!(e.is_already_exists());
         let e = classify(
@@ -1040,12 +1035,11 @@ mod tests {
             BTreeMap::from([("vmid".to_string(), "VM 100 already exists".to_string())]),
         );
         assert!(e.is_already_exists());
-        let e = classify(
+        let e = plain(
             "POST",
             "/nodes/pve/qemu",
             403,
-            "Permission check failed (/vms/100, VM.Allocate)".into(),
-            BTreeMap::new(),
+            "Permission check failed (/vms/100, VM.Allocate)",
         );
         let s = e.to_string();
         assert!(s.contains("VM.Allocate") && s.contains("/vms/100"), "{s}");
