@@ -18,12 +18,11 @@
 mod api;
 mod state;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{Counters, Faults, SimServer, instrument, lock};
+use crate::common::{Counters, Faults, SimParts, SimServer, lock, start_sim};
 use state::{CfError, Cloudflare};
 
 pub use state::{
@@ -67,16 +66,18 @@ impl CloudflareSim {
 
     /// Starts on `127.0.0.1:port` (`0` = ephemeral).
     pub fn start_on_port(port: u16) -> std::io::Result<Self> {
-        let state: api::Shared = Arc::new(Mutex::new(seeded()));
-        let faults = Faults::default();
-        let counters = Counters::default();
-        let router = instrument(
-            api::router(state.clone()),
-            &faults,
-            &counters,
-            Arc::new(api::fault_response),
-        );
-        let server = SimServer::start("cloudflare", router, port)?;
+        let SimParts {
+            state,
+            faults,
+            counters,
+            server,
+        } = start_sim(
+            "cloudflare",
+            port,
+            seeded(),
+            api::router,
+            api::fault_response,
+        )?;
         Ok(Self {
             server,
             state,

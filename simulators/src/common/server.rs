@@ -5,7 +5,7 @@
 //! server stops when the handle is dropped.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use axum::Router;
@@ -47,6 +47,43 @@ struct Observer {
     faults: Faults,
     counters: Counters,
     render: FaultRenderer,
+}
+
+/// What every simulator holds: its state, fault rules, request counters and
+/// the running server.
+pub(crate) struct SimParts<S> {
+    pub(crate) state: Arc<Mutex<S>>,
+    pub(crate) faults: Faults,
+    pub(crate) counters: Counters,
+    pub(crate) server: SimServer,
+}
+
+/// Starts the simulator `name` on `127.0.0.1:port` (`0` = ephemeral) with
+/// `seed` as its state: `router` serves the API over that state, behind fault
+/// injection (faults answered by `fault_response`) and request counting.
+pub(crate) fn start_sim<S>(
+    name: &str,
+    port: u16,
+    seed: S,
+    router: fn(Arc<Mutex<S>>) -> Router,
+    fault_response: fn(StatusCode) -> Response,
+) -> std::io::Result<SimParts<S>> {
+    let state = Arc::new(Mutex::new(seed));
+    let faults = Faults::default();
+    let counters = Counters::default();
+    let router = instrument(
+        router(state.clone()),
+        &faults,
+        &counters,
+        Arc::new(fault_response),
+    );
+    let server = SimServer::start(name, router, port)?;
+    Ok(SimParts {
+        state,
+        faults,
+        counters,
+        server,
+    })
 }
 
 /// Wraps every route of `router` with request counting and fault injection.

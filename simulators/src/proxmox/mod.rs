@@ -28,12 +28,11 @@ mod schema;
 mod sha1;
 mod state;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{Counters, Faults, SimServer, instrument, lock};
+use crate::common::{Counters, Faults, SimParts, SimServer, lock, start_sim};
 pub use state::{AgentMode, VmLockGuard};
 use state::{Cluster, Privs, Shared, Storage, Token, Vm, Volume};
 
@@ -83,16 +82,12 @@ impl ProxmoxSim {
 
     /// Starts on `127.0.0.1:port` (`0` = ephemeral).
     pub fn start_on_port(port: u16) -> std::io::Result<Self> {
-        let state: Shared = Arc::new(Mutex::new(seeded()));
-        let faults = Faults::default();
-        let counters = Counters::default();
-        let router = instrument(
-            api::router(state.clone()),
-            &faults,
-            &counters,
-            Arc::new(api::fault_response),
-        );
-        let server = SimServer::start("proxmox", router, port)?;
+        let SimParts {
+            state,
+            faults,
+            counters,
+            server,
+        } = start_sim("proxmox", port, seeded(), api::router, api::fault_response)?;
         Ok(Self {
             server,
             state,

@@ -18,11 +18,9 @@ mod api;
 mod ops;
 mod state;
 
-use std::sync::{Arc, Mutex};
-
 use serde_json::Value;
 
-use crate::common::{Counters, Faults, SimServer, instrument, lock};
+use crate::common::{Counters, Faults, SimParts, SimServer, lock, start_sim};
 use api::{Call, Params, Reply, Shared};
 use ops::{Role, Server};
 
@@ -68,16 +66,18 @@ impl TechnitiumSim {
 
     /// Starts on `127.0.0.1:port` (`0` = ephemeral).
     pub fn start_on_port(port: u16) -> std::io::Result<Self> {
-        let state: Shared = Arc::new(Mutex::new(seeded_server()));
-        let faults = Faults::default();
-        let counters = Counters::default();
-        let router = instrument(
-            api::router(state.clone()),
-            &faults,
-            &counters,
-            Arc::new(api::fault_response),
-        );
-        let server = SimServer::start("technitium", router, port)?;
+        let SimParts {
+            state,
+            faults,
+            counters,
+            server,
+        } = start_sim(
+            "technitium",
+            port,
+            seeded_server(),
+            api::router,
+            api::fault_response,
+        )?;
         Ok(Self {
             server,
             state,
