@@ -32,29 +32,32 @@ fn records_path(zone: &str) -> String {
     format!("/zones/{zone}/dns_records")
 }
 
-async fn create(sim: &CloudflareSim, body: Value) -> Value {
-    let (st, v) = req(
+/// A GET without a body.
+async fn get(sim: &CloudflareSim, token: &str, path: &str) -> (StatusCode, Value) {
+    req(sim, token, Method::GET, path, None).await
+}
+
+/// A record created in example.com with the edit token.
+async fn post_record(sim: &CloudflareSim, body: Value) -> (StatusCode, Value) {
+    req(
         sim,
         EDIT_TOKEN,
         Method::POST,
         &records_path(ZONE_EXAMPLE_COM),
         Some(body),
     )
-    .await;
+    .await
+}
+
+async fn create(sim: &CloudflareSim, body: Value) -> Value {
+    let (st, v) = post_record(sim, body).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["success"], true);
     v["result"].clone()
 }
 
 async fn create_err(sim: &CloudflareSim, body: Value) -> (StatusCode, i64) {
-    let (st, v) = req(
-        sim,
-        EDIT_TOKEN,
-        Method::POST,
-        &records_path(ZONE_EXAMPLE_COM),
-        Some(body),
-    )
-    .await;
+    let (st, v) = post_record(sim, body).await;
     assert_eq!(v["success"], false, "{v}");
     assert!(v["result"].is_null());
     (st, v["errors"][0]["code"].as_i64().unwrap())
@@ -119,12 +122,10 @@ async fn envelope_and_normalisation() {
     assert_eq!(r["content"], "0 issue \"letsencrypt.org\"");
 
     // GET one.
-    let (st, v) = req(
+    let (st, v) = get(
         &sim,
         READ_TOKEN,
-        Method::GET,
         &format!("{}/{}", records_path(ZONE_EXAMPLE_COM), id),
-        None,
     )
     .await;
     assert_eq!(st, 200);
@@ -213,25 +214,16 @@ async fn validation_errors() {
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["success"], false);
     // Missing record: 404 81044.
-    let (st, v) = req(
+    let (st, v) = get(
         &sim,
         EDIT_TOKEN,
-        Method::GET,
         &format!("{}/{}", records_path(ZONE_EXAMPLE_COM), "0".repeat(32)),
-        None,
     )
     .await;
     assert_eq!(st, 404);
     assert_eq!(v["errors"][0]["code"], 81044);
     // Unknown zone.
-    let (st, v) = req(
-        &sim,
-        EDIT_TOKEN,
-        Method::GET,
-        &records_path(&"f".repeat(32)),
-        None,
-    )
-    .await;
+    let (st, v) = get(&sim, EDIT_TOKEN, &records_path(&"f".repeat(32))).await;
     assert_eq!(st, 400);
     assert_eq!(v["errors"][0]["code"], 7003);
 }
@@ -250,14 +242,7 @@ async fn auth_and_scopes() {
     );
 
     // Read-only token: reads ok, writes 403 10000.
-    let (st, _) = req(
-        &sim,
-        READ_TOKEN,
-        Method::GET,
-        &records_path(ZONE_LAB_EXAMPLE_NET),
-        None,
-    )
-    .await;
+    let (st, _) = get(&sim, READ_TOKEN, &records_path(ZONE_LAB_EXAMPLE_NET)).await;
     assert_eq!(st, 200);
     let (st, v) = req(
         &sim,
@@ -273,36 +258,15 @@ async fn auth_and_scopes() {
     );
 
     // Zone-scoped token: cannot list zones without a name filter.
-    let (st, v) = req(&sim, SCOPED_TOKEN, Method::GET, "/zones", None).await;
+    let (st, v) = get(&sim, SCOPED_TOKEN, "/zones").await;
     assert_eq!(st, 403);
     assert_eq!(v["errors"][0]["code"], 9109);
-    let (st, v) = req(
-        &sim,
-        SCOPED_TOKEN,
-        Method::GET,
-        "/zones?name=example.com",
-        None,
-    )
-    .await;
+    let (st, v) = get(&sim, SCOPED_TOKEN, "/zones?name=example.com").await;
     assert_eq!(st, 200);
     assert_eq!(v["result"][0]["id"], ZONE_EXAMPLE_COM);
-    let (_, v) = req(
-        &sim,
-        SCOPED_TOKEN,
-        Method::GET,
-        "/zones?name=lab.example.net",
-        None,
-    )
-    .await;
+    let (_, v) = get(&sim, SCOPED_TOKEN, "/zones?name=lab.example.net").await;
     assert_eq!(v["result"], json!([]));
-    let (st, _) = req(
-        &sim,
-        SCOPED_TOKEN,
-        Method::GET,
-        &records_path(ZONE_LAB_EXAMPLE_NET),
-        None,
-    )
-    .await;
+    let (st, _) = get(&sim, SCOPED_TOKEN, &records_path(ZONE_LAB_EXAMPLE_NET)).await;
     assert_eq!(st, 403);
     let (st, _) = req(
         &sim,
@@ -315,17 +279,10 @@ async fn auth_and_scopes() {
     assert_eq!(st, 200);
 
     // Full token lists both zones with result_info.
-    let (_, v) = req(&sim, EDIT_TOKEN, Method::GET, "/zones", None).await;
+    let (_, v) = get(&sim, EDIT_TOKEN, "/zones").await;
     assert_eq!(v["result"].as_array().unwrap().len(), 2);
     assert_eq!(v["result_info"]["total_count"], 2);
-    let (_, v) = req(
-        &sim,
-        EDIT_TOKEN,
-        Method::GET,
-        &format!("/zones/{ZONE_LAB_EXAMPLE_NET}"),
-        None,
-    )
-    .await;
+    let (_, v) = get(&sim, EDIT_TOKEN, &format!("/zones/{ZONE_LAB_EXAMPLE_NET}")).await;
     assert_eq!(v["result"]["name"], "lab.example.net");
 }
 
@@ -346,15 +303,13 @@ async fn pagination_and_filters() {
     .await;
     let mut seen = Vec::new();
     for page in 1..=3 {
-        let (_, v) = req(
+        let (_, v) = get(
             &sim,
             EDIT_TOKEN,
-            Method::GET,
             &format!(
                 "{}?type=A&per_page=3&page={page}",
                 records_path(ZONE_EXAMPLE_COM)
             ),
-            None,
         )
         .await;
         let info = &v["result_info"];
@@ -370,44 +325,31 @@ async fn pagination_and_filters() {
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 7);
-    let (_, v) = req(
+    let (_, v) = get(
         &sim,
         EDIT_TOKEN,
-        Method::GET,
         &format!("{}?name=h0.example.com", records_path(ZONE_EXAMPLE_COM)),
-        None,
     )
     .await;
     assert_eq!(v["result"].as_array().unwrap().len(), 2);
-    let (_, v) = req(
+    let (_, v) = get(
         &sim,
         EDIT_TOKEN,
-        Method::GET,
         &format!(
             "{}?name=h0.example.com&type=TXT",
             records_path(ZONE_EXAMPLE_COM)
         ),
-        None,
     )
     .await;
     assert_eq!(v["result"].as_array().unwrap().len(), 1);
-    let (_, v) = req(
+    let (_, v) = get(
         &sim,
         EDIT_TOKEN,
-        Method::GET,
         &format!("{}?content=192.0.2.3", records_path(ZONE_EXAMPLE_COM)),
-        None,
     )
     .await;
     assert_eq!(v["result"][0]["name"], "h3.example.com");
-    let (_, v) = req(
-        &sim,
-        EDIT_TOKEN,
-        Method::GET,
-        &records_path(ZONE_EXAMPLE_COM),
-        None,
-    )
-    .await;
+    let (_, v) = get(&sim, EDIT_TOKEN, &records_path(ZONE_EXAMPLE_COM)).await;
     assert_eq!(v["result_info"]["per_page"], 100);
 }
 
@@ -458,7 +400,7 @@ async fn rate_limit_retry_after() {
     let sim = CloudflareSim::start().unwrap();
     sim.set_rate_limit(2, Duration::from_secs(60));
     for _ in 0..2 {
-        let (st, _) = req(&sim, EDIT_TOKEN, Method::GET, "/zones", None).await;
+        let (st, _) = get(&sim, EDIT_TOKEN, "/zones").await;
         assert_eq!(st, 200);
     }
     let resp = reqwest::Client::new()
@@ -477,7 +419,7 @@ async fn rate_limit_retry_after() {
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["errors"][0]["code"], 971);
     // Budgets are per token.
-    let (st, _) = req(&sim, READ_TOKEN, Method::GET, "/zones", None).await;
+    let (st, _) = get(&sim, READ_TOKEN, "/zones").await;
     assert_eq!(st, 200);
 }
 
@@ -507,12 +449,9 @@ async fn reset_after_handling_loses_the_answer_not_the_work() {
     assert_eq!(records.len(), 1, "the server did the work: {records:?}");
     assert_eq!(records[0]["name"], "lost.example.com");
     // The next request is answered normally (identical record: 81057).
-    let (st, v) = req(
+    let (st, v) = post_record(
         &sim,
-        EDIT_TOKEN,
-        Method::POST,
-        &records_path(ZONE_EXAMPLE_COM),
-        Some(json!({"type": "A", "name": "lost", "content": "192.0.2.7"})),
+        json!({"type": "A", "name": "lost", "content": "192.0.2.7"}),
     )
     .await;
     assert_eq!(st, 400, "{v}");
@@ -532,12 +471,9 @@ async fn faults_counters_and_hooks() {
         },
         1,
     );
-    let (st, v) = req(
+    let (st, v) = post_record(
         &sim,
-        EDIT_TOKEN,
-        Method::POST,
-        &records_path(ZONE_EXAMPLE_COM),
-        Some(json!({"type": "A", "name": "f", "content": "192.0.2.1"})),
+        json!({"type": "A", "name": "f", "content": "192.0.2.1"}),
     )
     .await;
     assert_eq!(st, 503);
@@ -582,7 +518,7 @@ async fn faults_counters_and_hooks() {
         1,
     );
     let t = std::time::Instant::now();
-    let (st, _) = req(&sim, EDIT_TOKEN, Method::GET, "/zones", None).await;
+    let (st, _) = get(&sim, EDIT_TOKEN, "/zones").await;
     assert_eq!(st, 200);
     assert!(t.elapsed() >= Duration::from_millis(150));
 
@@ -593,22 +529,18 @@ async fn faults_counters_and_hooks() {
         .to_string();
     sim.patch_record(ZONE_EXAMPLE_COM, &id, json!({"content": "192.0.2.99"}))
         .unwrap();
-    let (_, v) = req(
+    let (_, v) = get(
         &sim,
         EDIT_TOKEN,
-        Method::GET,
         &format!("{}/{id}", records_path(ZONE_EXAMPLE_COM)),
-        None,
     )
     .await;
     assert_eq!(v["result"]["content"], "192.0.2.99");
     assert!(sim.delete_record(ZONE_EXAMPLE_COM, &id));
-    let (st, _) = req(
+    let (st, _) = get(
         &sim,
         EDIT_TOKEN,
-        Method::GET,
         &format!("{}/{id}", records_path(ZONE_EXAMPLE_COM)),
-        None,
     )
     .await;
     assert_eq!(st, 404);
@@ -673,39 +605,28 @@ async fn malformed_requests_get_vendor_errors() {
         json!({"type": "SRV", "name": "_x._tcp", "data": {"priority": -1}}),
         json!({"type": "CAA", "name": "x", "data": "nope"}),
     ] {
-        let (st, v) = req(
-            &sim,
-            EDIT_TOKEN,
-            Method::POST,
-            &records_path(ZONE_EXAMPLE_COM),
-            Some(body.clone()),
-        )
-        .await;
+        let (st, v) = post_record(&sim, body.clone()).await;
         assert_eq!(st, 400, "{body} -> {v}");
         assert_eq!(v["success"], false);
     }
-    let (st, v) = req(
+    let (st, v) = get(
         &sim,
         EDIT_TOKEN,
-        Method::GET,
         &format!("{}?per_page=0", records_path(ZONE_EXAMPLE_COM)),
-        None,
     )
     .await;
     assert_eq!((st.as_u16(), v["success"].as_bool()), (400, Some(false)));
-    let (st, v) = req(
+    let (st, v) = get(
         &sim,
         EDIT_TOKEN,
-        Method::GET,
         &format!("{}/not-an-id", records_path(ZONE_EXAMPLE_COM)),
-        None,
     )
     .await;
     assert_eq!(
         (st.as_u16(), v["errors"][0]["code"].as_i64()),
         (400, Some(7003))
     );
-    let (st, v) = req(&sim, EDIT_TOKEN, Method::GET, "/nowhere", None).await;
+    let (st, v) = get(&sim, EDIT_TOKEN, "/nowhere").await;
     assert_eq!(
         (st.as_u16(), v["errors"][0]["code"].as_i64()),
         (400, Some(7000))
