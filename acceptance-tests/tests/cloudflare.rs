@@ -12,6 +12,9 @@ use labforge_simulators::cloudflare::{
 };
 use labforge_simulators::common::Fault;
 
+mod support;
+use support::REQUIRED_PROVIDERS;
+
 const Z: &str = ZONE_EXAMPLE_COM;
 const RECORDS: &str = "/client/v4/zones/{zone_id}/dns_records";
 const RECORD: &str = "/client/v4/zones/{zone_id}/dns_records/{dns_record_id}";
@@ -24,14 +27,7 @@ fn sim() -> Rc<CloudflareSim> {
 /// The root module: required_providers, the provider block and `body`.
 fn hcl(sim: &CloudflareSim, token: &str, body: &str) -> String {
     format!(
-        r#"terraform {{
-  required_providers {{
-    homelab = {{
-      source  = "labforge/homelab"
-      version = "{version}"
-    }}
-  }}
-}}
+        r#"{REQUIRED_PROVIDERS}
 
 provider "homelab" {{
   cloudflare {{
@@ -43,7 +39,6 @@ provider "homelab" {{
 }}
 
 {body}"#,
-        version = env!("CARGO_PKG_VERSION"),
         url = sim.base_url(),
     )
 }

@@ -20,6 +20,9 @@ use labforge_simulators::proxmox::{self, AgentMode, ProxmoxSim, SEED_TEMPLATE};
 use labforge_simulators::technitium::{self, TechnitiumSim};
 use serde_json::Value;
 
+mod support;
+use support::REQUIRED_PROVIDERS;
+
 const LOG_FILE: &str = "trace.log";
 const VM_PASSWORD: &str = "cloudinit-Pa55word-7d1f0c";
 
@@ -64,14 +67,7 @@ impl Lab {
         body: &str,
     ) -> String {
         format!(
-            r#"terraform {{
-  required_providers {{
-    homelab = {{
-      source  = "labforge/homelab"
-      version = "{version}"
-    }}
-  }}
-}}
+            r#"{REQUIRED_PROVIDERS}
 
 provider "homelab" {{
   technitium {{
@@ -91,7 +87,6 @@ provider "homelab" {{
 }}
 
 {body}"#,
-            version = env!("CARGO_PKG_VERSION"),
             technitium = self.technitium.base_url(),
             cloudflare = self.cloudflare.base_url(),
             proxmox = self.proxmox.base_url(),

@@ -15,6 +15,9 @@ use labforge_simulators::technitium::{
     ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, READONLY_TOKEN, SEED_ZONE, TechnitiumSim,
 };
 
+mod support;
+use support::REQUIRED_PROVIDERS;
+
 const RT: &str = "homelab_technitium_dns_record";
 const ZT: &str = "homelab_technitium_zone";
 
@@ -33,14 +36,7 @@ fn login() -> String {
 /// The root module: required_providers, the provider block (with `auth`) and `body`.
 fn hcl(sim: &TechnitiumSim, auth: &str, body: &str) -> String {
     format!(
-        r#"terraform {{
-  required_providers {{
-    homelab = {{
-      source  = "labforge/homelab"
-      version = "{version}"
-    }}
-  }}
-}}
+        r#"{REQUIRED_PROVIDERS}
 
 provider "homelab" {{
   technitium {{
@@ -50,7 +46,6 @@ provider "homelab" {{
 }}
 
 {body}"#,
-        version = env!("CARGO_PKG_VERSION"),
         url = sim.base_url(),
     )
 }

@@ -4,3 +4,18 @@
 #![allow(dead_code)]
 
 pub mod proxmox;
+
+/// The `terraform { required_providers { … } }` block pinning this build of
+/// the provider (no trailing newline).
+pub const REQUIRED_PROVIDERS: &str = concat!(
+    "terraform {\n",
+    "  required_providers {\n",
+    "    homelab = {\n",
+    "      source  = \"labforge/homelab\"\n",
+    "      version = \"",
+    env!("CARGO_PKG_VERSION"),
+    "\"\n",
+    "    }\n",
+    "  }\n",
+    "}",
+);

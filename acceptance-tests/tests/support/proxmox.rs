@@ -3,6 +3,7 @@
 
 use std::rc::Rc;
 
+use super::REQUIRED_PROVIDERS;
 use anyhow::{Result, ensure};
 use labforge_simulators::proxmox::{
     ADMIN_TOKEN, AgentMode, NODES, ProxmoxSim, SEED_IMAGE, SEED_TEMPLATE,
@@ -37,14 +38,7 @@ pub fn hcl(sim: &ProxmoxSim, auth: Auth, body: &str) -> String {
         Auth::Env => String::new(),
     };
     format!(
-        r#"terraform {{
-  required_providers {{
-    homelab = {{
-      source  = "labforge/homelab"
-      version = "{version}"
-    }}
-  }}
-}}
+        r#"{REQUIRED_PROVIDERS}
 
 provider "homelab" {{
   proxmox {{
@@ -53,7 +47,6 @@ provider "homelab" {{
 }}
 
 {body}"#,
-        version = env!("CARGO_PKG_VERSION"),
         url = sim.base_url(),
     )
 }
