@@ -185,6 +185,22 @@ pub(crate) fn kind_name(v: &Value) -> &'static str {
     }
 }
 
+/// An object value may only hold the attributes its type has (both codecs
+/// refuse the rest, naming the first one).
+pub(crate) fn reject_extra_attributes(
+    m: &BTreeMap<String, Value>,
+    ot: &crate::ObjectType,
+    path: &crate::path::Trail<'_>,
+) -> Result<()> {
+    match m.keys().find(|k| !ot.attrs.contains_key(*k)) {
+        Some(extra) => Err(Error::Type {
+            path: path.attr(extra.as_str()).to_path(),
+            message: "unsupported attribute".to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::conform::{infer_type, kind_name};
+use crate::conform::{infer_type, kind_name, reject_extra_attributes};
 use crate::path::Trail;
 use crate::value::dedupe_set;
 use crate::{Error, Number, ObjectType, Result, Type, Value};
@@ -768,12 +768,7 @@ fn write_object(
     path: &Trail<'_>,
     depth: usize,
 ) -> Result<()> {
-    if let Some(extra) = m.keys().find(|k| !ot.attrs.contains_key(*k)) {
-        return Err(type_error(
-            &path.attr(extra.as_str()),
-            "unsupported attribute",
-        ));
-    }
+    reject_extra_attributes(m, ot, path)?;
     out.push(b'{');
     for (i, (k, at)) in ot.attrs.iter().enumerate() {
         if i > 0 {

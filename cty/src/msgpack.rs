@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::conform::{infer_type, kind_name};
+use crate::conform::{infer_type, kind_name, reject_extra_attributes};
 use crate::path::Trail;
 use crate::value::dedupe_set;
 use crate::{Error, Number, ObjectType, Refinements, Result, Type, Value};
@@ -192,53 +192,40 @@ impl<'a> Reader<'a> {
         Ok((code, self.take(len)?))
     }
 
-    /// Array length, after the marker has been checked to be an array.
+    /// Array length (fixarray, array16, array32).
     fn array_len(&mut self, path: &Trail<'_>, what: &str) -> Result<usize> {
-        let m = self.peek()?;
-        let len = match m {
-            0x90..=0x9f => {
-                self.pos += 1;
-                usize::from(m & 0x0f)
-            }
-            0xdc => {
-                self.pos += 1;
-                self.len_u16()?
-            }
-            0xdd => {
-                self.pos += 1;
-                self.len_u32()?
-            }
-            _ => {
-                return Err(type_error(
-                    path,
-                    format!("{what} is required, found {}", marker_name(m)),
-                ));
-            }
-        };
-        Ok(len)
+        self.container_len(path, what, 0x90, [0xdc, 0xdd])
     }
 
+    /// Map length (fixmap, map16, map32).
     fn map_len(&mut self, path: &Trail<'_>, what: &str) -> Result<usize> {
+        self.container_len(path, what, 0x80, [0xde, 0xdf])
+    }
+
+    /// The length of an array or map: a fix marker `fix..=fix+15`, or the
+    /// 16- and 32-bit length markers `wide`.
+    fn container_len(
+        &mut self,
+        path: &Trail<'_>,
+        what: &str,
+        fix: u8,
+        wide: [u8; 2],
+    ) -> Result<usize> {
         let m = self.peek()?;
-        let len = match m {
-            0x80..=0x8f => {
-                self.pos += 1;
-                usize::from(m & 0x0f)
-            }
-            0xde => {
-                self.pos += 1;
-                self.len_u16()?
-            }
-            0xdf => {
-                self.pos += 1;
-                self.len_u32()?
-            }
-            _ => {
-                return Err(type_error(
-                    path,
-                    format!("{what} is required, found {}", marker_name(m)),
-                ));
-            }
+        let len = if (fix..=fix + 0x0f).contains(&m) {
+            self.pos += 1;
+            usize::from(m & 0x0f)
+        } else if m == wide[0] {
+            self.pos += 1;
+            self.len_u16()?
+        } else if m == wide[1] {
+            self.pos += 1;
+            self.len_u32()?
+        } else {
+            return Err(type_error(
+                path,
+                format!("{what} is required, found {}", marker_name(m)),
+            ));
         };
         Ok(len)
     }
@@ -926,12 +913,7 @@ fn write_object(
     path: &Trail<'_>,
     depth: usize,
 ) -> Result<()> {
-    if let Some(extra) = m.keys().find(|k| !ot.attrs.contains_key(*k)) {
-        return Err(type_error(
-            &path.attr(extra.as_str()),
-            "unsupported attribute",
-        ));
-    }
+    reject_extra_attributes(m, ot, path)?;
     write_map_header(w, ot.attrs.len(), path)?;
     for (k, at) in &ot.attrs {
         write_str(w, k.as_bytes(), path)?;
