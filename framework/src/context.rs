@@ -51,12 +51,18 @@ impl StopSignal {
 /// and Terraform's stop signal.
 pub struct Ctx<C> {
     client: Arc<C>,
+    request: Arc<RequestState>,
+}
+
+/// What one request collects, shared by every view of its [`Ctx`].
+struct RequestState {
     private: Mutex<BTreeMap<String, serde_json::Value>>,
     diagnostics: Mutex<Diagnostics>,
     stop: StopSignal,
 }
 
 impl<C> Ctx<C> {
+    /// A context for one request.
     pub fn new(
         client: Arc<C>,
         private: BTreeMap<String, serde_json::Value>,
@@ -64,9 +70,21 @@ impl<C> Ctx<C> {
     ) -> Self {
         Self {
             client,
-            private: Mutex::new(private),
-            diagnostics: Mutex::new(Diagnostics::new()),
-            stop,
+            request: Arc::new(RequestState {
+                private: Mutex::new(private),
+                diagnostics: Mutex::new(Diagnostics::new()),
+                stop,
+            }),
+        }
+    }
+
+    /// The same request seen with another client (a backend's own, for a
+    /// backend-scoped resource): private state, warnings and the stop signal
+    /// are shared.
+    pub fn with_client<T>(&self, client: Arc<T>) -> Ctx<T> {
+        Ctx {
+            client,
+            request: Arc::clone(&self.request),
         }
     }
 
@@ -77,14 +95,19 @@ impl<C> Ctx<C> {
 
     /// Private state kept by Terraform with the resource (never shown to users).
     pub fn private<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
-        let p = self.private.lock().unwrap_or_else(PoisonError::into_inner);
+        let p = self
+            .request
+            .private
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         p.get(key)
             .and_then(|v| serde_json::from_value(v.clone()).ok())
     }
 
     pub fn set_private<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
         let v = serde_json::to_value(value)?;
-        self.private
+        self.request
+            .private
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(key.to_string(), v);
@@ -92,7 +115,8 @@ impl<C> Ctx<C> {
     }
 
     pub fn remove_private(&self, key: &str) {
-        self.private
+        self.request
+            .private
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(key);
@@ -100,32 +124,30 @@ impl<C> Ctx<C> {
 
     /// Add a warning to the response (e.g. "a reboot is needed").
     pub fn warn(&self, summary: impl Into<String>, detail: impl Into<String>) {
-        self.diagnostics
+        self.request
+            .diagnostics
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(Diagnostic::warning(summary, detail));
     }
 
     pub fn stop_signal(&self) -> &StopSignal {
-        &self.stop
+        &self.request.stop
     }
 
     /// Run `fut` unless Terraform asks to stop first.
     pub async fn until_stopped<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
         tokio::select! {
             r = fut => r,
-            () = self.stop.stopped() => Err(Error::new("Operation cancelled", "Terraform asked the provider to stop.")),
+            () = self.request.stop.stopped() => Err(Error::new("Operation cancelled", "Terraform asked the provider to stop.")),
         }
     }
 
     pub(crate) fn take(self) -> (BTreeMap<String, serde_json::Value>, Diagnostics) {
+        let r = &self.request;
         (
-            self.private
-                .into_inner()
-                .unwrap_or_else(PoisonError::into_inner),
-            self.diagnostics
-                .into_inner()
-                .unwrap_or_else(PoisonError::into_inner),
+            std::mem::take(&mut *r.private.lock().unwrap_or_else(PoisonError::into_inner)),
+            std::mem::take(&mut *r.diagnostics.lock().unwrap_or_else(PoisonError::into_inner)),
         )
     }
 }

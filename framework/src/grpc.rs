@@ -428,6 +428,12 @@ fn definition_errors<P: Provider>(schema: &Schema, r: &Registry<P::Client>) -> V
     for (n, x) in &r.ephemeral {
         add("ephemeral resource", format!("{}_{n}", P::NAME), x.schema());
     }
+    for e in r.definition_errors() {
+        d.error(
+            "Invalid provider schema",
+            format!("{}_{e}. This is a bug in the provider.", P::NAME),
+        );
+    }
     diags_proto(&d)
 }
 

@@ -8,6 +8,9 @@
 //! ## Where to start
 //! - [`Provider`]: the provider block, `configure`, and the [`Registry`] of
 //!   resources, data sources, ephemeral resources and functions.
+//! - [`Backend`]: one backend of a provider made of several (its block,
+//!   environment variables, client and resources); [`Backends`] combines
+//!   them and scopes each backend's resources to its client.
 //! - [`Resource`] (and [`DataSource`], [`EphemeralResource`], [`Function`]):
 //!   what a resource author implements.
 //! - [`schema`]: schemas as data, with [`schema::modifiers`] and
@@ -19,6 +22,7 @@
 //!   is what a provider's `main` calls.
 //! - [`docs`]: registry-style Markdown generated from the schemas.
 
+pub mod backend;
 pub mod context;
 pub mod diag;
 pub mod docs;
@@ -29,6 +33,7 @@ pub mod provider;
 pub mod resource;
 pub mod schema;
 
+pub use backend::{Backend, Backends, Clients, Env};
 pub use context::{Ctx, StopSignal};
 pub use diag::{Diagnostic, Diagnostics, Error, Result, Severity};
 pub use labforge_cty::{AttributePath, Number, PathStep, Type, Value};

@@ -114,6 +114,63 @@ pub fn coerce(v: Value, ty: &Type) -> Result<Value, String> {
     }
 }
 
+/// The attribute names a model struct decodes (its serde field names, after
+/// `rename`), or `None` when the model is not a plain struct (a map, or a
+/// struct with `flatten`, whose fields serde does not list).
+///
+/// The framework compares them with the schema at registration: an attribute
+/// the model lacks would always be written as null, and a field the schema
+/// lacks could never be encoded.
+pub fn field_names<T: DeserializeOwned>() -> Option<&'static [&'static str]> {
+    match T::deserialize(FieldProbe) {
+        Err(ProbeError(Some(fields))) => Some(fields),
+        _ => None,
+    }
+}
+
+/// A deserializer that only asks a struct for its field list.
+struct FieldProbe;
+
+#[derive(Debug)]
+struct ProbeError(Option<&'static [&'static str]>);
+
+impl fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("field probe")
+    }
+}
+
+impl std::error::Error for ProbeError {}
+
+impl de::Error for ProbeError {
+    fn custom<M: fmt::Display>(_: M) -> Self {
+        ProbeError(None)
+    }
+}
+
+impl<'de> de::Deserializer<'de> for FieldProbe {
+    type Error = ProbeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, ProbeError> {
+        Err(ProbeError(None))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, ProbeError> {
+        Err(ProbeError(Some(fields)))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map enum identifier ignored_any
+    }
+}
+
 /// A value that may be null, unknown or known, for model fields where the
 /// difference matters.
 #[derive(Debug, Clone, PartialEq, Default)]

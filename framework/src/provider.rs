@@ -1,6 +1,6 @@
 //! The provider: its configuration, and the registry of what it offers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use labforge_cty::{Type, Value};
 use serde::de::DeserializeOwned;
 
 use crate::context::Ctx;
-use crate::diag::{Error, Result};
+use crate::diag::{Diagnostics, Error, Result};
 use crate::model;
 use crate::resource::{
     DataSource, EphemeralResource, Function, MoveSource, Opened, PlanChange, Resource,
@@ -50,6 +50,9 @@ pub struct Registry<C> {
     pub(crate) data_sources: BTreeMap<&'static str, Arc<dyn AnyDataSource<C>>>,
     pub(crate) ephemeral: BTreeMap<&'static str, Arc<dyn AnyEphemeral<C>>>,
     pub(crate) functions: BTreeMap<&'static str, Arc<dyn AnyFunction>>,
+    /// Definition mistakes found while registering (a model that does not
+    /// match its schema, a name registered twice).
+    pub(crate) errors: Vec<String>,
 }
 
 impl<C: Send + Sync + 'static> Default for Registry<C> {
@@ -59,60 +62,92 @@ impl<C: Send + Sync + 'static> Default for Registry<C> {
 }
 
 impl<C: Send + Sync + 'static> Registry<C> {
+    /// An empty registry.
     pub fn new() -> Self {
         Self {
             resources: BTreeMap::new(),
             data_sources: BTreeMap::new(),
             ephemeral: BTreeMap::new(),
             functions: BTreeMap::new(),
+            errors: Vec::new(),
         }
     }
 
+    /// Add a resource type.
     pub fn resource<R: Resource<Client = C>>(mut self, r: R) -> Self {
-        let schema = r.schema();
-        let ty = schema.value_type();
-        self.resources.insert(
+        let typed = Typed::new::<R::Model>(r.schema(), r, &mut self.errors, R::NAME);
+        insert(
+            &mut self.resources,
+            &mut self.errors,
             R::NAME,
-            Arc::new(Typed {
-                inner: r,
-                schema,
-                ty,
-            }),
+            Arc::new(typed),
         );
         self
     }
 
+    /// Add a data source.
     pub fn data_source<D: DataSource<Client = C>>(mut self, d: D) -> Self {
-        let schema = d.schema();
-        let ty = schema.value_type();
-        self.data_sources.insert(
+        let typed = Typed::new::<D::Model>(d.schema(), d, &mut self.errors, D::NAME);
+        insert(
+            &mut self.data_sources,
+            &mut self.errors,
             D::NAME,
-            Arc::new(Typed {
-                inner: d,
-                schema,
-                ty,
-            }),
+            Arc::new(typed),
         );
         self
     }
 
+    /// Add an ephemeral resource.
     pub fn ephemeral<E: EphemeralResource<Client = C>>(mut self, e: E) -> Self {
-        let schema = e.schema();
-        let ty = schema.value_type();
-        self.ephemeral.insert(
+        let typed = Typed::new::<E::Model>(e.schema(), e, &mut self.errors, E::NAME);
+        insert(
+            &mut self.ephemeral,
+            &mut self.errors,
             E::NAME,
-            Arc::new(Typed {
-                inner: e,
-                schema,
-                ty,
-            }),
+            Arc::new(typed),
         );
         self
     }
 
+    /// Add a provider-defined function.
     pub fn function<F: Function>(mut self, f: F) -> Self {
-        self.functions.insert(F::NAME, Arc::new(f));
+        insert(&mut self.functions, &mut self.errors, F::NAME, Arc::new(f));
         self
+    }
+
+    /// Add everything of `inner`, a registry written for another client
+    /// type `T` (a backend's own client), reaching it through `scope`. When
+    /// `scope` fails (the backend is not configured), every operation but
+    /// planning a destroy fails with its error, so a resource of an
+    /// unconfigured backend is reported at plan, not at apply.
+    pub fn scoped<T: Send + Sync + 'static>(
+        mut self,
+        inner: Registry<T>,
+        scope: fn(&Ctx<C>) -> Result<Ctx<T>>,
+    ) -> Self {
+        self.errors.extend(inner.errors);
+        for (n, r) in inner.resources {
+            let s = Arc::new(Scoped { inner: r, scope });
+            insert(&mut self.resources, &mut self.errors, n, s);
+        }
+        for (n, d) in inner.data_sources {
+            let s = Arc::new(Scoped { inner: d, scope });
+            insert(&mut self.data_sources, &mut self.errors, n, s);
+        }
+        for (n, e) in inner.ephemeral {
+            let s = Arc::new(Scoped { inner: e, scope });
+            insert(&mut self.ephemeral, &mut self.errors, n, s);
+        }
+        for (n, f) in inner.functions {
+            insert(&mut self.functions, &mut self.errors, n, f);
+        }
+        self
+    }
+
+    /// Mistakes found while registering: models that do not match their
+    /// schemas, names registered twice. GetProviderSchema reports them.
+    pub fn definition_errors(&self) -> &[String] {
+        &self.errors
     }
 
     /// Names and schemas of the resources, for docs.
@@ -129,6 +164,41 @@ impl<C: Send + Sync + 'static> Registry<C> {
     }
 }
 
+/// Insert `item` unless `name` is taken (a definition error).
+fn insert<T>(
+    map: &mut BTreeMap<&'static str, T>,
+    errors: &mut Vec<String>,
+    name: &'static str,
+    item: T,
+) {
+    if map.contains_key(name) {
+        errors.push(format!("{name}: registered twice"));
+    } else {
+        map.insert(name, item);
+    }
+}
+
+/// The mismatches between a model's fields and its schema's attributes and blocks.
+fn model_errors<M: DeserializeOwned>(name: &str, schema: &Schema) -> Vec<String> {
+    let Some(fields) = model::field_names::<M>() else {
+        return Vec::new();
+    };
+    let names: BTreeSet<&str> = schema
+        .attributes
+        .keys()
+        .chain(schema.blocks.keys())
+        .map(String::as_str)
+        .collect();
+    let fields: BTreeSet<&str> = fields.iter().copied().collect();
+    let lacking = names.difference(&fields).map(|a| {
+        format!("{name}: attribute {a:?} has no field in the model, so it would always be null")
+    });
+    let extra = fields
+        .difference(&names)
+        .map(|f| format!("{name}: model field {f:?} is not in the schema"));
+    lacking.chain(extra).collect()
+}
+
 struct Typed<T> {
     inner: T,
     schema: Schema,
@@ -136,6 +206,17 @@ struct Typed<T> {
 }
 
 impl<T> Typed<T> {
+    fn new<M: DeserializeOwned>(
+        schema: Schema,
+        inner: T,
+        errors: &mut Vec<String>,
+        name: &str,
+    ) -> Self {
+        errors.extend(model_errors::<M>(name, &schema));
+        let ty = schema.value_type();
+        Self { inner, schema, ty }
+    }
+
     fn encode<M: serde::Serialize>(&self, m: &M) -> Result<Value> {
         model::to_value(m, &self.ty)
     }
@@ -341,5 +422,157 @@ impl<F: Function> AnyFunction for F {
     }
     fn call(&self, args: Vec<Value>) -> Result<Value, crate::resource::FunctionError> {
         Function::call(self, args)
+    }
+}
+
+/// An item registered for a backend's client `T`, served with the
+/// provider's client `C` through `scope`.
+struct Scoped<I: ?Sized, C, T> {
+    inner: Arc<I>,
+    scope: fn(&Ctx<C>) -> Result<Ctx<T>>,
+}
+
+impl<C: Send + Sync + 'static, T: Send + Sync + 'static> AnyResource<C>
+    for Scoped<dyn AnyResource<T>, C, T>
+{
+    fn schema(&self) -> &Schema {
+        self.inner.schema()
+    }
+    fn value_type(&self) -> &Type {
+        self.inner.value_type()
+    }
+    fn import_id_format(&self) -> Option<&'static str> {
+        self.inner.import_id_format()
+    }
+    fn create<'a>(&'a self, ctx: &'a Ctx<C>, plan: &'a Value) -> BoxFuture<'a, Result<Value>> {
+        Box::pin(async move { self.inner.create(&(self.scope)(ctx)?, plan).await })
+    }
+    fn read<'a>(
+        &'a self,
+        ctx: &'a Ctx<C>,
+        state: &'a Value,
+    ) -> BoxFuture<'a, Result<Option<Value>>> {
+        Box::pin(async move { self.inner.read(&(self.scope)(ctx)?, state).await })
+    }
+    fn update<'a>(
+        &'a self,
+        ctx: &'a Ctx<C>,
+        prior: &'a Value,
+        plan: &'a Value,
+    ) -> BoxFuture<'a, Result<Value>> {
+        Box::pin(async move { self.inner.update(&(self.scope)(ctx)?, prior, plan).await })
+    }
+    fn delete<'a>(&'a self, ctx: &'a Ctx<C>, state: &'a Value) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move { self.inner.delete(&(self.scope)(ctx)?, state).await })
+    }
+    fn import<'a>(&'a self, ctx: &'a Ctx<C>, id: &'a str) -> BoxFuture<'a, Result<Value>> {
+        Box::pin(async move { self.inner.import(&(self.scope)(ctx)?, id).await })
+    }
+    fn modify_plan<'a>(
+        &'a self,
+        ctx: &'a Ctx<C>,
+        plan: &'a mut PlanChange<'_>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            match (self.scope)(ctx) {
+                Ok(scoped) => self.inner.modify_plan(&scoped, plan).await,
+                // Destroying needs the backend at apply; planning it does not.
+                Err(_) if plan.destroying() => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+    }
+    fn validate(&self, config: &Value) -> Diagnostics {
+        self.inner.validate(config)
+    }
+    fn state_upgraders(&self) -> Vec<StateUpgrader> {
+        self.inner.state_upgraders()
+    }
+    fn move_state(&self, source: &MoveSource) -> Option<Result<Value>> {
+        self.inner.move_state(source)
+    }
+}
+
+impl<C: Send + Sync + 'static, T: Send + Sync + 'static> AnyDataSource<C>
+    for Scoped<dyn AnyDataSource<T>, C, T>
+{
+    fn schema(&self) -> &Schema {
+        self.inner.schema()
+    }
+    fn value_type(&self) -> &Type {
+        self.inner.value_type()
+    }
+    fn read<'a>(&'a self, ctx: &'a Ctx<C>, config: &'a Value) -> BoxFuture<'a, Result<Value>> {
+        Box::pin(async move { self.inner.read(&(self.scope)(ctx)?, config).await })
+    }
+    fn validate(&self, config: &Value) -> Diagnostics {
+        self.inner.validate(config)
+    }
+}
+
+impl<C: Send + Sync + 'static, T: Send + Sync + 'static> AnyEphemeral<C>
+    for Scoped<dyn AnyEphemeral<T>, C, T>
+{
+    fn schema(&self) -> &Schema {
+        self.inner.schema()
+    }
+    fn value_type(&self) -> &Type {
+        self.inner.value_type()
+    }
+    fn open<'a>(
+        &'a self,
+        ctx: &'a Ctx<C>,
+        config: &'a Value,
+    ) -> BoxFuture<'a, Result<Opened<Value>>> {
+        Box::pin(async move { self.inner.open(&(self.scope)(ctx)?, config).await })
+    }
+    fn renew<'a>(
+        &'a self,
+        ctx: &'a Ctx<C>,
+    ) -> BoxFuture<'a, Result<Option<std::time::SystemTime>>> {
+        Box::pin(async move { self.inner.renew(&(self.scope)(ctx)?).await })
+    }
+    fn close<'a>(&'a self, ctx: &'a Ctx<C>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move { self.inner.close(&(self.scope)(ctx)?).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::Attribute;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Model {
+        name: String,
+        #[serde(rename = "ttl")]
+        time_to_live: Option<i64>,
+        stray: Option<String>,
+    }
+
+    #[test]
+    fn models_are_checked_against_schemas_both_ways() {
+        let schema = Schema::new("s")
+            .attribute("name", Attribute::string().required())
+            .attribute("ttl", Attribute::int().optional())
+            .attribute("comment", Attribute::string().optional());
+        let errors = model_errors::<Model>("thing", &schema);
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(
+            errors[0].contains("\"comment\" has no field"),
+            "{errors:#?}"
+        );
+        assert!(
+            errors[1].contains("\"stray\" is not in the schema"),
+            "{errors:#?}"
+        );
+
+        let fine = Schema::new("s")
+            .attribute("name", Attribute::string().required())
+            .attribute("ttl", Attribute::int().optional())
+            .attribute("stray", Attribute::string().optional());
+        assert!(model_errors::<Model>("thing", &fine).is_empty());
+        // A map model lists no fields: nothing to compare.
+        assert!(model_errors::<BTreeMap<String, String>>("thing", &schema).is_empty());
     }
 }

@@ -1,54 +1,52 @@
 //! # terraform-provider-homelab
 //!
-//! The `labforge/homelab` provider: one provider for a whole homelab.
+//! The `labforge/homelab` provider: one provider for a whole homelab. This
+//! crate only combines the backends: each lives in its own crate under
+//! `backends/` (its provider block, environment variables, API client,
+//! resources and data sources), and the framework scopes each backend's
+//! resources to its client.
 //!
 //! ## Where to start
-//! - [`Homelab`]: the provider; [`config`] is its provider block (one
-//!   optional block per backend, each with environment-variable fallbacks)
-//!   and the only place that reads the environment.
-//! - [`clients::Clients`]: what `configure` builds, one [`clients::Backend`]
-//!   per backend; a resource whose backend is not configured gets a clear
-//!   diagnostic naming the block and variables.
-//! - [`http`]: the one HTTP stack every backend client shares (rustls,
-//!   retries with backoff on 429/5xx/resets, Retry-After).
-//! - One folder per backend, each with its API client and its resources:
-//!   [`technitium`], [`cloudflare`].
+//! - [`backends`]: the list of backends; adding one is one line here.
+//! - [`Homelab`]: the provider the binary serves.
 
-pub mod clients;
-pub mod config;
-pub mod http;
-pub mod secret;
-
-pub mod cloudflare;
-pub mod proxmox;
-pub mod technitium;
-
-use labforge_framework::{Provider, Registry, Result, Schema, Value};
+use labforge_framework::{Backends, Clients, Env, Provider, Registry, Result, Schema, Value};
 
 /// The provider's source address.
 pub const ADDRESS: &str = "registry.terraform.io/labforge/homelab";
+
+const DESCRIPTION: &str = "The `homelab` provider manages a whole homelab: Proxmox VE virtual \
+    machines and Technitium and Cloudflare DNS. Configure only the backends you use; each block's \
+    attributes fall back to environment variables.";
+
+/// Every backend of the provider, in the order the docs list their blocks.
+pub fn backends() -> Backends {
+    Backends::new()
+        .with(labforge_proxmox::Proxmox)
+        .with(labforge_technitium::Technitium)
+        .with(labforge_cloudflare::Cloudflare)
+}
 
 /// The `homelab` provider.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Homelab;
 
 impl Provider for Homelab {
-    type Client = clients::Clients;
-    type Config = config::Config;
+    type Client = Clients;
+    type Config = serde::de::IgnoredAny;
     const NAME: &'static str = "homelab";
 
     fn schema(&self) -> Schema {
-        config::schema()
+        backends().schema(DESCRIPTION)
     }
 
-    async fn configure(&self, config: config::Config, raw: &Value) -> Result<clients::Clients> {
-        clients::Clients::configure(config, raw, &config::Env::from_process())
+    async fn configure(&self, _: serde::de::IgnoredAny, raw: &Value) -> Result<Clients> {
+        let backends = backends();
+        let env = Env::from_process(backends.env_vars());
+        backends.configure(raw, &env)
     }
 
-    fn resources(&self) -> Registry<clients::Clients> {
-        let r = Registry::new();
-        let r = technitium::register(r);
-        let r = proxmox::register(r);
-        cloudflare::register(r)
+    fn resources(&self) -> Registry<Clients> {
+        backends().registry()
     }
 }

@@ -24,5 +24,9 @@ fn schemas_are_well_formed() {
                 .map(|e| format!("{name}: {e}")),
         );
     }
+    // Models against schemas, both ways: an attribute without a model field
+    // would always be written as null; a field without an attribute could
+    // never be encoded.
+    errors.extend(registry.definition_errors().iter().cloned());
     assert!(errors.is_empty(), "{errors:#?}");
 }

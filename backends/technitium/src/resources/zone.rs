@@ -1,15 +1,12 @@
 //! `homelab_technitium_zone`: an authoritative zone.
 
+use crate::Client;
 use labforge_framework::schema::{Attribute, Schema, modifiers, validators};
-use labforge_framework::{
-    AttributePath, Ctx, Diagnostics, Error, PlanChange, Resource, Result, Type, Value,
-};
+use labforge_framework::{AttributePath, Ctx, Diagnostics, Error, Resource, Result, Type, Value};
 use serde::{Deserialize, Serialize};
 
-use super::client::ApiError;
-use super::rdata::norm_name;
-use super::record::client;
-use crate::clients::Clients;
+use crate::client::ApiError;
+use crate::rdata::norm_name;
 
 /// The resource.
 #[derive(Debug, Clone, Copy, Default)]
@@ -70,8 +67,8 @@ pub(crate) fn create_params(m: &ZoneModel) -> Vec<(&'static str, String)> {
 
 impl Zone {
     /// Fill `m` from the server; `None` if the zone is gone.
-    async fn refresh(&self, ctx: &Ctx<Clients>, mut m: ZoneModel) -> Result<Option<ZoneModel>> {
-        let c = client(ctx)?;
+    async fn refresh(&self, ctx: &Ctx<Client>, mut m: ZoneModel) -> Result<Option<ZoneModel>> {
+        let c = ctx.client();
         let name = m.name_n();
         let info = match c.zone_get(&name).await {
             Ok(i) => i,
@@ -125,8 +122,8 @@ impl Zone {
     /// Forwarder zones) no records but the SOA, NS and FWD records a new zone
     /// has at its apex. Otherwise fail, pointing at `terraform import`.
     /// Returns whether the zone is disabled.
-    async fn adopt(&self, ctx: &Ctx<Clients>, plan: &ZoneModel, refused: ApiError) -> Result<bool> {
-        let c = client(ctx)?;
+    async fn adopt(&self, ctx: &Ctx<Client>, plan: &ZoneModel, refused: ApiError) -> Result<bool> {
+        let c = ctx.client();
         let name = plan.name_n();
         let refuse = |why: &str| {
             Error::msg(format!(
@@ -187,7 +184,7 @@ fn same_set(a: &[String], b: &[String]) -> bool {
 }
 
 impl Resource for Zone {
-    type Client = Clients;
+    type Client = Client;
     type Model = ZoneModel;
     const NAME: &'static str = "technitium_zone";
 
@@ -297,16 +294,8 @@ impl Resource for Zone {
         Some("the zone name, e.g. `home.arpa`")
     }
 
-    async fn modify_plan(&self, ctx: &Ctx<Clients>, plan: &mut PlanChange<'_>) -> Result<()> {
-        // An unconfigured backend is reported at plan, not at apply.
-        if !plan.destroying() {
-            ctx.client().technitium.get()?;
-        }
-        Ok(())
-    }
-
-    async fn create(&self, ctx: &Ctx<Clients>, plan: ZoneModel) -> Result<ZoneModel> {
-        let c = client(ctx)?;
+    async fn create(&self, ctx: &Ctx<Client>, plan: ZoneModel) -> Result<ZoneModel> {
+        let c = ctx.client();
         let name = plan.name_n();
         let disabled = match c.zone_create(&create_params(&plan)).await {
             Ok(_) => false,
@@ -334,17 +323,17 @@ impl Resource for Zone {
         Ok(out)
     }
 
-    async fn read(&self, ctx: &Ctx<Clients>, state: ZoneModel) -> Result<Option<ZoneModel>> {
+    async fn read(&self, ctx: &Ctx<Client>, state: ZoneModel) -> Result<Option<ZoneModel>> {
         self.refresh(ctx, state).await
     }
 
     async fn update(
         &self,
-        ctx: &Ctx<Clients>,
+        ctx: &Ctx<Client>,
         prior: ZoneModel,
         plan: ZoneModel,
     ) -> Result<ZoneModel> {
-        let c = client(ctx)?;
+        let c = ctx.client();
         let name = plan.name_n();
         let want = plan.disabled.unwrap_or(false);
         if prior.disabled.unwrap_or(false) != want {
@@ -366,8 +355,8 @@ impl Resource for Zone {
         Ok(out)
     }
 
-    async fn delete(&self, ctx: &Ctx<Clients>, state: ZoneModel) -> Result<()> {
-        let c = client(ctx)?;
+    async fn delete(&self, ctx: &Ctx<Client>, state: ZoneModel) -> Result<()> {
+        let c = ctx.client();
         let name = state.name_n();
         match c.zone_delete(&name).await {
             Ok(()) => Ok(()),
@@ -376,7 +365,7 @@ impl Resource for Zone {
         }
     }
 
-    async fn import(&self, ctx: &Ctx<Clients>, id: &str) -> Result<ZoneModel> {
+    async fn import(&self, ctx: &Ctx<Client>, id: &str) -> Result<ZoneModel> {
         let name = id.trim();
         if name.is_empty() || name.contains('/') {
             return Err(Error::msg(format!(

@@ -4,8 +4,7 @@ use labforge_framework::schema::{Attribute, Schema, validators};
 use labforge_framework::{AttributePath, Ctx, DataSource, Diagnostics, Error, Result, Value};
 use serde::{Deserialize, Serialize};
 
-use super::client::{ApiError, ApiZone};
-use crate::clients::Clients;
+use crate::client::{ApiError, ApiZone, Client};
 
 /// The data source.
 #[derive(Debug, Clone, Copy, Default)]
@@ -46,7 +45,7 @@ fn scoped_token_hint(name: &str, e: &ApiError) -> Error {
 }
 
 impl DataSource for Zone {
-    type Client = Clients;
+    type Client = Client;
     type Model = ZoneModel;
     const NAME: &'static str = "cloudflare_zone";
 
@@ -105,8 +104,8 @@ impl DataSource for Zone {
         d
     }
 
-    async fn read(&self, ctx: &Ctx<Clients>, config: ZoneModel) -> Result<ZoneModel> {
-        let client = ctx.client().cloudflare.get()?;
+    async fn read(&self, ctx: &Ctx<Client>, config: ZoneModel) -> Result<ZoneModel> {
+        let client = ctx.client();
         if let Some(id) = config.zone_id.as_deref() {
             return match client.get_zone(id).await {
                 Ok(z) => Ok(to_model(z)),

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::http::{HttpError, RateLimiter, RetryPolicy, TlsSettings, send_with_retry};
+use labforge_http::{HttpError, RateLimiter, RetryPolicy, TlsSettings, send_with_retry};
 
-use super::Settings;
+use crate::Settings;
 
 /// Records per list page. Cloudflare documents a maximum far above this; 5000
 /// keeps most zones to a single request.
@@ -292,8 +292,8 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    pub fn new(settings: Settings) -> labforge_framework::Result<Self> {
-        let http = crate::http::client(&TlsSettings::default(), Duration::from_secs(60))?;
+    pub fn new(settings: Settings) -> Result<Self, labforge_http::ClientError> {
+        let http = labforge_http::client(&TlsSettings::default(), Duration::from_secs(60))?;
         let limiter = RateLimiter::new(settings.requests_per_second);
         let policy = RetryPolicy {
             max_retries: settings.max_retries,

@@ -9,9 +9,8 @@ use labforge_framework::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::client::{ApiError, ApiRecord, ApiRecordData, Client, RecordInput};
-use super::normalize;
-use crate::clients::Clients;
+use crate::client::{ApiError, ApiRecord, ApiRecordData, Client, RecordInput};
+use crate::normalize;
 
 /// Record types this resource manages.
 pub const TYPES: &[&str] = &["A", "AAAA", "CNAME", "TXT", "MX", "SRV", "CAA"];
@@ -156,14 +155,8 @@ fn data_attribute() -> Attribute {
     )
 }
 
-impl DnsRecord {
-    fn client<'a>(&self, ctx: &'a Ctx<Clients>) -> Result<&'a Client> {
-        ctx.client().cloudflare.get()
-    }
-}
-
 impl Resource for DnsRecord {
-    type Client = Clients;
+    type Client = Client;
     type Model = RecordModel;
     const NAME: &'static str = "cloudflare_dns_record";
 
@@ -281,12 +274,10 @@ impl Resource for DnsRecord {
         validate_record(config)
     }
 
-    async fn modify_plan(&self, ctx: &Ctx<Clients>, plan: &mut PlanChange<'_>) -> Result<()> {
+    async fn modify_plan(&self, ctx: &Ctx<Client>, plan: &mut PlanChange<'_>) -> Result<()> {
         if plan.destroying() {
             return Ok(());
         }
-        // An unconfigured backend is reported at plan, not at apply.
-        ctx.client().cloudflare.get()?;
         if plan.creating() {
             return Ok(());
         }
@@ -295,8 +286,8 @@ impl Resource for DnsRecord {
         Ok(())
     }
 
-    async fn create(&self, ctx: &Ctx<Clients>, plan: RecordModel) -> Result<RecordModel> {
-        let client = self.client(ctx)?;
+    async fn create(&self, ctx: &Ctx<Client>, plan: RecordModel) -> Result<RecordModel> {
+        let client = ctx.client();
         let input = to_input(&plan);
         let r = match client.create_record(&plan.zone_id, &input).await {
             Ok(r) => r,
@@ -309,8 +300,8 @@ impl Resource for DnsRecord {
         Ok(from_api(Some(&plan), &r, &plan.zone_id))
     }
 
-    async fn read(&self, ctx: &Ctx<Clients>, state: RecordModel) -> Result<Option<RecordModel>> {
-        let client = self.client(ctx)?;
+    async fn read(&self, ctx: &Ctx<Client>, state: RecordModel) -> Result<Option<RecordModel>> {
+        let client = ctx.client();
         let Some(id) = state.id.as_deref() else {
             return Ok(None);
         };
@@ -332,11 +323,11 @@ impl Resource for DnsRecord {
 
     async fn update(
         &self,
-        ctx: &Ctx<Clients>,
+        ctx: &Ctx<Client>,
         prior: RecordModel,
         plan: RecordModel,
     ) -> Result<RecordModel> {
-        let client = self.client(ctx)?;
+        let client = ctx.client();
         let id = prior
             .id
             .clone()
@@ -351,8 +342,8 @@ impl Resource for DnsRecord {
         Ok(from_api(Some(&plan), &r, &plan.zone_id))
     }
 
-    async fn delete(&self, ctx: &Ctx<Clients>, state: RecordModel) -> Result<()> {
-        let client = self.client(ctx)?;
+    async fn delete(&self, ctx: &Ctx<Client>, state: RecordModel) -> Result<()> {
+        let client = ctx.client();
         let Some(id) = state.id.as_deref() else {
             return Ok(());
         };
@@ -360,8 +351,8 @@ impl Resource for DnsRecord {
         Ok(())
     }
 
-    async fn import(&self, ctx: &Ctx<Clients>, id: &str) -> Result<RecordModel> {
-        let client = self.client(ctx)?;
+    async fn import(&self, ctx: &Ctx<Client>, id: &str) -> Result<RecordModel> {
+        let client = ctx.client();
         let (zone_id, record_id) = parse_import_id(id)?;
         let r = client
             .get_record(zone_id, record_id)
@@ -389,7 +380,7 @@ pub fn parse_import_id(id: &str) -> Result<(&str, &str)> {
     }
 }
 
-fn remember_zone(ctx: &Ctx<Clients>, r: &ApiRecord) -> Result<()> {
+fn remember_zone(ctx: &Ctx<Client>, r: &ApiRecord) -> Result<()> {
     if let Some(z) = &r.zone_name {
         ctx.set_private(ZONE_NAME_KEY, z)?;
     }
@@ -403,7 +394,7 @@ fn remember_zone(ctx: &Ctx<Clients>, r: &ApiRecord) -> Result<()> {
 /// content or data, priority, proxied, ttl, comment and tags); otherwise
 /// report the conflict, naming the existing record.
 async fn adopt_identical(
-    ctx: &Ctx<Clients>,
+    ctx: &Ctx<Client>,
     client: &Client,
     plan: &RecordModel,
     refused: ApiError,

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use crate::Client;
 use labforge_framework::schema::{Attribute, Nesting, Schema, Validator, validators};
 use labforge_framework::{AttributePath, Ctx, DataSource, Diagnostics, Error, Result, Type, Value};
 use serde::{Deserialize, Serialize};
 
-use super::client::{ClusterVm, num};
-use super::pveconf::{self, Net};
-use crate::clients::Clients;
+use crate::client::{ClusterVm, num};
+use crate::pveconf::{self, Net};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Nodes;
@@ -29,7 +29,7 @@ pub struct NodesModel {
 }
 
 impl DataSource for Nodes {
-    type Client = Clients;
+    type Client = Client;
     type Model = NodesModel;
     const NAME: &'static str = "proxmox_nodes";
 
@@ -68,8 +68,8 @@ impl DataSource for Nodes {
             )
     }
 
-    async fn read(&self, ctx: &Ctx<Clients>, _config: NodesModel) -> Result<NodesModel> {
-        let c = super::client(ctx)?;
+    async fn read(&self, ctx: &Ctx<Client>, _config: NodesModel) -> Result<NodesModel> {
+        let c = ctx.client();
         let list = c
             .nodes()
             .await
@@ -130,7 +130,7 @@ pub struct VmDataModel {
 }
 
 impl DataSource for VmData {
-    type Client = Clients;
+    type Client = Client;
     type Model = VmDataModel;
     const NAME: &'static str = "proxmox_vm";
 
@@ -203,8 +203,8 @@ impl DataSource for VmData {
         d
     }
 
-    async fn read(&self, ctx: &Ctx<Clients>, config: VmDataModel) -> Result<VmDataModel> {
-        let c = super::client(ctx)?;
+    async fn read(&self, ctx: &Ctx<Client>, config: VmDataModel) -> Result<VmDataModel> {
+        let c = ctx.client();
         let list = c
             .cluster_vms()
             .await
@@ -323,7 +323,7 @@ fn regex_matches(pattern: &str, s: &str) -> Result<bool> {
 }
 
 impl DataSource for Vms {
-    type Client = Clients;
+    type Client = Client;
     type Model = VmsModel;
     const NAME: &'static str = "proxmox_vms";
 
@@ -384,8 +384,8 @@ impl DataSource for Vms {
         )
     }
 
-    async fn read(&self, ctx: &Ctx<Clients>, mut config: VmsModel) -> Result<VmsModel> {
-        let c = super::client(ctx)?;
+    async fn read(&self, ctx: &Ctx<Client>, mut config: VmsModel) -> Result<VmsModel> {
+        let c = ctx.client();
         let list = c
             .cluster_vms()
             .await

@@ -6,9 +6,8 @@ use labforge_framework::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::client::{ApiError, Client, RecordInfo};
-use super::rdata::{RECORD_TYPES, RType, RecordData, fqdn, import_id, norm_name, parse_import_id};
-use crate::clients::Clients;
+use crate::client::{ApiError, Client, RecordInfo};
+use crate::rdata::{RECORD_TYPES, RType, RecordData, fqdn, import_id, norm_name, parse_import_id};
 
 /// The resource.
 #[derive(Debug, Clone, Copy, Default)]
@@ -36,10 +35,6 @@ pub struct RecordModel {
 pub(crate) const DEFAULT_TTL: i64 = 3600;
 /// RFC 2181: TTLs are unsigned 31-bit numbers.
 pub(crate) const MAX_TTL: i64 = 2_147_483_647;
-
-pub(crate) fn client(ctx: &Ctx<Clients>) -> Result<&Client> {
-    ctx.client().technitium.get()
-}
 
 impl RecordModel {
     pub fn data(&self) -> Result<RecordData> {
@@ -303,7 +298,7 @@ pub(crate) fn validate_config(config: &Value) -> Diagnostics {
 }
 
 impl Resource for DnsRecord {
-    type Client = Clients;
+    type Client = Client;
     type Model = RecordModel;
     const NAME: &'static str = "technitium_dns_record";
 
@@ -416,12 +411,10 @@ impl Resource for DnsRecord {
         )
     }
 
-    async fn modify_plan(&self, ctx: &Ctx<Clients>, plan: &mut PlanChange<'_>) -> Result<()> {
+    async fn modify_plan(&self, _: &Ctx<Client>, plan: &mut PlanChange<'_>) -> Result<()> {
         if plan.destroying() {
             return Ok(());
         }
-        // An unconfigured backend is reported at plan, not at apply.
-        ctx.client().technitium.get()?;
         if !plan.planned_attr("id").is_unknown() {
             return Ok(());
         }
@@ -457,8 +450,8 @@ impl Resource for DnsRecord {
         Ok(())
     }
 
-    async fn create(&self, ctx: &Ctx<Clients>, plan: RecordModel) -> Result<RecordModel> {
-        let c = client(ctx)?;
+    async fn create(&self, ctx: &Ctx<Client>, plan: RecordModel) -> Result<RecordModel> {
+        let c = ctx.client();
         let data = plan.data()?;
         let zone = plan.zone_n();
         let fq = plan.fqdn();
@@ -501,17 +494,17 @@ impl Resource for DnsRecord {
         read_back(c, plan).await
     }
 
-    async fn read(&self, ctx: &Ctx<Clients>, state: RecordModel) -> Result<Option<RecordModel>> {
-        read_record(client(ctx)?, state).await
+    async fn read(&self, ctx: &Ctx<Client>, state: RecordModel) -> Result<Option<RecordModel>> {
+        read_record(ctx.client(), state).await
     }
 
     async fn update(
         &self,
-        ctx: &Ctx<Clients>,
+        ctx: &Ctx<Client>,
         prior: RecordModel,
         plan: RecordModel,
     ) -> Result<RecordModel> {
-        let c = client(ctx)?;
+        let c = ctx.client();
         let (old, new) = (prior.data()?, plan.data()?);
         let unchanged = prior.fqdn() == plan.fqdn()
             && old.canonical() == new.canonical()
@@ -548,8 +541,8 @@ impl Resource for DnsRecord {
         read_back(c, plan).await
     }
 
-    async fn delete(&self, ctx: &Ctx<Clients>, state: RecordModel) -> Result<()> {
-        let c = client(ctx)?;
+    async fn delete(&self, ctx: &Ctx<Client>, state: RecordModel) -> Result<()> {
+        let c = ctx.client();
         let zone = state.zone_n();
         match c
             .record_write("delete", &zone, &delete_params(&state)?)
@@ -564,9 +557,9 @@ impl Resource for DnsRecord {
         }
     }
 
-    async fn import(&self, ctx: &Ctx<Clients>, id: &str) -> Result<RecordModel> {
+    async fn import(&self, ctx: &Ctx<Client>, id: &str) -> Result<RecordModel> {
         let parsed = parse_import_id(id).map_err(Error::msg)?;
-        let c = client(ctx)?;
+        let c = ctx.client();
         let d = parsed.data;
         let mut m = RecordModel {
             id: None,

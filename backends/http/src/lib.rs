@@ -1,23 +1,43 @@
-//! The HTTP stack every backend client shares: one reqwest (hyper, rustls)
-//! client per backend, retries with backoff on 429, 5xx and connection
-//! failures (honouring `Retry-After`), an optional client-side rate limit,
-//! and errors that never carry credentials.
+//! # labforge-http: the HTTP layer every backend client shares
+//!
+//! One reqwest (hyper, rustls) client per backend ([`client`]), retries with
+//! backoff on 429, 5xx and connection failures, honouring `Retry-After`
+//! ([`send_with_retry`]), an optional client-side rate limit
+//! ([`RateLimiter`]), credentials that never print ([`Secret`]), and errors
+//! that never carry them ([`HttpError`]).
+//!
+//! It knows nothing of Terraform: backend clients build on it, resources
+//! never see it.
+
+mod secret;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use labforge_framework::Error;
+pub use secret::{Auth, Secret};
 
 /// TLS and timeout settings for a backend.
 #[derive(Debug, Clone, Default)]
 pub struct TlsSettings {
     /// PEM CA certificate to trust, in addition to the system roots.
     pub ca_cert: Option<String>,
+    /// Skip certificate verification (lab use only).
     pub insecure: bool,
 }
 
+/// Why a client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// `ca_cert` is not a PEM certificate.
+    #[error("ca_cert is not a PEM certificate: {0}")]
+    InvalidCaCert(#[source] reqwest::Error),
+    /// The TLS stack refused the settings.
+    #[error("unable to create the HTTP client: {0}")]
+    Build(#[source] reqwest::Error),
+}
+
 /// Build a client for one backend.
-pub fn client(tls: &TlsSettings, timeout: Duration) -> Result<reqwest::Client, Error> {
+pub fn client(tls: &TlsSettings, timeout: Duration) -> Result<reqwest::Client, ClientError> {
     let mut b = reqwest::Client::builder()
         .user_agent(concat!(
             "terraform-provider-homelab/",
@@ -26,26 +46,24 @@ pub fn client(tls: &TlsSettings, timeout: Duration) -> Result<reqwest::Client, E
         .connect_timeout(Duration::from_secs(10))
         .timeout(timeout);
     if let Some(pem) = &tls.ca_cert {
-        let cert = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| {
-            Error::new(
-                "Invalid CA certificate",
-                format!("ca_cert is not a PEM certificate: {e}"),
-            )
-        })?;
+        let cert =
+            reqwest::Certificate::from_pem(pem.as_bytes()).map_err(ClientError::InvalidCaCert)?;
         b = b.add_root_certificate(cert);
     }
     if tls.insecure {
         b = b.danger_accept_invalid_certs(true);
     }
-    b.build()
-        .map_err(|e| Error::new("Unable to create HTTP client", e.to_string()))
+    b.build().map_err(ClientError::Build)
 }
 
 /// How often to retry, and how long to wait.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
+    /// Retries after the first attempt.
     pub max_retries: u32,
+    /// The first backoff; it doubles with each retry.
     pub base_delay: Duration,
+    /// The longest wait, whatever the backoff or `Retry-After` says.
     pub max_delay: Duration,
 }
 
@@ -65,8 +83,11 @@ pub enum HttpError {
     /// The connection failed or broke (after retries).
     #[error("{method} {path}: {message}")]
     Transport {
+        /// The request's method.
         method: String,
+        /// The request's path (never the whole URL, which may hold credentials).
         path: String,
+        /// What went wrong, with the causes.
         message: String,
     },
 }
@@ -158,6 +179,7 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
+    /// At most `per_second` requests a second (none, if not positive).
     pub fn new(per_second: f64) -> Self {
         // Non-positive or absurd rates mean no limit (the schema rejects them).
         let interval = Duration::try_from_secs_f64(1.0 / per_second)

@@ -1,13 +1,12 @@
 //! Data source `homelab_technitium_zone_records`: every record of a zone.
 
+use crate::Client;
 use labforge_framework::schema::{Attribute, Schema, validators};
 use labforge_framework::{Ctx, DataSource, Error, Nesting, Result};
 use serde::{Deserialize, Serialize};
 
-use super::client::RecordInfo;
-use super::rdata::{RecordData, norm_name};
-use super::record::client;
-use crate::clients::Clients;
+use crate::client::RecordInfo;
+use crate::rdata::{RecordData, norm_name};
 
 /// The data source.
 #[derive(Debug, Clone, Copy, Default)]
@@ -77,7 +76,7 @@ pub(crate) fn item(r: &RecordInfo) -> RecordItem {
 }
 
 impl DataSource for ZoneRecords {
-    type Client = Clients;
+    type Client = Client;
     type Model = ZoneRecordsModel;
     const NAME: &'static str = "technitium_zone_records";
 
@@ -129,8 +128,8 @@ impl DataSource for ZoneRecords {
         )
     }
 
-    async fn read(&self, ctx: &Ctx<Clients>, config: ZoneRecordsModel) -> Result<ZoneRecordsModel> {
-        let c = client(ctx)?;
+    async fn read(&self, ctx: &Ctx<Client>, config: ZoneRecordsModel) -> Result<ZoneRecordsModel> {
+        let c = ctx.client();
         let zone = norm_name(&config.zone);
         let records = c
             .zone_records(&zone)

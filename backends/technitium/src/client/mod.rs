@@ -9,7 +9,7 @@
 //! Failures come back as HTTP 200 with `status: "error"` or
 //! `"invalid-token"`; they become [`ApiError`] variants carrying the server's
 //! `errorMessage`. Transient failures (429, 5xx, resets) are retried by
-//! [`crate::http::send_with_retry`].
+//! [`labforge_http::send_with_retry`].
 //!
 //! Refresh is whole-zone: [`Client::zone_records`] lists a zone once and
 //! shares the answer among every record of that zone in this provider
@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::http::{self, HttpError, RetryPolicy, TlsSettings};
-use crate::secret::Secret;
+use labforge_http::Secret;
+use labforge_http::{self as http, HttpError, RetryPolicy, TlsSettings};
 
-use super::{Auth, Settings};
+use crate::{Auth, Settings};
 
 /// How long a zone listing is reused within one provider process.
 const CACHE_TTL: Duration = Duration::from_secs(15);
@@ -183,7 +183,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Client {
-    pub fn new(settings: Settings) -> labforge_framework::Result<Self> {
+    pub fn new(settings: Settings) -> Result<Self, labforge_http::ClientError> {
         let http = http::client(
             &TlsSettings {
                 ca_cert: settings.ca_cert.clone(),

@@ -18,9 +18,8 @@ use labforge_framework::{
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::client::{ApiError, Client, Form, VmConfig, VmStatus, enc, pause};
-use super::pveconf::{self, Disk, IpConfig, Net, Props};
-use crate::clients::Clients;
+use crate::client::{ApiError, Client, Form, VmConfig, VmStatus, enc, pause};
+use crate::pveconf::{self, Disk, IpConfig, Net, Props};
 
 /// The resource.
 #[derive(Debug, Clone, Copy, Default)]
@@ -1641,7 +1640,7 @@ impl Vm {
     /// Everything after the VM exists: config, resizes, template, start, IPs.
     async fn finish_create(
         &self,
-        ctx: &Ctx<Clients>,
+        ctx: &Ctx<Client>,
         c: &Client,
         plan: &VmModel,
         vmid: i64,
@@ -1704,8 +1703,8 @@ impl Vm {
             .ok_or_else(|| Error::msg(format!("VM {vmid} vanished right after it was created")))
     }
 
-    async fn create_inner(&self, ctx: &Ctx<Clients>, plan: VmModel) -> Result<VmModel> {
-        let c = super::client(ctx)?;
+    async fn create_inner(&self, ctx: &Ctx<Client>, plan: VmModel) -> Result<VmModel> {
+        let c = ctx.client();
         let stop = ctx.stop_signal();
         let node = plan.node.clone();
         // Set once Proxmox VE has accepted the create (a VM may exist from then on).
@@ -1845,11 +1844,11 @@ impl Vm {
 
     async fn update_inner(
         &self,
-        ctx: &Ctx<Clients>,
+        ctx: &Ctx<Client>,
         prior: VmModel,
         plan: VmModel,
     ) -> Result<VmModel> {
-        let c = super::client(ctx)?;
+        let c = ctx.client();
         let stop = ctx.stop_signal();
         let node = plan.node.clone();
         let vmid = prior.vmid()?;
@@ -1967,7 +1966,7 @@ const LOST_ANSWER_GRACE: Duration = Duration::from_secs(5);
 /// take effect, and the connection error stands.
 #[allow(clippy::too_many_arguments)]
 async fn post_create(
-    ctx: &Ctx<Clients>,
+    ctx: &Ctx<Client>,
     c: &Client,
     path: &str,
     form: &Form,
@@ -2052,7 +2051,7 @@ pub fn parse_import_id(id: &str) -> Result<(String, i64)> {
 }
 
 impl Resource for Vm {
-    type Client = Clients;
+    type Client = Client;
     type Model = VmModel;
     const NAME: &'static str = "proxmox_vm";
 
@@ -2066,14 +2065,12 @@ impl Resource for Vm {
 
     async fn modify_plan(
         &self,
-        ctx: &Ctx<Clients>,
+        _: &Ctx<Client>,
         plan: &mut labforge_framework::PlanChange<'_>,
     ) -> Result<()> {
         if plan.destroying() {
             return Ok(());
         }
-        // An unconfigured backend is reported at plan, not at apply.
-        super::client(ctx)?;
         if plan.creating() {
             return Ok(());
         }
@@ -2098,24 +2095,24 @@ impl Resource for Vm {
         Ok(())
     }
 
-    async fn create(&self, ctx: &Ctx<Clients>, plan: VmModel) -> Result<VmModel> {
+    async fn create(&self, ctx: &Ctx<Client>, plan: VmModel) -> Result<VmModel> {
         // Not `until_stopped`: dropped half-way, a created VM would be
         // neither removed nor kept in state. The waits inside watch the
         // stop signal and fail into the cleanup below instead.
         self.create_inner(ctx, plan).await
     }
 
-    async fn read(&self, ctx: &Ctx<Clients>, state: VmModel) -> Result<Option<VmModel>> {
-        let c = super::client(ctx)?;
+    async fn read(&self, ctx: &Ctx<Client>, state: VmModel) -> Result<Option<VmModel>> {
+        let c = ctx.client();
         ctx.until_stopped(self.read_vm(c, state)).await
     }
 
-    async fn update(&self, ctx: &Ctx<Clients>, prior: VmModel, plan: VmModel) -> Result<VmModel> {
+    async fn update(&self, ctx: &Ctx<Client>, prior: VmModel, plan: VmModel) -> Result<VmModel> {
         self.update_inner(ctx, prior, plan).await
     }
 
-    async fn delete(&self, ctx: &Ctx<Clients>, state: VmModel) -> Result<()> {
-        let c = super::client(ctx)?;
+    async fn delete(&self, ctx: &Ctx<Client>, state: VmModel) -> Result<()> {
+        let c = ctx.client();
         let vmid = state.vmid()?;
         destroy(c, ctx.stop_signal(), &state.node, vmid)
             .await
@@ -2124,9 +2121,9 @@ impl Resource for Vm {
         Ok(())
     }
 
-    async fn import(&self, ctx: &Ctx<Clients>, id: &str) -> Result<VmModel> {
+    async fn import(&self, ctx: &Ctx<Client>, id: &str) -> Result<VmModel> {
         let (node, vmid) = parse_import_id(id)?;
-        let c = super::client(ctx)?;
+        let c = ctx.client();
         let cfg = c
             .vm_config(&node, vmid)
             .await

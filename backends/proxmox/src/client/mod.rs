@@ -32,10 +32,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use labforge_framework::StopSignal;
 
-use crate::http::{self, HttpError, RetryPolicy, TlsSettings};
-use crate::secret::Secret;
+use labforge_http::Secret;
+use labforge_http::{self as http, HttpError, RetryPolicy, TlsSettings};
 
-use super::{Auth, Settings};
+use crate::{Auth, Settings};
 
 /// Tickets live two hours; renew well before.
 const TICKET_TTL: Duration = Duration::from_secs(90 * 60);
@@ -467,7 +467,7 @@ pub fn api_base(endpoint: &str) -> String {
 pub type Form = Vec<(String, String)>;
 
 impl Client {
-    pub fn new(settings: Settings) -> labforge_framework::Result<Self> {
+    pub fn new(settings: Settings) -> Result<Self, labforge_http::ClientError> {
         let http = http::client(
             &TlsSettings {
                 ca_cert: settings.ca_cert.clone(),

@@ -1,12 +1,12 @@
 //! `homelab_proxmox_download_file`: a cloud image or ISO downloaded by the
 //! node itself into a storage (`download-url`, an async task).
 
+use crate::Client;
 use labforge_framework::schema::{Attribute, Schema, modifiers, validators};
-use labforge_framework::{Ctx, Error, PlanChange, Resource, Result};
+use labforge_framework::{Ctx, Error, Resource, Result};
 use serde::{Deserialize, Serialize};
 
-use super::client::{ApiError, enc};
-use crate::clients::Clients;
+use crate::client::{ApiError, enc};
 
 /// The resource.
 #[derive(Debug, Clone, Copy, Default)]
@@ -43,10 +43,10 @@ fn rr(a: Attribute) -> Attribute {
 impl DownloadFile {
     async fn read_file(
         &self,
-        ctx: &Ctx<Clients>,
+        ctx: &Ctx<Client>,
         mut m: DownloadModel,
     ) -> Result<Option<DownloadModel>> {
-        let c = super::client(ctx)?;
+        let c = ctx.client();
         let volid = m.volid();
         let Some(v) = c
             .volume(&m.node, &m.storage, &volid)
@@ -55,7 +55,7 @@ impl DownloadFile {
         else {
             return Ok(None);
         };
-        m.size = v.get("size").and_then(super::client::num);
+        m.size = v.get("size").and_then(crate::client::num);
         m.id = Some(volid);
         m.verify_certificates.get_or_insert(true);
         Ok(Some(m))
@@ -63,7 +63,7 @@ impl DownloadFile {
 }
 
 impl Resource for DownloadFile {
-    type Client = Clients;
+    type Client = Client;
     type Model = DownloadModel;
     const NAME: &'static str = "proxmox_download_file";
 
@@ -124,16 +124,8 @@ impl Resource for DownloadFile {
         )
     }
 
-    async fn modify_plan(&self, ctx: &Ctx<Clients>, plan: &mut PlanChange<'_>) -> Result<()> {
-        if !plan.destroying() {
-            // An unconfigured backend is reported at plan, not at apply.
-            super::client(ctx)?;
-        }
-        Ok(())
-    }
-
-    async fn create(&self, ctx: &Ctx<Clients>, plan: DownloadModel) -> Result<DownloadModel> {
-        let c = super::client(ctx)?;
+    async fn create(&self, ctx: &Ctx<Client>, plan: DownloadModel) -> Result<DownloadModel> {
+        let c = ctx.client();
         let Some(url) = plan.url.clone() else {
             return Err(Error::msg("url is required"));
         };
@@ -192,17 +184,13 @@ impl Resource for DownloadFile {
         })
     }
 
-    async fn read(
-        &self,
-        ctx: &Ctx<Clients>,
-        state: DownloadModel,
-    ) -> Result<Option<DownloadModel>> {
+    async fn read(&self, ctx: &Ctx<Client>, state: DownloadModel) -> Result<Option<DownloadModel>> {
         self.read_file(ctx, state).await
     }
 
     async fn update(
         &self,
-        ctx: &Ctx<Clients>,
+        ctx: &Ctx<Client>,
         _prior: DownloadModel,
         plan: DownloadModel,
     ) -> Result<DownloadModel> {
@@ -213,8 +201,8 @@ impl Resource for DownloadFile {
             .ok_or_else(|| Error::msg(format!("{volid} no longer exists")))
     }
 
-    async fn delete(&self, ctx: &Ctx<Clients>, state: DownloadModel) -> Result<()> {
-        let c = super::client(ctx)?;
+    async fn delete(&self, ctx: &Ctx<Client>, state: DownloadModel) -> Result<()> {
+        let c = ctx.client();
         let volid = state.volid();
         let path = format!(
             "/nodes/{}/storage/{}/content/{}",
@@ -233,7 +221,7 @@ impl Resource for DownloadFile {
         }
     }
 
-    async fn import(&self, ctx: &Ctx<Clients>, id: &str) -> Result<DownloadModel> {
+    async fn import(&self, ctx: &Ctx<Client>, id: &str) -> Result<DownloadModel> {
         // `node/storage:content/file`
         let err = || {
             Error::new(

@@ -9,7 +9,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use super::client::RecordInfo;
+use crate::client::RecordInfo;
 
 /// The record types the `homelab_technitium_dns_record` resource manages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

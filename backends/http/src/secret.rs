@@ -10,6 +10,7 @@ use serde::Deserialize;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wrap a secret.
     pub fn new(s: impl Into<String>) -> Self {
         Self(s.into())
     }
@@ -44,7 +45,12 @@ pub enum Auth {
     /// An API token (Proxmox VE: `user@realm!tokenid=secret`).
     Token(Secret),
     /// Log in with a user name and password (a ticket or session).
-    Login { username: String, password: Secret },
+    Login {
+        /// The user, e.g. `root@pam`.
+        username: String,
+        /// The password.
+        password: Secret,
+    },
 }
 
 #[cfg(test)]

@@ -1,0 +1,3 @@
+//! The Cloudflare data sources.
+
+pub mod zone;

@@ -1,0 +1,3 @@
+//! The Cloudflare resources.
+
+pub mod record;

@@ -1,0 +1,4 @@
+//! The Proxmox VE resources.
+
+pub mod download_file;
+pub mod vm;

@@ -1,0 +1,3 @@
+//! The Technitium data sources.
+
+pub mod zone_records;

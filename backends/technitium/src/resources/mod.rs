@@ -1,0 +1,4 @@
+//! The Technitium resources.
+
+pub mod record;
+pub mod zone;
