@@ -147,7 +147,6 @@ pub mod attrs {
 /// A backend's state after `configure`.
 #[allow(clippy::enum_variant_names)]
 enum Configured {
-
     Ready(Arc<dyn Any + Send + Sync>),
     /// Neither the block nor the environment configures it.
     NotConfigured(&'static str),

@@ -13,8 +13,7 @@ use labforge_acceptance_tests::{Action, Provider, Step, TestCase};
 use labforge_simulators::common::Fault;
 use labforge_simulators::proxmox::SEED_TEMPLATE;
 
-mod support;
-use support::proxmox::{RT, TIME_FACTOR, addr, admin, only_seed_left, sim};
+use crate::support::proxmox::{RT, TIME_FACTOR, addr, admin, only_seed_left, sim};
 
 fn scratch_vm(node: &str, size: u32, cores: u32, memory: u32, nic1: bool) -> String {
     let net1 = if nic1 {

@@ -6,13 +6,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{connect, go_plugin_client_cert, parse_handshake};
+use crate::common::{connect, go_plugin_client_cert, parse_handshake};
 use labforge_proto::plugin::Empty;
 use labforge_proto::plugin::grpc_controller_client::GrpcControllerClient;
 use labforge_proto::tfplugin6::get_provider_schema;

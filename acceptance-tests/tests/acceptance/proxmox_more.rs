@@ -10,8 +10,7 @@ use labforge_simulators::proxmox::{
     NO_CLOUDINIT_TOKEN, ProxmoxSim, READONLY_TOKEN, ROOT_PASSWORD, SEED_TEMPLATE,
 };
 
-mod support;
-use support::proxmox::{Auth, RT, addr, admin, hcl, only_seed_left, sim};
+use crate::support::proxmox::{Auth, RT, addr, admin, hcl, only_seed_left, sim};
 
 /// Only the seeded template is left, and no disk image but the template's.
 fn nothing_left(sim: &ProxmoxSim) -> Result<()> {

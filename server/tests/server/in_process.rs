@@ -3,12 +3,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     EmptyProvider, INFO, MismatchedKey, client_config_builder, connect, connect_with,
     go_plugin_client_cert, parse_handshake,
 };

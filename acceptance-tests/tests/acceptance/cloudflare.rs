@@ -12,8 +12,7 @@ use labforge_simulators::cloudflare::{
 };
 use labforge_simulators::common::Fault;
 
-mod support;
-use support::REQUIRED_PROVIDERS;
+use crate::support::REQUIRED_PROVIDERS;
 
 const Z: &str = ZONE_EXAMPLE_COM;
 const RECORDS: &str = "/client/v4/zones/{zone_id}/dns_records";

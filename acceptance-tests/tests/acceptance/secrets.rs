@@ -20,8 +20,7 @@ use labforge_simulators::proxmox::{self, AgentMode, ProxmoxSim, SEED_TEMPLATE};
 use labforge_simulators::technitium::{self, TechnitiumSim};
 use serde_json::Value;
 
-mod support;
-use support::REQUIRED_PROVIDERS;
+use crate::support::REQUIRED_PROVIDERS;
 
 const LOG_FILE: &str = "trace.log";
 const VM_PASSWORD: &str = "cloudinit-Pa55word-7d1f0c";

@@ -15,8 +15,7 @@ use labforge_simulators::technitium::{
     ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, READONLY_TOKEN, SEED_ZONE, TechnitiumSim,
 };
 
-mod support;
-use support::REQUIRED_PROVIDERS;
+use crate::support::REQUIRED_PROVIDERS;
 
 const RT: &str = "homelab_technitium_dns_record";
 const ZT: &str = "homelab_technitium_zone";

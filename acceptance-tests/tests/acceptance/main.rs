@@ -1,0 +1,17 @@
+//! The acceptance tests: one test binary, one module per area. Each test
+//! drives the real terraform (or tofu) CLI against the built provider and
+//! the simulators; `support` holds what several modules share.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+mod cloudflare;
+mod corner;
+mod examples;
+mod harness;
+mod provider;
+mod proxmox;
+mod proxmox_more;
+mod secrets;
+mod technitium;

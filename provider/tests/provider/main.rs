@@ -1,0 +1,6 @@
+//! The provider's tests: its schemas and its generated docs.
+
+#![allow(clippy::unwrap_used)]
+
+mod docs;
+mod schema;

@@ -1,0 +1,9 @@
+//! The simulators' tests: one test binary, one module per simulator.
+
+#![allow(clippy::unwrap_used)]
+
+mod cloudflare;
+mod cloudflare_openapi;
+mod homelab_sim;
+mod proxmox;
+mod technitium;
