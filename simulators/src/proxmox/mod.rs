@@ -25,7 +25,6 @@
 
 mod api;
 mod schema;
-mod sha1;
 mod state;
 
 use std::time::{Duration, Instant};

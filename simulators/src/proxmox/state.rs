@@ -8,7 +8,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value, json};
 
 use super::schema;
-use super::sha1::sha1_hex;
 use crate::common::lock;
 use crate::common::text::IdGen;
 
@@ -196,6 +195,9 @@ impl Vm {
         out
     }
 
+    /// `Digest::SHA::sha1_hex` of the file text, as `PVE::QemuConfig`
+    /// computes `digest` (pve-guest-common `AbstractConfig`, via
+    /// `PVE::Cluster::cfs_read_file`).
     pub(crate) fn digest(&self) -> String {
         sha1_hex(self.file_text().as_bytes())
     }
@@ -691,6 +693,16 @@ impl Cluster {
     }
 }
 
+/// Lowercase hex SHA-1 (aws-lc-rs; legacy use only: a change detector, not security).
+pub(crate) fn sha1_hex(data: &[u8]) -> String {
+    use aws_lc_rs::digest::{SHA1_FOR_LEGACY_USE_ONLY, digest};
+    digest(&SHA1_FOR_LEGACY_USE_ONLY, data)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 pub(crate) const MIB: u64 = 1024 * 1024;
 pub(crate) const GIB: u64 = 1024 * MIB;
 
@@ -992,6 +1004,12 @@ mod tests {
         assert_eq!(parse_size("1.5G"), Some(GIB + 512 * MIB));
         assert_eq!(parse_size("x"), None);
         assert_eq!(parse_size(""), None);
+    }
+
+    #[test]
+    fn sha1_known_vectors() {
+        assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(sha1_hex(b""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
     }
 
     #[test]
