@@ -168,6 +168,15 @@ impl Vm {
         self.conf.get("name").cloned().unwrap_or_default()
     }
 
+    /// The name status answers show: `$conf->{name} || "VM $vmid"`
+    /// (qemu-server `PVE::QemuServer::vmstatus`).
+    pub(crate) fn display_name(&self, vmid: u32) -> String {
+        match self.conf.get("name") {
+            Some(n) if !n.is_empty() => n.clone(),
+            _ => format!("VM {vmid}"),
+        }
+    }
+
     pub(crate) fn is_template(&self) -> bool {
         self.conf
             .get("template")
@@ -362,6 +371,22 @@ pub(crate) struct Cluster {
     pub(crate) next_pid: u32,
     pub(crate) running_tasks: usize,
     pub(crate) max_running_tasks: usize,
+    /// Pending worker start failures by task type (`qmcreate`, ...).
+    pub(crate) worker_failures: BTreeMap<String, usize>,
+    /// Answers to lose after the request was handled.
+    pub(crate) lost_answers: Vec<LostAnswer>,
+}
+
+/// A request that is handled, after which its answer is replaced by an
+/// error status, as pveproxy answers when the connection to the node that
+/// did the work breaks (`596`, AnyEvent::HTTP's "errors during TLS
+/// negotiation, request sending and header processing") or a gateway fails.
+#[derive(Debug, Clone)]
+pub(crate) struct LostAnswer {
+    pub(crate) method: String,
+    pub(crate) route: String,
+    pub(crate) status: u16,
+    pub(crate) remaining: usize,
 }
 
 pub(crate) fn unix_now() -> u64 {
@@ -390,6 +415,8 @@ impl Cluster {
             next_pid: 0x1a2b,
             running_tasks: 0,
             max_running_tasks: 0,
+            worker_failures: BTreeMap::new(),
+            lost_answers: Vec::new(),
         }
     }
 
