@@ -152,13 +152,40 @@ pub enum Likeness {
 /// owned rule that is the [`Likeness::Same`] (first in chain order), else one
 /// that differs only cosmetically (kept with `update`), else is created.
 /// `owned` is the owned rules in chain order; `like(current, wanted)`.
-pub fn assign<Id: Clone, R, W>(
+pub fn assign<Id: Clone + PartialEq, R, W>(
     owned: &[(Id, R)],
     wanted: &[W],
     like: impl Fn(&R, &W) -> Likeness,
 ) -> Vec<Want<Id>> {
+    assign_hinted(owned, wanted, &[], like)
+}
+
+/// [`assign`], but wanted rule `i` first keeps the owned rule `hints[i]`
+/// names (e.g. the id it had in the last state), if that one still is the
+/// same or differs only cosmetically. Identical rules then keep their ids.
+pub fn assign_hinted<Id: Clone + PartialEq, R, W>(
+    owned: &[(Id, R)],
+    wanted: &[W],
+    hints: &[Option<Id>],
+    like: impl Fn(&R, &W) -> Likeness,
+) -> Vec<Want<Id>> {
     let mut claimed = vec![false; owned.len()];
     let mut out: Vec<Option<Want<Id>>> = vec![None; wanted.len()];
+    for (i, w) in wanted.iter().enumerate() {
+        let Some(Some(h)) = hints.get(i) else {
+            continue;
+        };
+        if let Some(j) = (0..owned.len()).find(|&j| !claimed[j] && owned[j].0 == *h) {
+            let l = like(&owned[j].1, w);
+            if l != Likeness::Different {
+                claimed[j] = true;
+                out[i] = Some(Want::Keep {
+                    id: h.clone(),
+                    update: l == Likeness::Cosmetic,
+                });
+            }
+        }
+    }
     for pass in [Likeness::Same, Likeness::Cosmetic] {
         for (i, w) in wanted.iter().enumerate() {
             if out[i].is_some() {
@@ -526,6 +553,35 @@ mod tests {
             plan(&cur, &[Want::Create(0), Want::Create(0)]),
             Err(PlanError::DuplicateCreate(0))
         );
+    }
+
+    #[test]
+    fn hints_keep_ids_of_identical_rules() {
+        let like = |a: &&str, b: &&str| {
+            if a == b {
+                Likeness::Same
+            } else {
+                Likeness::Different
+            }
+        };
+        let owned = [(1, "drop"), (2, "drop")];
+        let w = assign_hinted(&owned, &["drop", "drop"], &[Some(2), None], like);
+        assert_eq!(
+            w,
+            [
+                Want::Keep {
+                    id: 2,
+                    update: false
+                },
+                Want::Keep {
+                    id: 1,
+                    update: false
+                }
+            ]
+        );
+        // A hint at a rule that changed is ignored.
+        let w = assign_hinted(&owned, &["accept"], &[Some(1)], like);
+        assert_eq!(w, [Want::Create(0)]);
     }
 
     #[test]
