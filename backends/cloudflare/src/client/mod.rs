@@ -304,7 +304,7 @@ impl std::fmt::Debug for Client {
 impl Client {
     pub fn new(settings: Settings) -> Result<Self, labforge_http::ClientError> {
         let http = labforge_http::client(&TlsSettings::default(), Duration::from_secs(60))?;
-        let limiter = RateLimiter::new(settings.requests_per_second);
+        let limiter = RateLimiter::new(settings.rate_limit);
         let policy = RetryPolicy {
             max_retries: settings.max_retries,
             ..RetryPolicy::default()
@@ -868,7 +868,7 @@ mod tests {
         let c = Client::new(Settings {
             api_token: "secret-token".into(),
             base_url: "http://127.0.0.1:1/client/v4".into(),
-            requests_per_second: 0.0,
+            rate_limit: labforge_http::RateLimit::Unlimited,
             max_retries: 0,
         })
         .unwrap();
