@@ -251,7 +251,9 @@ impl Resource for Zone {
                 .optional()
                 .describe(
                     "Secondary and Stub zones: addresses of the primary name servers. When \
-                     unset the server resolves them itself.",
+                     unset the server resolves them itself. Refreshed only with a token that may \
+                     read zone options (Zones: Modify); a View-only token keeps the value in \
+                     state.",
                 )
                 .plan_modifier(modifiers::requires_replace()),
         )
