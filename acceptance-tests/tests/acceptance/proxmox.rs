@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::ensure;
 use labforge_acceptance_tests::{Action, Provider, Step, TestCase};
 use labforge_simulators::common::Fault;
-use labforge_simulators::proxmox::SEED_TEMPLATE;
+use labforge_simulators::proxmox::{SEED_TEMPLATE, SHARED_STORAGE};
 
 use crate::support::proxmox::{RT, TIME_FACTOR, addr, admin, only_seed_left, sim};
 
@@ -281,8 +281,9 @@ output "nodes" {{
                     Ok(())
                 }),
         )
-        // The clone block and the password cannot be read back: importing
-        // records them with an in-place update that changes nothing.
+        // The password cannot be read back: importing records it with an
+        // in-place update that changes nothing. (The clone source is read
+        // back: the template with the clone's `meta`.)
         .step(
             Step::import(&app)
                 .expect_non_empty_plan()
@@ -504,5 +505,217 @@ resource "{RT}" "new" {{
                 }),
         )
         .check_destroy(move |_| only_seed_left(&s3))
+        .run();
+}
+
+const CLONE: &str = "/api2/json/nodes/{node}/qemu/{vmid}/clone";
+const CREATE: &str = "/api2/json/nodes/{node}/qemu";
+const TASK_STATUS: &str = "/api2/json/nodes/{node}/tasks/{upid}/status";
+
+/// Proxmox VE did the clone and the create, but pveproxy answered 596 and
+/// a gateway 502 (the answers were lost after the work was done). The old
+/// client sent the POSTs again: "already exists", the next VMID, and the
+/// first VMs orphaned. Now nothing is resent: the VMs are found where
+/// Proxmox keeps them and taken over, one each.
+#[test]
+fn answers_lost_with_596_and_502_are_taken_over_not_resent() {
+    let sim = sim();
+    let body = |cores: u32| {
+        format!(
+            r#"resource "{RT}" "cloned" {{
+  node    = "pve1"
+  name    = "lost-596"
+  started = false
+  cpu     = {{ cores = {cores} }}
+  clone {{
+    vm_id = {SEED_TEMPLATE}
+  }}
+}}
+
+resource "{RT}" "new" {{
+  node    = "pve1"
+  name    = "lost-502"
+  started = false
+  disk    = {{ scsi0 = {{ storage = "local-lvm", size = 2 }} }}
+}}
+"#
+        )
+    };
+    let c1 = admin(&sim, &body(2));
+    let (s1, s2, s3, s4) = (sim.clone(), sim.clone(), sim.clone(), sim.clone());
+    let cloned = addr("cloned");
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::config(&c1)
+                .pre_step(move |_| {
+                    s1.lose_answers("POST", CLONE, 596, 1);
+                    s1.lose_answers("POST", CREATE, 502, 1);
+                    Ok(())
+                })
+                .expect_apply_output(r"Took over VM \d+ on node pve1")
+                .check(move |st| {
+                    ensure!(s2.pending_lost_answers() == 0, "answers not all lost");
+                    let c = s2.counters();
+                    ensure!(
+                        c.get("POST", CLONE) == 1 && c.get("POST", CREATE) == 1,
+                        "a POST was resent: {:?}",
+                        c.snapshot()
+                    );
+                    let vms = s2.list_vms();
+                    ensure!(vms.len() == 3, "one VM each expected: {vms:?}");
+                    for (name, want) in [("cloned", "lost-596"), ("new", "lost-502")] {
+                        let id = st.attr(&addr(name), "vm_id")?.as_u64().unwrap_or(0) as u32;
+                        let conf = s2.vm_config_json(id).unwrap_or_default();
+                        ensure!(conf["name"] == want, "VM {id}: {conf}");
+                        ensure!(conf.get("lock").is_none(), "VM {id} still locked: {conf}");
+                    }
+                    Ok(())
+                }),
+        )
+        .step(
+            Step::import(addr("new"))
+                .import_block()
+                .import_state_verify()
+                .import_state_verify_ignore(&["ipv4_addresses", "ipv6_addresses"]),
+        )
+        // Drift: cores changed behind our back.
+        .step(
+            Step::plan_only(&c1)
+                .pre_step(move |ctx| {
+                    let st = ctx.workdir.state_json()?;
+                    let id = st.attr(&addr("cloned"), "vm_id")?.as_u64().unwrap_or(0) as u32;
+                    s3.modify_vm(id, &[("cores", "6")], &[])
+                        .map_err(anyhow::Error::msg)
+                })
+                .expect_non_empty_plan()
+                .expect_action(&cloned, Action::Update),
+        )
+        .step(Step::config(&c1).expect_attr(&cloned, "cpu.cores", 2))
+        .check_destroy(move |_| only_seed_left(&s4))
+        .run();
+}
+
+/// A template on the storage both nodes share, and a clone of it made on
+/// the other node. During such a clone Proxmox VE keeps the new VM's config
+/// on the SOURCE node and moves it to the target only when the task ends.
+/// One 500 on a task poll is read again (the clone succeeds); a clone whose
+/// polls keep failing is cleaned up where its config is, once the task
+/// lets go of it: nothing is left behind.
+#[test]
+fn cross_node_clone_survives_a_failed_poll_and_cleans_up_where_the_vm_is() {
+    let sim = sim();
+    let tpl = format!(
+        r#"resource "{RT}" "tpl" {{
+  node     = "pve1"
+  name     = "shared-template"
+  template = true
+  started  = false
+  disk     = {{ scsi0 = {{ storage = "{SHARED_STORAGE}", size = 2 }} }}
+  network  = {{ net0 = {{ bridge = "vmbr0" }} }}
+}}
+"#
+    );
+    let remote = |name: &str, cores: u32| {
+        format!(
+            r#"resource "{RT}" "{name}" {{
+  node    = "pve2"
+  name    = "{name}"
+  started = false
+  cpu     = {{ cores = {cores} }}
+  clone {{
+    vm_id = {RT}.tpl.vm_id
+    node  = "pve1"
+  }}
+}}
+"#
+        )
+    };
+    let c1 = admin(&sim, &tpl);
+    let c2 = admin(&sim, &format!("{tpl}{}", remote("remote", 2)));
+    let c3 = admin(
+        &sim,
+        &format!("{tpl}{}{}", remote("remote", 2), remote("doomed", 1)),
+    );
+    let (s1, s2, s3, s4, s5, s6) = (
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+    );
+    let r = addr("remote");
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(Step::config(&c1).expect_attr(&addr("tpl"), "template", true))
+        // One failed poll of the clone's task: read again, the clone goes on.
+        .step(
+            Step::config(&c2)
+                .pre_step(move |_| {
+                    s1.faults()
+                        .inject("GET", TASK_STATUS, Fault::Status(500), 1);
+                    Ok(())
+                })
+                .expect_action(&r, Action::Create)
+                .expect_attr(&r, "id", "pve2/101")
+                .check(move |_| {
+                    ensure!(s2.faults().pending() == 0, "the fault was not hit");
+                    ensure!(s2.vm_node(101).as_deref() == Some("pve2"));
+                    let conf = s2.vm_config_json(101).unwrap_or_default();
+                    ensure!(conf["cores"] == 2, "not configured: {conf}");
+                    ensure!(
+                        conf["scsi0"] == format!("{SHARED_STORAGE}:vm-101-disk-0,size=2G"),
+                        "{conf}"
+                    );
+                    Ok(())
+                }),
+        )
+        .step(
+            Step::import(&r)
+                .import_state_verify()
+                .import_state_verify_ignore(&["ipv4_addresses", "ipv6_addresses"]),
+        )
+        // Every poll fails, longer than the client reads again: the clone is
+        // given up while its config still sits on pve1, locked. The clean-up
+        // waits for the task to let go and removes the VM from pve2.
+        .step(
+            Step::config(&c3)
+                .pre_step(move |_| {
+                    s3.set_task_duration("qmclone", Duration::from_secs(80));
+                    s3.faults()
+                        .inject("GET", TASK_STATUS, Fault::Status(500), 5);
+                    Ok(())
+                })
+                .expect_error(r"(?s)cloning VM \d+ on pve1.*HTTP 500"),
+        )
+        .step(
+            Step::plan_only(&c3)
+                .pre_step(move |ctx| {
+                    s4.set_task_duration("qmclone", Duration::from_secs(1));
+                    let vms = s4.list_vms();
+                    ensure!(vms.len() == 3, "the failed clone was left behind: {vms:?}");
+                    let st = ctx.workdir.state_json()?;
+                    ensure!(
+                        st.get(&addr("doomed")).is_err(),
+                        "the failed clone is in state"
+                    );
+                    Ok(())
+                })
+                .expect_non_empty_plan()
+                .expect_action(&addr("doomed"), Action::Create),
+        )
+        // Drift on the other node: fixed in place.
+        .step(
+            Step::plan_only(&c2)
+                .pre_step(move |_| {
+                    s5.modify_vm(101, &[("cores", "8")], &[])
+                        .map_err(anyhow::Error::msg)
+                })
+                .expect_non_empty_plan()
+                .expect_action(&r, Action::Update),
+        )
+        .step(Step::config(&c2).expect_attr(&r, "cpu.cores", 2))
+        .check_destroy(move |_| only_seed_left(&s6))
         .run();
 }

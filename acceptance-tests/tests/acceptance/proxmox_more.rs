@@ -5,9 +5,9 @@
 #![allow(clippy::unwrap_used)]
 
 use anyhow::{Result, ensure};
-use labforge_acceptance_tests::{Action, Provider, Step, TestCase};
+use labforge_acceptance_tests::{Action, Provider, Step, TestCase, workspace_root};
 use labforge_simulators::proxmox::{
-    NO_CLOUDINIT_TOKEN, ProxmoxSim, READONLY_TOKEN, ROOT_PASSWORD, SEED_TEMPLATE,
+    NO_CLOUDINIT_TOKEN, ProxmoxSim, READONLY_TOKEN, ROOT_PASSWORD, SEED_TEMPLATE, SHARED_STORAGE,
 };
 
 use crate::support::proxmox::{Auth, RT, addr, admin, hcl, only_seed_left, sim};
@@ -15,7 +15,7 @@ use crate::support::proxmox::{Auth, RT, addr, admin, hcl, only_seed_left, sim};
 /// Only the seeded template is left, and no disk image but the template's.
 fn nothing_left(sim: &ProxmoxSim) -> Result<()> {
     only_seed_left(sim)?;
-    for storage in ["local-lvm", "fast"] {
+    for storage in ["local-lvm", "fast", SHARED_STORAGE] {
         let images: Vec<String> = sim
             .disk_images(storage)
             .into_iter()
@@ -514,5 +514,278 @@ fn reboot_after_update_applies_pending_changes() {
                 ]),
         )
         .check_destroy(move |_| nothing_left(&s4))
+        .run();
+}
+
+const CREATE: &str = "/api2/json/nodes/{node}/qemu";
+
+fn plain_vm(name: &str) -> String {
+    format!(
+        r#"resource "{RT}" "{name}" {{
+  node    = "pve1"
+  name    = "{name}"
+  started = false
+  disk    = {{ scsi0 = {{ storage = "local-lvm", size = 2 }} }}
+}}
+"#
+    )
+}
+
+/// "got no worker upid - start worker failed" on a create: Proxmox VE has
+/// already written the VM's `lock: create` config, so the old client's
+/// retry got "already exists", moved on to the next VMID and left the stub.
+/// Now the create fails at once, naming the VMID left locked and how to
+/// remove it (a token cannot: `skiplock` is root-only).
+#[test]
+fn worker_start_failure_with_a_token_reports_the_locked_vmid() {
+    let sim = sim();
+    let c1 = admin(&sim, &plain_vm("stub"));
+    let (s1, s2, s3, s4) = (sim.clone(), sim.clone(), sim.clone(), sim.clone());
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::config(&c1)
+                .pre_step(move |_| {
+                    s1.fail_worker_start("qmcreate", 1);
+                    Ok(())
+                })
+                .expect_error(
+                    r"(?s)got no worker upid - start worker failed.*VM\s+100\s+on\s+node\s+pve1.*left\s+behind.*skiplock",
+                ),
+        )
+        .step(
+            Step::plan_only(&c1)
+                .pre_step(move |_| {
+                    ensure!(
+                        s2.counters().get("POST", CREATE) == 1,
+                        "the create was retried: {:?}",
+                        s2.counters().snapshot()
+                    );
+                    ensure!(s2.list_vms() == vec![100, SEED_TEMPLATE], "{:?}", s2.list_vms());
+                    let conf = s2.vm_config_json(100).unwrap_or_default();
+                    ensure!(conf["lock"] == "create", "no stub: {conf}");
+                    // As root would: remove the stub.
+                    ensure!(s2.delete_vm(100));
+                    Ok(())
+                })
+                .expect_non_empty_plan()
+                .expect_action(&addr("stub"), Action::Create),
+        )
+        .step(
+            Step::config(&c1)
+                .expect_attr(&addr("stub"), "vm_id", 100)
+                .check(move |_| {
+                    ensure!(s3.vm_config_json(100).is_some_and(|c| c.get("lock").is_none()));
+                    Ok(())
+                }),
+        )
+        .check_destroy(move |_| nothing_left(&s4))
+        .run();
+}
+
+/// The same failure with root@pam (ticket login), who may use `skiplock`:
+/// the stub is removed, and the error says so.
+#[test]
+fn worker_start_failure_as_root_removes_the_stub() {
+    let sim = sim();
+    let c1 = hcl(&sim, Auth::Env, &plain_vm("stub"));
+    let (s1, s2, s3) = (sim.clone(), sim.clone(), sim.clone());
+    let vm = addr("stub");
+    TestCase::new()
+        .provider(Provider::homelab())
+        .env("PROXMOX_VE_USERNAME", "root@pam")
+        .env("PROXMOX_VE_PASSWORD", ROOT_PASSWORD)
+        .step(
+            Step::config(&c1)
+                .pre_step(move |_| {
+                    s1.fail_worker_start("qmcreate", 1);
+                    Ok(())
+                })
+                .expect_error(r"(?s)got no worker upid.*VM\s+100.*was\s+removed"),
+        )
+        .step(
+            Step::plan_only(&c1)
+                .pre_step(move |_| {
+                    ensure!(s2.counters().get("POST", CREATE) == 1);
+                    ensure!(s2.list_vms() == vec![SEED_TEMPLATE], "{:?}", s2.list_vms());
+                    Ok(())
+                })
+                .expect_non_empty_plan()
+                .expect_action(&vm, Action::Create),
+        )
+        .step(Step::config(&c1).expect_attr(&vm, "vm_id", 100))
+        .step(
+            Step::import(&vm)
+                .import_state_verify()
+                .import_state_verify_ignore(&["ipv4_addresses", "ipv6_addresses"]),
+        )
+        .check_destroy(move |_| nothing_left(&s3))
+        .run();
+}
+
+/// Mistakes Proxmox VE would refuse at apply are reported at plan, naming
+/// the attribute, and nothing is written: a linked clone with a target
+/// storage, a node the cluster does not have (also as a clone's source),
+/// and a file name whose extension pve-storage refuses for its content type.
+#[test]
+fn mistakes_proxmox_refuses_are_reported_at_plan() {
+    let sim = sim();
+    let cases = [
+        (
+            format!(
+                r#"resource "{RT}" "linked" {{
+  node = "pve1"
+  clone {{
+    vm_id          = {SEED_TEMPLATE}
+    full           = false
+    target_storage = "fast"
+  }}
+}}
+"#
+            ),
+            r"(?s)Target storage needs a full clone.*clone\.target_storage",
+        ),
+        (
+            format!("resource \"{RT}\" \"lost\" {{\n  node = \"pve9\"\n}}\n"),
+            r#"(?s)Unknown node.*node: "pve9" is not a node of this Proxmox VE\s+cluster"#,
+        ),
+        (
+            format!(
+                "resource \"{RT}\" \"lost\" {{\n  node = \"pve1\"\n  clone {{\n    vm_id = {SEED_TEMPLATE}\n    node  = \"pve7\"\n  }}\n}}\n"
+            ),
+            r#"(?s)Unknown node.*clone\.node: "pve7""#,
+        ),
+        (
+            r#"resource "homelab_proxmox_download_file" "img" {
+  node         = "pve1"
+  storage      = "local"
+  content_type = "import"
+  file_name    = "noble-server-cloudimg-amd64.img"
+  url          = "https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-amd64.img"
+}
+"#
+            .to_string(),
+            r#"(?s)file_name.*"noble-server-cloudimg-amd64.img" does not end in\s+\.ova,\s+\.qcow2,\s+\.raw,\s+\.vmdk"#,
+        ),
+        (
+            r#"resource "homelab_proxmox_download_file" "iso" {
+  node         = "pve1"
+  storage      = "local"
+  content_type = "iso"
+  file_name    = "installer.qcow2"
+  url          = "https://example.org/installer.iso"
+}
+"#
+            .to_string(),
+            r#"(?s)file_name.*"installer.qcow2" does not end in \.iso, \.img"#,
+        ),
+    ];
+    let mut tc = TestCase::new().provider(Provider::homelab());
+    for (body, err) in cases {
+        tc = tc.step(Step::plan_only(admin(&sim, &body)).expect_error(err));
+    }
+    let ok = admin(
+        &sim,
+        &format!(
+            r#"resource "{RT}" "linked" {{
+  node    = "pve2"
+  started = false
+  clone {{
+    vm_id = {SEED_TEMPLATE}
+    node  = "pve1"
+    full  = true
+  }}
+}}
+
+resource "{RT}" "other" {{
+  node    = "pve1"
+  started = false
+}}
+"#
+        ),
+    );
+    let (s1, s2) = (sim.clone(), sim.clone());
+    // Known nodes plan; the node list is read once per provider process
+    // (two resources, three nodes checked, one read).
+    tc.step(
+        Step::plan_only(&ok)
+            .pre_step(move |_| {
+                let w = writes(&s1);
+                ensure!(w.is_empty(), "plans wrote: {w:?}");
+                s1.counters().reset();
+                Ok(())
+            })
+            .expect_non_empty_plan()
+            .plan_check(move |_| {
+                let n = s2.counters().get("GET", "/api2/json/nodes");
+                ensure!(n == 1, "{n} node list reads in one plan");
+                Ok(())
+            }),
+    )
+    .run();
+}
+
+/// The documented example (`examples/resources/homelab_proxmox_vm`):
+/// applied, then the cloned `k8s[0]` imported with its documented import
+/// ID. The plan that imports it is empty: the clone source is read from
+/// Proxmox (a clone keeps its template's `meta`), and `reboot_after_update`
+/// and `wait_for_ip_seconds`, which Proxmox has no record of, show no
+/// change. Drift on the imported VM is still planned and fixed.
+#[test]
+fn documented_import_example_plans_no_change() {
+    let sim = sim();
+    let example = std::fs::read_to_string(
+        workspace_root().join("examples/resources/homelab_proxmox_vm/resource.tf"),
+    )
+    .unwrap();
+    let import_sh = std::fs::read_to_string(
+        workspace_root().join("examples/resources/homelab_proxmox_vm/import.sh"),
+    )
+    .unwrap();
+    let address = import_sh
+        .lines()
+        .find_map(|l| l.strip_prefix("terraform import "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    assert_eq!(address, "homelab_proxmox_vm.k8s[0]");
+    let re = regex::Regex::new(r#"(node\s*=\s*)"pve""#).unwrap();
+    let ours = re.replace_all(&example, r#"${1}"pve1""#).to_string();
+    let more_cores = ours.replace("cpu    = { cores = 4 }", "cpu    = { cores = 6 }");
+    assert_ne!(ours, more_cores, "the example changed: update this test");
+    let c1 = admin(&sim, &ours);
+    let c2 = admin(&sim, &more_cores);
+    let (s1, s2) = (sim.clone(), sim.clone());
+    let k8s0 = address.clone();
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::config(&c1)
+                .expect_attr(&address, "reboot_after_update", true)
+                .expect_attr_set(&address, "clone.vm_id"),
+        )
+        .step(
+            Step::import(&address)
+                .import_block()
+                .import_state_verify()
+                .import_state_verify_ignore(&[
+                    "ipv4_addresses",
+                    "ipv6_addresses",
+                    "reboot_after_update",
+                ]),
+        )
+        .step(
+            Step::plan_only(&c1)
+                .pre_step(move |ctx| {
+                    let st = ctx.workdir.state_json()?;
+                    let id = st.attr(&k8s0, "vm_id")?.as_u64().unwrap_or(0) as u32;
+                    s1.modify_vm(id, &[("memory", "1024")], &[])
+                        .map_err(anyhow::Error::msg)
+                })
+                .expect_non_empty_plan()
+                .expect_action(&address, Action::Update),
+        )
+        .step(Step::config(&c2).expect_attr(&address, "cpu.cores", 6))
+        .check_destroy(move |_| nothing_left(&s2))
         .run();
 }
