@@ -2637,6 +2637,61 @@ mod tests {
         assert!(diff(&p, None, &c).is_err());
     }
 
+    fn obj(pairs: &[(&str, Value)]) -> Value {
+        Value::Object(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
+    }
+
+    /// After an import, config-only values that differ from what import
+    /// recorded plan no change, and a differing clone never replaces the
+    /// VM; once something else changes, the configured values are planned.
+    #[test]
+    fn imported_config_only_values_are_kept_until_something_else_changes() {
+        let clone = |id: &str| obj(&[("vm_id", Value::String(id.into()))]);
+        let prior = obj(&[
+            ("name", Value::String("k8s-0".into())),
+            ("clone", clone("9000")),
+            ("reboot_after_update", Value::Bool(false)),
+        ]);
+        let config = obj(&[
+            ("name", Value::String("k8s-0".into())),
+            ("clone", clone("9001")),
+            ("reboot_after_update", Value::Bool(true)),
+        ]);
+        let run = |planned: Value| {
+            let mut planned = planned;
+            let mut replace = vec![AttributePath::attr("clone").join_attr("vm_id")];
+            let mut diags = Diagnostics::new();
+            let mut change = labforge_framework::PlanChange {
+                config: &config,
+                prior: &prior,
+                planned: &mut planned,
+                requires_replace: &mut replace,
+                diagnostics: &mut diags,
+            };
+            keep_imported_config_only(&mut change);
+            (planned, replace)
+        };
+        let (planned, replace) = run(config.clone());
+        assert_eq!(planned, prior, "nothing else changes: no change");
+        assert!(replace.is_empty(), "{replace:?}");
+        let renamed = obj(&[
+            ("name", Value::String("k8s-9".into())),
+            ("clone", clone("9001")),
+            ("reboot_after_update", Value::Bool(true)),
+        ]);
+        let (planned, replace) = run(renamed.clone());
+        assert_eq!(planned, renamed, "an update records the configured values");
+        assert!(
+            replace.is_empty(),
+            "a differing clone never replaces: {replace:?}"
+        );
+    }
+
     #[test]
     fn import_ids() {
         assert_eq!(
