@@ -374,10 +374,16 @@ impl<'de, 'a> de::Deserializer<'de> for ValueDeserializer<'a> {
         }
     }
 
+    /// What is ignored is not looked at: it may be unknown (a provider
+    /// configuration during plan, `type Config = IgnoredAny`).
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ModelError> {
+        visitor.visit_unit()
+    }
+
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i128 u8 u16 u32 u64 u128 f32 char str string
         bytes byte_buf unit unit_struct seq tuple
-        tuple_struct map struct identifier ignored_any
+        tuple_struct map struct identifier
     }
 }
 
@@ -707,6 +713,30 @@ mod tests {
         }
         let err = to_value(&Wrong { nope: true }, &Type::object([("a", Type::Bool)])).unwrap_err();
         assert!(err.to_string().contains("nope"));
+    }
+
+    #[test]
+    fn ignored_values_may_be_unknown() {
+        let v = Value::object([(
+            "block",
+            Value::object([("url", Value::unknown()), ("token", Value::string("t"))]),
+        )]);
+        assert!(from_value::<serde::de::IgnoredAny>(&v).is_ok());
+        assert!(from_value::<serde::de::IgnoredAny>(&Value::unknown()).is_ok());
+        #[derive(Debug, Deserialize)]
+        struct Partly {
+            #[allow(dead_code)]
+            block: serde::de::IgnoredAny,
+        }
+        assert!(from_value::<Partly>(&v).is_ok());
+        // A field that is read still needs a known value.
+        #[derive(Debug, Deserialize)]
+        struct Url {
+            #[allow(dead_code)]
+            url: String,
+        }
+        let e = from_value::<Url>(&Value::object([("url", Value::unknown())])).unwrap_err();
+        assert!(e.to_string().contains("not known yet"), "{e}");
     }
 
     #[test]

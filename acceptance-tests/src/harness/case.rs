@@ -22,7 +22,10 @@
 //! returns its plan instead, or an API that normalises a value (case, order, defaults)
 //! after create, fails it; so does a provider whose ReadResource answers the same values
 //! in another form (Terraform 1.10 to 1.14 compare states exactly, hashicorp/terraform#36403;
-//! the labforge framework answers ReadResource in JSON for this).
+//! the labforge framework answers ReadResource in JSON for this). Root outputs are compared
+//! the same way: an output holding a number Terraform computed itself (`length(...)`) fails
+//! the check whatever the providers (reproduced with `terraform_data` alone), so test
+//! configurations give such outputs as strings (`tostring(length(...))`).
 //! * [`Step::import`]: in a fresh working dir with the last config, `import ADDR ID` (or an
 //!   `import {}` block with [`import_block`](Step::import_block)), checks on the imported
 //!   state and, with [`import_state_verify`](Step::import_state_verify), equality with the

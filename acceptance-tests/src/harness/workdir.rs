@@ -402,8 +402,9 @@ impl Workdir {
             return Ok(());
         }
         let hint = if out.stdout.contains("No changes") {
-            " (it prints \"No changes\" but exits 2: the refreshed state differs from the \
-             saved one only in form, e.g. numbers read from msgpack; see \
+            " (it prints \"No changes\" but exits 2: a refreshed value differs from the saved \
+             one only in form, e.g. numbers a provider answers in msgpack, or a root output \
+             holding a number Terraform computed itself such as length(); see \
              hashicorp/terraform#36403)"
         } else {
             ": the state saved differs from a fresh read (create and update must return \
