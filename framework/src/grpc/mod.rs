@@ -1,5 +1,5 @@
 //! The wire layer: the tfplugin6 `Provider` service. Each RPC decodes its
-//! request ([`convert`]), calls the server logic ([`crate::server`]) and
+//! request (`convert`), calls the server logic ([`crate::server`]) and
 //! encodes the answer. Nothing above this module sees protobuf.
 
 mod convert;
@@ -165,7 +165,7 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
     }
 
     /// The new state goes back JSON-encoded, on every path where it could be
-    /// decoded (see [`convert::encode_json`]): a refresh that changes nothing
+    /// decoded (see `convert::encode_json`): a refresh that changes nothing
     /// must leave a state equal to the state file's.
     async fn read_resource(
         &self,
@@ -508,5 +508,141 @@ impl<P: Provider> ProviderRpc for ProviderService<P> {
                 }),
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use labforge_cty::Value;
+
+    use super::*;
+    use crate::server::testing::{Test, thing, thing_type, with};
+
+    async fn service() -> ProviderService<Test> {
+        let svc = ProviderService::new(Test);
+        let config = Value::object([("fail", Value::Null), ("label", Value::Null)]);
+        let r = svc
+            .configure_provider(Request::new(pb::configure_provider::Request {
+                config: Some(encode(&config, svc.server.provider_type()).unwrap()),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+        svc
+    }
+
+    async fn read(svc: &ProviderService<Test>, state: &Value) -> pb::read_resource::Response {
+        svc.read_resource(Request::new(pb::read_resource::Request {
+            type_name: "test_thing".into(),
+            // Terraform sends the prior state in msgpack.
+            current_state: Some(encode(state, &thing_type()).unwrap()),
+            private: br#"{"counter":3}"#.to_vec(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+    }
+
+    /// Every answer of ReadResource is JSON, in the form Terraform writes to the
+    /// state file; when the state is kept (a failed read, configuration not
+    /// known yet, an unknown answered) it is the state sent, re-encoded, not
+    /// the msgpack bytes Terraform sent.
+    #[tokio::test]
+    async fn read_answers_json_on_every_path() {
+        let svc = service().await;
+        for (name, changed, error) in [
+            ("here", false, false),
+            ("later", false, false),
+            ("broken", false, true),
+            ("unknowable", false, true),
+            ("drift", true, false),
+        ] {
+            let sent = thing(name, 12);
+            let r = read(&svc, &sent).await;
+            let dv = r.new_state.unwrap();
+            assert!(dv.msgpack.is_empty(), "{name}: msgpack answered");
+            let expected = if changed {
+                with(
+                    &sent,
+                    "size",
+                    Value::Number(labforge_cty::Number::from_i64(13)),
+                )
+            } else {
+                sent.clone()
+            };
+            assert_eq!(
+                dv.json,
+                labforge_cty::json::encode(&expected, &thing_type()).unwrap(),
+                "{name}"
+            );
+            assert_eq!(
+                !r.diagnostics.is_empty(),
+                error,
+                "{name}: {:?}",
+                r.diagnostics
+            );
+            assert_eq!(r.private, br#"{"counter":3}"#, "{name}: private state");
+        }
+        let gone = read(&svc, &thing("gone", 1)).await;
+        assert_eq!(gone.new_state.unwrap().json, b"null");
+        assert!(gone.diagnostics.is_empty());
+    }
+
+    #[tokio::test]
+    async fn read_before_configure_keeps_the_state_in_json() {
+        let svc = ProviderService::new(Test);
+        let r = read(&svc, &thing("a", 1)).await;
+        assert_eq!(
+            r.new_state.unwrap().json,
+            labforge_cty::json::encode(&thing("a", 1), &thing_type()).unwrap()
+        );
+        assert_eq!(r.diagnostics[0].summary, "Provider not configured");
+    }
+
+    #[tokio::test]
+    async fn function_arguments_are_decoded_by_position() {
+        let svc = service().await;
+        let call = |args: Vec<(Value, labforge_cty::Type)>| {
+            let arguments = args.iter().map(|(v, t)| encode(v, t).unwrap()).collect();
+            svc.call_function(Request::new(pb::call_function::Request {
+                name: "reverse".into(),
+                arguments,
+            }))
+        };
+        let ok = call(vec![
+            (Value::string("abc"), labforge_cty::Type::String),
+            (
+                Value::Number(labforge_cty::Number::from_i64(1)),
+                labforge_cty::Type::Number,
+            ),
+        ])
+        .await
+        .unwrap()
+        .into_inner();
+        assert_eq!(
+            decode(ok.result.as_ref(), &labforge_cty::Type::String).unwrap(),
+            Value::string("cba")
+        );
+        // A string where the variadic number goes: the argument is named.
+        let bad = call(vec![
+            (Value::string("abc"), labforge_cty::Type::String),
+            (Value::string("x"), labforge_cty::Type::String),
+        ])
+        .await
+        .unwrap()
+        .into_inner();
+        assert_eq!(bad.error.unwrap().function_argument, Some(1));
+        let missing = svc
+            .call_function(Request::new(pb::call_function::Request {
+                name: "nothing".into(),
+                arguments: Vec::new(),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(missing.error.unwrap().text.contains("no function"));
     }
 }

@@ -18,7 +18,7 @@ pub mod provider;
 pub mod resource;
 
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
