@@ -18,7 +18,10 @@ rm -rf "$work"
 mkdir -p "$work/lab"
 
 step "Building terraform-provider-homelab and homelab-sim"
-cargo build --locked -q -p terraform-provider-homelab -p labforge-simulators --bins
+# Not quiet: on a fresh clone this compiles ~300 crates (several minutes on two cores),
+# and cargo's progress is the only sign that it is working.
+echo "(a first build takes several minutes; later ones seconds)"
+cargo build --locked -p terraform-provider-homelab -p labforge-simulators --bins
 
 version=$(sed -n '/^\[workspace\.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)
 platform="$(uname -s | tr '[:upper:]' '[:lower:]')_$(uname -m | sed -e 's/x86_64/amd64/' -e 's/aarch64/arm64/')"
@@ -63,6 +66,10 @@ cd "$work/lab"
 tf() { echo "+ $(basename "$cli") $*"; "$cli" "$@" -no-color -input=false; }
 
 step "init"
+# Terraform computes the lock file's checksums from the mirror, which holds this platform's
+# build only, so it warns "Incomplete lock file information": expected for a local build.
+echo "note: init warns \"Incomplete lock file information\" because the local mirror holds"
+echo "      only this platform's build ($platform): the lock file can record its checksum only."
 tf init
 step "apply"
 tf apply -auto-approve

@@ -374,8 +374,8 @@ impl<'de, 'a> de::Deserializer<'de> for ValueDeserializer<'a> {
         }
     }
 
-    /// What is ignored is not looked at: it may be unknown (a provider
-    /// configuration during plan, `type Config = IgnoredAny`).
+    /// Whatever is ignored may be unknown (a provider block's config while
+    /// other resources are planned, a model field with `#[serde(skip)]`).
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ModelError> {
         visitor.visit_unit()
     }

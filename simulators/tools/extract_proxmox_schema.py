@@ -16,6 +16,10 @@ Parameter definitions keep only what validation needs: type, optional,
 enum, pattern, format (a name, or for property strings a map of sub-keys),
 minimum, maximum, maxLength, default_key, alias. Indexed keys keep the
 apidoc spelling `net[n]`.
+
+Each endpoint also keeps its `returns` schema, reduced to type, optional,
+enum, description (for schemas without properties), properties and items,
+for the conformance test of the simulator's answers.
 """
 import json
 import os
@@ -104,6 +108,25 @@ def slim(d, sub=False):
     return out
 
 
+def slim_returns(r):
+    if not isinstance(r, dict):
+        return {}
+    out = {}
+    for k in ("type", "enum"):
+        if k in r and r[k] is not None:
+            out[k] = r[k]
+    if r.get("optional"):
+        out["optional"] = True
+    props = r.get("properties")
+    if isinstance(props, dict):
+        out["properties"] = {k: slim_returns(v) for k, v in sorted(props.items())}
+    elif r.get("description") and r.get("type") == "object":
+        out["description"] = r["description"]
+    if isinstance(r.get("items"), dict):
+        out["items"] = slim_returns(r["items"])
+    return out
+
+
 def main():
     src = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_SRC
     dst = sys.argv[2] if len(sys.argv) > 2 else DEFAULT_OUT
@@ -139,6 +162,7 @@ def main():
             "additional": bool(params.get("additionalProperties", 0)),
             "allowtoken": bool(info.get("allowtoken", 1)),
             "params": table,
+            "returns": slim_returns(info.get("returns")),
         }
     out = {
         "source": "shared/reference/proxmox/pve-apidata.full.json (PVE 9 apidoc); "

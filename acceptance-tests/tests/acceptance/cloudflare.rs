@@ -746,3 +746,163 @@ fn lost_create_answer_takes_over_only_the_identical_record() {
         .check_destroy(move |_| our_records_gone(&s3, Z, 1))
         .run();
 }
+
+const ZONE: &str = "/client/v4/zones/{zone_id}";
+
+fn relative_body(www_comment: Option<&str>) -> String {
+    let comment = www_comment
+        .map(|c| format!("  comment = \"{c}\"\n"))
+        .unwrap_or_default();
+    format!(
+        r#"resource "{RT}" "www" {{
+  zone_id = "{Z}"
+  name    = "www"
+  type    = "A"
+  content = "192.0.2.60"
+{comment}}}
+
+resource "{RT}" "apex" {{
+  zone_id = "{Z}"
+  name    = "@"
+  type    = "TXT"
+  content = "v=apex"
+}}
+"#
+    )
+}
+
+/// Names written relative to the zone (`www`, `@`, as Cloudflare's docs do)
+/// are matched with the zone's name from `GET /zones/{zone_id}` (record
+/// answers carry no zone name): no inconsistent result, no replacement on the
+/// next plan, no change after import. Bodies never carry `null` (the
+/// simulator refuses it as the OpenAPI types allow no null); a comment is
+/// cleared with the empty string. A failed zone lookup stops the create before
+/// anything is made.
+#[test]
+fn relative_names_comments_and_zone_lookup() {
+    let sim = sim();
+    let with = hcl(&sim, EDIT_TOKEN, &relative_body(Some("web server")));
+    let without = hcl(&sim, EDIT_TOKEN, &relative_body(None));
+    let (s1, s2, s3, s4, s5, s6) = (
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+    );
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::config(&with)
+                .pre_step(move |_| {
+                    s1.faults().inject("GET", ZONE, Fault::Status(500), 100);
+                    Ok(())
+                })
+                .expect_error(r"(?s)Unable to create.*GET /zones/[0-9a-f]{32}: HTTP 500"),
+        )
+        .step(
+            Step::config(&with)
+                .pre_step(move |ctx| {
+                    // Nothing was made, nothing is in state.
+                    ensure!(s2.records(Z).is_empty(), "{:?}", s2.records(Z));
+                    ensure!(!ctx.workdir.has_state(), "something is in state");
+                    s2.faults().clear();
+                    s2.counters().reset();
+                    Ok(())
+                })
+                .expect_action(&addr("www"), Action::Create)
+                .expect_attr(&addr("www"), "name", "www")
+                .expect_attr(&addr("apex"), "name", "@")
+                .expect_attr(&addr("www"), "comment", "web server")
+                .expect_attr_null(&addr("apex"), "comment")
+                .check(move |_| {
+                    let www = s3
+                        .records(Z)
+                        .into_iter()
+                        .find(|r| r["type"] == "A")
+                        .unwrap();
+                    ensure!(www["name"] == "www.example.com", "{www}");
+                    ensure!(www.get("zone_name").is_none(), "{www}");
+                    let apex = s3
+                        .records(Z)
+                        .into_iter()
+                        .find(|r| r["type"] == "TXT")
+                        .unwrap();
+                    ensure!(apex["name"] == "example.com", "{apex}");
+                    ensure!(apex["comment"].is_null(), "{apex}");
+                    // One zone lookup served both creates.
+                    ensure!(
+                        s3.counters().get("GET", ZONE) == 1,
+                        "{:?}",
+                        s3.counters().snapshot()
+                    );
+                    Ok(())
+                }),
+        )
+        .step(
+            Step::config(&without)
+                .expect_action(&addr("www"), Action::Update)
+                .expect_action(&addr("apex"), Action::NoOp)
+                .expect_attr_null(&addr("www"), "comment")
+                .check(move |_| {
+                    let www = s4
+                        .records(Z)
+                        .into_iter()
+                        .find(|r| r["type"] == "A")
+                        .unwrap();
+                    ensure!(www["comment"].is_null(), "comment not cleared: {www}");
+                    Ok(())
+                }),
+        )
+        .step(
+            // The imported name is the FQDN; the config's `www` means the same.
+            Step::import(addr("www"))
+                .import_id_with(|s| Ok(format!("{Z}/{}", s.attr_str(&addr("www"), "id")?)))
+                .import_block()
+                .import_state_verify()
+                .import_state_verify_ignore(&["name"]),
+        )
+        .step(
+            Step::import(addr("apex"))
+                .import_id_with(|s| Ok(format!("{Z}/{}", s.attr_str(&addr("apex"), "id")?)))
+                .import_block()
+                .import_state_verify()
+                .import_state_verify_ignore(&["name"]),
+        )
+        .step(
+            // Drift: a comment and another address behind Terraform's back.
+            Step::plan_only(&without)
+                .pre_step(move |_| {
+                    let id = record_id_of(&s5, "www.example.com", "A")?;
+                    s5.patch_record(
+                        Z,
+                        &id,
+                        serde_json::json!({"content": "192.0.2.61", "comment": "hand-made"}),
+                    )
+                    .map_err(anyhow::Error::msg)?;
+                    Ok(())
+                })
+                .expect_action(&addr("www"), Action::Update)
+                .expect_action(&addr("apex"), Action::NoOp)
+                .expect_planned(&addr("www"), "content", "192.0.2.60")
+                .expect_planned(&addr("www"), "name", "www"),
+        )
+        .step(Step::config(&without).check(move |_| {
+            let www = s6
+                .records(Z)
+                .into_iter()
+                .find(|r| r["type"] == "A")
+                .unwrap();
+            ensure!(
+                www["content"] == "192.0.2.60" && www["comment"].is_null(),
+                "{www}"
+            );
+            Ok(())
+        }))
+        .check_destroy({
+            let s = sim.clone();
+            move |_| our_records_gone(&s, Z, 0)
+        })
+        .run();
+}

@@ -30,16 +30,30 @@ fn schema_is_visible_to_terraform() {
         .map(|(_, v)| v)
         .expect("homelab in providers schema");
     let blocks = &homelab["provider"]["block"]["block_types"];
-    for backend in [
-        "proxmox",
-        "talos",
-        "routeros",
-        "pfsense",
-        "kubernetes",
-        "technitium",
-        "cloudflare",
-    ] {
+    let names: Vec<&String> = blocks
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    for backend in ["proxmox", "technitium", "cloudflare"] {
+        assert!(
+            names.iter().any(|n| *n == backend),
+            "no {backend} block in {names:?}"
+        );
+    }
+    // One block per backend, and no block that configures nothing: each
+    // backend's block has resources or data sources of its own.
+    for backend in names {
         assert_eq!(blocks[backend]["nesting_mode"], "single", "{backend} block");
+        let prefix = format!("homelab_{backend}_");
+        let owns = |kind: &str| {
+            homelab[kind]
+                .as_object()
+                .is_some_and(|m| m.keys().any(|k| k.starts_with(&prefix)))
+        };
+        assert!(
+            owns("resource_schemas") || owns("data_source_schemas"),
+            "the {backend} block configures no resource or data source"
+        );
     }
     // Secrets are sensitive in the schema.
     assert_eq!(

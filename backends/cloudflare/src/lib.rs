@@ -17,7 +17,7 @@ pub mod resources;
 use labforge_framework::backend::missing_setting;
 use labforge_framework::schema::{Attribute, Schema, validators};
 use labforge_framework::{Backend, Env, Error, Registry, Result};
-use labforge_http::Secret;
+use labforge_http::{RateLimit, Secret};
 use serde::Deserialize;
 
 pub use client::Client;
@@ -30,7 +30,7 @@ pub struct Settings {
     /// API base URL.
     pub base_url: String,
     /// Client-side rate limit.
-    pub requests_per_second: f64,
+    pub rate_limit: RateLimit,
     /// Retries on 429, 5xx and connection errors.
     pub max_retries: u32,
 }
@@ -40,9 +40,16 @@ pub struct Settings {
 pub struct Block {
     api_token: Option<String>,
     base_url: Option<String>,
+    requests_per_5_minutes: Option<i64>,
     requests_per_second: Option<f64>,
     max_retries: Option<i64>,
 }
+
+/// Cloudflare's documented limit: "1200 requests per five minute period per
+/// user" (developers.cloudflare.com/fundamentals/api/reference/limits/); going
+/// over it blocks every call for the next five minutes.
+const CLOUDFLARE_LIMIT: i64 = 1200;
+const CLOUDFLARE_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The Cloudflare backend.
 #[derive(Debug, Clone, Copy, Default)]
@@ -67,11 +74,26 @@ impl Backend for Cloudflare {
                 ),
             )
             .attribute(
+                "requests_per_5_minutes",
+                Attribute::int()
+                    .optional()
+                    .describe(
+                        "Client-side rate limit: at most this many requests in any 5 minutes. A \
+                         quarter of them may go at once, the rest are spread over the window (a \
+                         token bucket). Default 1200, Cloudflare's documented limit per user \
+                         (dashboard and other tools included: lower it when they share the \
+                         user). Conflicts with `requests_per_second`.",
+                    )
+                    .validator(validators::between(1, 1_000_000)),
+            )
+            .attribute(
                 "requests_per_second",
                 Attribute::number()
                     .optional()
                     .describe(
-                        "Client-side rate limit. Default 4 (Cloudflare allows 1200 per 5 minutes).",
+                        "Older form of the rate limit: requests spaced evenly at this rate, no \
+                         burst. Kept for existing configurations; prefer \
+                         `requests_per_5_minutes`. Conflicts with it.",
                     )
                     .validator(validators::from_fn("Between 0.01 and 1000.", |v| {
                         match v.as_number() {
@@ -110,7 +132,7 @@ impl Backend for Cloudflare {
             base_url: env
                 .pick(b.base_url.as_ref(), "CLOUDFLARE_BASE_URL")
                 .unwrap_or_else(|| "https://api.cloudflare.com/client/v4".to_string()),
-            requests_per_second: b.requests_per_second.unwrap_or(4.0),
+            rate_limit: rate_limit(b.requests_per_5_minutes, b.requests_per_second)?,
             max_retries: b
                 .max_retries
                 .and_then(|n| u32::try_from(n).ok())
@@ -124,5 +146,45 @@ impl Backend for Cloudflare {
     fn register(&self, r: Registry<Client>) -> Registry<Client> {
         r.resource(resources::record::DnsRecord)
             .data_source(data_sources::zone::Zone)
+    }
+}
+
+/// The limiter settings from the block: `requests_per_5_minutes` (default
+/// Cloudflare's limit), or the older `requests_per_second`, not both.
+fn rate_limit(per_5_minutes: Option<i64>, per_second: Option<f64>) -> Result<RateLimit> {
+    match (per_5_minutes, per_second) {
+        (Some(_), Some(_)) => Err(Error::new(
+            "Unable to configure Cloudflare",
+            "Set `requests_per_5_minutes` or `requests_per_second` in the cloudflare block, not \
+             both: `requests_per_5_minutes` (a budget for any 5 minutes, with bursts) replaces \
+             `requests_per_second` (an even pace).",
+        )),
+        (None, Some(per_second)) => Ok(RateLimit::Steady { per_second }),
+        (n, None) => Ok(RateLimit::Window {
+            requests: u32::try_from(n.unwrap_or(CLOUDFLARE_LIMIT))
+                .unwrap_or(1)
+                .max(1),
+            window: CLOUDFLARE_WINDOW,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod rate_limit_tests {
+    use super::*;
+
+    #[test]
+    fn defaults_to_the_documented_window_and_keeps_the_older_setting() {
+        let window = |requests| RateLimit::Window {
+            requests,
+            window: CLOUDFLARE_WINDOW,
+        };
+        assert!(matches!(rate_limit(None, None), Ok(l) if l == window(1200)));
+        assert!(matches!(rate_limit(Some(600), None), Ok(l) if l == window(600)));
+        assert!(matches!(
+            rate_limit(None, Some(100.0)),
+            Ok(RateLimit::Steady { per_second }) if per_second == 100.0
+        ));
+        assert!(rate_limit(Some(600), Some(100.0)).is_err());
     }
 }

@@ -2,18 +2,21 @@
 //!
 //! One reqwest (hyper, rustls) client per backend ([`client`]), retries with
 //! backoff on 429, 5xx and connection failures, honouring `Retry-After`
-//! ([`send_with_retry`]), an optional client-side rate limit
-//! ([`RateLimiter`]), credentials that never print ([`Secret`]), and errors
-//! that never carry them ([`HttpError`]).
+//! ([`send_with_retry`]), an optional client-side rate limit (a token
+//! bucket, [`RateLimiter`]), credentials that never print ([`Secret`]), and
+//! errors that never carry them ([`HttpError`]). The system CA roots are read
+//! once per process, at the first TLS handshake (never for `http://`).
 //!
 //! It knows nothing of Terraform: backend clients build on it, resources
 //! never see it.
 
+mod ratelimit;
 mod secret;
+mod tls;
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+pub use ratelimit::{RateLimit, RateLimiter};
 pub use secret::{Auth, Secret};
 
 /// TLS and timeout settings for a backend.
@@ -30,30 +33,42 @@ pub struct TlsSettings {
 pub enum ClientError {
     /// `ca_cert` is not a PEM certificate.
     #[error("ca_cert is not a PEM certificate: {0}")]
-    InvalidCaCert(#[source] reqwest::Error),
+    InvalidCaCert(String),
     /// The TLS stack refused the settings.
+    #[error("unable to create the HTTP client: {0}")]
+    Tls(#[source] rustls::Error),
+    /// reqwest refused the settings.
     #[error("unable to create the HTTP client: {0}")]
     Build(#[source] reqwest::Error),
 }
 
-/// Build a client for one backend.
+/// Build a client for one backend. Cheap: no file is read here; the system
+/// CA roots are read once per process, when a first `https://` handshake
+/// needs them.
 pub fn client(tls: &TlsSettings, timeout: Duration) -> Result<reqwest::Client, ClientError> {
-    let mut b = reqwest::Client::builder()
+    client_with_roots(tls, timeout, &tls::SYSTEM_ROOTS)
+}
+
+fn client_with_roots(
+    tls: &TlsSettings,
+    timeout: Duration,
+    roots: &'static tls::SystemRoots,
+) -> Result<reqwest::Client, ClientError> {
+    let extra = match &tls.ca_cert {
+        Some(pem) => tls::parse_ca_pem(pem).map_err(ClientError::InvalidCaCert)?,
+        None => Vec::new(),
+    };
+    let config = tls::client_config(extra, tls.insecure, roots).map_err(ClientError::Tls)?;
+    reqwest::Client::builder()
         .user_agent(concat!(
             "terraform-provider-homelab/",
             env!("CARGO_PKG_VERSION")
         ))
         .connect_timeout(Duration::from_secs(10))
-        .timeout(timeout);
-    if let Some(pem) = &tls.ca_cert {
-        let cert =
-            reqwest::Certificate::from_pem(pem.as_bytes()).map_err(ClientError::InvalidCaCert)?;
-        b = b.add_root_certificate(cert);
-    }
-    if tls.insecure {
-        b = b.danger_accept_invalid_certs(true);
-    }
-    b.build().map_err(ClientError::Build)
+        .timeout(timeout)
+        .tls_backend_preconfigured(config)
+        .build()
+        .map_err(ClientError::Build)
 }
 
 /// How often to retry, and how long to wait.
@@ -171,51 +186,140 @@ fn describe(e: &reqwest::Error) -> String {
     msg
 }
 
-/// A client-side rate limit: at most `per_second` requests a second.
-#[derive(Debug)]
-pub struct RateLimiter {
-    interval: Duration,
-    next: Mutex<Instant>,
-}
-
-impl RateLimiter {
-    /// At most `per_second` requests a second (none, if not positive).
-    pub fn new(per_second: f64) -> Self {
-        // Non-positive or absurd rates mean no limit (the schema rejects them).
-        let interval = Duration::try_from_secs_f64(1.0 / per_second)
-            .ok()
-            .filter(|_| per_second > 0.0)
-            .unwrap_or(Duration::ZERO);
-        Self {
-            interval,
-            next: Mutex::new(Instant::now()),
-        }
-    }
-
-    /// Wait for this request's slot.
-    pub async fn acquire(&self) {
-        if self.interval.is_zero() {
-            return;
-        }
-        let wait = {
-            let mut next = self
-                .next
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let now = Instant::now();
-            let slot = (*next).max(now);
-            *next = slot + self.interval;
-            slot - now
-        };
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
-    }
-}
-
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    fn no_roots() -> Vec<rustls::pki_types::CertificateDer<'static>> {
+        Vec::new()
+    }
+
+    /// Answers every request on every connection with an empty 200.
+    async fn respond(mut s: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin) {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await;
+        let _ = s.shutdown().await;
+    }
+
+    async fn http_server() -> SocketAddr {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                tokio::spawn(respond(s));
+            }
+        });
+        addr
+    }
+
+    /// An HTTPS server with a fresh self-signed certificate, returned as PEM.
+    async fn https_server() -> (SocketAddr, String) {
+        let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![ck.cert.der().clone()], key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(tls) = acceptor.accept(s).await {
+                        respond(tls).await;
+                    }
+                });
+            }
+        });
+        (addr, ck.cert.pem())
+    }
+
+    fn settings(ca_cert: Option<&str>, insecure: bool) -> TlsSettings {
+        TlsSettings {
+            ca_cert: ca_cert.map(str::to_string),
+            insecure,
+        }
+    }
+
+    #[tokio::test]
+    async fn plain_http_clients_never_read_the_system_roots() {
+        static ROOTS: tls::SystemRoots = tls::SystemRoots::new(no_roots);
+        let addr = http_server().await;
+        let (_, pem) = https_server().await;
+        for tls in [settings(None, false), settings(Some(&pem), false)] {
+            let c = client_with_roots(&tls, Duration::from_secs(5), &ROOTS).unwrap();
+            let r = c.get(format!("http://{addr}/")).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+        }
+        assert_eq!(ROOTS.loads(), 0);
+    }
+
+    #[tokio::test]
+    async fn https_clients_read_the_system_roots_once_between_them() {
+        static ROOTS: tls::SystemRoots = tls::SystemRoots::new(no_roots);
+        let (addr, pem) = https_server().await;
+        let url = format!("https://{addr}/");
+        for _ in 0..3 {
+            let c = client_with_roots(&settings(Some(&pem), false), Duration::from_secs(5), &ROOTS)
+                .unwrap();
+            assert_eq!(c.get(&url).send().await.unwrap().status(), 200);
+        }
+        // Without the server's CA (and no system roots here) verification fails.
+        let c = client_with_roots(&settings(None, false), Duration::from_secs(5), &ROOTS).unwrap();
+        let err = c.get(&url).send().await.unwrap_err();
+        assert!(format!("{err:?}").contains("no CA certificates"), "{err:?}");
+        assert_eq!(ROOTS.loads(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_server_certificate_is_verified_against_the_roots() {
+        fn other_root() -> Vec<rustls::pki_types::CertificateDer<'static>> {
+            let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+            vec![ck.cert.der().clone()]
+        }
+        static ROOTS: tls::SystemRoots = tls::SystemRoots::new(other_root);
+        let (addr, _) = https_server().await;
+        let c = client_with_roots(&settings(None, false), Duration::from_secs(5), &ROOTS).unwrap();
+        let err = c.get(format!("https://{addr}/")).send().await.unwrap_err();
+        assert!(format!("{err:?}").contains("InvalidCertificate"), "{err:?}");
+        // insecure accepts it, and reads no roots for it.
+        static UNUSED: tls::SystemRoots = tls::SystemRoots::new(no_roots);
+        let c = client_with_roots(&settings(None, true), Duration::from_secs(5), &UNUSED).unwrap();
+        let r = c.get(format!("https://{addr}/")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(UNUSED.loads(), 0);
+    }
+
+    #[test]
+    fn a_ca_cert_that_is_not_pem_is_refused_when_the_client_is_built() {
+        for bad in [
+            "",
+            "not a certificate",
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        ] {
+            let e = client(&settings(Some(bad), false), Duration::from_secs(1)).unwrap_err();
+            assert!(matches!(e, ClientError::InvalidCaCert(_)), "{bad:?}: {e}");
+        }
+    }
 
     #[test]
     fn backoff_grows_and_is_capped_by_policy() {
@@ -223,22 +327,5 @@ mod tests {
         assert_eq!(backoff(p, 0), Duration::from_millis(200));
         assert_eq!(backoff(p, 3), Duration::from_millis(1600));
         assert!(backoff(p, 30) >= Duration::from_secs(30));
-    }
-
-    #[test]
-    fn odd_rates_do_not_panic() {
-        for r in [0.0, -1.0, 1e-300, f64::NAN, f64::INFINITY] {
-            let _ = RateLimiter::new(r);
-        }
-    }
-
-    #[tokio::test]
-    async fn rate_limiter_spaces_requests() {
-        let r = RateLimiter::new(100.0);
-        let start = Instant::now();
-        for _ in 0..5 {
-            r.acquire().await;
-        }
-        assert!(start.elapsed() >= Duration::from_millis(35));
     }
 }

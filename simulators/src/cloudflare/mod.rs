@@ -27,7 +27,7 @@ use state::{CfError, Cloudflare};
 
 pub use state::{
     DATA_TYPES, PROXIABLE_TYPES, RECORD_TYPES, RECORDS_PER_PAGE_DEFAULT, RECORDS_PER_PAGE_MAX,
-    TTL_MAX, TTL_MIN, TokenScope, ZONES_PER_PAGE,
+    REQUEST_FIELD_TYPES, TOP_LEVEL_PRIORITY_TYPES, TTL_MAX, TTL_MIN, TokenScope, ZONES_PER_PAGE,
 };
 
 /// Id of the seeded zone `example.com`.

@@ -49,6 +49,30 @@ pub const DATA_TYPES: &[&str] = &[
 /// Types Cloudflare can proxy.
 pub const PROXIABLE_TYPES: &[&str] = &["A", "AAAA", "CNAME"];
 
+/// Types whose record schema has a top-level `priority`
+/// (`dns-records_MXRecord`, `dns-records_URIRecord`; the others that have a
+/// priority keep it in `data`).
+pub const TOP_LEVEL_PRIORITY_TYPES: &[&str] = &["MX", "URI"];
+
+/// JSON types of the writable record fields, as the OpenAPI record schemas
+/// type them (`dns-records_dns-record-shared-fields` and the per-type
+/// schemas). None is `nullable`: a `null` is refused like any other wrong
+/// type. `id` is the batch entries' identifier.
+pub const REQUEST_FIELD_TYPES: &[(&str, &str)] = &[
+    ("comment", "string"),
+    ("content", "string"),
+    ("data", "object"),
+    ("id", "string"),
+    ("name", "string"),
+    ("priority", "number"),
+    ("private_routing", "boolean"),
+    ("proxied", "boolean"),
+    ("settings", "object"),
+    ("tags", "array"),
+    ("ttl", "number"),
+    ("type", "string"),
+];
+
 /// TTL bounds of the OpenAPI `dns-records_ttl` (1 = automatic). The schema's
 /// minimum of 30 applies to Enterprise zones only; simulated zones are not.
 pub const TTL_MIN: u64 = 60;
@@ -143,7 +167,9 @@ impl Zone {
             "modified_on": self.created_on,
             "activated_on": self.created_on,
             "meta": { "step": 4, "custom_certificate_quota": 0, "page_rule_quota": 3, "phishing_detected": false },
-            "owner": { "id": null, "type": "user", "email": null },
+            // `zones_zone.owner` documents `id`, `name` and `type` (an id
+            // is a string, not null: omitted here).
+            "owner": { "type": "user", "name": "Homelab Owner" },
             "account": { "id": "01a7362d577a6c3019a474fd6f485823", "name": "Homelab Account" },
             "permissions": ["#dns_records:edit", "#dns_records:read", "#zone:read"],
             "plan": { "id": "0feeeeeeeeeeeeeeeeeeeeeeeeeeeeee", "name": "Free Website", "price": 0, "currency": "USD", "frequency": "", "is_subscribed": false, "can_subscribe": false, "legacy_id": "free", "legacy_discount": false, "externally_managed": false },
@@ -156,7 +182,6 @@ impl Zone {
 pub(crate) struct Record {
     pub(crate) id: String,
     pub(crate) zone_id: String,
-    pub(crate) zone_name: String,
     pub(crate) name: String,
     pub(crate) rtype: String,
     pub(crate) content: String,
@@ -174,19 +199,22 @@ pub(crate) struct Record {
 }
 
 impl Record {
-    /// The record object of the API (OpenAPI `dns-record-response`).
+    /// The record object of the API (OpenAPI `dns-records_dns-record-response`):
+    /// no `zone_id` or `zone_name` (the schema has neither; clients get the
+    /// zone's name from `GET /zones/{zone_id}`), a top-level `priority` only
+    /// for the types whose schema has one (MX, URI; SRV keeps it in `data`).
     pub(crate) fn to_json(&self) -> Value {
         let mut m = Map::new();
         m.insert("id".into(), json!(self.id));
-        m.insert("zone_id".into(), json!(self.zone_id));
-        m.insert("zone_name".into(), json!(self.zone_name));
         m.insert("name".into(), json!(self.name));
         m.insert("type".into(), json!(self.rtype));
         m.insert("content".into(), json!(self.content));
         if let Some(d) = &self.data {
             m.insert("data".into(), d.clone());
         }
-        if let Some(p) = self.priority {
+        if let Some(p) = self.priority
+            && TOP_LEVEL_PRIORITY_TYPES.contains(&self.rtype.as_str())
+        {
             m.insert("priority".into(), json!(p));
         }
         m.insert(
@@ -197,6 +225,8 @@ impl Record {
         m.insert("ttl".into(), json!(self.ttl));
         m.insert("settings".into(), Value::Object(self.settings.clone()));
         m.insert("meta".into(), json!({}));
+        // `null` when there is none (research backends-b.md §4c: "comment
+        // (null/absent when none)"); required by the response schema.
         m.insert("comment".into(), json!(self.comment));
         m.insert("tags".into(), json!(self.tags));
         m.insert("created_on".into(), json!(self.created_on));
@@ -223,12 +253,16 @@ impl Record {
                 m.insert("content".into(), json!(self.content));
             }
         }
-        if let Some(p) = self.priority {
+        if let Some(p) = self.priority
+            && TOP_LEVEL_PRIORITY_TYPES.contains(&self.rtype.as_str())
+        {
             m.insert("priority".into(), json!(p));
         }
         m.insert("ttl".into(), json!(self.ttl));
         m.insert("proxied".into(), json!(self.proxied));
-        m.insert("comment".into(), json!(self.comment));
+        if let Some(c) = &self.comment {
+            m.insert("comment".into(), json!(c));
+        }
         m.insert("tags".into(), json!(self.tags));
         m.insert("settings".into(), Value::Object(self.settings.clone()));
         m
@@ -348,13 +382,13 @@ impl Cloudflare {
             .cloned()
             .ok_or_else(|| no_route(zone_id))?;
         let input = body.as_object().ok_or_else(CfError::bad_body)?;
+        check_request_types(input)?;
         let f = validate(&zone, input)?;
         self.check_conflicts(&zone, &f, None)?;
         let now = now_rfc3339(6);
         let record = Record {
             id: self.ids.hex(32),
             zone_id: zone.id.clone(),
-            zone_name: zone.name.clone(),
             comment_modified_on: f.comment.as_ref().map(|_| now.clone()),
             tags_modified_on: (!f.tags.is_empty()).then(|| now.clone()),
             name: f.name,
@@ -390,6 +424,7 @@ impl Cloudflare {
             .ok_or_else(|| no_route(zone_id))?;
         let index = self.record_index(zone_id, id)?;
         let body = body.as_object().ok_or_else(CfError::bad_body)?;
+        check_request_types(body)?;
         let mut input = if replace {
             Map::new()
         } else {
@@ -848,6 +883,41 @@ fn validate(zone: &Zone, input: &Map<String, Value>) -> Result<Fields, CfError> 
         tags,
         settings,
     })
+}
+
+/// Refuses a request body whose documented fields have another JSON type
+/// than [`REQUEST_FIELD_TYPES`] says (`null` included). Fields the schema
+/// does not know are ignored, as the API does.
+fn check_request_types(input: &Map<String, Value>) -> Result<(), CfError> {
+    for (field, want) in REQUEST_FIELD_TYPES {
+        let Some(v) = input.get(*field) else {
+            continue;
+        };
+        let ok = match *want {
+            "string" => v.is_string(),
+            "number" => v.is_number(),
+            "boolean" => v.is_boolean(),
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            _ => true,
+        };
+        if !ok {
+            let got = match v {
+                Value::Null => "null",
+                Value::Bool(_) => "boolean",
+                Value::Number(_) => "number",
+                Value::String(_) => "string",
+                Value::Array(_) => "array",
+                Value::Object(_) => "object",
+            };
+            // best-effort code (the request-body validation family)
+            return Err(CfError::invalid(
+                9207,
+                format!("Request body is invalid: '{field}' must be a {want}, not {got}."),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn ttl_error() -> CfError {

@@ -380,10 +380,41 @@ async fn handle(
         None => ticket(&shared, &params).await,
         Some(ident) => dispatch(&shared, op, &ident, &params).await,
     };
+    let result = match take_lost_answer(&shared, method, route) {
+        Some(status) => {
+            tracing::info!(method, route, status, "handled; answer lost");
+            Err(ApiErr::new(status, lost_answer_reason(status)))
+        }
+        None => result,
+    };
     if let Err(e) = &result {
         tracing::debug!(method, route, status = e.status, error = %e.msg, "proxmox api error");
     }
     render(result)
+}
+
+/// The status of an answer to lose ([`super::ProxmoxSim::lose_answers`]), if one matches.
+fn take_lost_answer(shared: &Shared, method: &str, route: &str) -> Option<u16> {
+    let mut c = lock(shared);
+    let rule = c
+        .lost_answers
+        .iter_mut()
+        .find(|l| l.remaining > 0 && l.method == method && l.route == route)?;
+    rule.remaining -= 1;
+    Some(rule.status)
+}
+
+/// The reason phrase pveproxy puts on a proxied request that broke: AnyEvent::HTTP's
+/// pseudo-status texts (596, 599) or the gateway errors.
+fn lost_answer_reason(status: u16) -> &'static str {
+    match status {
+        596 => "Connection timed out",
+        599 => "Connection reset by peer",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "error",
+    }
 }
 
 fn render(result: Result<Reply, ApiErr>) -> Response {
@@ -688,6 +719,7 @@ fn next_id(shared: &Shared, p: &Params) -> Result<Reply, ApiErr> {
         if c.vms.contains_key(&id) {
             return Err(ApiErr::param("vmid", format!("VM {id} already exists")));
         }
+        // `return $vmid` hands back the parameter as given: a JSON string.
         return data(json!(id.to_string()));
     }
     data(json!(c.next_free_id()))
@@ -703,7 +735,7 @@ fn qemu_list(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiEr
         .filter(|_| who.can("VM.Audit"))
         .map(|(id, vm)| {
             let mut r = json!({
-                "vmid": id, "name": vm.name(),
+                "vmid": id, "name": vm.display_name(*id),
                 "status": if vm.running { "running" } else { "stopped" },
                 "cpus": vm.cpus(), "maxmem": vm.memory_mib() * state::MIB,
                 "maxdisk": vm.maxdisk(), "mem": 0, "cpu": 0, "disk": 0,
@@ -730,8 +762,25 @@ fn qemu_list(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiEr
 
 // ---------------------------------------------------------------- tasks
 
-/// Registers a task; returns its UPID.
-fn new_task(c: &mut Cluster, node: &str, ttype: &str, id: &str, user: &str) -> String {
+/// Registers a task; returns its UPID. Fails like `fork_worker` when a
+/// worker start failure of `ttype` is pending ([`super::ProxmoxSim::fail_worker_start`]):
+/// pve-common `PVE::RESTEnvironment::fork_worker` dies with "got no worker
+/// upid - start worker failed" when the forked child reports nothing, after
+/// whatever the handler did before forking (create_vm has written the
+/// `lock: create` config by then).
+fn new_task(
+    c: &mut Cluster,
+    node: &str,
+    ttype: &str,
+    id: &str,
+    user: &str,
+) -> Result<String, ApiErr> {
+    if let Some(n) = c.worker_failures.get_mut(ttype)
+        && *n > 0
+    {
+        *n -= 1;
+        return Err(ApiErr::die("got no worker upid - start worker failed"));
+    }
     c.next_pid += 7;
     let pid = c.next_pid;
     let pstart = 0x0100_0000u32.wrapping_add(pid.wrapping_mul(13));
@@ -754,7 +803,7 @@ fn new_task(c: &mut Cluster, node: &str, ttype: &str, id: &str, user: &str) -> S
     );
     c.running_tasks += 1;
     c.max_running_tasks = c.max_running_tasks.max(c.running_tasks);
-    upid
+    Ok(upid)
 }
 
 fn finish_task(shared: &Shared, upid: &str, result: Result<Vec<String>, String>) {
@@ -1148,7 +1197,7 @@ async fn update_config(
         r?;
         return data(Value::Null);
     }
-    let upid = new_task(&mut c, &node, "qmconfig", &vmid.to_string(), &who.user);
+    let upid = new_task(&mut c, &node, "qmconfig", &vmid.to_string(), &who.user)?;
     drop(c);
     let d = task_duration(shared, "qmconfig");
     let s = shared.clone();
@@ -1220,7 +1269,7 @@ fn create_vm(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiEr
             agent: None,
         },
     );
-    let upid = new_task(&mut c, &node, "qmcreate", &vmid.to_string(), &who.user);
+    let upid = new_task(&mut c, &node, "qmcreate", &vmid.to_string(), &who.user)?;
     drop(c);
     let s = shared.clone();
     let d = task_duration(shared, "qmcreate");
@@ -1317,7 +1366,7 @@ fn destroy_vm(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiE
             "VM {vmid} is running - destroy failed"
         )));
     }
-    let upid = new_task(&mut c, &node, "qmdestroy", &vmid.to_string(), &who.user);
+    let upid = new_task(&mut c, &node, "qmdestroy", &vmid.to_string(), &who.user)?;
     drop(c);
     let s = shared.clone();
     let d = task_duration(shared, "qmdestroy");
@@ -1366,36 +1415,59 @@ fn clone_vm(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiErr
     let template = src.is_template();
     let full = p.bool("full").unwrap_or(!template);
     let storage = p.get("storage").map(str::to_string);
-    if storage.is_some() && !full {
-        return Err(ApiErr::param(
-            "storage",
-            "parameter 'storage' not allowed for linked clones",
-        ));
-    }
-    if p.get("format").is_some() && !full {
-        return Err(ApiErr::param(
-            "format",
-            "parameter 'format' not allowed for linked clones",
-        ));
+    // qemu-server API2/Qemu.pm clone_vm: a target equal to the local node is
+    // no target; another node must exist (check_node_exists); a target
+    // storage must be shared; and every volume of the source (the cloud-init
+    // drive included) must be on shared storage (`$check_storage_access_clone`).
+    let target = p
+        .get("target")
+        .filter(|t| *t != node && *t != "localhost")
+        .map(str::to_string);
+    if let Some(t) = &target
+        && !c.nodes.iter().any(|n| n == t)
+    {
+        return Err(ApiErr::die(format!("no such cluster node '{t}'")));
     }
     if let Some(st) = &storage {
-        if c.storage(st).is_none() {
+        let Some(scfg) = c.storage(st) else {
             return Err(ApiErr::die(format!("storage '{st}' does not exist")));
+        };
+        if target.is_some() && !scfg.shared {
+            return Err(ApiErr::die(format!(
+                "can't clone to non-shared storage '{st}'"
+            )));
         }
         who.check(&format!("/storage/{st}"), &["Datastore.AllocateSpace"])?;
     }
     if let Some(l) = src.conf.get("lock") {
         return Err(ApiErr::die(format!("VM is locked ({l})")));
     }
-    if let Some(target) = p.get("target")
-        && target != node
-    {
-        if !c.nodes.iter().any(|n| n == target) {
-            return Err(ApiErr::die(format!("no such cluster node '{target}'")));
+    // Plain `die`s (HTTP 500), after the storage checks above.
+    if storage.is_some() && !full {
+        return Err(ApiErr::die(
+            "parameter 'storage' not allowed for linked clones",
+        ));
+    }
+    if p.get("format").is_some() && !full {
+        return Err(ApiErr::die(
+            "parameter 'format' not allowed for linked clones",
+        ));
+    }
+    if let Some(t) = &target {
+        let shared_vm = src
+            .conf
+            .iter()
+            .filter(|(k, _)| is_disk_key(k))
+            .filter_map(|(_, v)| {
+                let f = state::drive_file(v);
+                f.split_once(':').map(|(st, _)| st.to_string())
+            })
+            .all(|st| c.storage(&st).is_some_and(|s| s.shared));
+        if !shared_vm {
+            return Err(ApiErr::die(format!(
+                "can't clone VM to node '{t}' (VM uses local storage)"
+            )));
         }
-        return Err(ApiErr::die(format!(
-            "can't clone VM to node '{target}' (VM uses local storage)"
-        )));
     }
     if !full
         && let Some((k, _)) = src
@@ -1422,7 +1494,7 @@ fn clone_vm(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiErr
     if let Some(pool) = &pool {
         check_pool(&c, who, pool)?;
     }
-    let upid = new_task(&mut c, &node, "qmclone", &vmid.to_string(), &who.user);
+    let upid = new_task(&mut c, &node, "qmclone", &vmid.to_string(), &who.user)?;
     drop(c);
     let s = shared.clone();
     let d = task_duration(shared, "qmclone");
@@ -1523,7 +1595,16 @@ fn clone_vm(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiErr
         conf.insert("smbios1".into(), format!("uuid={uuid}"));
         conf.insert("vmgenid".into(), genid);
         match c.vms.get_mut(&newid) {
-            Some(vm) => vm.conf = conf,
+            Some(vm) => {
+                vm.conf = conf;
+                // The config was written on the source node all along; with a
+                // target it is renamed into the target node's directory as
+                // the last step (`rename($conffile, $newconffile)`).
+                if let Some(t) = &target {
+                    vm.node = t.clone();
+                    log.push(format!("moved the config of VM {newid} to node '{t}'"));
+                }
+            }
             None => return Err(format!("clone failed: VM {newid} vanished")),
         }
         if let Some(pool) = &pool
@@ -1551,7 +1632,7 @@ fn template(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiErr
             "you can't convert a VM to template if VM is running",
         ));
     }
-    let upid = new_task(&mut c, &node, "qmtemplate", &vmid.to_string(), &who.user);
+    let upid = new_task(&mut c, &node, "qmtemplate", &vmid.to_string(), &who.user)?;
     drop(c);
     let s = shared.clone();
     let d = task_duration(shared, "qmtemplate");
@@ -1586,7 +1667,7 @@ fn status_current(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, 
     who.check(&format!("/vms/{vmid}"), &["VM.Audit"])?;
     let status = if vm.running { "running" } else { "stopped" };
     let mut v = json!({
-        "vmid": vmid, "name": vm.name(), "status": status, "qmpstatus": status,
+        "vmid": vmid, "name": vm.display_name(vmid), "status": status, "qmpstatus": status,
         "cpus": vm.cpus(), "maxmem": vm.memory_mib() * state::MIB, "maxdisk": vm.maxdisk(),
         "mem": 0, "cpu": 0, "disk": 0, "netin": 0, "netout": 0, "diskread": 0, "diskwrite": 0,
         "uptime": vm.started.map(|s| s.elapsed().as_secs()).unwrap_or(0),
@@ -1636,7 +1717,7 @@ fn power(shared: &Shared, who: &Identity, p: &Params, op: Op) -> Result<Reply, A
         Op::Shutdown => "qmshutdown",
         _ => "qmreboot",
     };
-    let upid = new_task(&mut c, &node, ttype, &vmid.to_string(), &who.user);
+    let upid = new_task(&mut c, &node, ttype, &vmid.to_string(), &who.user)?;
     drop(c);
     let s = shared.clone();
     let d = task_duration(shared, ttype);
@@ -1695,7 +1776,7 @@ fn resize(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiErr> 
     let mut c = lock(shared);
     vm_of(&c, p)?;
     who.check(&format!("/vms/{vmid}"), &["VM.Config.Disk"])?;
-    let upid = new_task(&mut c, &node, "resize", &vmid.to_string(), &who.user);
+    let upid = new_task(&mut c, &node, "resize", &vmid.to_string(), &who.user)?;
     drop(c);
     let s = shared.clone();
     let d = task_duration(shared, "resize");
@@ -1890,7 +1971,76 @@ fn storage_content(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply,
     if let Some(id) = p.int("vmid") {
         rows.retain(|r| r["vmid"].as_i64() == Some(id));
     }
+    // The content type filters the list; the rows themselves carry only what
+    // the schema's `returns` documents (no `content`).
+    for r in &mut rows {
+        if let Some(o) = r.as_object_mut() {
+            o.remove("content");
+        }
+    }
     data(Value::Array(rows))
+}
+
+/// pve-storage `normalize_content_filename`: drop any directory part, then
+/// every character but `[a-zA-Z0-9_.-]` becomes `_`.
+pub(crate) fn normalize_content_filename(name: &str) -> String {
+    let name = name.trim_end_matches('\n');
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    base.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Whether `name` has an extension pve-storage accepts for `content`
+/// (`PVE::API2::Storage::Status` download_url, with the REs of
+/// `PVE::Storage`): iso `[^/]+\.(?:iso|img)` and vztmpl
+/// `[^/]+\.tar\.(gz|xz|zst|bz2)` case-insensitively; import
+/// `[a-zA-Z0-9\-\.\+\=\_]+\.(ova|qcow2|raw|vmdk)` (`UPLOAD_IMPORT_EXT_RE_1`,
+/// case-sensitive). The error text per content type, as pve-storage words it.
+fn download_name_ok(content: &str, name: &str) -> Result<(), ApiErr> {
+    let lower = name.to_ascii_lowercase();
+    let has_stem = |ext_len: usize| name.len() > ext_len;
+    match content {
+        "iso" => {
+            let ok = [".iso", ".img"]
+                .iter()
+                .any(|e| lower.ends_with(e) && has_stem(e.len()));
+            if ok {
+                Ok(())
+            } else {
+                Err(ApiErr::param("filename", "wrong file extension"))
+            }
+        }
+        "vztmpl" => {
+            let ok = [".tar.gz", ".tar.xz", ".tar.zst", ".tar.bz2"]
+                .iter()
+                .any(|e| lower.ends_with(e) && has_stem(e.len()));
+            if ok {
+                Ok(())
+            } else {
+                Err(ApiErr::param("filename", "wrong file extension"))
+            }
+        }
+        _ => {
+            let ok = [".ova", ".qcow2", ".raw", ".vmdk"]
+                .iter()
+                .any(|e| name.ends_with(e) && has_stem(e.len()));
+            if ok {
+                Ok(())
+            } else {
+                Err(ApiErr::param(
+                    "filename",
+                    "invalid filename or wrong extension",
+                ))
+            }
+        }
+    }
 }
 
 fn download_url(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiErr> {
@@ -1899,37 +2049,32 @@ fn download_url(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, Ap
     who.check(&format!("/storage/{sid}"), &["Datastore.AllocateTemplate"])?;
     who.check("/", &["Sys.Audit", "Sys.Modify"])?;
     let content = p.get("content").unwrap_or("").to_string();
-    let filename = p.get("filename").unwrap_or("").to_string();
-    let ext_ok = match content.as_str() {
-        "iso" => filename.ends_with(".iso") || filename.ends_with(".img"),
-        "import" => [".qcow2", ".raw", ".vmdk", ".ova"]
-            .iter()
-            .any(|e| filename.ends_with(e)),
-        _ => {
-            filename.ends_with(".tar.gz")
-                || filename.ends_with(".tar.xz")
-                || filename.ends_with(".tar.zst")
-        }
-    };
-    if !ext_ok || filename.contains('/') {
-        return Err(ApiErr::param("filename", "wrong file extension"));
-    }
     let mut c = lock(shared);
     let Some(st) = c.storage(&sid) else {
         return Err(ApiErr::die(format!("storage '{sid}' does not exist")));
     };
-    if !st.content.contains(&content.as_str()) {
+    // Only file-based storages (those with a path) take downloads.
+    if st.stype != "dir" {
         return Err(ApiErr::die(format!(
-            "storage '{sid}' does not support content-type '{content}'"
+            "can't upload to storage type '{}', not a file based storage!",
+            st.stype
         )));
     }
+    if !st.content.contains(&content.as_str()) {
+        return Err(ApiErr::die(format!(
+            "storage '{sid}' is not configured for content-type '{content}'"
+        )));
+    }
+    let filename = normalize_content_filename(p.get("filename").unwrap_or(""));
+    download_name_ok(&content, &filename)?;
     let volid = format!("{sid}:{content}/{filename}");
     if c.volumes.iter().any(|v| v.volid == volid && v.node == node) {
         return Err(ApiErr::die(format!(
             "refusing to override existing file '/var/lib/vz/template/{content}/{filename}'"
         )));
     }
-    let upid = new_task(&mut c, &node, "download", &sid, &who.user);
+    // The worker id is the (normalised) file name (`encode_text($filename)`).
+    let upid = new_task(&mut c, &node, "download", &filename, &who.user)?;
     drop(c);
     let s = shared.clone();
     let d = task_duration(shared, "download");
@@ -1984,8 +2129,8 @@ fn content_delete(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, 
     else {
         return Err(ApiErr::die(format!("volume '{volid}' does not exist")));
     };
+    let upid = new_task(&mut c, &node, "imgdel", &volid, &who.user)?;
     c.volumes.remove(pos);
-    let upid = new_task(&mut c, &node, "imgdel", &volid, &who.user);
     drop(c);
     spawn_worker(shared, upid.clone(), async move {
         Ok(vec![format!("removed volume '{volid}'")])
@@ -2048,7 +2193,7 @@ fn move_disk(shared: &Shared, who: &Identity, p: &Params) -> Result<Reply, ApiEr
             "you can't move to the same storage with same format",
         ));
     }
-    let upid = new_task(&mut c, &node, "qmmove", &vmid.to_string(), &who.user);
+    let upid = new_task(&mut c, &node, "qmmove", &vmid.to_string(), &who.user)?;
     drop(c);
     let s = shared.clone();
     let d = task_duration(shared, "qmmove");

@@ -9,7 +9,9 @@
 //! from `shared/reference/proxmox/pve-apidata.full.json`).
 //!
 //! Seeded: nodes `pve1`, `pve2`; storages `local` (dir: iso, import, vztmpl,
-//! snippets), `local-lvm` and `fast` (lvmthin: images, rootdir); bridge
+//! snippets), `local-lvm` and `fast` (lvmthin: images, rootdir), and
+//! [`SHARED_STORAGE`] (`ceph`, rbd, shared by both nodes: images, rootdir;
+//! the only storage a clone to another node can use); bridge
 //! `vmbr0`; no resource pools (see [`ProxmoxSim::add_pool`]); the
 //! cloud image [`SEED_IMAGE`] on both nodes; template VM [`SEED_TEMPLATE`]
 //! (`debian-12-template`, on `pve1`). Credentials: user `root@pam` /
@@ -25,7 +27,6 @@
 
 mod api;
 mod schema;
-mod sha1;
 mod state;
 
 use std::time::{Duration, Instant};
@@ -57,6 +58,9 @@ pub const SEED_IMAGE: &str = "local:import/debian-12-genericcloud-amd64.qcow2";
 pub const SEED_TEMPLATE: u32 = 9000;
 /// Seeded node names.
 pub const NODES: [&str; 2] = ["pve1", "pve2"];
+/// The storage both nodes share (rbd): VMs whose volumes all live here can
+/// be cloned to the other node.
+pub const SHARED_STORAGE: &str = "ceph";
 
 /// A running Proxmox VE simulator. Stops when dropped.
 pub struct ProxmoxSim {
@@ -343,6 +347,42 @@ impl ProxmoxSim {
         );
     }
 
+    /// Makes the next `times` worker starts of task type `ttype` (`qmcreate`,
+    /// `qmclone`, `qmstart`, ...) fail like pve-common's `fork_worker` when
+    /// the forked worker never reports: HTTP 500 "got no worker upid - start
+    /// worker failed". What the handler did before forking stays done: a
+    /// create has already written the VM's config with `lock: create`
+    /// (qemu-server `create_vm` calls `create_and_lock_config` before
+    /// `fork_worker`), and nothing removes it.
+    pub fn fail_worker_start(&self, ttype: &str, times: usize) {
+        lock(&self.state)
+            .worker_failures
+            .insert(ttype.to_string(), times);
+    }
+
+    /// Handles the next `times` requests matching `method` and `route` (a
+    /// route pattern such as `/api2/json/nodes/{node}/qemu`) fully, then
+    /// answers `status` (e.g. 596, 502, 503, 504, 599) instead of the
+    /// result: the work is done but the client never learns it.
+    pub fn lose_answers(&self, method: &str, route: &str, status: u16, times: usize) {
+        let route = route.strip_prefix(api::BASE).unwrap_or(route).to_string();
+        lock(&self.state).lost_answers.push(state::LostAnswer {
+            method: method.to_ascii_uppercase(),
+            route,
+            status,
+            remaining: times,
+        });
+    }
+
+    /// Answers lost with [`ProxmoxSim::lose_answers`] that are still to come.
+    pub fn pending_lost_answers(&self) -> usize {
+        lock(&self.state)
+            .lost_answers
+            .iter()
+            .map(|l| l.remaining)
+            .sum()
+    }
+
     /// Tasks still running.
     pub fn running_tasks(&self) -> usize {
         lock(&self.state).running_tasks
@@ -371,6 +411,22 @@ impl ProxmoxSim {
             .map(|v| v.volid.clone())
             .collect()
     }
+}
+
+/// Where `data`, the `data` of an answer to `method route` (a route such as
+/// `/nodes/{node}/qemu/{vmid}/config`), disagrees with the `returns` schema
+/// of that endpoint in the PVE API schema: wrong types, values outside an
+/// enum, required properties missing, undocumented properties. Empty when
+/// the answer conforms.
+pub fn returns_violations(method: &str, route: &str, data: &Value) -> Vec<String> {
+    schema::returns_violations(method, route, data)
+}
+
+/// Whether the PVE API schema documents the answer field at `path` of
+/// `method route` (`["scsi0"]` of a VM config, `["ha"]` of a status; lists
+/// are stepped into, so `["vmid"]` of `/cluster/resources` is a row's).
+pub fn documents_response_field(method: &str, route: &str, path: &[&str]) -> bool {
+    schema::documents_field(method, route, path)
 }
 
 fn token_parts(header: &str) -> (String, String) {
@@ -419,6 +475,13 @@ fn seeded() -> Cluster {
             content: vec!["images", "rootdir"],
             shared: false,
             total: 200 * state::GIB,
+        },
+        Storage {
+            id: SHARED_STORAGE.into(),
+            stype: "rbd",
+            content: vec!["images", "rootdir"],
+            shared: true,
+            total: 1024 * state::GIB,
         },
     ];
     for node in NODES {

@@ -162,6 +162,119 @@ pub(crate) fn validate(
     }
 }
 
+/// The documented `returns` schema of an endpoint (`data` of the answer).
+fn returns(method: &str, route: &str) -> Option<&'static Value> {
+    endpoint(method, route)?.get("returns")
+}
+
+/// The property of an object schema that documents key `name` (`net3` →
+/// `net[n]`, within the `MAX_*` index bounds).
+fn property<'a>(schema: &'a Value, name: &str) -> Option<&'a Value> {
+    let props = schema.get("properties")?;
+    if let Some(p) = props.get(name) {
+        return Some(p);
+    }
+    let (prefix, n) = split_indexed(name)?;
+    if n > max_index(prefix)? {
+        return None;
+    }
+    props.get(format!("{prefix}[n]"))
+}
+
+/// Where `data`, the answer of `method route`, disagrees with the
+/// endpoint's documented `returns`: a value of the wrong type or outside its
+/// enum, a required property missing, or a property the schema does not
+/// document (for objects whose schema lists properties). Empty when it agrees.
+pub(crate) fn returns_violations(method: &str, route: &str, data: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    match returns(method, route) {
+        None => out.push(format!("{method} {route}: no returns schema")),
+        Some(s) => check_returned(s, data, "data", &mut out),
+    }
+    out
+}
+
+fn check_returned(schema: &Value, v: &Value, path: &str, out: &mut Vec<String>) {
+    let ty = schema.get("type").and_then(Value::as_str).unwrap_or("");
+    let ok = match ty {
+        "" => true,
+        "null" => v.is_null(),
+        "string" => v.is_string(),
+        "integer" => v.is_i64() || v.is_u64(),
+        "number" => v.is_number(),
+        // PVE's JSON renders booleans as 0 and 1.
+        "boolean" => v.is_boolean() || matches!(v.as_u64(), Some(0 | 1)),
+        "array" => v.is_array(),
+        "object" => v.is_object(),
+        other => {
+            out.push(format!("{path}: unknown schema type {other}"));
+            true
+        }
+    };
+    if !ok {
+        out.push(format!("{path}: {v} is not of type {ty}"));
+        return;
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+        && !allowed.contains(v)
+    {
+        out.push(format!("{path}: {v} is not one of {allowed:?}"));
+    }
+    match v {
+        Value::Array(items) => {
+            if let Some(item) = schema.get("items") {
+                for (i, x) in items.iter().enumerate() {
+                    check_returned(item, x, &format!("{path}[{i}]"), out);
+                }
+            }
+        }
+        Value::Object(m) if schema.get("properties").is_some() => {
+            for (k, x) in m {
+                match property(schema, k) {
+                    None => out.push(format!("{path}.{k}: not documented")),
+                    Some(p) => check_returned(p, x, &format!("{path}.{k}"), out),
+                }
+            }
+            let props = schema.get("properties").and_then(Value::as_object);
+            for (k, p) in props.into_iter().flatten() {
+                let optional = p.get("optional").and_then(Value::as_bool).unwrap_or(false);
+                if !optional && !k.contains("[n]") && !m.contains_key(k) {
+                    out.push(format!("{path}.{k}: required but missing"));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether the answer of `method route` documents the field at `path`
+/// (object keys; arrays are stepped into). A schema without properties
+/// documents only what its description names.
+pub(crate) fn documents_field(method: &str, route: &str, path: &[&str]) -> bool {
+    let Some(mut s) = returns(method, route) else {
+        return false;
+    };
+    for key in path {
+        while s.get("type").and_then(Value::as_str) == Some("array") {
+            let Some(items) = s.get("items") else {
+                return false;
+            };
+            s = items;
+        }
+        match property(s, key) {
+            Some(p) => s = p,
+            None => {
+                let described = s
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .is_some_and(|d| d.contains(&format!("`{key}`")));
+                return described;
+            }
+        }
+    }
+    true
+}
+
 fn check_value(name: &str, def: &Value, value: &str) -> Result<(), String> {
     let ty = def.get("type").and_then(Value::as_str).unwrap_or("string");
     match ty {
@@ -430,6 +543,28 @@ mod tests {
         assert_eq!(config_key_type("cores"), "integer");
         assert_eq!(config_key_type("onboot"), "boolean");
         assert_eq!(config_key_type("memory"), "string");
+    }
+
+    #[test]
+    fn returns_checks() {
+        let status = "/nodes/{node}/tasks/{upid}/status";
+        let good = serde_json::json!({"upid": "UPID:x", "node": "pve1", "pid": 1, "pstart": 2,
+            "starttime": 3, "type": "qmclone", "id": "100", "user": "root@pam",
+            "status": "stopped", "exitstatus": "OK"});
+        assert!(returns_violations("GET", status, &good).is_empty());
+        let mut bad = good.clone();
+        bad["status"] = serde_json::json!("done");
+        bad["extra"] = serde_json::json!(1);
+        bad.as_object_mut().map(|m| m.remove("pid"));
+        let v = returns_violations("GET", status, &bad);
+        assert_eq!(v.len(), 3, "{v:?}");
+        let config = "/nodes/{node}/qemu/{vmid}/config";
+        assert!(documents_field("GET", config, &["scsi30"]));
+        assert!(!documents_field("GET", config, &["scsi31"]));
+        assert!(documents_field("GET", "/nodes", &["maxcpu"]));
+        assert!(!documents_field("GET", "/nodes", &["cpus"]));
+        let agent = "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces";
+        assert!(documents_field("GET", agent, &["result"]));
     }
 
     #[test]

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value, json};
 
 use super::schema;
-use super::sha1::sha1_hex;
 use crate::common::lock;
 use crate::common::text::IdGen;
 
@@ -169,6 +168,15 @@ impl Vm {
         self.conf.get("name").cloned().unwrap_or_default()
     }
 
+    /// The name status answers show: `$conf->{name} || "VM $vmid"`
+    /// (qemu-server `PVE::QemuServer::vmstatus`).
+    pub(crate) fn display_name(&self, vmid: u32) -> String {
+        match self.conf.get("name") {
+            Some(n) if !n.is_empty() => n.clone(),
+            _ => format!("VM {vmid}"),
+        }
+    }
+
     pub(crate) fn is_template(&self) -> bool {
         self.conf
             .get("template")
@@ -196,6 +204,9 @@ impl Vm {
         out
     }
 
+    /// `Digest::SHA::sha1_hex` of the file text, as `PVE::QemuConfig`
+    /// computes `digest` (pve-guest-common `AbstractConfig`, via
+    /// `PVE::Cluster::cfs_read_file`).
     pub(crate) fn digest(&self) -> String {
         sha1_hex(self.file_text().as_bytes())
     }
@@ -360,6 +371,22 @@ pub(crate) struct Cluster {
     pub(crate) next_pid: u32,
     pub(crate) running_tasks: usize,
     pub(crate) max_running_tasks: usize,
+    /// Pending worker start failures by task type (`qmcreate`, ...).
+    pub(crate) worker_failures: BTreeMap<String, usize>,
+    /// Answers to lose after the request was handled.
+    pub(crate) lost_answers: Vec<LostAnswer>,
+}
+
+/// A request that is handled, after which its answer is replaced by an
+/// error status, as pveproxy answers when the connection to the node that
+/// did the work breaks (`596`, AnyEvent::HTTP's "errors during TLS
+/// negotiation, request sending and header processing") or a gateway fails.
+#[derive(Debug, Clone)]
+pub(crate) struct LostAnswer {
+    pub(crate) method: String,
+    pub(crate) route: String,
+    pub(crate) status: u16,
+    pub(crate) remaining: usize,
 }
 
 pub(crate) fn unix_now() -> u64 {
@@ -388,6 +415,8 @@ impl Cluster {
             next_pid: 0x1a2b,
             running_tasks: 0,
             max_running_tasks: 0,
+            worker_failures: BTreeMap::new(),
+            lost_answers: Vec::new(),
         }
     }
 
@@ -691,6 +720,16 @@ impl Cluster {
     }
 }
 
+/// Lowercase hex SHA-1 (aws-lc-rs; legacy use only: a change detector, not security).
+pub(crate) fn sha1_hex(data: &[u8]) -> String {
+    use aws_lc_rs::digest::{SHA1_FOR_LEGACY_USE_ONLY, digest};
+    digest(&SHA1_FOR_LEGACY_USE_ONLY, data)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 pub(crate) const MIB: u64 = 1024 * 1024;
 pub(crate) const GIB: u64 = 1024 * MIB;
 
@@ -992,6 +1031,12 @@ mod tests {
         assert_eq!(parse_size("1.5G"), Some(GIB + 512 * MIB));
         assert_eq!(parse_size("x"), None);
         assert_eq!(parse_size(""), None);
+    }
+
+    #[test]
+    fn sha1_known_vectors() {
+        assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(sha1_hex(b""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
     }
 
     #[test]

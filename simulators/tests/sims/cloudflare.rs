@@ -117,7 +117,9 @@ async fn envelope_and_normalisation() {
     assert_eq!(r["priority"], 10);
     let r = create(&sim, json!({"type": "SRV", "name": "_sip._tcp", "data": {"priority": 1, "weight": 5, "port": 5060, "target": "sip.example.com."}})).await;
     assert_eq!(r["content"], "5 5060 sip.example.com");
-    assert_eq!(r["priority"], 1);
+    // SRV's priority is in `data` (`dns-records_SRVRecord` has no top-level one).
+    assert_eq!(r["data"]["priority"], 1);
+    assert!(r.get("priority").is_none(), "{r}");
     let r = create(&sim, json!({"type": "CAA", "name": "@", "data": {"flags": 0, "tag": "issue", "value": "letsencrypt.org"}})).await;
     assert_eq!(r["content"], "0 issue \"letsencrypt.org\"");
 
@@ -388,6 +390,26 @@ async fn put_patch_delete() {
     assert_eq!(v["result"]["ttl"], 1);
     assert_eq!(v["result"]["comment"], Value::Null);
     assert_eq!(v["result"]["tags"], json!([]));
+    // The empty string clears a comment too; PATCH keeps other fields.
+    req(
+        &sim,
+        EDIT_TOKEN,
+        Method::PATCH,
+        &path,
+        Some(json!({"comment": "again"})),
+    )
+    .await;
+    let (st, v) = req(
+        &sim,
+        EDIT_TOKEN,
+        Method::PATCH,
+        &path,
+        Some(json!({"comment": ""})),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["result"]["comment"], Value::Null);
+    assert_eq!(v["result"]["content"], "192.0.2.3");
     let (st, v) = req(&sim, EDIT_TOKEN, Method::DELETE, &path, None).await;
     assert_eq!(st, 200);
     assert_eq!(v["result"]["id"], r["id"]);
@@ -604,11 +626,54 @@ async fn malformed_requests_get_vendor_errors() {
         json!({"type": "A", "name": "", "content": "192.0.2.1"}),
         json!({"type": "SRV", "name": "_x._tcp", "data": {"priority": -1}}),
         json!({"type": "CAA", "name": "x", "data": "nope"}),
+        // The OpenAPI types these fields without `nullable`: null is refused.
+        json!({"type": "A", "name": "x", "content": "192.0.2.1", "comment": null}),
+        json!({"type": "A", "name": "x", "content": "192.0.2.1", "tags": null}),
+        json!({"type": "A", "name": "x", "content": "192.0.2.1", "proxied": null}),
+        json!({"type": "A", "name": "x", "content": "192.0.2.1", "ttl": null}),
+        json!({"type": "MX", "name": "x", "content": "mx.example.com", "priority": null}),
+        json!({"type": "A", "name": "x", "content": "192.0.2.1", "settings": null}),
+        json!({"type": "A", "name": "x", "content": "192.0.2.1", "comment": 5}),
     ] {
         let (st, v) = post_record(&sim, body.clone()).await;
         assert_eq!(st, 400, "{body} -> {v}");
         assert_eq!(v["success"], false);
     }
+    assert!(sim.records(ZONE_EXAMPLE_COM).is_empty());
+    // PUT and PATCH bodies are checked the same way.
+    let r = create(
+        &sim,
+        json!({"type": "A", "name": "n", "content": "192.0.2.1", "comment": "keep"}),
+    )
+    .await;
+    let path = format!(
+        "{}/{}",
+        records_path(ZONE_EXAMPLE_COM),
+        r["id"].as_str().unwrap()
+    );
+    for method in [Method::PUT, Method::PATCH] {
+        let (st, v) = req(
+            &sim,
+            EDIT_TOKEN,
+            method.clone(),
+            &path,
+            Some(json!({"type": "A", "name": "n", "content": "192.0.2.1", "comment": null})),
+        )
+        .await;
+        assert_eq!(st, 400, "{method} {v}");
+        assert!(
+            v["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("comment"),
+            "{v}"
+        );
+    }
+    assert_eq!(
+        sim.record(ZONE_EXAMPLE_COM, r["id"].as_str().unwrap())
+            .unwrap()["comment"],
+        "keep"
+    );
     let (st, v) = get(
         &sim,
         EDIT_TOKEN,

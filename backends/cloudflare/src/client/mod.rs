@@ -1,10 +1,14 @@
 //! Typed Cloudflare API v4 client (DNS subset): the `{success, errors,
 //! result, result_info}` envelope, Bearer token auth, pagination, a
-//! client-side rate limit, retries (through [`crate::http`]) and a short-lived
+//! client-side rate limit, retries (through [`labforge_http`]), a short-lived
 //! per-zone record cache so that refreshing many records of one zone costs one
-//! list request instead of one request per record.
+//! list request instead of one request per record, and each zone's name
+//! (fetched once per zone with `GET /zones/{zone_id}`: record answers do not
+//! carry it).
 //!
 //! These serde models are the provider's own; the simulator never shares them.
+//! Every field they read is one the official OpenAPI documents (checked by
+//! `tests::fields_read_are_documented`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -184,14 +188,12 @@ pub struct ApiZone {
     pub name_servers: Vec<String>,
 }
 
-/// A DNS record as the API returns it.
+/// A DNS record as the API returns it (OpenAPI `dns-records_dns-record-response`,
+/// which has no `zone_id` or `zone_name`: the zone's name comes from
+/// [`Client::zone_name`]).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ApiRecord {
     pub id: String,
-    #[serde(default)]
-    pub zone_id: Option<String>,
-    #[serde(default)]
-    pub zone_name: Option<String>,
     pub name: String,
     #[serde(rename = "type")]
     pub record_type: String,
@@ -238,7 +240,9 @@ pub struct ApiRecordData {
     pub target: Option<String>,
 }
 
-/// The body of `POST` and `PUT` (full replace) of a record.
+/// The body of `POST` and `PUT` (full replace) of a record. Only what the
+/// OpenAPI record schemas allow, never `null`: the schema types every field
+/// without `nullable`, and a validating server answers 400 to a `null`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecordInput {
     #[serde(rename = "type")]
@@ -248,22 +252,28 @@ pub struct RecordInput {
     pub content: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<ApiRecordData>,
+    /// Top-level `priority`: MX only (`dns-records_MXRecord`); SRV carries it
+    /// in `data`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<i64>,
     pub ttl: i64,
     pub proxied: bool,
-    /// Always sent (null clears it on PUT).
-    pub comment: Option<String>,
+    /// `dns-records_comment` is a string: always sent, the empty string
+    /// meaning "no comment" (so a `PUT` clears an old one).
+    pub comment: String,
     pub tags: Vec<String>,
 }
 
-/// One zone's record list, shared by the refreshes of that zone's records.
+/// One zone's record list, shared by the refreshes of that zone's records,
+/// and the zone's name.
 #[derive(Default)]
 struct ZoneCache {
     /// Bumped by every write to the zone; a list fetched under an older
     /// generation is stale.
     generation: AtomicU64,
     list: tokio::sync::Mutex<Option<CachedList>>,
+    /// `result.name` of `GET /zones/{zone_id}`, fetched once.
+    name: tokio::sync::OnceCell<String>,
 }
 
 struct CachedList {
@@ -294,7 +304,7 @@ impl std::fmt::Debug for Client {
 impl Client {
     pub fn new(settings: Settings) -> Result<Self, labforge_http::ClientError> {
         let http = labforge_http::client(&TlsSettings::default(), Duration::from_secs(60))?;
-        let limiter = RateLimiter::new(settings.requests_per_second);
+        let limiter = RateLimiter::new(settings.rate_limit);
         let policy = RetryPolicy {
             max_retries: settings.max_retries,
             ..RetryPolicy::default()
@@ -386,6 +396,21 @@ impl Client {
     pub async fn get_zone(&self, zone_id: &str) -> Result<ApiZone, ApiError> {
         let path = format!("/zones/{}", seg(zone_id));
         Ok(self.call(reqwest::Method::GET, &path, &[], None).await?.0)
+    }
+
+    /// The zone's name (`example.com`), which record answers do not carry:
+    /// `GET /zones/{zone_id}` once per zone, then from memory.
+    pub async fn zone_name(&self, zone_id: &str) -> Result<String, ApiError> {
+        let zc = self.zone_cache(zone_id);
+        let name = zc
+            .name
+            .get_or_try_init(|| async {
+                self.get_zone(zone_id)
+                    .await
+                    .map(|z| z.name.trim_end_matches('.').to_ascii_lowercase())
+            })
+            .await?;
+        Ok(name.clone())
     }
 
     /// Zones named `name` (exact match). Works with zone-scoped tokens too,
@@ -610,6 +635,7 @@ fn seg(s: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use std::collections::BTreeSet;
 
     #[test]
     fn errors_are_classified_by_status_and_code() {
@@ -634,9 +660,9 @@ mod tests {
 
     #[test]
     fn envelope_and_records_decode() {
-        let body = r#"{"success":true,"errors":[],"messages":[],"result":[{"id":"a","zone_id":"z",
-            "zone_name":"example.com","name":"www.example.com","type":"SRV","content":"1 2 t.example.com",
-            "priority":10,"data":{"priority":10,"weight":1,"port":2,"target":"t.example.com"},
+        let body = r#"{"success":true,"errors":[],"messages":[],"result":[{"id":"a",
+            "name":"www.example.com","type":"SRV","content":"1 2 t.example.com",
+            "data":{"priority":10,"weight":1,"port":2,"target":"t.example.com"},
             "proxiable":false,"proxied":false,"ttl":1,"comment":null,"tags":[],"settings":{},"meta":{},
             "created_on":"2024-01-01T00:00:00Z","modified_on":"2024-01-01T00:00:00Z"}],
             "result_info":{"page":1,"per_page":100,"count":1,"total_count":1,"total_pages":1}}"#;
@@ -677,14 +703,158 @@ mod tests {
             priority: Some(10),
             ttl: 1,
             proxied: false,
-            comment: None,
+            comment: String::new(),
             tags: vec!["env:lab".into()],
         };
         let v = serde_json::to_value(&input).unwrap();
         assert_eq!(v["type"], "MX");
         assert_eq!(v["priority"], 10);
-        assert!(v["comment"].is_null());
+        // No comment: the empty string (the schema's type), never null.
+        assert_eq!(v["comment"], "");
         assert!(v.get("data").is_none());
+        fn no_nulls(v: &serde_json::Value) -> bool {
+            match v {
+                serde_json::Value::Null => false,
+                serde_json::Value::Array(a) => a.iter().all(no_nulls),
+                serde_json::Value::Object(m) => m.values().all(no_nulls),
+                _ => true,
+            }
+        }
+        assert!(no_nulls(&v), "{v}");
+    }
+
+    /// The field names a `Deserialize` struct asks for (serde hands them to
+    /// `deserialize_struct`), so the list below cannot drift from the code.
+    fn fields_of<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+        use serde::de::{self, Visitor};
+        struct Capture(Option<&'static [&'static str]>);
+        impl<'de> de::Deserializer<'de> for &mut Capture {
+            type Error = de::value::Error;
+            fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+                Err(de::Error::custom("not a struct"))
+            }
+            fn deserialize_struct<V: Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Self::Error> {
+                self.0 = Some(fields);
+                Err(de::Error::custom("captured"))
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+                bytes byte_buf option unit unit_struct newtype_struct seq tuple
+                tuple_struct map enum identifier ignored_any
+            }
+        }
+        let mut c = Capture(None);
+        let _ = T::deserialize(&mut c);
+        c.0.unwrap()
+    }
+
+    fn openapi() -> Option<serde_json::Value> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/reference/cloudflare/cloudflare-dns.openapi.json");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Some(serde_json::from_str(&text).unwrap()),
+            Err(_) => {
+                eprintln!(
+                    "SKIPPED: {} is absent; cannot check the fields the client reads",
+                    path.display()
+                );
+                None
+            }
+        }
+    }
+
+    /// Every property name a schema documents, following `$ref`, `allOf`,
+    /// `anyOf` and `oneOf` (the union over all record types).
+    fn documented(doc: &serde_json::Value, schema: &serde_json::Value, out: &mut BTreeSet<String>) {
+        if let Some(r) = schema["$ref"].as_str() {
+            let name = r.trim_start_matches("#/components/schemas/");
+            return documented(doc, &doc["components"]["schemas"][name], out);
+        }
+        if let Some(props) = schema["properties"].as_object() {
+            out.extend(props.keys().cloned());
+        }
+        for k in ["allOf", "anyOf", "oneOf"] {
+            for s in schema[k].as_array().into_iter().flatten() {
+                documented(doc, s, out);
+            }
+        }
+    }
+
+    /// The documented properties of property `field` of a schema (e.g. `data`).
+    fn documented_under(
+        doc: &serde_json::Value,
+        schema: &serde_json::Value,
+        field: &str,
+        out: &mut BTreeSet<String>,
+    ) {
+        if let Some(r) = schema["$ref"].as_str() {
+            let name = r.trim_start_matches("#/components/schemas/");
+            return documented_under(doc, &doc["components"]["schemas"][name], field, out);
+        }
+        if let Some(sub) = schema["properties"].get(field) {
+            documented(doc, sub, out);
+        }
+        for k in ["allOf", "anyOf", "oneOf"] {
+            for s in schema[k].as_array().into_iter().flatten() {
+                documented_under(doc, s, field, out);
+            }
+        }
+    }
+
+    /// Each response field the client reads is one the OpenAPI documents
+    /// (a record answer has no `zone_name` or `zone_id`, for example).
+    #[test]
+    fn fields_read_are_documented() {
+        let Some(doc) = openapi() else { return };
+        let schema = |n: &str| doc["components"]["schemas"][n].clone();
+        let props = |s: &serde_json::Value| {
+            let mut out = BTreeSet::new();
+            documented(&doc, s, &mut out);
+            out
+        };
+        let record = props(&schema("dns-records_dns-record-response"));
+        let mut data = BTreeSet::new();
+        for t in ["SRV", "CAA"] {
+            documented_under(
+                &doc,
+                &schema(&format!("dns-records_{t}Record")),
+                "data",
+                &mut data,
+            );
+        }
+        let zone = props(&schema("zones_zone"));
+        let mut envelope = props(&schema("dns-records_api-response-common"));
+        envelope.extend(["result".to_string(), "result_info".to_string()]);
+        let mut info = BTreeSet::new();
+        documented_under(
+            &doc,
+            &schema("dns-records_api-response-collection"),
+            "result_info",
+            &mut info,
+        );
+        let message = props(&schema("dns-records_messages")["items"]);
+        let checks: [(&str, &[&str], &BTreeSet<String>); 6] = [
+            ("ApiRecord", fields_of::<ApiRecord>(), &record),
+            ("ApiRecordData", fields_of::<ApiRecordData>(), &data),
+            ("ApiZone", fields_of::<ApiZone>(), &zone),
+            ("Envelope", fields_of::<Envelope<ApiZone>>(), &envelope),
+            ("ResultInfo", fields_of::<ResultInfo>(), &info),
+            ("ApiMessage", fields_of::<ApiMessage>(), &message),
+        ];
+        for (what, fields, documented) in checks {
+            assert!(!documented.is_empty(), "{what}: nothing documented?");
+            for f in fields {
+                assert!(
+                    documented.contains(*f),
+                    "{what} reads `{f}`, which the OpenAPI does not document (it has: {documented:?})"
+                );
+            }
+        }
     }
 
     #[test]
@@ -698,7 +868,7 @@ mod tests {
         let c = Client::new(Settings {
             api_token: "secret-token".into(),
             base_url: "http://127.0.0.1:1/client/v4".into(),
-            requests_per_second: 0.0,
+            rate_limit: labforge_http::RateLimit::Unlimited,
             max_retries: 0,
         })
         .unwrap();

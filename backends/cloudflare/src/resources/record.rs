@@ -18,7 +18,8 @@ pub const TYPES: &[&str] = &["A", "AAAA", "CNAME", "TXT", "MX", "SRV", "CAA"];
 const DATA_TYPES: &[&str] = &["SRV", "CAA"];
 /// Types Cloudflare can proxy.
 const PROXIABLE: &[&str] = &["A", "AAAA", "CNAME"];
-/// Private-state key holding the zone's name (to compare short and full names at plan time).
+/// Private-state key holding the zone's name (to compare short and full names
+/// at plan time, and to save a request per refresh).
 const ZONE_NAME_KEY: &str = "zone_name";
 
 /// The resource.
@@ -288,16 +289,18 @@ impl Resource for DnsRecord {
 
     async fn create(&self, ctx: &Ctx<Client>, plan: RecordModel) -> Result<RecordModel> {
         let client = ctx.client();
+        // Before the write: a failure here leaves nothing behind.
+        let zone = zone_name(ctx, &plan.zone_id).await?;
         let input = to_input(&plan);
+        // The answer to the POST is the record as stored: the read-back.
         let r = match client.create_record(&plan.zone_id, &input).await {
             Ok(r) => r,
             Err(e) if e.codes().iter().any(|c| matches!(c, 81057 | 81058)) => {
-                adopt_identical(ctx, client, &plan, e).await?
+                adopt_identical(ctx, client, &plan, &zone, e).await?
             }
             Err(e) => return Err(api_error(e)),
         };
-        remember_zone(ctx, &r)?;
-        Ok(from_api(Some(&plan), &r, &plan.zone_id))
+        Ok(from_api(Some(&plan), &r, &plan.zone_id, &zone))
     }
 
     async fn read(&self, ctx: &Ctx<Client>, state: RecordModel) -> Result<Option<RecordModel>> {
@@ -315,8 +318,8 @@ impl Resource for DnsRecord {
                 Ok(None)
             }
             Some(r) => {
-                remember_zone(ctx, &r)?;
-                Ok(Some(from_api(Some(&state), &r, &state.zone_id)))
+                let zone = zone_name(ctx, &state.zone_id).await?;
+                Ok(Some(from_api(Some(&state), &r, &state.zone_id, &zone)))
             }
         }
     }
@@ -333,13 +336,13 @@ impl Resource for DnsRecord {
             .clone()
             .or_else(|| plan.id.clone())
             .ok_or_else(|| Error::msg("the record has no id in state"))?;
+        let zone = zone_name(ctx, &plan.zone_id).await?;
         let input = to_input(&plan);
         let r = client
             .update_record(&plan.zone_id, &id, &input)
             .await
             .map_err(api_error)?;
-        remember_zone(ctx, &r)?;
-        Ok(from_api(Some(&plan), &r, &plan.zone_id))
+        Ok(from_api(Some(&plan), &r, &plan.zone_id, &zone))
     }
 
     async fn delete(&self, ctx: &Ctx<Client>, state: RecordModel) -> Result<()> {
@@ -363,8 +366,8 @@ impl Resource for DnsRecord {
                     format!("Zone {zone_id} has no DNS record with id {record_id}."),
                 )
             })?;
-        remember_zone(ctx, &r)?;
-        Ok(from_api(None, &r, zone_id))
+        let zone = zone_name(ctx, zone_id).await?;
+        Ok(from_api(None, &r, zone_id, &zone))
     }
 }
 
@@ -380,11 +383,19 @@ pub fn parse_import_id(id: &str) -> Result<(&str, &str)> {
     }
 }
 
-fn remember_zone(ctx: &Ctx<Client>, r: &ApiRecord) -> Result<()> {
-    if let Some(z) = &r.zone_name {
-        ctx.set_private(ZONE_NAME_KEY, z)?;
-    }
-    Ok(())
+/// The zone's name: from private state when an earlier operation kept it,
+/// else from the API (`GET /zones/{zone_id}`, once per zone and process).
+/// Kept in private state for plans and later refreshes.
+async fn zone_name(ctx: &Ctx<Client>, zone_id: &str) -> Result<String> {
+    let name = match ctx.private::<String>(ZONE_NAME_KEY) {
+        Some(z) if !z.is_empty() => z,
+        _ => ctx.client().zone_name(zone_id).await.map_err(|e| {
+            let e = Error::from(e);
+            e.at(AttributePath::attr("zone_id"))
+        })?,
+    };
+    ctx.set_private(ZONE_NAME_KEY, &name)?;
+    Ok(name)
 }
 
 /// The create was refused because the record already exists (81057, 81058
@@ -397,6 +408,7 @@ async fn adopt_identical(
     ctx: &Ctx<Client>,
     client: &Client,
     plan: &RecordModel,
+    zone: &str,
     refused: ApiError,
 ) -> Result<ApiRecord> {
     let records = client
@@ -405,9 +417,9 @@ async fn adopt_identical(
         .map_err(api_error)?;
     let same_name: Vec<&ApiRecord> = records
         .iter()
-        .filter(|r| normalize::same_name(&plan.name, &r.name, r.zone_name.as_deref()))
+        .filter(|r| normalize::same_name(&plan.name, &r.name, Some(zone)))
         .collect();
-    if let Some(r) = same_name.iter().find(|r| is_planned(plan, r)) {
+    if let Some(r) = same_name.iter().find(|r| is_planned(plan, r, zone)) {
         tracing::info!(zone_id = %plan.zone_id, id = %r.id, "an identical record already exists; taking it over");
         ctx.warn(
             format!("Took over existing DNS record {}", r.id),
@@ -440,13 +452,13 @@ async fn adopt_identical(
 }
 
 /// Whether an existing record is exactly the planned one.
-fn is_planned(plan: &RecordModel, r: &ApiRecord) -> bool {
+fn is_planned(plan: &RecordModel, r: &ApiRecord, zone: &str) -> bool {
     let got = RecordModel {
         id: plan.id.clone(),
         proxiable: plan.proxiable,
         created_on: plan.created_on.clone(),
         modified_on: plan.modified_on.clone(),
-        ..from_api(Some(plan), r, &plan.zone_id)
+        ..from_api(Some(plan), r, &plan.zone_id, zone)
     };
     got == *plan
 }
@@ -489,7 +501,8 @@ pub fn to_input(m: &RecordModel) -> RecordInput {
                 target: d.target,
                 ..ApiRecordData::default()
             }),
-            m.priority,
+            // In `data` only: `dns-records_SRVRecord` has no top-level priority.
+            None,
         ),
         "CAA" => (
             None,
@@ -512,17 +525,24 @@ pub fn to_input(m: &RecordModel) -> RecordInput {
         priority,
         ttl: m.ttl.unwrap_or(1),
         proxied: m.proxied.unwrap_or(false),
-        comment: m.comment.clone().filter(|c| !c.is_empty()),
+        // "" clears a comment (`PUT` replaces the whole record).
+        comment: m.comment.clone().unwrap_or_default(),
         tags: m.tags.clone().unwrap_or_default(),
     }
 }
 
-/// The model for an API record. `prior` (plan or state) supplies the user's
-/// spelling where it means the same as the API's.
-pub fn from_api(prior: Option<&RecordModel>, r: &ApiRecord, zone_id: &str) -> RecordModel {
+/// The model for an API record of zone `zone_id`, named `zone`. `prior`
+/// (plan or state) supplies the user's spelling where it means the same as
+/// the API's (`www` for `www.example.com`, `@` for the apex).
+pub fn from_api(
+    prior: Option<&RecordModel>,
+    r: &ApiRecord,
+    zone_id: &str,
+    zone: &str,
+) -> RecordModel {
     let t = r.record_type.as_str();
     let name = match prior {
-        Some(p) if normalize::same_name(&p.name, &r.name, r.zone_name.as_deref()) => p.name.clone(),
+        Some(p) if normalize::same_name(&p.name, &r.name, Some(zone)) => p.name.clone(),
         _ => r.name.clone(),
     };
     let keep_str = |mine: Option<&String>,
@@ -893,8 +913,6 @@ mod tests {
     fn api(name: &str, t: &str, content: &str) -> ApiRecord {
         ApiRecord {
             id: "a".repeat(32),
-            zone_id: None,
-            zone_name: Some("example.com".into()),
             name: name.into(),
             record_type: t.into(),
             content: Some(content.into()),
@@ -919,17 +937,35 @@ mod tests {
             ..RecordModel::default()
         };
         let r = api("www.example.com", "TXT", "\"v=spf1 -all\"");
-        let m = from_api(Some(&mine), &r, "z");
+        let m = from_api(Some(&mine), &r, "z", "example.com");
         assert_eq!(m.name, "WWW");
         assert_eq!(m.content.as_deref(), Some("v=spf1 -all"));
         assert_eq!(m.tags, None);
         // A real change shows the API's value.
         let r = api("other.example.com", "TXT", "\"changed\"");
-        let m = from_api(Some(&mine), &r, "z");
+        let m = from_api(Some(&mine), &r, "z", "example.com");
         assert_eq!(m.name, "other.example.com");
         assert_eq!(m.content.as_deref(), Some("\"changed\""));
+        // The apex as `@`, relative to the zone named by the caller.
+        let apex = RecordModel {
+            name: "@".into(),
+            record_type: "A".into(),
+            content: Some("192.0.2.1".into()),
+            ..RecordModel::default()
+        };
+        let r = api("example.com", "A", "192.0.2.1");
+        assert_eq!(from_api(Some(&apex), &r, "z", "example.com").name, "@");
+        assert_eq!(
+            from_api(Some(&apex), &r, "z", "example.net").name,
+            "example.com"
+        );
         // Import: the API's values.
-        let m = from_api(None, &api("www.example.com", "A", "192.0.2.1"), "z");
+        let m = from_api(
+            None,
+            &api("www.example.com", "A", "192.0.2.1"),
+            "z",
+            "example.com",
+        );
         assert_eq!(m.name, "www.example.com");
         assert_eq!(m.ttl, Some(1));
     }
@@ -946,16 +982,17 @@ mod tests {
             ..RecordModel::default()
         };
         let r = api("www.example.com", "A", "192.0.2.1");
-        assert!(is_planned(&plan, &r));
+        assert!(is_planned(&plan, &r, "example.com"));
         let mut other = r.clone();
         other.ttl = Some(300);
-        assert!(!is_planned(&plan, &other));
+        assert!(!is_planned(&plan, &other, "example.com"));
         let mut other = r.clone();
         other.tags = Some(vec!["env:lab".into()]);
-        assert!(!is_planned(&plan, &other));
+        assert!(!is_planned(&plan, &other, "example.com"));
         assert!(!is_planned(
             &plan,
-            &api("www.example.com", "A", "192.0.2.2")
+            &api("www.example.com", "A", "192.0.2.2"),
+            "example.com"
         ));
     }
 
@@ -976,6 +1013,7 @@ mod tests {
         let input = to_input(&plan);
         let body = serde_json::to_value(&input).unwrap();
         assert_eq!(body["data"]["priority"], 10);
+        assert!(body.get("priority").is_none(), "{body}");
         assert_eq!(body["data"]["port"], 5060);
         assert!(body.get("content").is_none());
         let mut r = api("_sip._tcp.example.com", "SRV", "5 5060 sip.example.com");
@@ -986,7 +1024,7 @@ mod tests {
             target: Some("sip.example.com".into()),
             ..ApiRecordData::default()
         });
-        let m = from_api(Some(&plan), &r, "z");
+        let m = from_api(Some(&plan), &r, "z", "example.com");
         assert_eq!(m.data, plan.data);
         assert_eq!(m.priority, Some(10));
         assert_eq!(m.content, None);

@@ -8,25 +8,40 @@
 //!   errors carry the message in the body (and reason phrase) and are sorted
 //!   into [`ApiError`] kinds. A missing VM is HTTP 500 "does not exist", not
 //!   404: both map to [`ApiError::NotFound`].
+//! - Retries: a GET (a safe read) is resent after a connection failure,
+//!   a generic 5xx (not "does not exist" and the like, which PVE also
+//!   answers with 500), 502-504, and pveproxy's 596/599. A POST is never
+//!   resent once it may have reached the server (PVE does not de-duplicate
+//!   creates and clones): a lost answer becomes [`ApiError::NoAnswer`] and the
+//!   caller finds out what happened. PUT and DELETE, whose effect does not
+//!   depend on being sent twice, are resent on 502-504/596/599.
 //! - Tasks: mutations answer a UPID; [`Client::wait_task`] polls
 //!   `/nodes/{node}/tasks/{upid}/status` (tolerating 400 "no such task" for a
 //!   grace window after dispatch), and on failure fetches the task log.
 //! - Locks: "can't lock file … got timeout" / "VM is locked (…)" are
-//!   transient; [`Client::retry_locked`] retries them with jittered backoff.
+//!   transient; [`Client::retry_locked`] retries them (and a worker that
+//!   could not be started, "got no worker upid") with jittered backoff.
+//!   A create is never retried after a worker start failure: PVE has already
+//!   written the VM's `lock: create` config (see `post_create` of the VM
+//!   resource).
 //!   Clones of one source go through a per-source gate that turns exclusive
 //!   once the server shows source-lock contention.
 //! - VMIDs: [`Client::allocate_vmid`] serialises allocation in-process,
 //!   reserves the candidate, and moves on when the create answers
 //!   "already exists" (another client won the race).
-//! - Lists (`/nodes`, `/cluster/resources?type=vm`) are cached per provider
-//!   process for a few seconds; they are used as lists only, never to decide
-//!   that a VM is gone.
+//! - Lists: the node list is read once per provider process;
+//!   `/cluster/resources?type=vm` is cached for a few seconds and used as a
+//!   list only, never to decide that a VM is gone. [`Client::find_vm`] looks
+//!   for a VM where Proxmox VE keeps it (its config may sit on another node
+//!   than asked, e.g. on the source node during a cross-node clone).
+//! - [`RESPONSE_FIELDS`] lists every answer field the client reads; a test
+//!   checks each against the PVE API schema's `returns`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -47,6 +62,8 @@ const TASK_GRACE: Duration = Duration::from_secs(15);
 pub const TASK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Permits of a clone gate: one clone takes one, an exclusive clone all.
 const GATE_PERMITS: u32 = 64;
+/// Retries of a request that may be resent (see [`Client::call`]).
+const MAX_RETRIES: u32 = 4;
 
 /// Why an API call failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -125,6 +142,63 @@ pub enum ApiError {
     Cancelled { what: String },
     #[error("{path}: unexpected response: {message}")]
     Decode { path: String, message: String },
+    /// The request may have reached the server, but its answer was lost (a
+    /// broken connection, or pveproxy's 596/599, or a gateway's 502-504).
+    #[error(
+        "{method} {path}: no answer ({message}); the request may or may not have been carried out"
+    )]
+    NoAnswer {
+        method: String,
+        path: String,
+        message: String,
+    },
+    /// PVE could not start the worker of a create ("got no worker upid -
+    /// start worker failed", pve-common `PVE::RESTEnvironment::fork_worker`).
+    #[error("{message}{}", stub_note(*.vmid, .node, *.stub))]
+    WorkerStartFailed {
+        node: String,
+        vmid: i64,
+        message: String,
+        stub: Stub,
+    },
+}
+
+/// What a create whose worker could not be started left behind: qemu-server
+/// `create_vm` writes the VM's config (`lock: create`) with
+/// `create_and_lock_config` before `fork_worker`, and only the worker
+/// removes it on failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stub {
+    /// No config was found under the VMID.
+    None,
+    /// The `lock: create` config was found and removed (root@pam, `skiplock`).
+    Removed,
+    /// The `lock: create` config is still there: removing a locked VM needs
+    /// `skiplock`, which only root@pam may use (qemu-server `destroy_vm`:
+    /// "Only root may use this option."); API tokens never may.
+    Left,
+    /// The config was found, but removing it failed.
+    RemoveFailed,
+}
+
+fn stub_note(vmid: i64, node: &str, stub: Stub) -> String {
+    match stub {
+        Stub::None => format!(
+            "; Proxmox VE could not start the task that creates VM {vmid}, and nothing was created"
+        ),
+        Stub::Removed => format!(
+            "; Proxmox VE could not start the task that creates VM {vmid}; the empty config \
+             (lock: create) it had already written on node {node} was removed"
+        ),
+        Stub::Left | Stub::RemoveFailed => format!(
+            "; Proxmox VE could not start the task that creates VM {vmid}, but it had already \
+             written an empty config locked `create` for VM {vmid} on node {node}, which is left \
+             behind and keeps VMID {vmid} taken. Removing a locked VM needs `skiplock`, which only \
+             root@pam may use (an API token never can): as root, run `qm destroy {vmid} \
+             --skiplock 1` on {node}, or DELETE /nodes/{node}/qemu/{vmid}?skiplock=1 with a \
+             root@pam ticket"
+        ),
+    }
 }
 
 fn fmt_errors(e: &BTreeMap<String, String>) -> String {
@@ -147,10 +221,16 @@ fn fmt_log(log: &[String]) -> String {
 
 fn is_lock_text(m: &str) -> bool {
     let l = m.to_ascii_lowercase();
-    l.contains("can't lock file")
-        || l.contains("got timeout")
-        || l.contains("vm is locked")
-        || l.contains("got no worker upid")
+    l.contains("can't lock file") || l.contains("got timeout") || l.contains("vm is locked")
+}
+
+/// pve-common `PVE::RESTEnvironment::fork_worker`: "got no worker upid -
+/// start worker failed", "starting worker failed: …", "got strange worker upid".
+fn is_worker_start_text(m: &str) -> bool {
+    let l = m.to_ascii_lowercase();
+    l.contains("got no worker upid")
+        || l.contains("starting worker failed")
+        || l.contains("start worker failed")
 }
 
 impl ApiError {
@@ -165,13 +245,30 @@ impl ApiError {
             _ => false,
         }
     }
-    /// A lock or worker hiccup worth retrying.
+    /// Lock contention worth retrying.
     pub fn is_locked(&self) -> bool {
         match self {
             ApiError::Locked { .. } => true,
             ApiError::Task { exitstatus, .. } => is_lock_text(exitstatus),
             _ => false,
         }
+    }
+    /// PVE could not start a worker ("got no worker upid"): nothing the
+    /// worker would have done happened, but what the API handler did before
+    /// forking did (a create's `lock: create` config).
+    pub fn is_worker_start_failure(&self) -> bool {
+        match self {
+            ApiError::Api { message, .. } => is_worker_start_text(message),
+            _ => false,
+        }
+    }
+    /// Worth another attempt after a pause ([`Client::retry_locked`]).
+    pub fn is_transient(&self) -> bool {
+        self.is_locked() || self.is_worker_start_failure()
+    }
+    /// The answer was lost: the request may have been carried out.
+    pub fn is_no_answer(&self) -> bool {
+        matches!(self, ApiError::NoAnswer { .. } | ApiError::Transport(_))
     }
     pub fn is_conflict(&self) -> bool {
         matches!(self, ApiError::Conflict { .. })
@@ -194,7 +291,9 @@ impl ApiError {
             | ApiError::Param { message, .. }
             | ApiError::Api { message, .. }
             | ApiError::Auth { message, .. }
-            | ApiError::Permission { message, .. } => message.clone(),
+            | ApiError::Permission { message, .. }
+            | ApiError::NoAnswer { message, .. }
+            | ApiError::WorkerStartFailed { message, .. } => message.clone(),
             ApiError::Task { exitstatus, .. } => exitstatus.clone(),
             other => other.to_string(),
         }
@@ -333,6 +432,115 @@ pub fn num(v: &Value) -> Option<i64> {
     }
 }
 
+/// Every field of an answer the client (and the resources and data sources
+/// built on it) reads, by endpoint: `(method, route, fields)`. A field is a
+/// path of object keys (lists are stepped into; `scsi[n]` stands for
+/// `scsi0`…`scsi30`, as in the PVE API schema). The test
+/// `every_field_read_is_documented` checks each against the `returns` of the
+/// PVE API schema. Answers that are a bare value (a UPID, `null`, the next
+/// VMID) have no fields.
+pub const RESPONSE_FIELDS: &[(&str, &str, &[&[&str]])] = &[
+    (
+        "POST",
+        "/access/ticket",
+        &[&["ticket"], &["CSRFPreventionToken"]],
+    ),
+    // `NodeInfo`.
+    (
+        "GET",
+        "/nodes",
+        &[&["node"], &["status"], &["maxcpu"], &["maxmem"]],
+    ),
+    // `ClusterVm`.
+    (
+        "GET",
+        "/cluster/resources",
+        &[
+            &["vmid"],
+            &["node"],
+            &["type"],
+            &["name"],
+            &["status"],
+            &["template"],
+            &["tags"],
+            &["pool"],
+        ],
+    ),
+    // `vm_config`, `resources::vm::fill`, `diff`, the data sources.
+    (
+        "GET",
+        "/nodes/{node}/qemu/{vmid}/config",
+        &[
+            &["digest"],
+            &["name"],
+            &["description"],
+            &["tags"],
+            &["cores"],
+            &["sockets"],
+            &["cpu"],
+            &["memory"],
+            &["balloon"],
+            &["agent"],
+            &["onboot"],
+            &["boot"],
+            &["bios"],
+            &["machine"],
+            &["efidisk0"],
+            &["template"],
+            &["lock"],
+            &["meta"],
+            &["ciuser"],
+            &["cipassword"],
+            &["sshkeys"],
+            &["ciupgrade"],
+            &["nameserver"],
+            &["searchdomain"],
+            &["cicustom"],
+            &["ide[n]"],
+            &["sata[n]"],
+            &["scsi[n]"],
+            &["virtio[n]"],
+            &["net[n]"],
+            &["ipconfig[n]"],
+            &["unused[n]"],
+        ],
+    ),
+    // `vm_status`.
+    (
+        "GET",
+        "/nodes/{node}/qemu/{vmid}/status/current",
+        &[&["status"], &["lock"], &["name"]],
+    ),
+    // `vm_pending`.
+    (
+        "GET",
+        "/nodes/{node}/qemu/{vmid}/pending",
+        &[&["key"], &["pending"], &["delete"]],
+    ),
+    // `wait_task`, `task_log`.
+    (
+        "GET",
+        "/nodes/{node}/tasks/{upid}/status",
+        &[&["status"], &["exitstatus"]],
+    ),
+    ("GET", "/nodes/{node}/tasks/{upid}/log", &[&["t"]]),
+    // `volume`, `resources::download_file`.
+    (
+        "GET",
+        "/nodes/{node}/storage/{storage}/content",
+        &[&["volid"], &["size"]],
+    ),
+    // The PVE schema documents only `result`; what it holds is QEMU's
+    // `guest-network-get-interfaces` answer (qemu `qga/qapi-schema.json`:
+    // `GuestNetworkInterface` `name`, `ip-addresses`, `GuestIpAddress`
+    // `ip-address`), which `resources::vm::agent_ips` reads.
+    (
+        "GET",
+        "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces",
+        &[&["result"]],
+    ),
+];
+
 /// A VM configuration: keys to textual values, plus its digest.
 #[derive(Debug, Clone, Default)]
 pub struct VmConfig {
@@ -354,8 +562,9 @@ pub struct VmStatus {
     pub name: Option<String>,
 }
 
-/// One VM from `/cluster/resources?type=vm`.
-#[derive(Debug, Clone, Deserialize)]
+/// One VM from `/cluster/resources?type=vm` (every field listed in
+/// [`RESPONSE_FIELDS`]; `Serialize` lets a test enumerate them).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct ClusterVm {
     #[serde(default)]
     pub vmid: Value,
@@ -384,8 +593,8 @@ impl ClusterVm {
     }
 }
 
-/// One node from `/nodes`.
-#[derive(Debug, Clone, Deserialize)]
+/// One node from `/nodes` (every field listed in [`RESPONSE_FIELDS`]).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct NodeInfo {
     pub node: String,
     #[serde(default)]
@@ -428,6 +637,8 @@ pub struct Client {
     pub poll: (Duration, Duration),
     /// How long [`Client::wait_task`] waits before giving up.
     pub task_timeout: Duration,
+    /// The first pause before a request is resent; it doubles each time.
+    pub retry_delay: Duration,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -487,6 +698,7 @@ impl Client {
             cluster_vms: tokio::sync::Mutex::new(None),
             poll: (Duration::from_millis(100), Duration::from_secs(1)),
             task_timeout: TASK_TIMEOUT,
+            retry_delay: Duration::from_millis(250),
         })
     }
 
@@ -544,8 +756,11 @@ impl Client {
         Ok(Some(tk))
     }
 
-    /// One request, with transport retries (GET only, or connect failures)
-    /// and a single re-login on 401. Returns `data`.
+    /// One request and its `data`. Retries: see the module documentation
+    /// (GETs on connection failures and 5xx; other methods only when the
+    /// connection could not be made; PUT and DELETE also on 502-504/596/599;
+    /// a POST never once it may have been received). A single re-login on
+    /// 401 with ticket auth.
     pub async fn call(
         &self,
         method: reqwest::Method,
@@ -554,8 +769,16 @@ impl Client {
     ) -> Result<Value, ApiError> {
         let url = format!("{}{}", self.base, path);
         let m = method.as_str().to_string();
+        let is_get = method == reqwest::Method::GET;
+        let idempotent = method == reqwest::Method::PUT || method == reqwest::Method::DELETE;
         let mut relogged = false;
         let mut attempt = 0u32;
+        let retry = |attempt: &mut u32| {
+            let go = *attempt < MAX_RETRIES;
+            let delay = self.retry_delay * (1u32 << (*attempt).min(6));
+            *attempt += 1;
+            go.then_some(delay)
+        };
         loop {
             let ticket = self.login(false).await?;
             let no_retry = RetryPolicy {
@@ -564,7 +787,7 @@ impl Client {
             };
             let sent = http::send_with_retry(no_retry, &m, path, || {
                 let mut rb = self.http.request(method.clone(), &url);
-                rb = if method == reqwest::Method::GET || method == reqwest::Method::DELETE {
+                rb = if is_get || method == reqwest::Method::DELETE {
                     rb.query(params)
                 } else {
                     rb.form(params)
@@ -577,7 +800,7 @@ impl Client {
                     }
                     (Auth::Login { .. }, Some(tk)) => {
                         rb = rb.header("Cookie", format!("PVEAuthCookie={}", tk.ticket.expose()));
-                        if method != reqwest::Method::GET {
+                        if !is_get {
                             rb = rb.header("CSRFPreventionToken", tk.csrf.expose());
                         }
                     }
@@ -589,22 +812,46 @@ impl Client {
             let resp = match sent {
                 Ok(r) => r,
                 Err(HttpError::Transport { message, .. }) => {
-                    let safe =
-                        method == reqwest::Method::GET || message.starts_with("could not connect");
-                    if safe && attempt < 4 {
-                        tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
-                        attempt += 1;
+                    // A connection that was never made carried no request.
+                    let unsent = message.starts_with("could not connect");
+                    if (is_get || unsent)
+                        && let Some(d) = retry(&mut attempt)
+                    {
+                        tokio::time::sleep(d).await;
                         continue;
                     }
-                    return Err(ApiError::Transport(format!("{m} {path}: {message}")));
+                    if unsent || is_get {
+                        return Err(ApiError::Transport(format!("{m} {path}: {message}")));
+                    }
+                    return Err(ApiError::NoAnswer {
+                        method: m,
+                        path: path.to_string(),
+                        message,
+                    });
                 }
             };
             let status = resp.status();
             let code = status.as_u16();
             let reason = status.canonical_reason().unwrap_or("").to_string();
-            let bytes = resp.bytes().await.map_err(|e| {
-                ApiError::Transport(format!("{m} {path}: reading the answer failed: {e}"))
-            })?;
+            let bytes = match resp.bytes().await {
+                Ok(b) => b,
+                Err(e) if is_get => {
+                    if let Some(d) = retry(&mut attempt) {
+                        tokio::time::sleep(d).await;
+                        continue;
+                    }
+                    return Err(ApiError::Transport(format!(
+                        "{m} {path}: reading the answer failed: {e}"
+                    )));
+                }
+                Err(e) => {
+                    return Err(ApiError::NoAnswer {
+                        method: m,
+                        path: path.to_string(),
+                        message: format!("reading the answer failed: {e}"),
+                    });
+                }
+            };
             let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             if status.is_success() {
                 return Ok(body.get("data").cloned().unwrap_or(Value::Null));
@@ -612,12 +859,6 @@ impl Client {
             if code == 401 && !relogged && matches!(self.settings.auth, Auth::Login { .. }) {
                 relogged = true;
                 self.login(true).await?;
-                continue;
-            }
-            // Proxy errors from another node (596/599) and gateway hiccups are transient.
-            if matches!(code, 502..=504 | 596 | 599) && attempt < 4 {
-                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
-                attempt += 1;
                 continue;
             }
             let mut message = body
@@ -637,6 +878,18 @@ impl Client {
                     t
                 };
             }
+            // Proxy errors from another node (pveproxy passes on AnyEvent::HTTP's
+            // 596 "errors during TLS negotiation, request sending and header
+            // processing" and 599) and gateway errors: the request may have
+            // been carried out.
+            let lost = matches!(code, 502..=504 | 596 | 599);
+            if lost && !is_get && !idempotent {
+                return Err(ApiError::NoAnswer {
+                    method: m,
+                    path: path.to_string(),
+                    message: format!("HTTP {code} {message}"),
+                });
+            }
             let errors = body
                 .get("errors")
                 .and_then(Value::as_object)
@@ -646,7 +899,19 @@ impl Client {
                         .collect()
                 })
                 .unwrap_or_default();
-            return Err(classify(&m, path, code, message, errors));
+            let err = classify(&m, path, code, message, errors);
+            // A safe read is retried on any server-side failure that is not
+            // an answer about the object itself ("does not exist", a lock,
+            // a digest): PVE answers all of those with 500 too.
+            let server_side = code >= 500 && matches!(err, ApiError::Api { .. });
+            if ((lost && (is_get || idempotent)) || (is_get && server_side))
+                && let Some(d) = retry(&mut attempt)
+            {
+                tracing::debug!(method = %m, path, code, ?d, "transient failure; retrying");
+                tokio::time::sleep(d).await;
+                continue;
+            }
+            return Err(err);
         }
     }
 
@@ -754,8 +1019,9 @@ impl Client {
         Ok(())
     }
 
-    /// Retry `op` while it fails with a lock error (jittered backoff, ~3
-    /// minutes). Once `stop` fires, starts no further attempt.
+    /// Retry `op` while it fails with a lock error or a worker that could
+    /// not be started (jittered backoff, ~3 minutes). Once `stop` fires,
+    /// starts no further attempt.
     pub async fn retry_locked<T, F, Fut>(&self, stop: &StopSignal, mut op: F) -> Result<T, ApiError>
     where
         F: FnMut() -> Fut,
@@ -770,7 +1036,7 @@ impl Client {
                 });
             }
             match op().await {
-                Err(e) if e.is_locked() && Instant::now() < deadline => {
+                Err(e) if e.is_transient() && Instant::now() < deadline => {
                     tracing::debug!(error = %e, ?delay, "lock contention; retrying");
                     pause(
                         stop,
@@ -919,12 +1185,11 @@ impl Client {
         Ok(out)
     }
 
-    /// Cluster nodes (cached).
+    /// Cluster nodes, read once per provider process (one Terraform
+    /// command): plans check `node` against it.
     pub async fn nodes(&self) -> Result<Arc<Vec<NodeInfo>>, ApiError> {
         let mut c = self.nodes.lock().await;
-        if let Some((at, v)) = c.as_ref()
-            && at.elapsed() < LIST_TTL
-        {
+        if let Some((_, v)) = c.as_ref() {
             return Ok(v.clone());
         }
         let v = self.get("/nodes", &[]).await?;
@@ -955,6 +1220,55 @@ impl Client {
         let list = Arc::new(list);
         *c = Some((Instant::now(), list.clone()));
         Ok(list)
+    }
+
+    /// Whether the API user is root@pam (ticket login): only root may use
+    /// `skiplock` (qemu-server `destroy_vm`: "Only root may use this
+    /// option."); an API token never is root, whoever owns it.
+    pub fn is_root(&self) -> bool {
+        matches!(&self.settings.auth, Auth::Login { username, .. } if username == "root@pam")
+    }
+
+    /// Every VM in the cluster, read now (not from the cache).
+    pub async fn cluster_vms_now(&self) -> Result<Arc<Vec<ClusterVm>>, ApiError> {
+        *self.cluster_vms.lock().await = None;
+        self.cluster_vms().await
+    }
+
+    /// Where VM `vmid` is, and its config: first on each of `nodes` (in
+    /// order), then on the node `/cluster/resources` names. `None`: on none
+    /// of them. Proxmox VE keeps a VM's config on one node, and not always
+    /// the one a request named: during a clone to another node the new VM's
+    /// config is written on the SOURCE node and renamed into the target
+    /// node's directory only when the task ends (qemu-server
+    /// `PVE/API2/Qemu.pm` clone_vm: `config_file($newid)` on the local
+    /// node, `rename($conffile, $newconffile)` last).
+    pub async fn find_vm(
+        &self,
+        vmid: i64,
+        nodes: &[&str],
+    ) -> Result<Option<(String, VmConfig)>, ApiError> {
+        let mut tried = Vec::new();
+        for n in nodes {
+            if tried.contains(n) {
+                continue;
+            }
+            tried.push(*n);
+            if let Some(cfg) = self.vm_config(n, vmid).await? {
+                return Ok(Some((n.to_string(), cfg)));
+            }
+        }
+        let list = self.cluster_vms_now().await?;
+        let Some(row) = list.iter().find(|v| v.id() == Some(vmid)) else {
+            return Ok(None);
+        };
+        if tried.contains(&row.node.as_str()) {
+            return Ok(None);
+        }
+        Ok(self
+            .vm_config(&row.node, vmid)
+            .await?
+            .map(|cfg| (row.node.clone(), cfg)))
     }
 
     /// Forget cached lists (after a change).
@@ -1138,6 +1452,208 @@ mod tests {
             .await;
         assert!(matches!(r, Err(ApiError::Cancelled { .. })), "{r:?}");
         assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 0);
+    }
+
+    fn form(pairs: &[(&str, &str)]) -> Form {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// A client of a simulator that runs 20 times faster than PVE.
+    fn sim_client() -> (labforge_simulators::proxmox::ProxmoxSim, Client) {
+        use labforge_simulators::proxmox::{ADMIN_TOKEN, ProxmoxSim};
+        let sim = ProxmoxSim::start().expect("simulator");
+        sim.set_time_factor(0.05);
+        let mut c = Client::new(Settings {
+            endpoint: sim.base_url(),
+            auth: Auth::Token(ADMIN_TOKEN.into()),
+            ca_cert: None,
+            insecure: false,
+        })
+        .expect("client");
+        c.retry_delay = Duration::from_millis(10);
+        c.poll = (Duration::from_millis(10), Duration::from_millis(50));
+        (sim, c)
+    }
+
+    /// Every field in [`RESPONSE_FIELDS`] is one the PVE API schema's
+    /// `returns` documents, and the typed answers (`NodeInfo`, `ClusterVm`)
+    /// read nothing the table does not list.
+    #[test]
+    fn every_field_read_is_documented() {
+        use labforge_simulators::proxmox::documents_response_field;
+        for (method, route, fields) in RESPONSE_FIELDS {
+            for f in *fields {
+                assert!(
+                    documents_response_field(method, route, f),
+                    "{method} {route}: the client reads {f:?}, which the PVE API schema does not document"
+                );
+            }
+        }
+        let listed = |route: &str| -> Vec<String> {
+            RESPONSE_FIELDS
+                .iter()
+                .filter(|(m, r, _)| *m == "GET" && *r == route)
+                .flat_map(|(_, _, f)| f.iter().map(|p| p.join(".")))
+                .collect()
+        };
+        let typed = [
+            ("/nodes", serde_json::to_value(NodeInfo::default())),
+            (
+                "/cluster/resources",
+                serde_json::to_value(ClusterVm::default()),
+            ),
+        ];
+        for (route, v) in typed {
+            let v = v.expect("serialisable");
+            for k in v.as_object().expect("an object").keys() {
+                assert!(
+                    listed(route).contains(k),
+                    "GET {route}: {k} read but not listed"
+                );
+            }
+        }
+        // The check can fail: a field PVE does not document.
+        assert!(!documents_response_field("GET", "/nodes", &["cpus"]));
+    }
+
+    /// One 500 on a task-status poll does not abort the wait: a GET is a
+    /// safe read, resent after a server-side failure.
+    #[tokio::test]
+    async fn a_failed_task_poll_is_read_again() {
+        use labforge_simulators::common::Fault;
+        let (sim, c) = sim_client();
+        let upid = c
+            .post("/nodes/pve1/qemu", &form(&[("vmid", "150")]))
+            .await
+            .expect("create");
+        let upid = upid.as_str().expect("a UPID").to_string();
+        let status = "/api2/json/nodes/{node}/tasks/{upid}/status";
+        sim.faults().inject("GET", status, Fault::Status(500), 2);
+        c.wait_task(&StopSignal::never(), &upid)
+            .await
+            .expect("the task finishes although two polls failed");
+        assert_eq!(sim.faults().pending(), 0);
+        assert!(sim.counters().get("GET", status) >= 3);
+        // A 500 that is an answer about the object is not retried.
+        let before = sim
+            .counters()
+            .get("GET", "/api2/json/nodes/{node}/qemu/{vmid}/config");
+        assert!(c.vm_config("pve1", 999).await.expect("a read").is_none());
+        let after = sim
+            .counters()
+            .get("GET", "/api2/json/nodes/{node}/qemu/{vmid}/config");
+        assert_eq!(after - before, 1, "\"does not exist\" is read once");
+    }
+
+    /// A create whose answer is lost (pveproxy's 596 after the node did the
+    /// work) is not sent again: the error says the answer was lost, and the
+    /// one VM exists.
+    #[tokio::test]
+    async fn a_post_whose_answer_is_lost_is_never_resent() {
+        let (sim, c) = sim_client();
+        let create = "/api2/json/nodes/{node}/qemu";
+        for status in [596, 502, 599] {
+            sim.counters().reset();
+            sim.lose_answers("POST", create, status, 1);
+            let vmid = 150 + i64::from(status % 100);
+            let e = c
+                .post("/nodes/pve1/qemu", &form(&[("vmid", &vmid.to_string())]))
+                .await
+                .expect_err("the answer is lost");
+            assert!(e.is_no_answer(), "{status}: {e:?}");
+            assert!(
+                e.to_string()
+                    .contains("may or may not have been carried out"),
+                "{e}"
+            );
+            assert_eq!(sim.counters().get("POST", create), 1, "{status}: resent");
+            assert!(sim.list_vms().contains(&(vmid as u32)), "{status}");
+        }
+        // A PUT (same effect when sent twice) is resent.
+        let cfg = "/api2/json/nodes/{node}/qemu/{vmid}/config";
+        sim.counters().reset();
+        sim.lose_answers("PUT", cfg, 596, 1);
+        c.put("/nodes/pve1/qemu/246/config", &form(&[("cores", "2")]))
+            .await
+            .expect("resent");
+        assert_eq!(sim.counters().get("PUT", cfg), 2);
+    }
+
+    /// `find_vm` finds a VM whose config is not on the node asked: during a
+    /// clone to another node it is on the source node.
+    #[tokio::test]
+    async fn find_vm_looks_where_proxmox_keeps_the_config() {
+        use labforge_simulators::proxmox::SHARED_STORAGE;
+        let (sim, c) = sim_client();
+        sim.set_task_duration("qmclone", Duration::from_secs(20));
+        sim.insert_vm(
+            800,
+            "pve1",
+            &[
+                ("template", "1"),
+                (
+                    "scsi0",
+                    &format!("{SHARED_STORAGE}:base-800-disk-0,size=2G"),
+                ),
+            ],
+        );
+        let upid = c
+            .post(
+                "/nodes/pve1/qemu/800/clone",
+                &form(&[("newid", "801"), ("target", "pve2"), ("full", "1")]),
+            )
+            .await
+            .expect("clone");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let (node, cfg) = c
+            .find_vm(801, &["pve2"])
+            .await
+            .expect("a read")
+            .expect("found during the clone");
+        assert_eq!(node, "pve1");
+        assert_eq!(cfg.get("lock"), Some("clone"));
+        c.wait_task(&StopSignal::never(), upid.as_str().expect("UPID"))
+            .await
+            .expect("clone");
+        let (node, cfg) = c
+            .find_vm(801, &["pve2"])
+            .await
+            .expect("a read")
+            .expect("found");
+        assert_eq!(node, "pve2");
+        assert_eq!(cfg.get("lock"), None);
+        assert!(
+            c.find_vm(802, &["pve1", "pve2"])
+                .await
+                .expect("a read")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn worker_start_failures_are_transient_but_not_locks() {
+        let e = plain(
+            "POST",
+            "/x",
+            500,
+            "got no worker upid - start worker failed",
+        );
+        assert!(e.is_worker_start_failure() && e.is_transient() && !e.is_locked());
+        let e = ApiError::WorkerStartFailed {
+            node: "pve1".into(),
+            vmid: 104,
+            message: "got no worker upid - start worker failed".into(),
+            stub: Stub::Left,
+        };
+        assert!(!e.is_transient());
+        let s = e.to_string();
+        assert!(
+            s.contains("VM 104") && s.contains("skiplock") && s.contains("pve1"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::Client;
 use labforge_framework::schema::{Attribute, Schema, modifiers, validators};
-use labforge_framework::{Ctx, Error, Resource, Result};
+use labforge_framework::{AttributePath, Ctx, Diagnostics, Error, Resource, Result, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::client::{ApiError, enc};
@@ -34,6 +34,38 @@ impl DownloadModel {
 
 fn api(what: impl std::fmt::Display, e: ApiError) -> Error {
     Error::msg(format!("{what}: {e}"))
+}
+
+/// File extensions `download-url` accepts per content type, from
+/// pve-storage: `PVE/API2/Storage/Status.pm` download_url matches the
+/// normalised file name against `PVE::Storage`'s `$ISO_EXT_RE_0 =
+/// qr/\.(?:iso|img)/i` (`iso`) and, for `import`,
+/// `${SAFE_CHAR_CLASS_RE}+$UPLOAD_IMPORT_EXT_RE_1` with
+/// `$UPLOAD_IMPORT_EXT_RE_1 = qr/\.(ova|qcow2|raw|vmdk)/` (case-sensitive).
+/// `(content type, extensions, case-insensitive)`.
+pub const EXTENSIONS: &[(&str, &[&str], bool)] = &[
+    ("import", &[".ova", ".qcow2", ".raw", ".vmdk"], false),
+    ("iso", &[".iso", ".img"], true),
+];
+
+/// Whether `name` is a file name Proxmox VE accepts for `content`.
+pub fn file_name_fits(content: &str, name: &str) -> std::result::Result<(), String> {
+    let Some((_, exts, ci)) = EXTENSIONS.iter().find(|(c, _, _)| *c == content) else {
+        return Ok(());
+    };
+    let cmp = if *ci {
+        name.to_ascii_lowercase()
+    } else {
+        name.to_string()
+    };
+    if exts.iter().any(|e| cmp.ends_with(e) && cmp.len() > e.len()) {
+        return Ok(());
+    }
+    Err(format!(
+        "{name:?} does not end in {}{}, which Proxmox VE requires for content type `{content}`",
+        exts.join(", "),
+        if *ci { "" } else { " (lower case)" }
+    ))
 }
 
 fn rr(a: Attribute) -> Attribute {
@@ -86,15 +118,15 @@ impl Resource for DownloadFile {
             "content_type",
             rr(Attribute::string()
                 .required()
-                .describe("`import` (disk images for `import_from`) or `iso`.")
+                .describe("`import` (disk images for `import_from`: `.qcow2`, `.raw`, `.vmdk`, `.ova`) or `iso` (`.iso`, `.img`).")
                 .validator(validators::one_of(&["import", "iso"]))),
         )
         .attribute(
             "file_name",
             rr(Attribute::string()
                 .required()
-                .describe("File name in the storage, e.g. `noble.qcow2` (images for `import` must end in .qcow2, .raw, .vmdk or .img).")
-                .validator(validators::matches("^[A-Za-z0-9][A-Za-z0-9._+-]*$", "a plain file name"))),
+                .describe("File name in the storage, e.g. `noble.qcow2`: letters, digits, `_`, `.` and `-` (Proxmox VE turns anything else into `_`). For `import` it must end in `.qcow2`, `.raw`, `.vmdk` or `.ova` (lower case; an Ubuntu `.img` cloud image is a qcow2: name it `.qcow2`), for `iso` in `.iso` or `.img`.")
+                .validator(validators::matches("^[A-Za-z0-9][A-Za-z0-9._-]*$", "a plain file name of letters, digits, `_`, `.` and `-`"))),
         )
         .attribute(
             "url",
@@ -122,6 +154,23 @@ impl Resource for DownloadFile {
                 .describe("Size in bytes.")
                 .plan_modifier(modifiers::use_state_for_unknown()),
         )
+    }
+
+    fn validate(&self, config: &Value) -> Diagnostics {
+        let mut d = Diagnostics::new();
+        let (Some(Value::String(content)), Some(Value::String(name))) =
+            (config.get("content_type"), config.get("file_name"))
+        else {
+            return d;
+        };
+        if let Err(why) = file_name_fits(content, name) {
+            d.attribute_error(
+                AttributePath::attr("file_name"),
+                "File name not allowed for this content type",
+                format!("file_name: {why}"),
+            );
+        }
+        d
     }
 
     async fn create(&self, ctx: &Ctx<Client>, plan: DownloadModel) -> Result<DownloadModel> {
@@ -248,5 +297,24 @@ impl Resource for DownloadFile {
 
     fn import_id_format(&self) -> Option<&'static str> {
         Some("`node/storage:content_type/file_name`, e.g. `pve/local:import/noble.qcow2`")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extensions_follow_pve_storage() {
+        for ok in ["noble.qcow2", "a.raw", "b.vmdk", "c.ova"] {
+            assert!(file_name_fits("import", ok).is_ok(), "{ok}");
+        }
+        for bad in ["noble.img", "x.QCOW2", ".qcow2", "x.iso", "x.qcow2.gz"] {
+            assert!(file_name_fits("import", bad).is_err(), "{bad}");
+        }
+        for ok in ["a.iso", "B.ISO", "c.img"] {
+            assert!(file_name_fits("iso", ok).is_ok(), "{ok}");
+        }
+        assert!(file_name_fits("iso", "x.qcow2").is_err());
     }
 }

@@ -18,7 +18,7 @@ use labforge_framework::{
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use crate::client::{ApiError, Client, Form, VmConfig, VmStatus, enc, pause};
+use crate::client::{ApiError, Client, Form, Stub, VmConfig, VmStatus, enc, pause};
 use crate::pveconf::{self, Disk, IpConfig, Net, Props};
 
 /// The resource.
@@ -471,7 +471,11 @@ pub fn vm_schema() -> Schema {
     .attribute("network_data", snippet("network"))
     .attribute("meta_data", snippet("meta"))
     .attribute("vendor_data", snippet("vendor"));
-    let clone = Schema::new("Clone this VM or template instead of creating an empty VM.")
+    let clone = Schema::new(
+        "Clone this VM or template instead of creating an empty VM. Only used when the VM is \
+         created: after an import the source is taken from Proxmox VE where it shows (a \
+         template with the same creation `meta`), and a differing block changes nothing.",
+    )
         .attribute(
             "vm_id",
             Attribute::int()
@@ -483,7 +487,7 @@ pub fn vm_schema() -> Schema {
             "node",
             Attribute::string()
                 .optional()
-                .describe("Node of the source. Default: `node`."),
+                .describe("Node of the source. Default: `node`. Checked against the cluster's nodes at plan time."),
         )
         .attribute(
             "full",
@@ -495,7 +499,7 @@ pub fn vm_schema() -> Schema {
             "target_storage",
             Attribute::string()
                 .optional()
-                .describe("Storage for the disks of a full clone. Default: the source's."),
+                .describe("Storage for the disks of a full clone (not allowed with `full = false`). Default: the source's. A clone to another `node` needs shared storage."),
         );
 
     Schema::new(
@@ -511,7 +515,7 @@ pub fn vm_schema() -> Schema {
         "node",
         Attribute::string()
             .required()
-            .describe("Node to create the VM on. Changing it replaces the VM.")
+            .describe("Node to create the VM on, checked against the cluster's nodes at plan time. Changing it replaces the VM.")
             .plan_modifier(modifiers::requires_replace()),
     )
     .attribute(
@@ -629,14 +633,15 @@ pub fn vm_schema() -> Schema {
                 "Reboot a running VM when, after an update, changes are pending (values Proxmox VE applies only at the next start, e.g. `cpu` or `memory` without hotplug). \
                  When `false`, a warning lists the pending keys and the VM keeps running with the old values. \
                  State always holds the configured (pending) values, as `GET config` returns them, so pending changes never show as a diff; \
-                 they take effect at the next reboot, or at the next update with this set to `true`.",
+                 they take effect at the next reboot, or at the next update with this set to `true`. \
+                 Only used by updates: after an import, a value in configuration shows no change until something else changes.",
             ),
     )
     .attribute(
         "wait_for_ip_seconds",
         Attribute::int()
             .default(60)
-            .describe("On create only: how long to wait for the guest agent to report an IP address (`0`: don't wait). Refresh never waits.")
+            .describe("On create only: how long to wait for the guest agent to report an IP address (`0`: don't wait). Refresh never waits; after an import, a value in configuration shows no change.")
             .validator(validators::between(0, 3600)),
     )
     .attribute(
@@ -661,6 +666,19 @@ fn known<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
 pub fn validate_config(config: &Value) -> Diagnostics {
     let mut d = Diagnostics::new();
     let is_clone = config.get("clone").is_some_and(|c| !c.is_null());
+    // qemu-server clone_vm: die "parameter 'storage' not allowed for linked
+    // clones" (a linked clone's disks stay on the template's storage).
+    if known(config, &["clone", "full"]) == Some(&Value::Bool(false))
+        && known(config, &["clone", "target_storage"]).is_some()
+    {
+        d.attribute_error(
+            AttributePath::attr("clone").join_attr("target_storage"),
+            "Target storage needs a full clone",
+            "clone.target_storage: a linked clone (`full = false`) keeps its disks on the \
+             template's storage, and Proxmox VE refuses a target storage for it. Remove \
+             `target_storage`, or set `full = true`.",
+        );
+    }
     if known(config, &["template"]) == Some(&Value::Bool(true))
         && known(config, &["started"]) == Some(&Value::Bool(true))
     {
@@ -1707,6 +1725,13 @@ impl Vm {
         let c = ctx.client();
         let stop = ctx.stop_signal();
         let node = plan.node.clone();
+        // Where the request goes: a clone's source node (which holds the new
+        // VM's config until the clone ends), else `node`.
+        let source = plan
+            .clone
+            .as_ref()
+            .and_then(|cl| cl.node.clone())
+            .unwrap_or_else(|| node.clone());
         // Set once Proxmox VE has accepted the create (a VM may exist from then on).
         let created = std::sync::Mutex::new(None::<i64>);
         let mark = |id: i64| {
@@ -1743,18 +1768,25 @@ impl Vm {
                         let path = format!("{}/clone", vm_path(&src_node, src));
                         let name = plan.name.as_deref();
                         c.retry_locked(stop, || async {
-                            let upid =
-                                post_create(ctx, c, &path, &form, node, newid, name, &|| {
-                                    mark(newid)
-                                })
-                                .await
-                                .inspect_err(|e| {
-                                    if e.is_locked()
-                                        && e.message().contains(&format!("lock-{src}.conf"))
-                                    {
-                                        c.clone_contention(src);
-                                    }
-                                })?;
+                            let upid = post_create(
+                                ctx,
+                                c,
+                                &path,
+                                &form,
+                                node,
+                                &src_node,
+                                newid,
+                                name,
+                                &|| mark(newid),
+                            )
+                            .await
+                            .inspect_err(|e| {
+                                if e.is_locked()
+                                    && e.message().contains(&format!("lock-{src}.conf"))
+                                {
+                                    c.clone_contention(src);
+                                }
+                            })?;
                             if let Some(u) = upid {
                                 c.wait_task(stop, &u).await.inspect_err(|e| {
                                     if e.is_locked()
@@ -1788,11 +1820,18 @@ impl Vm {
                         let path = format!("/nodes/{}/qemu", enc(&node));
                         let name = plan.name.as_deref();
                         c.retry_locked(stop, || async {
-                            let upid =
-                                post_create(ctx, c, &path, &form, &node, vmid, name, &|| {
-                                    mark(vmid)
-                                })
-                                .await?;
+                            let upid = post_create(
+                                ctx,
+                                c,
+                                &path,
+                                &form,
+                                &node,
+                                &node,
+                                vmid,
+                                name,
+                                &|| mark(vmid),
+                            )
+                            .await?;
                             if let Some(u) = upid {
                                 c.wait_task(stop, &u).await?;
                             }
@@ -1826,7 +1865,7 @@ impl Vm {
                 // Leave nothing behind: remove the half-made VM. Not
                 // cancellable: this runs after Terraform asked to stop too.
                 let (_keep, no_stop) = StopTrigger::new();
-                match destroy(c, &no_stop, &node, vmid).await {
+                match remove_half_made(c, &no_stop, vmid, &[&node, &source]).await {
                     Ok(()) => Err(e),
                     Err(de) => {
                         let mut partial = plan.clone();
@@ -1952,18 +1991,31 @@ impl Vm {
 /// How long a VM may take to appear after a create or clone whose answer was lost.
 const LOST_ANSWER_GRACE: Duration = Duration::from_secs(5);
 
-/// POST the create or clone of VM `vmid` on `node`; its task's UPID.
-/// `mine` is called as soon as VM `vmid` is known to be ours (so that a
-/// later failure or cancellation removes it).
+/// Locks a create or clone task holds on the new VM's config.
+fn being_made(cfg: &VmConfig) -> bool {
+    matches!(cfg.get("lock"), Some("create" | "clone"))
+}
+
+/// POST the create or clone of VM `vmid`; its task's UPID. The VM ends up
+/// on `node`; the request goes to `source` (the node of a clone's source,
+/// where Proxmox VE keeps the new VM's config until the clone ends; `node`
+/// for a create). `mine` is called as soon as VM `vmid` is known to be
+/// ours (so that a later failure or cancellation removes it).
 ///
-/// POSTs are never resent (Proxmox VE does not de-duplicate them), but a
-/// connection can break after the server did the work. Then VM `vmid` (just
-/// reserved by this process) exists: it is ours if it carries the planned
-/// `name` (any name when none is planned). Wait until its create or clone
-/// lock is gone and carry on (no UPID to wait for), with a warning. Under
-/// another name it is someone else's: "already exists", so that another
-/// VMID is picked. Still absent after a grace period: the request did not
-/// take effect, and the connection error stands.
+/// POSTs are never resent (Proxmox VE does not de-duplicate them), but an
+/// answer can be lost after the server did the work: a broken connection,
+/// or pveproxy's 596/599 or a gateway's 502-504. Then VM `vmid` (just
+/// reserved by this process) may exist: it is ours if it carries the planned
+/// `name` (any name when none is planned). It is looked for where Proxmox
+/// keeps it ([`Client::find_vm`]); once its create or clone lock is gone and
+/// it is on `node`, it is taken over (no UPID to wait for), with a warning.
+/// Under another name it is someone else's: "already exists", so that
+/// another VMID is picked. Still absent after a grace period: the request
+/// did not take effect, and the error stands. Seen, then gone: its task
+/// failed.
+///
+/// A create whose worker could not be started ("got no worker upid") is not
+/// retried: see [`worker_start_failed`].
 #[allow(clippy::too_many_arguments)]
 async fn post_create(
     ctx: &Ctx<Client>,
@@ -1971,10 +2023,12 @@ async fn post_create(
     path: &str,
     form: &Form,
     node: &str,
+    source: &str,
     vmid: i64,
     name: Option<&str>,
     mine: &(dyn Fn() + Sync),
 ) -> Result<Option<String>, ApiError> {
+    let creating = source == node && !path.ends_with("/clone");
     let lost = match c.post(path, form).await {
         Ok(v) => {
             mine();
@@ -1983,46 +2037,70 @@ async fn post_create(
                 .filter(|u| u.starts_with("UPID:"))
                 .map(str::to_string));
         }
-        Err(e @ ApiError::Transport(_)) => e,
+        Err(e) if creating && e.is_worker_start_failure() => {
+            return Err(worker_start_failed(c, node, vmid, e).await);
+        }
+        Err(e) if e.is_no_answer() => e,
         Err(e) => return Err(e),
     };
     tracing::warn!(vmid, error = %lost, "the answer to a create was lost; looking for the VM");
     let since = Instant::now();
+    let mut seen = false;
     let mut interval = c.poll.0;
     loop {
-        match c.vm_config(node, vmid).await? {
+        match c.find_vm(vmid, &[node, source]).await? {
+            None if seen => {
+                return Err(ApiError::NoAnswer {
+                    method: "POST".into(),
+                    path: path.into(),
+                    message: format!(
+                        "{}; VM {vmid} appeared and was removed again: its task failed (see the task log on node {source})",
+                        lost.message()
+                    ),
+                });
+            }
             None if since.elapsed() >= LOST_ANSWER_GRACE => return Err(lost),
             None => {}
-            Some(cfg) => {
+            Some((at, cfg)) => {
+                seen = true;
                 let ours = name.is_none() || cfg.get("name") == name;
-                if ours {
+                if ours && !being_made(&cfg) {
                     mine();
                 }
-                if !matches!(cfg.get("lock"), Some("create" | "clone")) {
+                if !being_made(&cfg) {
                     if let (false, Some(want)) = (ours, name) {
                         return Err(ApiError::AlreadyExists {
                             method: "POST".into(),
                             path: path.into(),
                             message: format!(
-                                "VM {vmid} already exists on node {node}, named {} rather than {want}",
+                                "VM {vmid} already exists on node {at}, named {} rather than {want}",
                                 cfg.get("name").unwrap_or("(nothing)")
                             ),
                         });
                     }
-                    tracing::info!(
-                        vmid,
-                        "the VM was made although the answer was lost; carrying on"
-                    );
-                    ctx.warn(
-                        format!("Took over VM {vmid} on node {node}"),
-                        format!(
-                            "The answer to the request that creates VM {vmid} was lost ({lost}), \
-                             but the VM was found on node {node}; it is now managed by this resource."
-                        ),
-                    );
-                    return Ok(None);
+                    if at == node {
+                        tracing::info!(
+                            vmid,
+                            "the VM was made although the answer was lost; carrying on"
+                        );
+                        ctx.warn(
+                            format!("Took over VM {vmid} on node {node}"),
+                            format!(
+                                "The answer to the request that creates VM {vmid} was lost ({lost}), \
+                                 but the VM was found on node {node}; it is now managed by this resource."
+                            ),
+                        );
+                        return Ok(None);
+                    }
                 }
             }
+        }
+        let waited = since.elapsed();
+        if waited >= c.task_timeout {
+            return Err(ApiError::TaskTimeout {
+                upid: format!("(the task that makes VM {vmid}; its answer was lost)"),
+                waited,
+            });
         }
         pause(
             ctx.stop_signal(),
@@ -2032,6 +2110,198 @@ async fn post_create(
         .await?;
         interval = interval.mul_f64(1.5).min(c.poll.1);
     }
+}
+
+/// A create answered "got no worker upid - start worker failed" (pve-common
+/// `PVE::RESTEnvironment::fork_worker`). qemu-server `create_vm` has already
+/// written VM `vmid`'s config with `lock: create` (`create_and_lock_config`
+/// runs before `fork_worker`, and only the worker cleans up), so the VMID is
+/// taken: a retry would fail with "already exists" and move on to the next
+/// VMID, leaving the stub behind. Instead: no retry; remove the stub when
+/// the API user may (root@pam: `skiplock`), else report it.
+async fn worker_start_failed(c: &Client, node: &str, vmid: i64, e: ApiError) -> ApiError {
+    let message = e.message();
+    let stub = match c.vm_config(node, vmid).await {
+        Ok(None) => Stub::None,
+        Ok(Some(cfg)) if cfg.get("lock") != Some("create") => Stub::None,
+        Ok(Some(_)) | Err(_) if !c.is_root() => Stub::Left,
+        Ok(Some(_)) | Err(_) => {
+            let q = vec![
+                kv("skiplock", "1"),
+                kv("purge", "1"),
+                kv("destroy-unreferenced-disks", "1"),
+            ];
+            // Not cancellable: this is clean-up.
+            let (_keep, no_stop) = StopTrigger::new();
+            let path = vm_path(node, vmid);
+            match c
+                .retry_locked(&no_stop, || c.run(&no_stop, Method::DELETE, &path, &q))
+                .await
+            {
+                Ok(()) => Stub::Removed,
+                Err(de) => {
+                    tracing::warn!(vmid, error = %de, "removing the create stub failed");
+                    Stub::RemoveFailed
+                }
+            }
+        }
+    };
+    ApiError::WorkerStartFailed {
+        node: node.to_string(),
+        vmid,
+        message,
+        stub,
+    }
+}
+
+/// Remove a VM this resource half-made (create, clone or configuration
+/// failed, or Terraform asked to stop): look for it where Proxmox VE keeps
+/// it (on `nodes`, or wherever `/cluster/resources` says), wait while its
+/// create or clone task still holds it (a clone's config stays on the
+/// source node until the clone ends), then destroy it where it is.
+async fn remove_half_made(
+    c: &Client,
+    stop: &StopSignal,
+    vmid: i64,
+    nodes: &[&str],
+) -> Result<(), ApiError> {
+    let since = Instant::now();
+    loop {
+        match c.find_vm(vmid, nodes).await? {
+            None => return Ok(()),
+            Some((_, cfg)) if being_made(&cfg) => {
+                if since.elapsed() >= c.task_timeout {
+                    return Err(ApiError::Locked {
+                        method: "DELETE".into(),
+                        path: format!("VM {vmid}"),
+                        message: format!(
+                            "VM {vmid} is still locked ({})",
+                            cfg.get("lock").unwrap_or_default()
+                        ),
+                    });
+                }
+                pause(
+                    stop,
+                    c.poll.1,
+                    &format!("waiting for the task that makes VM {vmid}"),
+                )
+                .await?;
+            }
+            Some((at, _)) => return destroy(c, stop, &at, vmid).await,
+        }
+    }
+}
+
+/// Private-state key: the resource was imported, and its config-only
+/// attributes (`CONFIG_ONLY`) hold what import could tell, not configuration.
+const IMPORTED: &str = "imported";
+
+/// Attributes that exist only in configuration (Proxmox VE has no record of
+/// them) and only matter when the VM is created (`clone`,
+/// `wait_for_ip_seconds`) or updated (`reboot_after_update`).
+const CONFIG_ONLY: [&str; 3] = ["clone", "wait_for_ip_seconds", "reboot_after_update"];
+
+/// After an import, a value of a config-only attribute that differs from
+/// what import recorded is no change: keep the recorded value (Terraform
+/// accepts a prior value in place of a configured one), unless something
+/// else changes anyway, in which case the update records the configured
+/// values. A differing `clone` never replaces an imported VM.
+fn keep_imported_config_only(plan: &mut labforge_framework::PlanChange<'_>) {
+    let clone = AttributePath::attr("clone");
+    plan.requires_replace
+        .retain(|p| p.steps.first() != clone.steps.first());
+    let mut kept = plan.planned.clone();
+    if let Value::Object(attrs) = &mut kept {
+        for k in CONFIG_ONLY {
+            let prior = plan.prior_attr(k);
+            if !prior.is_null() && !plan.config_attr(k).is_null() {
+                attrs.insert(k.to_string(), prior.clone());
+            }
+        }
+    }
+    if kept == *plan.prior {
+        *plan.planned = kept;
+    }
+}
+
+/// `node` (and, when creating, `clone.node`) must be a node of the cluster,
+/// checked against the node list (read once per provider process). When the
+/// list cannot be read the check is skipped: apply reports the problem.
+async fn check_nodes(c: &Client, plan: &mut labforge_framework::PlanChange<'_>) {
+    let mut wanted: Vec<(AttributePath, String)> = Vec::new();
+    if let Value::String(n) = plan.planned_attr("node")
+        && (plan.creating() || plan.prior_attr("node") != &Value::String(n.clone()))
+    {
+        wanted.push((AttributePath::attr("node"), n.clone()));
+    }
+    if plan.creating()
+        && let Some(Value::String(n)) = plan.planned_attr("clone").get("node")
+    {
+        wanted.push((AttributePath::attr("clone").join_attr("node"), n.clone()));
+    }
+    if wanted.is_empty() {
+        return;
+    }
+    let nodes = match c.nodes().await {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::debug!(error = %e, "node list unavailable; nodes not checked at plan");
+            return;
+        }
+    };
+    let names: Vec<&str> = nodes.iter().map(|n| n.node.as_str()).collect();
+    for (path, n) in wanted {
+        if !names.contains(&n.as_str()) {
+            plan.diagnostics.attribute_error(
+                path.clone(),
+                "Unknown node",
+                format!(
+                    "{path}: {n:?} is not a node of this Proxmox VE cluster (its nodes: {}).",
+                    names.join(", ")
+                ),
+            );
+        }
+    }
+}
+
+/// The clone source of VM `vmid`, as far as Proxmox VE shows it. qemu-server
+/// `clone_vm` copies every key of the source's config it does not
+/// regenerate (`PVE/API2/Qemu.pm`: "copy everything else"), `meta`
+/// (creation-qemu, ctime) included, while `create_vm` writes a new `meta`
+/// (`new_meta_info_string`). So a template with the very same `meta` is the
+/// source; a linked clone's disks name its base volumes. `None` when no
+/// single template matches.
+async fn clone_source(
+    c: &Client,
+    node: &str,
+    vmid: i64,
+    cfg: &VmConfig,
+    list: &[crate::client::ClusterVm],
+) -> Option<CloneModel> {
+    let meta = cfg.get("meta")?;
+    let mut found = Vec::new();
+    for t in list
+        .iter()
+        .filter(|v| v.is_template() && v.id() != Some(vmid))
+    {
+        let Some(id) = t.id() else { continue };
+        if let Ok(Some(tc)) = c.vm_config(&t.node, id).await
+            && tc.get("meta") == Some(meta)
+        {
+            found.push((id, t.node.clone()));
+        }
+    }
+    let [(id, at)] = found.as_slice() else {
+        return None;
+    };
+    let base = format!("base-{id}-");
+    let linked = disks_of(cfg).values().any(|d| d.volume.contains(&base));
+    Some(CloneModel {
+        vm_id: *id,
+        node: (at != node).then(|| at.clone()),
+        full: Some(!linked),
+        target_storage: None,
+    })
 }
 
 /// Parse an import ID `node/vmid`.
@@ -2065,14 +2335,18 @@ impl Resource for Vm {
 
     async fn modify_plan(
         &self,
-        _: &Ctx<Client>,
+        ctx: &Ctx<Client>,
         plan: &mut labforge_framework::PlanChange<'_>,
     ) -> Result<()> {
         if plan.destroying() {
             return Ok(());
         }
+        check_nodes(ctx.client(), plan).await;
         if plan.creating() {
             return Ok(());
+        }
+        if ctx.private::<bool>(IMPORTED) == Some(true) {
+            keep_imported_config_only(plan);
         }
         // A disk moved to another storage gets a new volume ID.
         let prior = plan.prior_attr("disk").clone();
@@ -2108,7 +2382,10 @@ impl Resource for Vm {
     }
 
     async fn update(&self, ctx: &Ctx<Client>, prior: VmModel, plan: VmModel) -> Result<VmModel> {
-        self.update_inner(ctx, prior, plan).await
+        let m = self.update_inner(ctx, prior, plan).await?;
+        // State now holds the configured values of the config-only attributes.
+        ctx.remove_private(IMPORTED);
+        Ok(m)
     }
 
     async fn delete(&self, ctx: &Ctx<Client>, state: VmModel) -> Result<()> {
@@ -2158,6 +2435,11 @@ impl Resource for Vm {
             .iter()
             .find(|v| v.id() == Some(vmid))
             .and_then(|v| v.pool.clone());
+        m.clone = clone_source(c, &m.node, vmid, &cfg, &list).await;
+        // `clone`, `wait_for_ip_seconds` and `reboot_after_update` are not
+        // in Proxmox VE: until an update records the configured values, a
+        // differing value in configuration plans no change.
+        ctx.set_private(IMPORTED, &true)?;
         Ok(m)
     }
 

@@ -1,0 +1,268 @@
+//! # labforge-routeros: MikroTik RouterOS 7 (REST API)
+//!
+//! The `routeros` provider block and everything behind it. Start at
+//! [`Routeros`], the [`Backend`] the provider registers.
+//!
+//! - [`client`] holds the typed REST client (Basic auth, the error envelope,
+//!   per-scope listing cache, add/set/remove/move per [`client::Table`]).
+//! - [`props`] lists the managed properties of each menu, from RouterOS's own
+//!   `/console/inspect` dumps; [`fields`] turns them into schemas,
+//!   validation, requests and state; [`values`] parses RouterOS's value
+//!   syntax (time intervals, addresses, ports, protocols).
+//! - [`resources`] holds `homelab_routeros_firewall_filter`,
+//!   `homelab_routeros_firewall_nat`, `homelab_routeros_firewall_address_list`,
+//!   `homelab_routeros_dns_static` (one item each) and
+//!   `homelab_routeros_firewall_ruleset` (one chain, in order, planned by
+//!   `labforge-ruleset` so that no change opens a window).
+//!
+//! The block's settings and environment variables follow the
+//! terraform-routeros provider (`hosturl`'s `ROS_HOSTURL` and so on), so
+//! its users can keep their environment.
+
+pub mod client;
+pub mod fields;
+pub mod props;
+pub mod resources;
+pub mod values;
+
+use labforge_framework::backend::missing_setting;
+use labforge_framework::schema::Schema;
+use labforge_framework::{AttributePath, Backend, Env, Error, Registry, Result};
+use labforge_http::Secret;
+use serde::Deserialize;
+
+pub use client::{Client, Settings};
+
+/// The `routeros` provider block. No `Debug`: it holds a password.
+#[derive(Default, Deserialize)]
+pub struct Block {
+    url: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    ca_certificate: Option<String>,
+    insecure: Option<bool>,
+}
+
+/// The MikroTik RouterOS backend.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Routeros;
+
+/// `ca_certificate`: PEM text as is, anything else is a file to read.
+fn ca_certificate(value: String) -> Result<String> {
+    if value.contains("-----BEGIN") {
+        return Ok(value);
+    }
+    std::fs::read_to_string(&value).map_err(|e| {
+        Error::new(
+            "Unable to configure RouterOS",
+            format!("ca_certificate: {value:?} is neither PEM text nor a readable file: {e}"),
+        )
+        .at(AttributePath::attr(Routeros::BLOCK).join_attr("ca_certificate"))
+    })
+}
+
+/// `url`: `https://` is assumed without a scheme (as terraform-routeros does).
+fn normalize_url(url: &str) -> Result<String> {
+    let u = url.trim();
+    if u.starts_with("https://") || u.starts_with("http://") {
+        return Ok(u.to_string());
+    }
+    if u.contains("://") {
+        return Err(Error::new(
+            "Unable to configure RouterOS",
+            format!(
+                "url: {u:?}: only the REST API (https:// or http://) is supported, not the binary API (api://, apis://)."
+            ),
+        )
+        .at(AttributePath::attr(Routeros::BLOCK).join_attr("url")));
+    }
+    Ok(format!("https://{u}"))
+}
+
+impl Backend for Routeros {
+    const BLOCK: &'static str = "routeros";
+    const CONFIGURED_BY: &'static str = "ROS_HOSTURL and ROS_USERNAME";
+    const ENV: &'static [&'static str] = &[
+        "ROS_HOSTURL",
+        "ROS_USERNAME",
+        "ROS_PASSWORD",
+        "ROS_CA_CERTIFICATE",
+        "ROS_INSECURE",
+    ];
+    type Client = Client;
+    type Block = Block;
+
+    fn schema(&self) -> Schema {
+        use labforge_framework::backend::attrs::{insecure, secret, string};
+        Schema::new(
+            "MikroTik RouterOS 7 REST API access (service `www-ssl`, or `www` for http://). \
+             The environment variables are terraform-routeros's: `ROS_HOSTURL`, `ROS_USERNAME`, \
+             `ROS_PASSWORD`, `ROS_CA_CERTIFICATE`, `ROS_INSECURE`. The user needs the `read` \
+             policy to plan and `write` to apply (groups `read`, `write`, `full`).",
+        )
+        .attribute(
+            "url",
+            string(
+                "Router URL, e.g. `https://router.lan` (`/rest` is added; without a scheme, \
+                 `https://` is assumed).",
+                "ROS_HOSTURL",
+            ),
+        )
+        .attribute(
+            "username",
+            string("User name, e.g. `admin`.", "ROS_USERNAME"),
+        )
+        .attribute(
+            "password",
+            secret(
+                "Password (empty if unset, like a fresh router's `admin`).",
+                "ROS_PASSWORD",
+            ),
+        )
+        .attribute(
+            "ca_certificate",
+            string(
+                "CA certificate to trust for the router's HTTPS certificate: PEM text, or the \
+                 path of a PEM file (terraform-routeros takes a path). Not with `insecure`.",
+                "ROS_CA_CERTIFICATE",
+            ),
+        )
+        .attribute("insecure", insecure("ROS_INSECURE"))
+    }
+
+    fn configure(&self, block: Option<Block>, env: &Env) -> Result<Option<Client>> {
+        let configured = block.is_some();
+        let b = block.unwrap_or_default();
+        let Some(url) = env.pick(b.url.as_ref(), "ROS_HOSTURL") else {
+            if !configured {
+                return Ok(None);
+            }
+            return Err(missing_setting(
+                Self::BLOCK,
+                "url",
+                "Set `url` or ROS_HOSTURL, e.g. https://router.lan.",
+            ));
+        };
+        let url = normalize_url(&url)?;
+        let Some(username) = env.pick(b.username.as_ref(), "ROS_USERNAME") else {
+            return Err(missing_setting(
+                Self::BLOCK,
+                "username",
+                "Set `username` or ROS_USERNAME.",
+            ));
+        };
+        // An empty password is a valid one (a fresh router's admin).
+        let password = b
+            .password
+            .clone()
+            .or_else(|| env.get("ROS_PASSWORD"))
+            .unwrap_or_default();
+        let insecure = b
+            .insecure
+            .or_else(|| env.flag("ROS_INSECURE"))
+            .unwrap_or(false);
+        let ca = env
+            .pick(b.ca_certificate.as_ref(), "ROS_CA_CERTIFICATE")
+            .map(ca_certificate)
+            .transpose()?;
+        if insecure && ca.is_some() {
+            return Err(Error::new(
+                "Unable to configure RouterOS",
+                "`ca_certificate` and `insecure` exclude each other: trust the CA, or skip \
+                 verification, not both.",
+            )
+            .at(AttributePath::attr(Self::BLOCK).join_attr("insecure")));
+        }
+        let settings = Settings {
+            url,
+            username,
+            password: Secret::new(password),
+            ca_certificate: ca,
+            insecure,
+        };
+        Client::new(settings)
+            .map(Some)
+            .map_err(|e| Error::new("Unable to configure RouterOS", e.to_string()))
+    }
+
+    fn register(&self, r: Registry<Client>) -> Registry<Client> {
+        r.resource(resources::item::FirewallFilter)
+            .resource(resources::item::FirewallNat)
+            .resource(resources::item::FirewallAddressList)
+            .resource(resources::item::DnsStatic)
+            .resource(resources::ruleset::FirewallRuleset)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn block(pairs: &[(&str, &str)]) -> Block {
+        let mut b = Block::default();
+        for (k, val) in pairs {
+            let v = Some(val.to_string());
+            match *k {
+                "url" => b.url = v,
+                "username" => b.username = v,
+                "password" => b.password = v,
+                "ca_certificate" => b.ca_certificate = v,
+                _ => b.insecure = Some(*val == "true"),
+            }
+        }
+        b
+    }
+
+    #[test]
+    fn configured_by_block_or_terraform_routeros_variables() {
+        let r = Routeros;
+        assert!(r.configure(None, &Env::default()).unwrap().is_none());
+        let env = Env::from_pairs([("ROS_HOSTURL", "router.lan"), ("ROS_USERNAME", "admin")]);
+        let c = r.configure(None, &env).unwrap().unwrap();
+        assert_eq!(c.username(), "admin");
+        let e = r
+            .configure(Some(block(&[("url", "https://r")])), &Env::default())
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("ROS_USERNAME"), "{e}");
+        let e = r
+            .configure(
+                Some(block(&[("url", "apis://r"), ("username", "a")])),
+                &Env::default(),
+            )
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("binary API"), "{e}");
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let e = r
+            .configure(
+                Some(block(&[
+                    ("url", "https://r"),
+                    ("username", "a"),
+                    ("ca_certificate", pem),
+                    ("insecure", "true"),
+                ])),
+                &Env::default(),
+            )
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("exclude each other"), "{e}");
+        let e = r
+            .configure(
+                Some(block(&[
+                    ("url", "https://r"),
+                    ("username", "a"),
+                    ("ca_certificate", "/nonexistent/ca.pem"),
+                ])),
+                &Env::default(),
+            )
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string()
+                .contains("neither PEM text nor a readable file"),
+            "{e}"
+        );
+    }
+}

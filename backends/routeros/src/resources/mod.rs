@@ -1,0 +1,4 @@
+//! The RouterOS resources.
+
+pub mod item;
+pub mod ruleset;
