@@ -25,6 +25,7 @@ pub fn backends() -> Backends {
         .with(labforge_proxmox::Proxmox)
         .with(labforge_technitium::Technitium)
         .with(labforge_cloudflare::Cloudflare)
+        .with(labforge_routeros::Routeros)
 }
 
 /// The `homelab` provider.

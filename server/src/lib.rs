@@ -15,9 +15,9 @@
 //!   and returns a [`DebugServer`] with the reattach JSON and a shutdown handle
 //!   (what an acceptance-test harness wants).
 //!
-//! What happens when Terraform starts the binary (see
-//! `/work/shared/research/protocol.md` §2): the magic cookie and
-//! `PLUGIN_PROTOCOL_VERSIONS` are checked, a unix socket `plugin<random>` is
+//! What happens when Terraform starts the binary (hashicorp/go-plugin v1.6.0,
+//! the version in Terraform 1.11: `client.go`, `server.go`, `mtls.go`): the
+//! magic cookie and `PLUGIN_PROTOCOL_VERSIONS` are checked, a unix socket `plugin<random>` is
 //! bound in `PLUGIN_UNIX_SOCKET_DIR` or the temp dir, AutoMTLS is set up when
 //! `PLUGIN_CLIENT_CERT` is present (P-256 server cert, exactly the pinned client
 //! cert accepted, ALPN `h2`), one line `1|6|unix|PATH|grpc|CERT` goes to stdout

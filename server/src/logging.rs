@@ -6,6 +6,13 @@
 //! `error`, `off`; `json` means trace, like Terraform). Default when neither
 //! is set: `info` (Terraform discards provider logs unless `TF_LOG` is set, so
 //! a low default keeps the unobserved case cheap).
+//!
+//! That level applies to the provider's own code (targets `labforge*` and
+//! `terraform_provider_homelab`). Everything else logging through `tracing`
+//! in the process is transport internals (h2 frames, hyper connections, tonic
+//! and tower plumbing), thousands of lines a plan at trace: those keep their
+//! own targets and log only warnings and errors unless
+//! `TF_LOG_PROVIDER_TRANSPORT` names a level for them (same values).
 
 use std::fmt;
 use std::io::Write as _;
@@ -14,7 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
@@ -33,21 +40,48 @@ pub(crate) fn parse_level(value: &str) -> Option<LevelFilter> {
 }
 
 /// The level chosen from `TF_LOG_PROVIDER` / `TF_LOG` through `lookup`.
-pub(crate) fn level_from(lookup: impl Fn(&str) -> Option<String>) -> LevelFilter {
+pub(crate) fn level_from(lookup: &impl Fn(&str) -> Option<String>) -> LevelFilter {
     ["TF_LOG_PROVIDER", "TF_LOG"]
         .iter()
         .find_map(|key| lookup(key).as_deref().and_then(parse_level))
         .unwrap_or(LevelFilter::INFO)
 }
 
-/// Installs the stderr JSON subscriber (level from the environment). Does
-/// nothing if a global subscriber is already set.
+/// The provider's own code: target prefixes (crate names).
+pub(crate) const OWN_TARGETS: &[&str] = &["labforge", "terraform_provider_homelab"];
+
+/// Opt-in level for transport internals (everything not [`OWN_TARGETS`]).
+pub(crate) const TRANSPORT_VAR: &str = "TF_LOG_PROVIDER_TRANSPORT";
+
+/// Which events are logged: ours at the level from `TF_LOG_PROVIDER` /
+/// `TF_LOG`, transport internals at `TF_LOG_PROVIDER_TRANSPORT`, else at
+/// most warnings (never more than ours).
+pub(crate) fn filter_from(lookup: impl Fn(&str) -> Option<String>) -> Targets {
+    let level = level_from(&lookup);
+    let transport = lookup(TRANSPORT_VAR)
+        .as_deref()
+        .and_then(parse_level)
+        .unwrap_or_else(|| level.min(LevelFilter::WARN));
+    OWN_TARGETS
+        .iter()
+        .fold(Targets::new().with_default(transport), |t, own| {
+            t.with_target(*own, level)
+        })
+}
+
+/// Installs the stderr JSON subscriber (filter from the environment, see the
+/// module docs). Does nothing if a global subscriber is already set.
 pub fn init_logging() {
-    let level = level_from(|key| std::env::var(key).ok());
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(level)
-        .event_format(HclogJson::new("provider"))
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = filter_from(|key| std::env::var(key).ok());
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .event_format(HclogJson::new("provider")),
+        )
+        .with(filter)
         .try_init();
 }
 
@@ -232,17 +266,88 @@ mod tests {
                     .map(|(_, v)| (*v).to_owned())
             }
         };
-        assert_eq!(level_from(env(&[])), LevelFilter::INFO);
-        assert_eq!(level_from(env(&[("TF_LOG", "DEBUG")])), LevelFilter::DEBUG);
-        assert_eq!(level_from(env(&[("TF_LOG", "JSON")])), LevelFilter::TRACE);
+        assert_eq!(level_from(&env(&[])), LevelFilter::INFO);
+        assert_eq!(level_from(&env(&[("TF_LOG", "DEBUG")])), LevelFilter::DEBUG);
+        assert_eq!(level_from(&env(&[("TF_LOG", "JSON")])), LevelFilter::TRACE);
         assert_eq!(
-            level_from(env(&[("TF_LOG", "debug"), ("TF_LOG_PROVIDER", "error")])),
+            level_from(&env(&[("TF_LOG", "debug"), ("TF_LOG_PROVIDER", "error")])),
             LevelFilter::ERROR
         );
         assert_eq!(
-            level_from(env(&[("TF_LOG", "warn"), ("TF_LOG_PROVIDER", "bogus")])),
+            level_from(&env(&[("TF_LOG", "warn"), ("TF_LOG_PROVIDER", "bogus")])),
             LevelFilter::WARN
         );
+    }
+
+    /// Ours at trace, the transport's (h2, hyper, tonic targets) off below
+    /// warnings unless TF_LOG_PROVIDER_TRANSPORT asks for them.
+    #[test]
+    fn transport_internals_are_opt_in() {
+        let logged = |vars: &'static [(&'static str, &'static str)]| {
+            let filter = filter_from(|k: &str| {
+                vars.iter()
+                    .find(|(key, _)| *key == k)
+                    .map(|(_, v)| (*v).to_owned())
+            });
+            let buf = Buf::default();
+            let writer = buf.clone();
+            use tracing_subscriber::layer::SubscriberExt as _;
+            let subscriber = tracing_subscriber::registry()
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .with_writer(move || writer.clone())
+                        .event_format(HclogJson::new("provider")),
+                )
+                .with(filter);
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::trace!(target: "labforge_framework::grpc", "own trace");
+                tracing::debug!(target: "terraform_provider_homelab", "own debug");
+                tracing::trace!(target: "h2::codec::framed_read", "frame");
+                tracing::debug!(target: "hyper_util::client::legacy::pool", "pooling");
+                tracing::trace!(target: "tonic::transport::server", "accept");
+                tracing::warn!(target: "h2::proto::connection", "transport warning");
+            });
+            let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+            text.lines()
+                .map(|l| {
+                    let v: Value = serde_json::from_str(l).unwrap();
+                    v["@message"].as_str().unwrap().to_owned()
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            logged(&[("TF_LOG", "trace")]),
+            ["own trace", "own debug", "transport warning"]
+        );
+        assert_eq!(
+            logged(&[("TF_LOG", "trace"), ("TF_LOG_PROVIDER_TRANSPORT", "TRACE")]),
+            [
+                "own trace",
+                "own debug",
+                "frame",
+                "pooling",
+                "accept",
+                "transport warning"
+            ]
+        );
+        assert_eq!(
+            logged(&[("TF_LOG", "info"), ("TF_LOG_PROVIDER_TRANSPORT", "debug")]),
+            ["pooling", "transport warning"]
+        );
+        // Quieter than ours by default, never louder.
+        assert!(logged(&[("TF_LOG", "error")]).is_empty());
+    }
+
+    #[derive(Clone, Default)]
+    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
 
     #[test]

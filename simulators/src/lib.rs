@@ -43,4 +43,5 @@
 pub mod cloudflare;
 pub mod common;
 pub mod proxmox;
+pub mod routeros;
 pub mod technitium;

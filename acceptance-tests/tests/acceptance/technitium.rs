@@ -579,7 +579,7 @@ fn transient_faults_are_retried_and_persistent_ones_reported() {
                 },
                 1,
             );
-            f.inject("*", "/api/zones/options/get", Fault::Status(500), 1);
+            f.inject("*", "/api/zones/list", Fault::Status(500), 1);
             Ok(())
         }))
         .step(
@@ -791,9 +791,9 @@ resource "{RT}" "a" {{
         .run();
 }
 
-/// Create reads the record back: when that read fails after the add went
-/// through, the apply fails but the record stays in state (tainted), and the
-/// next apply replaces it; nothing is left behind.
+/// The add's answer was lost after the server made the record, and looking
+/// for it fails: the apply fails, but the record stays in state (tainted,
+/// never forgotten), and the next apply replaces it; nothing is left behind.
 #[test]
 fn create_reads_the_record_back() {
     let sim = sim();
@@ -802,32 +802,543 @@ fn create_reads_the_record_back() {
     );
     let cfg = hcl(&sim, &token(ADMIN_TOKEN), &body);
     let seed_count = sim.zone_records(SEED_ZONE).unwrap().len();
-    let (s1, s2, s3) = (sim.clone(), sim.clone(), sim.clone());
+    let (s1, s2, s3, s4) = (sim.clone(), sim.clone(), sim.clone(), sim.clone());
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::config(cfg.clone())
+                .pre_step(move |_| {
+                    let f = s1.faults();
+                    f.inject("*", "/api/zones/records/add", Fault::ResetAfterHandling, 1);
+                    f.inject("*", "/api/zones/records/get", Fault::Status(500), 50);
+                    Ok(())
+                })
+                .expect_error(
+                    r"(?s)adding A record readback\.home\.arpa \(10\.7\.0\.1\) to zone home\.arpa:\s+/api/zones/records/get:\s+HTTP 500",
+                ),
+        )
+        .step(
+            Step::config(cfg.clone())
+                .pre_step(move |ctx| {
+                    s2.faults().clear();
+                    ensure!(s2.find_records("readback.home.arpa", "A").len() == 1);
+                    // Kept in state, tainted.
+                    let st = ctx.workdir.state_json()?;
+                    ensure!(st.addresses() == vec![rec("rb").as_str()], "{:?}", st.addresses());
+                    let raw = std::fs::read_to_string(ctx.workdir.path().join("terraform.tfstate"))?;
+                    ensure!(raw.contains("\"tainted\""), "not tainted: {raw}");
+                    Ok(())
+                })
+                .expect_action(&rec("rb"), Action::Replace)
+                .expect_attr(&rec("rb"), "ttl", 120)
+                .check(move |_| {
+                    let a = s3.find_records("readback.home.arpa", "A");
+                    ensure!(a.len() == 1 && a[0]["ttl"] == 120, "{a:?}");
+                    Ok(())
+                }),
+        )
+        .step(Step::import(rec("rb")).import_state_verify())
+        .step(
+            Step::plan_only(cfg)
+                .pre_step({
+                    let s = sim.clone();
+                    move |_| {
+                        s.delete_record(&[
+                            ("domain", "readback.home.arpa"),
+                            ("type", "A"),
+                            ("ipAddress", "10.7.0.1"),
+                        ])
+                        .map_err(anyhow::Error::msg)?;
+                        Ok(())
+                    }
+                })
+                .expect_action(&rec("rb"), Action::Create),
+        )
+        .check_destroy(move |_| {
+            let left = s4.zone_records(SEED_ZONE).unwrap();
+            ensure!(left.len() == seed_count, "left behind: {left:?}");
+            Ok(())
+        })
+        .run();
+}
+
+/// Terraform state as written on disk (to see `tainted`).
+fn raw_state(wd: &Workdir) -> Result<String> {
+    Ok(std::fs::read_to_string(
+        wd.path().join("terraform.tfstate"),
+    )?)
+}
+
+/// A zone whose read-back fails after the server created it stays in state
+/// (tainted) and is replaced by the next apply; nothing is left behind.
+#[test]
+fn zone_create_keeps_what_it_made() {
+    let sim = sim();
+    let body = format!(
+        r#"resource "{ZT}" "rb" {{
+  name = "readback.test"
+}}
+
+resource "{RT}" "a" {{
+  zone  = {ZT}.rb.name
+  name  = "a"
+  type  = "A"
+  value = "10.7.1.1"
+}}
+"#
+    );
+    let cfg = hcl(&sim, &token(ADMIN_TOKEN), &body);
+    let (s1, s2, s3, s4, s5) = (
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+    );
     TestCase::new()
         .provider(Provider::homelab())
         .step(
             Step::config(cfg.clone())
                 .pre_step(move |_| {
                     s1.faults()
-                        .inject("*", "/api/zones/records/get", Fault::Status(500), 50);
+                        .inject("*", "/api/zones/list", Fault::Status(500), 50);
                     Ok(())
                 })
                 .expect_error(
-                    r"readback\.home\.arpa\s+\(10\.7\.0\.1\)\s+was\s+written,\s+but\s+reading\s+it\s+back\s+failed",
+                    r"(?s)zone readback\.test was created, but reading it back failed:.*/api/zones/list: HTTP 500",
                 ),
         )
         .step(
-            Step::config(cfg)
-                .pre_step(move |_| {
+            Step::config(cfg.clone())
+                .pre_step(move |ctx| {
                     s2.faults().clear();
-                    ensure!(s2.find_records("readback.home.arpa", "A").len() == 1);
+                    ensure!(s2.zone_names().iter().any(|z| z == "readback.test"));
+                    let st = ctx.workdir.state_json()?;
+                    ensure!(
+                        st.addresses() == vec![format!("{ZT}.rb").as_str()],
+                        "the zone is not in state: {:?}",
+                        st.addresses()
+                    );
+                    ensure!(raw_state(ctx.workdir)?.contains("\"tainted\""), "not tainted");
                     Ok(())
                 })
-                .expect_action(&rec("rb"), Action::Replace)
-                .expect_attr(&rec("rb"), "ttl", 120),
+                .expect_action(&format!("{ZT}.rb"), Action::Replace)
+                .expect_action(&rec("a"), Action::Create)
+                .expect_attr(&format!("{ZT}.rb"), "dnssec_status", "Unsigned")
+                .check(move |_| {
+                    let n = s3.zone_names().iter().filter(|z| *z == "readback.test").count();
+                    ensure!(n == 1);
+                    ensure!(s3.find_records("a.readback.test", "A").len() == 1);
+                    Ok(())
+                }),
+        )
+        .step(Step::import(format!("{ZT}.rb")).import_state_verify())
+        .step(
+            Step::plan_only(cfg)
+                .pre_step(move |_| {
+                    s4.delete_record(&[
+                        ("domain", "a.readback.test"),
+                        ("type", "A"),
+                        ("ipAddress", "10.7.1.1"),
+                    ])
+                    .map_err(anyhow::Error::msg)?;
+                    Ok(())
+                })
+                .expect_action(&rec("a"), Action::Create)
+                .expect_action(&format!("{ZT}.rb"), Action::NoOp),
+        )
+        .check_destroy(move |_| {
+            ensure!(!s5.zone_names().iter().any(|z| z == "readback.test"));
+            Ok(())
+        })
+        .run();
+}
+
+fn txt_body(text: &str) -> String {
+    format!(
+        r#"resource "{RT}" "long" {{
+  zone  = "{SEED_ZONE}"
+  name  = "@"
+  type  = "TXT"
+  value = "{text}"
+}}
+
+data "homelab_technitium_zone_records" "z" {{
+  zone       = "{SEED_ZONE}"
+  depends_on = [{RT}.long]
+}}
+
+output "txt" {{
+  value = [for r in data.homelab_technitium_zone_records.z.records : r.value if r.type == "TXT"]
+}}
+"#
+    )
+}
+
+/// TXT text longer than 255 bytes: the server keeps several character-strings
+/// and answers `splitText: true` with `text` the plain concatenation. The
+/// record is read back, plans stay empty, import finds it, and the data
+/// source shows the text as written (no new line at byte 255).
+#[test]
+fn long_txt_is_read_back_imported_and_listed_as_written() {
+    let sim = sim();
+    let text = |c: char| format!("v=long1; k={}", c.to_string().repeat(600));
+    let (t1, t2) = (text('a'), text('b'));
+    let c1 = hcl(&sim, &token(ADMIN_TOKEN), &txt_body(&t1));
+    let c2 = hcl(&sim, &token(ADMIN_TOKEN), &txt_body(&t2));
+    let seed_count = sim.zone_records(SEED_ZONE).unwrap().len();
+    let (s1, s2, s3, s4) = (sim.clone(), sim.clone(), sim.clone(), sim.clone());
+    let (e1, e2, e3) = (t1.clone(), t2.clone(), t2.clone());
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::config(&c1)
+                .expect_action(&rec("long"), Action::Create)
+                .expect_attr(&rec("long"), "value", t1.as_str())
+                .expect_output("txt", serde_json::json!([t1.clone()]))
+                .check(move |_| {
+                    let txt = s1.find_records(SEED_ZONE, "TXT");
+                    ensure!(txt.len() == 1, "{txt:?}");
+                    let rd = &txt[0]["rData"];
+                    ensure!(
+                        rd["characterStrings"].as_array().map(Vec::len) == Some(3),
+                        "{rd}"
+                    );
+                    ensure!(rd["splitText"] == true && rd["text"] == e1.as_str(), "{rd}");
+                    Ok(())
+                }),
+        )
+        .step(
+            Step::import(rec("long"))
+                .import_id(format!("{SEED_ZONE}/@/TXT/{t1}"))
+                .import_state_verify(),
+        )
+        .step(
+            Step::import(rec("long"))
+                .import_id(format!("{SEED_ZONE}/@/TXT/{t1}"))
+                .import_block()
+                .import_state_verify(),
+        )
+        .step(
+            Step::config(&c2)
+                .expect_action(&rec("long"), Action::Update)
+                .expect_output("txt", serde_json::json!([t2.clone()]))
+                .check(move |_| {
+                    let txt = s2.find_records(SEED_ZONE, "TXT");
+                    ensure!(
+                        txt.len() == 1 && txt[0]["rData"]["text"] == e2.as_str(),
+                        "{txt:?}"
+                    );
+                    Ok(())
+                }),
+        )
+        .step(
+            // Drift: deleted behind Terraform's back (as the server names it:
+            // the text, splitText=false).
+            Step::plan_only(&c2)
+                .pre_step(move |_| {
+                    s3.delete_record(&[
+                        ("domain", SEED_ZONE),
+                        ("type", "TXT"),
+                        ("text", e3.as_str()),
+                    ])
+                    .map_err(anyhow::Error::msg)?;
+                    ensure!(s3.find_records(SEED_ZONE, "TXT").is_empty());
+                    Ok(())
+                })
+                .expect_action(&rec("long"), Action::Create),
+        )
+        .step(Step::config(&c2).expect_attr(&rec("long"), "value", t2.as_str()))
+        .check_destroy(move |_| {
+            let left = s4.zone_records(SEED_ZONE).unwrap();
+            ensure!(left.len() == seed_count, "left behind: {left:?}");
+            Ok(())
+        })
+        .run();
+}
+
+fn v6_body(zone: &str, name: &str, value: &str) -> String {
+    format!(
+        r#"resource "{RT}" "v6" {{
+  zone  = "{zone}"
+  name  = "{name}"
+  type  = "AAAA"
+  value = "{value}"
+}}
+"#
+    )
+}
+
+/// IPv6 spelling (and name and zone spelling) never shows as a diff: not
+/// after import (whose ID uses the server's form), not when the
+/// configuration is respelled; a real change still does.
+#[test]
+fn ipv6_spelling_is_not_a_change() {
+    let sim = sim();
+    let cfg = |zone: &str, name: &str, value: &str| {
+        hcl(&sim, &token(ADMIN_TOKEN), &v6_body(zone, name, value))
+    };
+    let c1 = cfg(SEED_ZONE, "v6", "FD00:0:0:0::20");
+    let respelled = cfg("Home.Arpa.", "V6.home.arpa.", "fd00:0000::0020");
+    let moved = cfg(SEED_ZONE, "v6", "FD00::21");
+    let seed_count = sim.zone_records(SEED_ZONE).unwrap().len();
+    let (s1, s2, s3) = (sim.clone(), sim.clone(), sim.clone());
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::config(&c1)
+                .expect_attr(&rec("v6"), "value", "FD00:0:0:0::20")
+                .check(move |_| {
+                    let r = s1.find_records("v6.home.arpa", "AAAA");
+                    ensure!(
+                        r.len() == 1 && r[0]["rData"]["ipAddress"] == "fd00::20",
+                        "{r:?}"
+                    );
+                    Ok(())
+                }),
+        )
+        .step(
+            // The import ID in the server's spelling; the plan must not change it.
+            Step::import(rec("v6"))
+                .import_id(format!("{SEED_ZONE}/v6.home.arpa./AAAA/fd00::20"))
+                .import_block()
+                .import_state_verify()
+                .import_state_verify_ignore(&["id", "name", "value"]),
+        )
+        .step(
+            Step::import(rec("v6"))
+                .import_id(format!("{SEED_ZONE}/v6/AAAA/fd00::20"))
+                .import_state_verify()
+                .import_state_verify_ignore(&["id", "value"])
+                .expect_attr(&rec("v6"), "value", "fd00::20"),
+        )
+        // Respelled zone, name and address: nothing to do (and no replacement).
+        .step(Step::plan_only(&respelled).expect_empty_plan())
+        .step(
+            // Drift behind Terraform's back: ttl changed.
+            Step::plan_only(&c1)
+                .pre_step(move |_| {
+                    s2.update_record(&[
+                        ("domain", "v6.home.arpa"),
+                        ("type", "AAAA"),
+                        ("ipAddress", "fd00::20"),
+                        ("ttl", "60"),
+                    ])
+                    .map_err(anyhow::Error::msg)?;
+                    Ok(())
+                })
+                .expect_action(&rec("v6"), Action::Update)
+                .expect_planned(&rec("v6"), "ttl", 3600),
+        )
+        .step(
+            Step::config(&moved)
+                .expect_action(&rec("v6"), Action::Update)
+                .expect_attr(&rec("v6"), "value", "FD00::21"),
         )
         .check_destroy(move |_| {
             let left = s3.zone_records(SEED_ZONE).unwrap();
+            ensure!(left.len() == seed_count, "left behind: {left:?}");
+            Ok(())
+        })
+        .run();
+}
+
+fn view_body(extra: &str) -> String {
+    format!(
+        r#"resource "{ZT}" "p" {{
+  name = "view.test"
+}}
+
+resource "{ZT}" "fwd" {{
+  name      = "fwd.view.test"
+  type      = "Forwarder"
+  forwarder = "192.0.2.53"
+}}
+
+resource "{ZT}" "sec" {{
+  name                          = "sec.view.test"
+  type                          = "Secondary"
+  primary_name_server_addresses = ["192.0.2.54"]
+}}
+
+resource "{RT}" "www" {{
+  zone  = {ZT}.p.name
+  name  = "www"
+  type  = "A"
+  value = "10.8.0.1"
+}}
+
+resource "{RT}" "txt" {{
+  zone  = {ZT}.p.name
+  name  = "@"
+  type  = "TXT"
+  value = "v=view"
+}}
+{extra}"#
+    )
+}
+
+/// A token with View permission only (as on a pull request) refreshes zones
+/// and records with what View allows and plans no change; a drift it sees
+/// like any other token.
+#[test]
+fn read_only_token_plans_zones_and_records() {
+    let sim = sim();
+    let admin = hcl(&sim, &token(ADMIN_TOKEN), &view_body(""));
+    let view = hcl(&sim, &token(READONLY_TOKEN), &view_body(""));
+    let (s1, s2, s3, s4) = (sim.clone(), sim.clone(), sim.clone(), sim.clone());
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(Step::config(&admin).expect_attr(&format!("{ZT}.fwd"), "forwarder", "192.0.2.53"))
+        .step(
+            Step::plan_only(&view)
+                .pre_step(move |_| {
+                    s1.counters().reset();
+                    Ok(())
+                })
+                .plan_check(move |plan| {
+                    ensure!(plan.is_empty()?, "read-only plan: {}", plan.summary());
+                    ensure!(writes(&s2) == 0, "read-only plan wrote");
+                    ensure!(
+                        s2.counters().get_any_method("/api/zones/list") >= 1,
+                        "zones were not refreshed: {:?}",
+                        s2.counters().snapshot()
+                    );
+                    Ok(())
+                }),
+        )
+        .step(
+            Step::import(format!("{ZT}.p"))
+                .with_config(view.clone())
+                .import_state_verify(),
+        )
+        .step(
+            Step::import(format!("{ZT}.fwd"))
+                .with_config(view.clone())
+                .import_state_verify(),
+        )
+        .step(
+            Step::import(rec("www"))
+                .with_config(view.clone())
+                .import_state_verify(),
+        )
+        .step(
+            // Drift, seen with the read-only token.
+            Step::plan_only(&view)
+                .pre_step(move |_| {
+                    s3.delete_record(&[
+                        ("domain", "www.view.test"),
+                        ("type", "A"),
+                        ("ipAddress", "10.8.0.1"),
+                    ])
+                    .map_err(anyhow::Error::msg)?;
+                    Ok(())
+                })
+                .expect_action(&rec("www"), Action::Create)
+                .expect_action(&rec("txt"), Action::NoOp)
+                .expect_action(&format!("{ZT}.sec"), Action::NoOp),
+        )
+        .step(Step::config(&admin).expect_action(&rec("www"), Action::Create))
+        .check_destroy(move |_| {
+            let zones = s4.zone_names();
+            ensure!(!zones.iter().any(|z| z.ends_with("view.test")), "{zones:?}");
+            Ok(())
+        })
+        .run();
+}
+
+fn bulk_body(n: u32, ttl: u32) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "resource \"{RT}\" \"b{i}\" {{\n  zone  = \"{SEED_ZONE}\"\n  name  = \"bulk{i}\"\n  type  = \"A\"\n  value = \"10.6.{}.{}\"\n  ttl   = {ttl}\n}}\n\n",
+                i / 250,
+                i % 250 + 1
+            )
+        })
+        .collect()
+}
+
+/// Writes read back from their own answers (`addedRecord`, `updatedRecord`):
+/// an apply of N records costs N adds (or updates), not N zone listings.
+#[test]
+fn writes_read_back_from_their_answers() {
+    const N: u32 = 40;
+    let sim = sim();
+    let c1 = hcl(&sim, &token(ADMIN_TOKEN), &bulk_body(N, 3600));
+    let c2 = hcl(&sim, &token(ADMIN_TOKEN), &bulk_body(N, 600));
+    let seed_count = sim.zone_records(SEED_ZONE).unwrap().len();
+    const GET: &str = "/api/zones/records/get";
+    let (s1, s2, s3, s4, s5, s6) = (
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+    );
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::config(&c1)
+                .pre_step(move |_| {
+                    s1.counters().reset();
+                    Ok(())
+                })
+                .check(move |_| {
+                    let c = s2.counters();
+                    let (adds, lists) = (
+                        c.get_any_method("/api/zones/records/add"),
+                        c.get_any_method(GET),
+                    );
+                    eprintln!(
+                        "[technitium] create {N}: {adds} adds, {lists} listings: {:?}",
+                        c.snapshot()
+                    );
+                    ensure!(adds == u64::from(N), "{adds} adds for {N} records");
+                    ensure!(lists == 0, "{lists} zone listings for {N} creates");
+                    ensure!(s2.zone_records(SEED_ZONE).unwrap().len() == seed_count + N as usize);
+                    Ok(())
+                }),
+        )
+        .step(
+            Step::config(&c2)
+                .pre_step(move |_| {
+                    s3.counters().reset();
+                    Ok(())
+                })
+                .check(move |_| {
+                    let c = s4.counters();
+                    let (updates, lists) = (
+                        c.get_any_method("/api/zones/records/update"),
+                        c.get_any_method(GET),
+                    );
+                    eprintln!("[technitium] update {N}: {updates} updates, {lists} listings");
+                    ensure!(updates == u64::from(N), "{updates} updates for {N} records");
+                    // The plan's refresh lists the zone once; the updates none.
+                    ensure!(lists <= 1, "{lists} zone listings for {N} updates");
+                    let a = s4.find_records("bulk7.home.arpa", "A");
+                    ensure!(a.len() == 1 && a[0]["ttl"] == 600, "{a:?}");
+                    Ok(())
+                }),
+        )
+        .step(Step::import(rec("b7")).import_state_verify())
+        .step(
+            Step::plan_only(&c2)
+                .pre_step(move |_| {
+                    s5.delete_record(&[
+                        ("domain", "bulk3.home.arpa"),
+                        ("type", "A"),
+                        ("ipAddress", "10.6.0.4"),
+                    ])
+                    .map_err(anyhow::Error::msg)?;
+                    Ok(())
+                })
+                .expect_action(&rec("b3"), Action::Create)
+                .expect_action(&rec("b4"), Action::NoOp),
+        )
+        .check_destroy(move |_| {
+            let left = s6.zone_records(SEED_ZONE).unwrap();
             ensure!(left.len() == seed_count, "left behind: {left:?}");
             Ok(())
         })

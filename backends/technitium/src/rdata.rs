@@ -317,19 +317,18 @@ impl RecordData {
     }
 }
 
-/// A TXT record's text: its character-strings joined (the server splits long
-/// text into 255-byte strings; `splitText` records join with new lines).
+/// A TXT record's text: its character-strings concatenated, which is what
+/// the server's `text` is (DnsServer `WebServiceZonesApi.WriteRecordAsJson`
+/// writes `DnsTXTRecordData.GetText()`, the strings joined with nothing in
+/// between, TechnitiumLibrary `DnsTXTRecordData.cs`). The server's
+/// `splitText` is `CharacterStrings.Count > 1`, true for any text longer than
+/// 255 bytes: it says nothing about new lines, so it is not read.
 fn txt_of(r: &RecordInfo) -> Option<String> {
-    let split = r.rdata.get("splitText").and_then(|v| v.as_bool()) == Some(true);
-    if let Some(strings) = r.rdata.get("characterStrings").and_then(|v| v.as_array()) {
-        let parts: Vec<&str> = strings.iter().filter_map(|s| s.as_str()).collect();
-        return Some(if split {
-            parts.join("\n")
-        } else {
-            parts.concat()
-        });
+    if let Some(t) = r.str("text") {
+        return Some(t);
     }
-    r.str("text")
+    let strings = r.rdata.get("characterStrings")?.as_array()?;
+    Some(strings.iter().filter_map(|s| s.as_str()).collect())
 }
 
 /// A parsed import ID: `zone/name/TYPE/value`.
@@ -477,12 +476,22 @@ mod tests {
         assert!(mx.matches(&r));
         mx.priority = Some(20);
         assert!(!mx.matches(&r));
+        // What the server answers for 300 bytes added with splitText=false:
+        // two character-strings, `splitText` true, `text` the concatenation.
         let long = "x".repeat(300);
         let r = rec(
             "TXT",
-            json!({"text": long, "splitText": false, "characterStrings": [&long[..255], &long[255..]]}),
+            json!({"text": long, "splitText": true, "characterStrings": [&long[..255], &long[255..]]}),
         );
         assert!(data(RType::Txt, &long).matches(&r));
+        assert_eq!(RecordData::from_record(&r).unwrap().value, long);
+        // Without `text`, the strings are concatenated too.
+        let r = rec(
+            "TXT",
+            json!({"splitText": true, "characterStrings": [&long[..255], &long[255..]]}),
+        );
+        assert!(data(RType::Txt, &long).matches(&r));
+        assert!(!data(RType::Txt, &format!("{}\n{}", &long[..255], &long[255..])).matches(&r));
         let r = rec(
             "CAA",
             json!({"flags": 0, "tag": "issue", "value": "letsencrypt.org"}),

@@ -19,7 +19,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
-use labforge_simulators::{cloudflare, proxmox, technitium};
+use labforge_simulators::{cloudflare, proxmox, routeros, technitium};
 use serde_json::{Map, Value, json};
 
 const USAGE: &str =
@@ -29,6 +29,7 @@ Starts the homelab backend simulators on 127.0.0.1, in this order:
   0 technitium   Technitium DNS Server HTTP API
   1 cloudflare   Cloudflare API v4 (zones, DNS records)
   2 proxmox      Proxmox VE API (/api2/json: VMs, clones, tasks, storage)
+  3 routeros     MikroTik RouterOS REST API (/rest, HTTPS; plain HTTP on 4)
 and runs until SIGINT/SIGTERM.";
 
 #[derive(Debug, Default)]
@@ -175,6 +176,29 @@ fn start_all(base: Option<u16>) -> Result<Vec<Running>> {
             ("proxmox_cloud_image", json!(proxmox::SEED_IMAGE)),
         ],
         _keep: Box::new(p),
+    });
+
+    let r = routeros::RouterosSim::start_on_ports(port(base, 3)?, port(base, 4)?)
+        .context("starting the RouterOS simulator")?;
+    all.push(Running {
+        name: "routeros",
+        url: r.https_url(),
+        env: vec![
+            ("ROS_HOSTURL", r.https_url()),
+            ("ROS_USERNAME", routeros::ADMIN_USER.into()),
+            ("ROS_PASSWORD", routeros::ADMIN_PASSWORD.into()),
+            ("ROS_CA_CERTIFICATE", r.ca_pem().to_string()),
+            ("ROS_READONLY_USERNAME", routeros::READ_USER.into()),
+            ("ROS_READONLY_PASSWORD", routeros::READ_PASSWORD.into()),
+            ("ROS_HTTP_URL", r.http_url()),
+        ],
+        tfvars: vec![
+            ("routeros_url", json!(r.https_url())),
+            ("routeros_username", json!(routeros::ADMIN_USER)),
+            ("routeros_password", json!(routeros::ADMIN_PASSWORD)),
+            ("routeros_ca_certificate", json!(r.ca_pem())),
+        ],
+        _keep: Box::new(r),
     });
 
     Ok(all)

@@ -150,16 +150,34 @@ pub(crate) enum Reply {
     Empty,
 }
 
-/// Permission an endpoint needs on the Zones section.
+/// A permission level of Technitium's access model (`View`, `Modify`,
+/// `Delete`), or `None` (no permission needed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Level {
+    None,
+    View,
+    Modify,
+    Delete,
+}
+
+/// What an endpoint needs. For the Zones API these are the two
+/// `PERMISSIONS:` lines of APIDOCS.md: one on the Zones section, one on the
+/// zone itself. A simulated token has one role for the section and every
+/// zone, so the stricter of the two decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Perm {
     /// No session needed (login).
     None,
     /// Any valid session.
     Session,
-    View,
-    Modify,
-    Delete,
+    /// `Zones: <section>`, `Zone: <zone>`.
+    Zones { section: Level, zone: Level },
+}
+
+impl Perm {
+    const fn zones(section: Level, zone: Level) -> Perm {
+        Perm::Zones { section, zone }
+    }
 }
 
 /// One authenticated call.
@@ -172,34 +190,68 @@ pub(crate) struct Call {
 
 pub(crate) type Op = fn(&mut Server, &Call) -> Result<Reply, ApiError>;
 
+use Level::{Delete, Modify, View};
+
+/// The endpoints served and the permissions APIDOCS.md (v15.2) gives each
+/// (`PERMISSIONS:` under each call; `Zones: None` where only the zone's own
+/// permission is listed).
+pub(crate) const ROUTES: &[(&str, Perm)] = &[
+    ("/api/user/login", Perm::None),
+    ("/api/user/logout", Perm::Session),
+    ("/api/user/createToken", Perm::None),
+    ("/api/user/session/get", Perm::Session),
+    ("/api/zones/list", Perm::zones(View, View)),
+    ("/api/zones/create", Perm::zones(Modify, Level::None)),
+    ("/api/zones/delete", Perm::zones(Delete, Delete)),
+    ("/api/zones/enable", Perm::zones(Modify, Modify)),
+    ("/api/zones/disable", Perm::zones(Modify, Modify)),
+    // "Get Zone Options ... PERMISSIONS: Zones: Modify, Zone: View": a
+    // View-only token cannot read zone options.
+    ("/api/zones/options/get", Perm::zones(Modify, View)),
+    ("/api/zones/records/get", Perm::zones(Level::None, View)),
+    ("/api/zones/records/add", Perm::zones(Level::None, Modify)),
+    (
+        "/api/zones/records/update",
+        Perm::zones(Level::None, Modify),
+    ),
+    (
+        "/api/zones/records/delete",
+        Perm::zones(Level::None, Delete),
+    ),
+];
+
+fn op_of(path: &str) -> Op {
+    match path {
+        "/api/user/login" => ops::login,
+        "/api/user/logout" => ops::logout,
+        "/api/user/createToken" => ops::create_token,
+        "/api/user/session/get" => ops::session_get,
+        "/api/zones/list" => ops::zones_list,
+        "/api/zones/create" => ops::zones_create,
+        "/api/zones/delete" => ops::zones_delete,
+        "/api/zones/enable" => ops::zones_enable,
+        "/api/zones/disable" => ops::zones_disable,
+        "/api/zones/options/get" => ops::zones_options_get,
+        "/api/zones/records/get" => ops::records_get,
+        "/api/zones/records/add" => ops::records_add,
+        "/api/zones/records/update" => ops::records_update,
+        "/api/zones/records/delete" => ops::records_delete,
+        _ => unknown_route,
+    }
+}
+
+fn unknown_route(_: &mut Server, _: &Call) -> Result<Reply, ApiError> {
+    Err(ApiError::error("No such API call."))
+}
+
 /// The routes of the API, each accepting any method.
 pub(crate) fn router(shared: Shared) -> Router {
-    let routes: &[(&str, Perm, Op)] = &[
-        ("/api/user/login", Perm::None, ops::login),
-        ("/api/user/logout", Perm::Session, ops::logout),
-        ("/api/user/createToken", Perm::None, ops::create_token),
-        ("/api/user/session/get", Perm::Session, ops::session_get),
-        ("/api/zones/list", Perm::View, ops::zones_list),
-        ("/api/zones/create", Perm::Modify, ops::zones_create),
-        ("/api/zones/delete", Perm::Delete, ops::zones_delete),
-        ("/api/zones/enable", Perm::Modify, ops::zones_enable),
-        ("/api/zones/disable", Perm::Modify, ops::zones_disable),
-        ("/api/zones/options/get", Perm::View, ops::zones_options_get),
-        ("/api/zones/records/get", Perm::View, ops::records_get),
-        ("/api/zones/records/add", Perm::Modify, ops::records_add),
-        (
-            "/api/zones/records/update",
-            Perm::Modify,
-            ops::records_update,
-        ),
-        (
-            "/api/zones/records/delete",
-            Perm::Delete,
-            ops::records_delete,
-        ),
-    ];
+    let routes: Vec<(&str, Perm, Op)> = ROUTES
+        .iter()
+        .map(|(path, perm)| (*path, *perm, op_of(path)))
+        .collect();
     let mut router = Router::new();
-    for (path, perm, op) in routes.iter().copied() {
+    for (path, perm, op) in routes {
         router = router.route(
             path,
             any(move |State(shared): State<Shared>, req: Request| handle(shared, req, perm, op)),
@@ -296,11 +348,15 @@ fn authenticate(
             "Invalid token or session expired.".into(),
         ));
     };
+    let has = |l: Level| match l {
+        Level::None => true,
+        View => session.role.view,
+        Modify => session.role.modify,
+        Delete => session.role.delete,
+    };
     let allowed = match perm {
         Perm::None | Perm::Session => true,
-        Perm::View => session.role.view,
-        Perm::Modify => session.role.modify,
-        Perm::Delete => session.role.delete,
+        Perm::Zones { section, zone } => has(section) && has(zone),
     };
     if !allowed {
         return Err(ApiError::error("Access was denied."));

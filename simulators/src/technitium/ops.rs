@@ -281,7 +281,6 @@ fn rdata_for_add(rtype: &str, p: &Params) -> Result<RData, ApiError> {
             let split = p.bool_or("splitText", false)?;
             RData::Txt {
                 strings: txt_strings(p.req("text")?, split),
-                split_text: split,
             }
         }
         "SRV" => RData::Srv {
@@ -382,22 +381,17 @@ fn rdata_for_update(rtype: &str, p: &Params, old: &RData) -> Result<RData, ApiEr
             preference: p.num("newPreference")?.unwrap_or(*preference),
             exchange: opt_domain_value(p, "newExchange")?.unwrap_or(exchange.clone()),
         },
-        (
-            "TXT",
-            RData::Txt {
-                strings,
-                split_text,
-            },
-        ) => {
-            let split = p.bool_or("newSplitText", p.bool_or("splitText", *split_text)?)?;
+        ("TXT", RData::Txt { strings }) => {
+            // "splitText: The current split text value ... set to false when
+            // unspecified. newSplitText: ... set to current split text value
+            // when unspecified" (APIDOCS Update Record).
+            let split = p.bool_or("newSplitText", p.bool_or("splitText", false)?)?;
             match p.get("newText") {
                 Some(t) => RData::Txt {
                     strings: txt_strings(t, split),
-                    split_text: split,
                 },
                 None => RData::Txt {
                     strings: strings.clone(),
-                    split_text: split,
                 },
             }
         }

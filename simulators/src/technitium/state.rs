@@ -54,9 +54,10 @@ pub(crate) enum RData {
         preference: u16,
         exchange: String,
     },
+    /// The character-strings only: `splitText` is not stored (the server
+    /// derives it when rendering; see [`RData::to_json`]).
     Txt {
         strings: Vec<String>,
-        split_text: bool,
     },
     Srv {
         priority: u16,
@@ -179,17 +180,16 @@ impl RData {
                 preference,
                 exchange,
             } => json!({ "preference": preference, "exchange": exchange }),
-            RData::Txt {
-                strings,
-                split_text,
-            } => {
-                let text = if *split_text {
-                    strings.join("\n")
-                } else {
-                    strings.concat()
-                };
-                json!({ "text": text, "splitText": split_text, "characterStrings": strings })
-            }
+            // DnsServer `WebServiceZonesApi.WriteRecordAsJson`: `text` is
+            // `DnsTXTRecordData.GetText()`, the character-strings concatenated
+            // (TechnitiumLibrary `DnsTXTRecordData.cs`), and `splitText` is
+            // `CharacterStrings.Count > 1`: true for any text the server cut
+            // into 255-byte strings, whatever `splitText` the add was given.
+            RData::Txt { strings } => json!({
+                "text": strings.concat(),
+                "splitText": strings.len() > 1,
+                "characterStrings": strings,
+            }),
             RData::Srv {
                 priority,
                 weight,

@@ -6,4 +6,5 @@ mod cloudflare;
 mod cloudflare_openapi;
 mod homelab_sim;
 mod proxmox;
+mod routeros;
 mod technitium;

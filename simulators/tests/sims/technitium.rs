@@ -523,6 +523,34 @@ async fn names_txt_and_cname_rules() {
     let r = &v["response"]["addedRecord"];
     assert_eq!(r["name"], "upper.home.arpa");
     assert_eq!(r["rData"]["characterStrings"].as_array().unwrap().len(), 2);
+    // As DnsServer renders it: `text` is the strings concatenated and
+    // `splitText` says there is more than one string (not how it was added).
+    assert_eq!(r["rData"]["text"], "x".repeat(300));
+    assert_eq!(r["rData"]["splitText"], true);
+    let short = ok(
+        &sim,
+        "/api/zones/records/add",
+        &[
+            ("domain", "short.home.arpa"),
+            ("type", "TXT"),
+            ("text", "a\nb"),
+        ],
+    )
+    .await;
+    let r = &short["response"]["addedRecord"]["rData"];
+    assert_eq!(r["splitText"], false, "{r}");
+    assert_eq!(r["text"], "a\nb");
+    // Deleting the long one names its text with splitText=false, as added.
+    ok(
+        &sim,
+        "/api/zones/records/delete",
+        &[
+            ("domain", "upper.home.arpa"),
+            ("type", "TXT"),
+            ("text", &"x".repeat(300)),
+        ],
+    )
+    .await;
     // CNAME exclusivity.
     let m = err(
         &sim,
@@ -751,4 +779,117 @@ async fn malformed_requests_get_vendor_errors() {
     assert_eq!(resp.status(), 200);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["status"], "error");
+}
+
+/// The permission each endpoint needs, read from APIDOCS.md (v15.2): the
+/// `PERMISSIONS:` lines of the section whose URL is the endpoint.
+fn documented_permissions(docs: &str, endpoint: &str) -> Vec<(String, String)> {
+    let url = format!("`http://localhost:5380{endpoint}");
+    let start = docs
+        .find(&url)
+        .unwrap_or_else(|| panic!("{endpoint} is not in APIDOCS.md"));
+    let section = &docs[start..];
+    let section = &section[..section.find("\n### ").unwrap_or(section.len())];
+    let perms = section
+        .split("PERMISSIONS:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{endpoint}: no PERMISSIONS"));
+    perms
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| {
+            let (k, v) = l.trim().trim_end_matches('\\').split_once(':')?;
+            Some((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Each zone endpoint refuses a token lacking the permission APIDOCS.md
+/// lists for it ("Access was denied.") and accepts one that has it; the
+/// seeded tokens carry one role for the Zones section and every zone.
+#[tokio::test]
+async fn endpoints_enforce_the_documented_permissions() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/reference/technitium/APIDOCS.md");
+    let Ok(docs) = std::fs::read_to_string(&path) else {
+        eprintln!("SKIPPED: {} is absent", path.display());
+        return;
+    };
+    let sim = TechnitiumSim::start().unwrap();
+    let rank = |p: &str| match p {
+        "View" => 1,
+        "Modify" => 2,
+        "Delete" => 3,
+        _ => 0,
+    };
+    // (token, the highest level it has)
+    let tokens = [(READONLY_TOKEN, 1), (NO_DELETE_TOKEN, 2), (ADMIN_TOKEN, 3)];
+    let endpoints: &[(&str, &[(&str, &str)])] = &[
+        ("/api/zones/list", &[]),
+        ("/api/zones/options/get", &[("zone", "home.arpa")]),
+        (
+            "/api/zones/create",
+            &[("zone", "perm-{t}.test"), ("type", "Primary")],
+        ),
+        ("/api/zones/disable", &[("zone", "nosuch.test")]),
+        ("/api/zones/enable", &[("zone", "nosuch.test")]),
+        ("/api/zones/delete", &[("zone", "nosuch.test")]),
+        (
+            "/api/zones/records/get",
+            &[("domain", "home.arpa"), ("listZone", "true")],
+        ),
+        (
+            "/api/zones/records/add",
+            &[
+                ("domain", "perm-{t}.home.arpa"),
+                ("type", "A"),
+                ("ipAddress", "10.0.0.1"),
+            ],
+        ),
+        (
+            "/api/zones/records/update",
+            &[
+                ("domain", "nosuch.home.arpa"),
+                ("type", "A"),
+                ("ipAddress", "10.0.0.1"),
+            ],
+        ),
+        (
+            "/api/zones/records/delete",
+            &[
+                ("domain", "nosuch.home.arpa"),
+                ("type", "A"),
+                ("ipAddress", "10.0.0.1"),
+            ],
+        ),
+    ];
+    let mut checked = 0;
+    for (endpoint, params) in endpoints {
+        let perms = documented_permissions(&docs, endpoint);
+        let need = perms.iter().map(|(_, v)| rank(v)).max().unwrap_or(0);
+        assert!(!perms.is_empty(), "{endpoint}: {perms:?}");
+        for (i, (token, level)) in tokens.iter().enumerate() {
+            let t = i.to_string();
+            let params: Vec<(&str, String)> = params
+                .iter()
+                .map(|(k, v)| (*k, v.replace("{t}", &t)))
+                .collect();
+            let form: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let v = call(&sim, token, endpoint, &form).await;
+            let denied = v["errorMessage"] == "Access was denied.";
+            assert_eq!(
+                denied,
+                *level < need,
+                "{endpoint} ({perms:?}) with a token of level {level}: {v}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, endpoints.len() * tokens.len());
+    // The one that matters for refreshes: zone options need Zones: Modify.
+    assert_eq!(
+        documented_permissions(&docs, "/api/zones/options/get")[0],
+        ("Zones".to_string(), "Modify".to_string())
+    );
 }

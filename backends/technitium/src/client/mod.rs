@@ -13,8 +13,16 @@
 //!
 //! Refresh is whole-zone: [`Client::zone_records`] lists a zone once and
 //! shares the answer among every record of that zone in this provider
-//! process (single-flight per zone, short TTL, invalidated by any write to
-//! the zone).
+//! process (single-flight per zone, short TTL). Writes keep that listing
+//! coherent instead of dropping it: the answers of `records/add` and
+//! `records/update` carry the record as stored (`addedRecord`,
+//! `updatedRecord`, APIDOCS.md "Add Record" / "Update Record"), which is both
+//! the read-back of the write and the patch applied to the cached listing.
+//!
+//! Zones are read with `/api/zones/list` (APIDOCS.md: "Zones: View"), shared
+//! the same way, so that a token with View permission can refresh them;
+//! `/api/zones/options/get` needs "Zones: Modify" and is only used for what
+//! the list lacks (the primary name servers of Secondary and Stub zones).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -59,6 +67,11 @@ pub enum ApiError {
 impl ApiError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, ApiError::NotFound { .. })
+    }
+    /// "Access was denied.": the token lacks the permission the call needs.
+    pub fn is_access_denied(&self) -> bool {
+        matches!(self, ApiError::Api { message, .. }
+            if message.to_ascii_lowercase().contains("access was denied"))
     }
     pub fn is_already_exists(&self) -> bool {
         matches!(self, ApiError::AlreadyExists { .. })
@@ -137,7 +150,7 @@ struct RecordsResponse {
     records: Vec<RecordInfo>,
 }
 
-/// A zone as `zones/options/get` renders it.
+/// A zone as `zones/list` renders it (APIDOCS.md "List Zones").
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ZoneInfo {
@@ -150,21 +163,118 @@ pub struct ZoneInfo {
     pub internal: bool,
     #[serde(default)]
     pub dnssec_status: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ZonesResponse {
+    #[serde(default)]
+    zones: Vec<ZoneInfo>,
+}
+
+/// What `zones/options/get` adds to the list: the primary name servers of
+/// Secondary and Stub zones.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ZoneOptions {
     #[serde(default)]
     pub primary_name_server_addresses: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default)]
-struct SlotState {
+#[derive(Debug)]
+struct SlotState<T> {
     generation: u64,
-    data: Option<(Instant, Arc<Vec<RecordInfo>>)>,
+    data: Option<(Instant, Arc<T>)>,
 }
 
-/// One zone's cached listing, fetched by one caller at a time.
-#[derive(Debug, Default)]
-struct Slot {
+impl<T> Default for SlotState<T> {
+    fn default() -> Self {
+        Self {
+            generation: 0,
+            data: None,
+        }
+    }
+}
+
+/// A cached listing, fetched by one caller at a time.
+#[derive(Debug)]
+struct Slot<T> {
     fetch: tokio::sync::Mutex<()>,
-    state: Mutex<SlotState>,
+    state: Mutex<SlotState<T>>,
+}
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Self {
+            fetch: tokio::sync::Mutex::new(()),
+            state: Mutex::new(SlotState::default()),
+        }
+    }
+}
+
+impl<T: Clone> Slot<T> {
+    fn cached(&self) -> Option<Arc<T>> {
+        let s = lock(&self.state);
+        s.data
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < CACHE_TTL)
+            .map(|(_, d)| d.clone())
+    }
+
+    fn generation(&self) -> u64 {
+        lock(&self.state).generation
+    }
+
+    /// Keep `data`, fetched under `generation`, unless a write came since.
+    fn store(&self, generation: u64, data: Arc<T>) {
+        let mut s = lock(&self.state);
+        if s.generation == generation {
+            s.data = Some((Instant::now(), data));
+        }
+    }
+
+    /// Forget the listing (a write whose outcome is unknown).
+    fn invalidate(&self) {
+        let mut s = lock(&self.state);
+        s.generation += 1;
+        s.data = None;
+    }
+
+    /// Apply a write's known effect to the listing, if one is cached; a
+    /// fetch already in flight is stale and will not be kept.
+    fn patch(&self, f: impl FnOnce(&mut T)) {
+        let mut s = lock(&self.state);
+        s.generation += 1;
+        if let Some((_, data)) = s.data.as_mut() {
+            f(Arc::make_mut(data));
+        }
+    }
+}
+
+/// Whether two renderings are the same record (name, type and data).
+fn same_record(a: &RecordInfo, b: &RecordInfo) -> bool {
+    a.name.eq_ignore_ascii_case(&b.name)
+        && a.rtype.eq_ignore_ascii_case(&b.rtype)
+        && a.rdata == b.rdata
+}
+
+/// Put the record the server answered into a listing: replace its earlier
+/// rendering, and give its record set its TTL (every add or update re-TTLs
+/// the whole set, see the `homelab_technitium_dns_record` docs).
+fn upsert(records: &mut Vec<RecordInfo>, r: &RecordInfo) {
+    records.retain(|x| !same_record(x, r));
+    for x in records.iter_mut() {
+        if x.name.eq_ignore_ascii_case(&r.name) && x.rtype.eq_ignore_ascii_case(&r.rtype) {
+            x.ttl = r.ttl;
+        }
+    }
+    records.push(r.clone());
+}
+
+/// Remove the first record `old` identifies.
+fn remove_first(records: &mut Vec<RecordInfo>, old: &(dyn Fn(&RecordInfo) -> bool + Sync)) {
+    if let Some(i) = records.iter().position(old) {
+        records.remove(i);
+    }
 }
 
 /// The Technitium API client.
@@ -175,7 +285,8 @@ pub struct Client {
     base: String,
     retry: RetryPolicy,
     session: tokio::sync::Mutex<Option<Secret>>,
-    cache: Mutex<HashMap<String, Arc<Slot>>>,
+    cache: Mutex<HashMap<String, Arc<Slot<Vec<RecordInfo>>>>>,
+    zones: Slot<Vec<ZoneInfo>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -203,6 +314,7 @@ impl Client {
             retry: RetryPolicy::default(),
             session: tokio::sync::Mutex::new(None),
             cache: Mutex::new(HashMap::new()),
+            zones: Slot::default(),
         })
     }
 
@@ -322,8 +434,48 @@ impl Client {
 
     // ------------------------------------------------------------ zones
 
-    /// A zone's type and status.
-    pub async fn zone_get(&self, zone: &str) -> Result<ZoneInfo, ApiError> {
+    /// Every zone the token may view (`zones/list`, "Zones: View"), shared
+    /// by the refreshes of all zones.
+    pub async fn zones(&self) -> Result<Arc<Vec<ZoneInfo>>, ApiError> {
+        if let Some(d) = self.zones.cached() {
+            return Ok(d);
+        }
+        let _guard = self.zones.fetch.lock().await;
+        if let Some(d) = self.zones.cached() {
+            return Ok(d);
+        }
+        self.fetch_zones().await
+    }
+
+    async fn fetch_zones(&self) -> Result<Arc<Vec<ZoneInfo>>, ApiError> {
+        let generation = self.zones.generation();
+        let path = "/api/zones/list";
+        let v = self.call(path, &[]).await?;
+        let list: ZonesResponse = Self::decode(path, v)?;
+        let data = Arc::new(list.zones);
+        self.zones.store(generation, data.clone());
+        Ok(data)
+    }
+
+    /// A zone's type and status; `None` when there is no such zone.
+    pub async fn zone_get(&self, zone: &str) -> Result<Option<ZoneInfo>, ApiError> {
+        let find = |zones: &[ZoneInfo]| {
+            zones
+                .iter()
+                .find(|z| z.name.eq_ignore_ascii_case(zone))
+                .cloned()
+        };
+        if let Some(z) = find(&self.zones().await?) {
+            return Ok(Some(z));
+        }
+        // Not in a listing that may predate it: ask once more.
+        let _guard = self.zones.fetch.lock().await;
+        Ok(find(&self.fetch_zones().await?))
+    }
+
+    /// `zones/options/get`: needs "Zones: Modify" (APIDOCS.md "Get Zone
+    /// Options"), so callers treat "Access was denied." as "unknown".
+    pub async fn zone_options(&self, zone: &str) -> Result<ZoneOptions, ApiError> {
         let path = "/api/zones/options/get";
         let v = self.call(path, &[("zone", zone.to_string())]).await?;
         Self::decode(path, v)
@@ -331,18 +483,22 @@ impl Client {
 
     /// Create a zone; returns the name the server gave it.
     pub async fn zone_create(&self, params: &[(&str, String)]) -> Result<String, ApiError> {
-        let v = self.call("/api/zones/create", params).await?;
-        Ok(v.get("domain")
+        let r = self.call("/api/zones/create", params).await;
+        self.zones.invalidate();
+        Ok(r?
+            .get("domain")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string())
     }
 
     pub async fn zone_delete(&self, zone: &str) -> Result<(), ApiError> {
-        self.invalidate(zone);
-        self.call("/api/zones/delete", &[("zone", zone.to_string())])
-            .await
-            .map(|_| ())
+        let r = self
+            .call("/api/zones/delete", &[("zone", zone.to_string())])
+            .await;
+        self.zones.invalidate();
+        self.slot(zone).invalidate();
+        r.map(|_| ())
     }
 
     pub async fn zone_set_disabled(&self, zone: &str, disabled: bool) -> Result<(), ApiError> {
@@ -351,48 +507,52 @@ impl Client {
         } else {
             "/api/zones/enable"
         };
-        self.invalidate(zone);
-        self.call(path, &[("zone", zone.to_string())])
-            .await
-            .map(|_| ())
+        let r = self.call(path, &[("zone", zone.to_string())]).await;
+        self.zones.invalidate();
+        r.map(|_| ())
     }
 
     // ---------------------------------------------------------- records
 
-    fn slot(&self, zone: &str) -> Arc<Slot> {
+    fn slot(&self, zone: &str) -> Arc<Slot<Vec<RecordInfo>>> {
         lock(&self.cache)
             .entry(zone.to_string())
             .or_default()
             .clone()
     }
 
-    /// Forget the cached listing of `zone` (after a write to it).
+    /// Forget the cached listing of `zone`.
     pub fn invalidate(&self, zone: &str) {
-        let slot = self.slot(zone);
-        let mut s = lock(&slot.state);
-        s.generation += 1;
-        s.data = None;
-    }
-
-    fn cached(slot: &Slot) -> Option<Arc<Vec<RecordInfo>>> {
-        let s = lock(&slot.state);
-        s.data
-            .as_ref()
-            .filter(|(at, _)| at.elapsed() < CACHE_TTL)
-            .map(|(_, d)| d.clone())
+        self.slot(zone).invalidate();
     }
 
     /// Every record of `zone` (normalised name), shared per zone.
     pub async fn zone_records(&self, zone: &str) -> Result<Arc<Vec<RecordInfo>>, ApiError> {
         let slot = self.slot(zone);
-        if let Some(d) = Self::cached(&slot) {
+        if let Some(d) = slot.cached() {
             return Ok(d);
         }
         let _guard = slot.fetch.lock().await;
-        if let Some(d) = Self::cached(&slot) {
+        if let Some(d) = slot.cached() {
             return Ok(d);
         }
-        let generation = lock(&slot.state).generation;
+        self.fetch_records(zone, &slot).await
+    }
+
+    /// Every record of `zone`, listed now (in the server's order), also
+    /// refreshing the shared listing.
+    pub async fn zone_records_fresh(&self, zone: &str) -> Result<Arc<Vec<RecordInfo>>, ApiError> {
+        let slot = self.slot(zone);
+        let _guard = slot.fetch.lock().await;
+        self.fetch_records(zone, &slot).await
+    }
+
+    async fn fetch_records(
+        &self,
+        zone: &str,
+        slot: &Slot<Vec<RecordInfo>>,
+    ) -> Result<Arc<Vec<RecordInfo>>, ApiError> {
+        let generation = slot.generation();
         let path = "/api/zones/records/get";
         let v = self
             .call(
@@ -406,25 +566,86 @@ impl Client {
             .await?;
         let records: RecordsResponse = Self::decode(path, v)?;
         let data = Arc::new(records.records);
-        let mut s = lock(&slot.state);
-        if s.generation == generation {
-            s.data = Some((Instant::now(), data.clone()));
-        }
+        slot.store(generation, data.clone());
         Ok(data)
     }
 
-    /// `records/add`, `records/update` or `records/delete` on `zone`.
-    pub async fn record_write(
+    /// The record a write answered with (`addedRecord`, `updatedRecord`).
+    fn answered(v: &Value, key: &str) -> Option<RecordInfo> {
+        v.get(key)
+            .cloned()
+            .and_then(|r| serde_json::from_value::<RecordInfo>(r).ok())
+    }
+
+    /// `records/add`: the record as the server stored it (`addedRecord`),
+    /// also put into the cached listing. `None` if the answer lacks it.
+    pub async fn record_add(
         &self,
-        op: &str,
         zone: &str,
         params: &[(&str, String)],
+    ) -> Result<Option<RecordInfo>, ApiError> {
+        let slot = self.slot(zone);
+        let v = match self.call("/api/zones/records/add", params).await {
+            Ok(v) => v,
+            Err(e) => {
+                slot.invalidate();
+                return Err(e);
+            }
+        };
+        let added = Self::answered(&v, "addedRecord");
+        match &added {
+            Some(r) => slot.patch(|list| upsert(list, r)),
+            None => slot.invalidate(),
+        }
+        Ok(added)
+    }
+
+    /// `records/update` of the record `old` identifies: the record as the
+    /// server stored it (`updatedRecord`), also put into the cached listing.
+    pub async fn record_update(
+        &self,
+        zone: &str,
+        params: &[(&str, String)],
+        old: &(dyn Fn(&RecordInfo) -> bool + Sync),
+    ) -> Result<Option<RecordInfo>, ApiError> {
+        let slot = self.slot(zone);
+        let v = match self.call("/api/zones/records/update", params).await {
+            Ok(v) => v,
+            Err(e) => {
+                slot.invalidate();
+                return Err(e);
+            }
+        };
+        let updated = Self::answered(&v, "updatedRecord");
+        match &updated {
+            Some(r) => slot.patch(|list| {
+                remove_first(list, old);
+                upsert(list, r);
+            }),
+            None => slot.invalidate(),
+        }
+        Ok(updated)
+    }
+
+    /// `records/delete` of the record `old` identifies, also dropped from the
+    /// cached listing.
+    pub async fn record_delete(
+        &self,
+        zone: &str,
+        params: &[(&str, String)],
+        old: &(dyn Fn(&RecordInfo) -> bool + Sync),
     ) -> Result<(), ApiError> {
-        let path = format!("/api/zones/records/{op}");
-        self.invalidate(zone);
-        let r = self.call(&path, params).await.map(|_| ());
-        self.invalidate(zone);
-        r
+        let slot = self.slot(zone);
+        match self.call("/api/zones/records/delete", params).await {
+            Ok(_) => {
+                slot.patch(|list| remove_first(list, old));
+                Ok(())
+            }
+            Err(e) => {
+                slot.invalidate();
+                Err(e)
+            }
+        }
     }
 }
 
@@ -474,6 +695,72 @@ mod tests {
         let r: RecordsResponse = Client::decode("/p", v).unwrap();
         assert_eq!(r.records[0].num("preference"), Some(10));
         assert_eq!(r.records[1].comments.as_deref(), Some("c"));
+    }
+
+    fn info(v: serde_json::Value) -> RecordInfo {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn writes_patch_the_cached_listing() {
+        let slot: Slot<Vec<RecordInfo>> = Slot::default();
+        let a1 = info(
+            serde_json::json!({"name": "a.z", "type": "A", "ttl": 60, "rData": {"ipAddress": "10.0.0.1"}}),
+        );
+        let a2 = info(
+            serde_json::json!({"name": "a.z", "type": "A", "ttl": 60, "rData": {"ipAddress": "10.0.0.2"}}),
+        );
+        let b = info(
+            serde_json::json!({"name": "b.z", "type": "A", "ttl": 60, "rData": {"ipAddress": "10.0.0.1"}}),
+        );
+        // Nothing cached: a patch caches nothing, but a fetch in flight is stale.
+        let g = slot.generation();
+        slot.patch(|l| upsert(l, &a1));
+        assert!(slot.cached().is_none());
+        slot.store(g, Arc::new(vec![]));
+        assert!(
+            slot.cached().is_none(),
+            "a listing older than the write was kept"
+        );
+        slot.store(slot.generation(), Arc::new(vec![a1.clone(), b.clone()]));
+        // An add re-TTLs its record set and replaces an earlier rendering.
+        let mut a2_300 = a2.clone();
+        a2_300.ttl = 300;
+        slot.patch(|l| upsert(l, &a2_300));
+        let l = slot.cached().unwrap();
+        assert_eq!(l.len(), 3);
+        assert!(l.iter().filter(|r| r.name == "a.z").all(|r| r.ttl == 300));
+        assert_eq!(l.iter().find(|r| r.name == "b.z").unwrap().ttl, 60);
+        slot.patch(|l| upsert(l, &a2_300));
+        assert_eq!(slot.cached().unwrap().len(), 3);
+        // An update replaces the old record; a delete removes one.
+        let a3 = info(
+            serde_json::json!({"name": "a.z", "type": "A", "ttl": 300, "rData": {"ipAddress": "10.0.0.3"}}),
+        );
+        slot.patch(|l| {
+            remove_first(l, &|r: &RecordInfo| {
+                r.str("ipAddress").as_deref() == Some("10.0.0.1") && r.name == "a.z"
+            });
+            upsert(l, &a3);
+        });
+        let ips: Vec<String> = slot
+            .cached()
+            .unwrap()
+            .iter()
+            .filter(|r| r.name == "a.z")
+            .filter_map(|r| r.str("ipAddress"))
+            .collect();
+        assert_eq!(ips, vec!["10.0.0.2", "10.0.0.3"]);
+        slot.patch(|l| remove_first(l, &|r: &RecordInfo| r.name == "b.z"));
+        assert_eq!(slot.cached().unwrap().len(), 2);
+        slot.invalidate();
+        assert!(slot.cached().is_none());
+    }
+
+    #[test]
+    fn access_denied_is_recognised() {
+        assert!(classify("/p", "error", "Access was denied.".into()).is_access_denied());
+        assert!(!classify("/p", "error", "No such zone was found: x".into()).is_access_denied());
     }
 
     #[test]

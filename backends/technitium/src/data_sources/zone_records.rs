@@ -131,8 +131,9 @@ impl DataSource for ZoneRecords {
     async fn read(&self, ctx: &Ctx<Client>, config: ZoneRecordsModel) -> Result<ZoneRecordsModel> {
         let c = ctx.client();
         let zone = norm_name(&config.zone);
+        // Listed now, in the server's order (not a listing patched by writes).
         let records = c
-            .zone_records(&zone)
+            .zone_records_fresh(&zone)
             .await
             .map_err(|e| Error::msg(format!("listing the records of zone {zone}: {e}")))?;
         Ok(ZoneRecordsModel {
@@ -164,5 +165,14 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(item(&r).value, "ns h 2 1 1 1 1");
+        // Long TXT as the server renders it: the text, no new line at byte 255.
+        let long = format!("{}{}", "a".repeat(255), "b".repeat(45));
+        let r: RecordInfo = serde_json::from_value(serde_json::json!({
+            "name": "home.arpa", "type": "TXT", "ttl": 60,
+            "rData": {"text": long, "splitText": true,
+                      "characterStrings": [&long[..255], &long[255..]]}
+        }))
+        .unwrap();
+        assert_eq!(item(&r).value, long);
     }
 }

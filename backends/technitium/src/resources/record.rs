@@ -122,7 +122,15 @@ async fn read_record(c: &Client, state: RecordModel) -> Result<Option<RecordMode
         tracing::info!(record = %state.describe(), "record not found");
         return Ok(None);
     };
-    let mut out = state.clone();
+    model_from(state, r).map(Some)
+}
+
+/// `state` as the server's record `r` has it: ttl, disabled and comments
+/// from the server, zone, name and value in the spelling of `state` (a
+/// CNAME's target changed outside Terraform shows the server's).
+fn model_from(state: RecordModel, r: &RecordInfo) -> Result<RecordModel> {
+    let data = state.data()?;
+    let mut out = state;
     if !data.matches(r)
         && let Some(server) = RecordData::from_record(r)
     {
@@ -132,20 +140,34 @@ async fn read_record(c: &Client, state: RecordModel) -> Result<Option<RecordMode
     out.ttl = Some(r.ttl);
     out.disabled = Some(r.disabled);
     out.comments = Some(r.comments.clone().unwrap_or_default());
-    out.with_id().map(Some)
+    out.with_id()
 }
 
-/// After a write (which invalidated the zone's cached listing): the record
-/// as read from the server. If the read fails, the written record is kept
-/// in state (tainted) rather than forgotten.
-async fn read_back(c: &Client, written: RecordModel) -> Result<RecordModel> {
+/// After a write: the record as the server answered it (`addedRecord`,
+/// `updatedRecord`), or, when the answer lacks it, as listed. The write went
+/// through, so any failure here keeps the written record in state (tainted)
+/// rather than forgetting it.
+async fn read_back(
+    c: &Client,
+    written: RecordModel,
+    answered: Option<RecordInfo>,
+) -> Result<RecordModel> {
     let what = written.describe();
     let partial = written.clone().with_id()?;
+    let data = written.data()?;
+    let fq = written.fqdn();
+    if let Some(r) = answered
+        && norm_name(&r.name) == fq
+        && data.identifies(&r)
+    {
+        return model_from(written, &r).map_err(|e| e.with_partial_state(&partial));
+    }
     match read_record(c, written).await {
         Ok(Some(m)) => Ok(m),
         Ok(None) => Err(Error::msg(format!(
             "{what} was written, but the server does not list it when read back"
-        ))),
+        ))
+        .with_partial_state(&partial)),
         Err(e) => Err(Error::msg(format!(
             "{what} was written, but reading it back failed: {e}"
         ))
@@ -415,6 +437,9 @@ impl Resource for DnsRecord {
         if plan.destroying() {
             return Ok(());
         }
+        if !plan.creating() {
+            keep_equivalent_spellings(plan);
+        }
         if !plan.planned_attr("id").is_unknown() {
             return Ok(());
         }
@@ -456,13 +481,21 @@ impl Resource for DnsRecord {
         let zone = plan.zone_n();
         let fq = plan.fqdn();
         let what = format!("adding {} to zone {zone}", plan.describe());
+        // What exists once the add went through: kept in state (tainted) if a
+        // later step fails.
+        let partial = plan.clone().with_id()?;
         let mut set_attrs = plan.disabled == Some(true);
-        match c.record_write("add", &zone, &add_params(&plan)?).await {
-            Ok(()) => {}
+        let mut answered = match c.record_add(&zone, &add_params(&plan)?).await {
+            Ok(r) => r,
             Err(e) if e.is_already_exists() => {
                 // Servers since v13.6 refuse an identical add. It is ours only
-                // if the very same data is there.
-                let records = c.zone_records(&zone).await.map_err(|e| api_err(&what, e))?;
+                // if the very same data is there (typically our own add whose
+                // answer was lost: then the record exists, so a failure to
+                // look keeps it in state).
+                let records = c
+                    .zone_records(&zone)
+                    .await
+                    .map_err(|e| api_err(&what, e).with_partial_state(&partial))?;
                 match find(&records, &fq, |r| data.matches(r)) {
                     Some(r) => {
                         tracing::info!(record = %plan.describe(), "record already exists with the same data; taking it over");
@@ -475,23 +508,28 @@ impl Resource for DnsRecord {
                             ),
                         );
                         set_attrs = !plan.attrs_match(r);
+                        Some(r.clone())
                     }
                     None => return Err(api_err(&what, e)),
                 }
             }
             Err(e) => return Err(api_err(&what, e)),
-        }
+        };
         if set_attrs {
-            c.record_write("update", &zone, &update_params(&plan, &plan)?)
+            answered = c
+                .record_update(&zone, &update_params(&plan, &plan)?, &|r| {
+                    norm_name(&r.name) == fq && data.identifies(r)
+                })
                 .await
                 .map_err(|e| {
                     api_err(
                         format!("setting ttl/disabled/comments of {}", plan.describe()),
                         e,
                     )
+                    .with_partial_state(&partial)
                 })?;
         }
-        read_back(c, plan).await
+        read_back(c, plan, answered).await
     }
 
     async fn read(&self, ctx: &Ctx<Client>, state: RecordModel) -> Result<Option<RecordModel>> {
@@ -517,35 +555,44 @@ impl Resource for DnsRecord {
         }
         let zone = plan.zone_n();
         let what = format!("updating {} in zone {zone}", prior.describe());
-        match c
-            .record_write("update", &zone, &update_params(&prior, &plan)?)
+        let old_fq = prior.fqdn();
+        let answered = match c
+            .record_update(&zone, &update_params(&prior, &plan)?, &|r| {
+                norm_name(&r.name) == old_fq && old.identifies(r)
+            })
             .await
         {
-            Ok(()) => {}
+            Ok(r) => r,
             Err(e) if e.is_not_found() => {
                 // A retried update may have been applied already.
                 let records = c.zone_records(&zone).await.map_err(|e| api_err(&what, e))?;
                 let done = find(&records, &plan.fqdn(), |r| {
                     new.matches(r) && plan.attrs_match(r)
-                })
-                .is_some();
-                if !done {
-                    return Err(Error::msg(format!(
-                        "{what}: {e}. The record was changed or deleted outside Terraform; run \
-                         `terraform apply` again to recreate it."
-                    )));
+                });
+                match done {
+                    Some(r) => Some(r.clone()),
+                    None => {
+                        return Err(Error::msg(format!(
+                            "{what}: {e}. The record was changed or deleted outside Terraform; \
+                             run `terraform apply` again to recreate it."
+                        )));
+                    }
                 }
             }
             Err(e) => return Err(api_err(&what, e)),
-        }
-        read_back(c, plan).await
+        };
+        read_back(c, plan, answered).await
     }
 
     async fn delete(&self, ctx: &Ctx<Client>, state: RecordModel) -> Result<()> {
         let c = ctx.client();
         let zone = state.zone_n();
+        let data = state.data()?;
+        let fq = state.fqdn();
         match c
-            .record_write("delete", &zone, &delete_params(&state)?)
+            .record_delete(&zone, &delete_params(&state)?, &|r| {
+                norm_name(&r.name) == fq && data.identifies(r)
+            })
             .await
         {
             Ok(()) => Ok(()),
@@ -592,6 +639,81 @@ impl Resource for DnsRecord {
         m.disabled = Some(r.disabled);
         m.comments = Some(r.comments.clone().unwrap_or_default());
         m.with_id()
+    }
+}
+
+/// The record data a plan or state value describes, if known.
+fn data_of(v: &Value) -> Option<RecordData> {
+    let s = |a: &str| v.get(a).and_then(Value::as_str).map(str::to_string);
+    let n = |a: &str| v.get(a).and_then(Value::as_i64);
+    let rtype = RType::parse(&s("type")?)?;
+    Some(RecordData {
+        rtype,
+        value: s("value")?,
+        priority: n("priority"),
+        weight: n("weight"),
+        port: n("port"),
+        flags: n("flags"),
+        tag: s("tag"),
+    })
+}
+
+/// At plan time: where the configuration spells zone, name or value
+/// differently from state but means the same (`Home.Arpa.` and `home.arpa`,
+/// `www` and `www.home.arpa.`, `FD00:0:0:0::20` and `fd00::20`, a CAA tag's
+/// case), plan the state's spelling, as the docs promise: a zone respelled is
+/// never replaced, and a plan whose only differences are spellings is empty.
+/// When something really changes, the update takes the configuration's
+/// spelling of name and value along. (Terraform accepts a planned value that
+/// differs from the configuration when it is the prior state's.)
+fn keep_equivalent_spellings(plan: &mut PlanChange<'_>) {
+    let text = |v: &Value| v.as_str().map(str::to_string);
+    let (Some(cz), Some(pz)) = (
+        text(plan.config_attr("zone")),
+        text(plan.prior_attr("zone")),
+    ) else {
+        return;
+    };
+    if cz != pz && norm_name(&cz) == norm_name(&pz) {
+        plan.set("zone", Value::string(&pz));
+        plan.requires_replace
+            .retain(|p| *p != AttributePath::attr("zone"));
+    }
+    let mut respelled = plan.planned.clone();
+    let mut set = |k: &str, v: Value| {
+        if let Value::Object(m) = &mut respelled {
+            m.insert(k.to_string(), v);
+        }
+    };
+    if let (Some(cn), Some(pn)) = (
+        text(plan.config_attr("name")),
+        text(plan.prior_attr("name")),
+    ) && cn != pn
+        && fqdn(&cn, &cz) == fqdn(&pn, &pz)
+    {
+        set("name", Value::string(&pn));
+    }
+    if let (Some(mine), Some(prior)) = (data_of(plan.planned), data_of(plan.prior))
+        && mine != prior
+        && mine.canonical() == prior.canonical()
+    {
+        set("value", Value::string(&prior.value));
+        if let Some(tag) = &prior.tag {
+            set("tag", Value::string(tag));
+        }
+    }
+    let without_id = |v: &Value| {
+        let mut v = v.clone();
+        if let Value::Object(m) = &mut v {
+            m.remove("id");
+        }
+        v
+    };
+    if without_id(&respelled) == without_id(plan.prior) {
+        if let Value::Object(m) = &mut respelled {
+            m.insert("id".to_string(), plan.prior_attr("id").clone());
+        }
+        *plan.planned = respelled;
     }
 }
 
@@ -653,6 +775,71 @@ mod tests {
         let p = delete_params(&model("CNAME", "x.home.arpa")).unwrap();
         assert_eq!(get(&p, "cname"), None);
         assert_eq!(get(&p, "type"), Some("CNAME"));
+    }
+
+    fn obj(zone: &str, name: &str, rtype: &str, value: &str, tag: Option<&str>) -> Value {
+        Value::object([
+            ("id", Value::Null),
+            ("zone", Value::string(zone)),
+            ("name", Value::string(name)),
+            ("type", Value::string(rtype)),
+            ("value", Value::string(value)),
+            ("priority", Value::Null),
+            ("weight", Value::Null),
+            ("port", Value::Null),
+            ("flags", tag.map_or(Value::Null, |_| Value::from_i64(0))),
+            ("tag", tag.map_or(Value::Null, Value::string)),
+            ("ttl", Value::from_i64(3600)),
+            ("disabled", Value::bool(false)),
+            ("comments", Value::string("")),
+        ])
+    }
+
+    /// Plans `config` over `prior`; returns the planned value and what is replaced.
+    fn plan_over(config: &Value, prior: &Value) -> (Value, Vec<AttributePath>) {
+        let mut planned = config.clone();
+        let mut replace = vec![AttributePath::attr("zone")];
+        let mut diags = Diagnostics::new();
+        let mut change = PlanChange {
+            config,
+            prior,
+            planned: &mut planned,
+            requires_replace: &mut replace,
+            diagnostics: &mut diags,
+        };
+        keep_equivalent_spellings(&mut change);
+        (planned, replace)
+    }
+
+    #[test]
+    fn other_spellings_plan_the_state_value() {
+        let prior = obj("lab.test", "v6.lab.test.", "AAAA", "fd00::20", None);
+        let config = obj("Lab.Test.", "v6", "AAAA", "FD00:0:0:0::20", None);
+        let (planned, replace) = plan_over(&config, &prior);
+        assert_eq!(planned, prior);
+        assert!(replace.is_empty(), "{replace:?}");
+        // A real change stays a change, in the configuration's spelling.
+        let config = obj("lab.test", "v6", "AAAA", "fd00::21", None);
+        let (planned, _) = plan_over(&config, &prior);
+        assert_eq!(planned.get("value"), Some(&Value::string("fd00::21")));
+        let mut config = obj("lab.test", "v6", "AAAA", "FD00::20", None);
+        if let Value::Object(m) = &mut config {
+            m.insert("ttl".into(), Value::from_i64(60));
+        }
+        let (planned, _) = plan_over(&config, &prior);
+        assert_eq!(planned.get("name"), Some(&Value::string("v6")));
+        assert_eq!(planned.get("value"), Some(&Value::string("FD00::20")));
+        assert_eq!(planned.get("zone"), Some(&Value::string("lab.test")));
+        let config = obj("other.test", "v6", "AAAA", "fd00::20", None);
+        let (planned, replace) = plan_over(&config, &prior);
+        assert_eq!(planned.get("zone"), Some(&Value::string("other.test")));
+        assert_eq!(replace, vec![AttributePath::attr("zone")]);
+        // CAA: the tag's case; the value is case-sensitive.
+        let prior = obj("lab.test", "@", "CAA", "letsencrypt.org", Some("issue"));
+        let config = obj("lab.test", "@", "CAA", "letsencrypt.org", Some("Issue"));
+        assert_eq!(plan_over(&config, &prior).0, prior);
+        let config = obj("lab.test", "@", "CAA", "LetsEncrypt.org", Some("issue"));
+        assert_ne!(plan_over(&config, &prior).0, prior);
     }
 
     #[test]

@@ -66,12 +66,17 @@ pub(crate) fn create_params(m: &ZoneModel) -> Vec<(&'static str, String)> {
 }
 
 impl Zone {
-    /// Fill `m` from the server; `None` if the zone is gone.
+    /// Fill `m` from the server; `None` if the zone is gone. Uses only
+    /// calls a View token may make (`zones/list`, `records/get`); the
+    /// primary name servers of Secondary and Stub zones come from
+    /// `zones/options/get` ("Zones: Modify") and are kept as they are when
+    /// the token may not read them.
     async fn refresh(&self, ctx: &Ctx<Client>, mut m: ZoneModel) -> Result<Option<ZoneModel>> {
         let c = ctx.client();
         let name = m.name_n();
         let info = match c.zone_get(&name).await {
-            Ok(i) => i,
+            Ok(Some(i)) => i,
+            Ok(None) => return Ok(None),
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(api_err(format!("reading zone {name}"), e)),
         };
@@ -84,13 +89,25 @@ impl Zone {
         }
         m.disabled = Some(info.disabled);
         m.dnssec_status = Some(info.dnssec_status.unwrap_or_else(|| "Unsigned".into()));
-        let servers: Vec<String> = info.primary_name_server_addresses.unwrap_or_default();
-        match &m.primary_name_server_addresses {
+        let servers: Option<Vec<String>> = match info.zone_type.as_str() {
+            "Secondary" | "Stub" => match c.zone_options(&name).await {
+                Ok(o) => Some(o.primary_name_server_addresses.unwrap_or_default()),
+                Err(e) if e.is_access_denied() => {
+                    tracing::debug!(zone = %name, "zone options need Zones: Modify; primary name servers not refreshed");
+                    None
+                }
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) => return Err(api_err(format!("reading zone {name}"), e)),
+            },
+            _ => Some(Vec::new()),
+        };
+        match (&m.primary_name_server_addresses, servers) {
+            (_, None) => {}
             // Unset in configuration: the server may resolve them itself.
-            None if servers.is_empty() => {}
-            None if m.id.is_some() => {}
-            Some(mine) if same_set(mine, &servers) => {}
-            _ => m.primary_name_server_addresses = Some(servers),
+            (None, Some(servers)) if servers.is_empty() => {}
+            (None, Some(_)) if m.id.is_some() => {}
+            (Some(mine), Some(servers)) if same_set(mine, &servers) => {}
+            (_, Some(servers)) => m.primary_name_server_addresses = Some(servers),
         }
         if info.zone_type == "Forwarder" {
             let records = c
@@ -234,7 +251,9 @@ impl Resource for Zone {
                 .optional()
                 .describe(
                     "Secondary and Stub zones: addresses of the primary name servers. When \
-                     unset the server resolves them itself.",
+                     unset the server resolves them itself. Refreshed only with a token that may \
+                     read zone options (Zones: Modify); a View-only token keeps the value in \
+                     state.",
                 )
                 .plan_modifier(modifiers::requires_replace()),
         )
@@ -302,18 +321,31 @@ impl Resource for Zone {
             Err(e) if e.is_already_exists() => self.adopt(ctx, &plan, e).await?,
             Err(e) => return Err(Error::msg(format!("creating zone {name}: {e}."))),
         };
+        // From here the zone exists: a failure keeps it in state (tainted,
+        // so the next apply replaces it) instead of forgetting it.
+        let made = ZoneModel {
+            id: Some(plan.name.clone()),
+            ..plan.clone()
+        };
+        let keep = |e: Error| e.with_partial_state(&made);
         let want = plan.disabled == Some(true);
         if want != disabled {
             let what = if want { "disabling" } else { "enabling" };
             c.zone_set_disabled(&name, want)
                 .await
-                .map_err(|e| api_err(format!("{what} zone {name}"), e))?;
+                .map_err(|e| keep(api_err(format!("{what} zone {name}, which was created"), e)))?;
         }
         let mut out = plan.clone();
         out.id = None;
-        let read = self.refresh(ctx, out).await?;
+        let read = self.refresh(ctx, out).await.map_err(|e| {
+            keep(Error::msg(format!(
+                "zone {name} was created, but reading it back failed: {e}"
+            )))
+        })?;
         let mut out = read.ok_or_else(|| {
-            Error::msg(format!("zone {name} was created but cannot be read back"))
+            keep(Error::msg(format!(
+                "zone {name} was created, but the server does not list it when read back"
+            )))
         })?;
         // Keep what was planned; only fill the computed attributes.
         out.zone_type = plan.zone_type;
