@@ -18,8 +18,10 @@
 //! - [`model`]: serde between Terraform values and model structs.
 //! - [`plan`]: the planning algorithm (defaults, computed unknowns, plan
 //!   modifiers, replacement), kept identical to terraform-plugin-framework's.
-//! - [`grpc`]: the tfplugin6 service that drives all of the above; [`serve`]
-//!   is what a provider's `main` calls.
+//! - [`server`]: what each RPC of the plugin protocol does, in framework
+//!   types (unit-tested without protobuf).
+//! - [`grpc`]: the tfplugin6 service: converts each message and calls
+//!   [`server`]; [`serve`] is what a provider's `main` calls.
 //! - [`docs`]: registry-style Markdown generated from the schemas.
 
 pub mod backend;
@@ -32,6 +34,7 @@ pub mod plan;
 pub mod provider;
 pub mod resource;
 pub mod schema;
+pub mod server;
 
 pub use backend::{Backend, Backends, Clients, Env};
 pub use context::{Ctx, StopSignal};

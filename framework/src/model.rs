@@ -716,6 +716,30 @@ mod tests {
     }
 
     #[test]
+    fn ignored_values_may_be_unknown() {
+        let v = Value::object([(
+            "block",
+            Value::object([("url", Value::unknown()), ("token", Value::string("t"))]),
+        )]);
+        assert!(from_value::<serde::de::IgnoredAny>(&v).is_ok());
+        assert!(from_value::<serde::de::IgnoredAny>(&Value::unknown()).is_ok());
+        #[derive(Debug, Deserialize)]
+        struct Partly {
+            #[allow(dead_code)]
+            block: serde::de::IgnoredAny,
+        }
+        assert!(from_value::<Partly>(&v).is_ok());
+        // A field that is read still needs a known value.
+        #[derive(Debug, Deserialize)]
+        struct Url {
+            #[allow(dead_code)]
+            url: String,
+        }
+        let e = from_value::<Url>(&Value::object([("url", Value::unknown())])).unwrap_err();
+        assert!(e.to_string().contains("not known yet"), "{e}");
+    }
+
+    #[test]
     fn fractional_number_is_not_an_integer() {
         #[derive(Debug, Deserialize)]
         struct M {

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use labforge_cty::{Type, Value, msgpack};
+use labforge_cty::{Type, Value, json, msgpack};
 use labforge_framework::grpc::ProviderService;
 use labforge_framework::schema::{Attribute, Schema, modifiers, validators};
 use labforge_framework::{
@@ -330,6 +330,13 @@ async fn apply_creates_and_an_inconsistent_result_names_the_attribute() {
     );
 }
 
+/// ReadResource answers JSON, never msgpack (see `grpc::convert::encode_json`).
+fn read_state(r: &pb::read_resource::Response) -> Value {
+    let dv = r.new_state.as_ref().expect("a new state");
+    assert!(dv.msgpack.is_empty(), "ReadResource answered msgpack");
+    json::decode(&dv.json, &ty()).unwrap()
+}
+
 #[tokio::test]
 async fn read_of_a_gone_object_removes_it_and_stop_cancels_reads() {
     let svc = configured().await;
@@ -337,6 +344,7 @@ async fn read_of_a_gone_object_removes_it_and_stop_cancels_reads() {
         svc.read_resource(Request::new(pb::read_resource::Request {
             type_name: "test_thing".into(),
             current_state: dv(&thing(Some("x"), name)),
+            private: br#"{"k":1}"#.to_vec(),
             ..Default::default()
         }))
         .await
@@ -344,11 +352,13 @@ async fn read_of_a_gone_object_removes_it_and_stop_cancels_reads() {
         .into_inner()
     };
     let gone = read(svc.clone(), "gone").await;
-    let v = msgpack::decode(&gone.new_state.unwrap().msgpack, &ty()).unwrap();
-    assert!(v.is_null(), "not found means removed from state");
+    assert!(
+        read_state(&gone).is_null(),
+        "not found means removed from state"
+    );
     let kept = read(svc.clone(), "here").await;
-    let v = msgpack::decode(&kept.new_state.unwrap().msgpack, &ty()).unwrap();
-    assert_eq!(v, thing(Some("x"), "here"));
+    assert_eq!(read_state(&kept), thing(Some("x"), "here"));
+    assert_eq!(kept.private, br#"{"k":1}"#.to_vec());
 
     // StopProvider ends a read that would never finish; state is kept.
     let hanging = tokio::spawn(read(svc.clone(), "hang"));
@@ -365,8 +375,42 @@ async fn read_of_a_gone_object_removes_it_and_stop_cancels_reads() {
         "{:?}",
         r.diagnostics
     );
-    let v = msgpack::decode(&r.new_state.unwrap().msgpack, &ty()).unwrap();
-    assert_eq!(v, thing(Some("x"), "hang"));
+    assert_eq!(read_state(&r), thing(Some("x"), "hang"));
+    assert_eq!(
+        r.private,
+        br#"{"k":1}"#.to_vec(),
+        "private state kept as sent"
+    );
+}
+
+#[tokio::test]
+async fn read_of_an_unknown_type_or_undecodable_state_echoes_what_was_sent() {
+    let svc = configured().await;
+    let sent = dv(&thing(Some("x"), "a"));
+    for (type_name, state) in [
+        ("test_nothing", sent.clone()),
+        (
+            "test_thing",
+            Some(pb::DynamicValue {
+                msgpack: vec![0xc1],
+                json: Vec::new(),
+            }),
+        ),
+    ] {
+        let r = svc
+            .read_resource(Request::new(pb::read_resource::Request {
+                type_name: type_name.into(),
+                current_state: state.clone(),
+                private: b"p".to_vec(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.new_state, state, "{type_name}");
+        assert_eq!(r.private, b"p".to_vec());
+        assert_eq!(errors(&r.diagnostics).len(), 1, "{:?}", r.diagnostics);
+    }
 }
 
 #[tokio::test]

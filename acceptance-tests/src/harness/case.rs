@@ -7,11 +7,25 @@
 //! Step kinds:
 //! * [`Step::config`]: write `main.tf`, `init` (once), `plan -out`, plan checks on
 //!   `show -json tfplan`, `apply` of the saved plan, state checks on `show -json`, then
-//!   `plan -refresh=false` and `plan` must both be empty (unless
+//!   `plan -refresh-only -detailed-exitcode` must exit 0 (always), and `plan -refresh=false`
+//!   and `plan` must both be empty (unless
 //!   [`expect_non_empty_plan`](Step::expect_non_empty_plan)).
 //! * [`Step::plan_only`]: `plan -out` and the plan checks; with no plan checks the plan must
 //!   be empty (or non-empty with `expect_non_empty_plan`).
-//! * [`Step::refresh`]: `apply -refresh-only`, state checks, then the plan must be empty.
+//! * [`Step::refresh`]: `apply -refresh-only`, state checks, then the refresh-only plan
+//!   must exit 0 and the plan must be empty.
+//!
+//! The refresh-only plan after every apply is the drift check users run in CI
+//! (`terraform plan -refresh-only -detailed-exitcode`): exit 0 right after apply proves
+//! that the state apply saved equals a fresh read of every object, which is the rule
+//! "create and update return the object as read back from the API". A resource that
+//! returns its plan instead, or an API that normalises a value (case, order, defaults)
+//! after create, fails it; so does a provider whose ReadResource answers the same values
+//! in another form (Terraform 1.10 to 1.14 compare states exactly, hashicorp/terraform#36403;
+//! the labforge framework answers ReadResource in JSON for this). Root outputs are compared
+//! the same way: an output holding a number Terraform computed itself (`length(...)`) fails
+//! the check whatever the providers (reproduced with `terraform_data` alone), so test
+//! configurations give such outputs as strings (`tostring(length(...))`).
 //! * [`Step::import`]: in a fresh working dir with the last config, `import ADDR ID` (or an
 //!   `import {}` block with [`import_block`](Step::import_block)), checks on the imported
 //!   state and, with [`import_state_verify`](Step::import_state_verify), equality with the
@@ -575,6 +589,8 @@ impl Run {
         let state = self.wd.state_json()?;
         self.state = Some(state.clone());
         run_state_checks(step, &state)?;
+        self.wd
+            .require_refresh_only_empty("after apply (plan -refresh-only)")?;
         if !step.expect_non_empty_plan {
             require_empty(&self.wd, false, "after apply (plan -refresh=false)")?;
             require_empty(&self.wd, true, "after apply and refresh (plan)")?;
@@ -603,6 +619,8 @@ impl Run {
         let state = self.wd.state_json()?;
         self.state = Some(state.clone());
         run_state_checks(step, &state)?;
+        self.wd
+            .require_refresh_only_empty("after refresh (plan -refresh-only)")?;
         if !step.expect_non_empty_plan {
             require_empty(&self.wd, true, "after refresh (plan)")?;
         }

@@ -7,7 +7,9 @@
 //! * [`binary`]: locating (and building if stale) `terraform-provider-<name>` binaries.
 //! * [`workdir`]: [`Workdir`], a temp working dir and typed CLI commands.
 //! * [`json`]: [`State`] and [`Plan`] from `show -json`, attribute paths, [`Action`].
-//! * [`case`]: [`TestCase`] and [`Step`], the terraform-plugin-testing model.
+//! * [`case`]: [`TestCase`] and [`Step`], the terraform-plugin-testing model. Every apply
+//!   step is followed by `plan -refresh-only -detailed-exitcode`, which must exit 0: the
+//!   state apply saved must equal a fresh read (see [`case`]).
 //!
 //! Environment:
 //! * `TF_ACC_TERRAFORM_PATH`: the CLI to use.

@@ -365,16 +365,55 @@ impl Workdir {
     /// do, `Ok((false, out))` when there are changes. `refresh = false` adds
     /// `-refresh=false`.
     pub fn plan_is_empty(&self, refresh: bool) -> Result<(bool, CmdOutput)> {
+        self.detailed_plan(if refresh {
+            None
+        } else {
+            Some("-refresh=false")
+        })
+    }
+
+    /// `plan -refresh-only -detailed-exitcode`, the drift check: `Ok((true, out))` when
+    /// refreshing would not change the state, `Ok((false, out))` when it would.
+    ///
+    /// Terraform compares the refreshed state with the state file exactly (1.10 to 1.14:
+    /// `reflect.DeepEqual`), so it exits 2 even when it prints "No changes" if the provider
+    /// answered the same values in another form (hashicorp/terraform#36403).
+    pub fn plan_refresh_only_is_empty(&self) -> Result<(bool, CmdOutput)> {
+        self.detailed_plan(Some("-refresh-only"))
+    }
+
+    fn detailed_plan(&self, mode: Option<&str>) -> Result<(bool, CmdOutput)> {
         let mut args = vec!["plan", "-no-color", "-input=false", "-detailed-exitcode"];
-        if !refresh {
-            args.push("-refresh=false");
-        }
+        args.extend(mode);
         let out = self.run_unchecked(&args)?;
         match out.code {
             Some(0) => Ok((true, out)),
             Some(2) => Ok((false, out)),
             _ => Err(command_error(out).into()),
         }
+    }
+
+    /// Fails with the plan output unless `plan -refresh-only -detailed-exitcode` exits 0:
+    /// the state as the last apply saved it must equal a fresh read of every object.
+    /// `what` says when, e.g. "after apply".
+    pub fn require_refresh_only_empty(&self, what: &str) -> Result<()> {
+        let (empty, out) = self.plan_refresh_only_is_empty()?;
+        if empty {
+            return Ok(());
+        }
+        let hint = if out.stdout.contains("No changes") {
+            " (it prints \"No changes\" but exits 2: a refreshed value differs from the saved \
+             one only in form, e.g. numbers a provider answers in msgpack, or a root output \
+             holding a number Terraform computed itself such as length(); see \
+             hashicorp/terraform#36403)"
+        } else {
+            ": the state saved differs from a fresh read (create and update must return \
+             the object as read back from the API)"
+        };
+        bail!(CommandError {
+            reason: format!("shows changes {what}; expected an empty refresh-only plan{hint}"),
+            output: out,
+        });
     }
 
     /// `apply -auto-approve` (plans and applies in one go).

@@ -2,8 +2,9 @@
 //! test-only `labforge/corner` provider (`src/corner`).
 //!
 //! Each test has its own working dir and store file, so they run in parallel.
-//! Every config step also checks that `plan -refresh=false` and `plan` are
-//! empty after apply, and every test ends with a destroy and an empty store.
+//! Every config step also checks that `plan -refresh-only`, `plan
+//! -refresh=false` and `plan` are empty after apply, and every test ends with a
+//! destroy and an empty store.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -731,4 +732,76 @@ output "lookup" {
         .step(Step::import("corner_everything.b").import_state_verify())
         .check_destroy(store_is_empty(path.clone()))
         .run();
+}
+
+/// The drift check users run in CI, `plan -refresh-only -detailed-exitcode`,
+/// exits 0 right after apply for a resource full of numbers (integers,
+/// floats, 1e40, a 40-digit decimal, numbers in maps, lists, sets of objects
+/// and a dynamic value), and 2 once the object drifted, which the harness
+/// check reports with the plan output.
+///
+/// Terraform 1.10 to 1.14 compare the refreshed state with the state file
+/// exactly (hashicorp/terraform#36403, #37406): numbers decoded from a msgpack
+/// ReadResource answer carry another precision than the same numbers read
+/// from the state file, and this test fails (exit 2, "No changes") when the
+/// framework answers ReadResource in msgpack. It answers in JSON.
+#[test]
+fn refresh_only_plan_is_empty_after_apply_and_not_after_drift() {
+    let (_dir, path) = store();
+    let mut wd = Workdir::new(&Provider::corner()).unwrap();
+    wd.set_env("CORNER_STORE", path.display().to_string());
+    wd.write_config(&env_hcl(&everything(
+        "numbers",
+        r#"
+  anything = { n = 1.5, l = [1, 2e3], m = { k = -0.25 } }
+  single   = { x = "s" }
+"#,
+    )))
+    .unwrap();
+    wd.init().unwrap();
+    wd.apply().unwrap();
+
+    let (empty, out) = wd.plan_refresh_only_is_empty().unwrap();
+    assert!(
+        empty,
+        "plan -refresh-only after apply exited {:?}:\n{}",
+        out.code,
+        out.combined()
+    );
+    assert!(out.stdout.contains("No changes"), "{}", out.stdout);
+    wd.require_refresh_only_empty("after apply").unwrap();
+
+    // Drift behind Terraform's back: the refresh-only plan shows it.
+    edit(&path, |d| {
+        let rec = d.objects.values_mut().next().context("no object")?;
+        let mut m = rec.model().map_err(|e| anyhow!("{e:?}"))?;
+        m.amount = Some(43);
+        rec.set_model(&m).map_err(|e| anyhow!("{e:?}"))
+    })
+    .unwrap();
+    let (empty, out) = wd.plan_refresh_only_is_empty().unwrap();
+    assert!(!empty, "drift not detected:\n{}", out.combined());
+    assert!(
+        out.stdout.contains("changed outside of Terraform"),
+        "{}",
+        out.stdout
+    );
+    let msg = format!(
+        "{:#}",
+        wd.require_refresh_only_empty("after drift").unwrap_err()
+    );
+    assert!(
+        msg.contains("shows changes after drift; expected an empty refresh-only plan"),
+        "{msg}"
+    );
+    assert!(msg.contains("amount") && msg.contains("43"), "{msg}");
+
+    // Accepting the drift (apply -refresh-only) makes the check pass again.
+    wd.refresh().unwrap();
+    wd.require_refresh_only_empty("after refresh").unwrap();
+    let state = wd.state_json().unwrap();
+    assert_eq!(state.attr(X, "amount").unwrap(), &json!(43));
+
+    wd.destroy().unwrap();
+    assert!(load(&path).unwrap().objects.is_empty());
 }

@@ -277,3 +277,57 @@ fn init_installs_from_the_mirror() {
     .unwrap();
     wd3.init().unwrap();
 }
+
+/// Every config step ends with `plan -refresh-only -detailed-exitcode`, which must exit 0.
+/// Terraform 1.10 to 1.14 compare the refreshed state with the state file exactly,
+/// root outputs included (hashicorp/terraform#36403): a root output holding a number
+/// Terraform computed itself (`length()`) differs in precision from the same number
+/// read back from the state file, so that check fails right after apply with
+/// `terraform_data` alone, while the same output as a string passes.
+#[test]
+fn refresh_only_plan_is_checked_after_apply() {
+    let config = |value: &str| {
+        format!(
+            "resource \"terraform_data\" \"t\" {{\n  input = [\"a\", \"b\"]\n}}\n\
+             output \"n\" {{\n  value = {value}\n}}\n"
+        )
+    };
+    TestCase::new()
+        .step(
+            Step::config(config("tostring(length(terraform_data.t.output))"))
+                .expect_output("n", "2"),
+        )
+        .step(Step::refresh().expect_output("n", "2"))
+        .run();
+
+    let cli = labforge_acceptance_tests::Cli::get().unwrap();
+    let minor = cli
+        .version
+        .split('.')
+        .nth(1)
+        .and_then(|m| m.parse::<u32>().ok());
+    let exact_compare = cli.flavor == labforge_acceptance_tests::Flavor::Terraform
+        && cli.version.starts_with("1.")
+        && minor.is_some_and(|m| (10..=14).contains(&m));
+    let result = TestCase::new()
+        .step(Step::config(config("length(terraform_data.t.output)")).expect_output("n", 2))
+        .try_run();
+    if !exact_compare {
+        // OpenTofu, and Terraform before 1.10 or from 1.15, do not count it as a change.
+        result.unwrap();
+        return;
+    }
+    let msg = format!("{:#}", result.unwrap_err());
+    assert!(msg.contains("step 1/1 (config) failed"), "{msg}");
+    assert!(
+        msg.contains(
+            "shows changes after apply (plan -refresh-only); expected an empty refresh-only plan"
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("but exits 2"), "{msg}");
+    assert!(
+        msg.contains("--- stdout ---") && msg.contains("No changes"),
+        "{msg}"
+    );
+}

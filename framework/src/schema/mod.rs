@@ -16,6 +16,7 @@
 //! ```
 
 pub mod modifiers;
+mod validate;
 pub mod validators;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use labforge_cty::{Type, Value};
 
 pub use modifiers::PlanModifier;
+pub use validate::validate_config;
 pub use validators::Validator;
 
 /// The schema of a resource, data source, ephemeral resource or provider:
