@@ -292,7 +292,7 @@ impl<B: Backend> AnyBackend for B {
 
     fn register_into(&self, r: Registry<Clients>) -> Registry<Clients> {
         let own = self.register(Registry::new());
-        r.scoped(own, |ctx: &Ctx<Clients>| {
+        r.scoped(B::BLOCK, own, |ctx: &Ctx<Clients>| {
             ctx.client()
                 .get::<B::Client>(B::BLOCK)
                 .map(|c| ctx.with_client(c))

@@ -2,7 +2,8 @@
 //!
 //! Resource code returns [`Result<T>`] and uses `?` on any error type; the
 //! framework turns the error into a diagnostic with a summary such as
-//! "Unable to create homelab_technitium_zone" unless the code gave one.
+//! "Unable to create zone" (the type named in words, without provider and
+//! backend prefixes) unless the code gave one.
 //! Attach an attribute path with [`Error::at`] so Terraform points at the
 //! offending line of configuration.
 
@@ -138,7 +139,7 @@ impl Error {
     }
 
     /// An error with only a detail; the framework fills in a summary such as
-    /// "Unable to create homelab_proxmox_vm".
+    /// "Unable to create VM".
     pub fn msg(detail: impl Into<String>) -> Self {
         Self::new("", detail)
     }

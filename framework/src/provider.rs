@@ -53,6 +53,9 @@ pub struct Registry<C> {
     /// Definition mistakes found while registering (a model that does not
     /// match its schema, a name registered twice).
     pub(crate) errors: Vec<String>,
+    /// What error summaries call each item ("VM" in "Unable to create VM"),
+    /// where it is not the name in words.
+    pub(crate) nouns: BTreeMap<&'static str, String>,
 }
 
 impl<C: Send + Sync + 'static> Default for Registry<C> {
@@ -70,6 +73,7 @@ impl<C: Send + Sync + 'static> Registry<C> {
             ephemeral: BTreeMap::new(),
             functions: BTreeMap::new(),
             errors: Vec::new(),
+            nouns: BTreeMap::new(),
         }
     }
 
@@ -119,13 +123,24 @@ impl<C: Send + Sync + 'static> Registry<C> {
     /// type `T` (a backend's own client), reaching it through `scope`. When
     /// `scope` fails (the backend is not configured), every operation but
     /// planning a destroy fails with its error, so a resource of an
-    /// unconfigured backend is reported at plan, not at apply.
+    /// unconfigured backend is reported at plan, not at apply. Error
+    /// summaries name the items without `prefix` (the backend's block):
+    /// `proxmox_vm` is "VM" in "Unable to create VM".
     pub fn scoped<T: Send + Sync + 'static>(
         mut self,
+        prefix: &str,
         inner: Registry<T>,
         scope: fn(&Ctx<C>) -> Result<Ctx<T>>,
     ) -> Self {
         self.errors.extend(inner.errors);
+        let names = inner.resources.keys().chain(inner.data_sources.keys());
+        for n in names.chain(inner.ephemeral.keys()) {
+            let short = n
+                .strip_prefix(prefix)
+                .and_then(|s| s.strip_prefix('_'))
+                .unwrap_or(n);
+            self.nouns.insert(n, in_words(short));
+        }
         for (n, r) in inner.resources {
             let s = Arc::new(Scoped { inner: r, scope });
             insert(&mut self.resources, &mut self.errors, n, s);
@@ -142,6 +157,15 @@ impl<C: Send + Sync + 'static> Registry<C> {
             insert(&mut self.functions, &mut self.errors, n, f);
         }
         self
+    }
+
+    /// What error summaries call the item named `name` (without the
+    /// provider's prefix): "VM", "DNS record".
+    pub fn noun(&self, name: &str) -> String {
+        self.nouns
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| in_words(name))
     }
 
     /// Mistakes found while registering: models that do not match their
@@ -162,6 +186,23 @@ impl<C: Send + Sync + 'static> Registry<C> {
     pub fn data_source_schemas(&self) -> impl Iterator<Item = (&'static str, &Schema)> {
         self.data_sources.iter().map(|(n, d)| (*n, d.schema()))
     }
+}
+
+/// A type name in words, for error summaries: `dns_record` is "DNS record".
+fn in_words(name: &str) -> String {
+    const UPPER: &[&str] = &[
+        "api", "bgp", "ca", "cidr", "dhcp", "dns", "ip", "l2", "nat", "tls", "url", "vm",
+    ];
+    name.split('_')
+        .map(|w| {
+            if UPPER.contains(&w) {
+                w.to_ascii_uppercase()
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Insert `item` unless `name` is taken (a definition error).
@@ -574,5 +615,17 @@ mod tests {
         assert!(model_errors::<Model>("thing", &fine).is_empty());
         // A map model lists no fields: nothing to compare.
         assert!(model_errors::<BTreeMap<String, String>>("thing", &schema).is_empty());
+    }
+
+    #[test]
+    fn summaries_name_items_in_words_without_the_backend() {
+        assert_eq!(in_words("dns_record"), "DNS record");
+        assert_eq!(in_words("firewall_address_list"), "firewall address list");
+        let inner: Registry<()> = Registry::new();
+        let mut r: Registry<()> =
+            Registry::new().scoped("proxmox", inner, |c| Ok(c.with_client(Arc::new(()))));
+        r.nouns.insert("proxmox_vm", in_words("vm"));
+        assert_eq!(r.noun("proxmox_vm"), "VM");
+        assert_eq!(r.noun("thing"), "thing");
     }
 }

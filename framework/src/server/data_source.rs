@@ -53,10 +53,10 @@ impl<P: Provider> ProviderServer<P> {
         let state = ctx
             .until_stopped(d.read(&ctx, &config))
             .await
-            .map_err(|e| with_summary(e, format!("Unable to read {type_name}")))?;
+            .map_err(|e| with_summary(e, format!("Unable to read {}", self.noun(type_name))))?;
         if let Some(p) = first_unknown(&state, &AttributePath::root()) {
             return Err(Diagnostic::error(
-                format!("Unable to read {type_name}"),
+                format!("Unable to read {}", self.noun(type_name)),
                 format!("The provider left {p} unknown. This is a bug in the provider."),
             )
             .into());
@@ -98,7 +98,7 @@ mod tests {
         assert_eq!(r.diagnostics.0[0].severity, Severity::Warning);
 
         let missing = s.read_data_source(L, config("missing")).await.unwrap_err();
-        assert_eq!(missing.0[0].summary, "Unable to read test_lookup");
+        assert_eq!(missing.0[0].summary, "Unable to read lookup");
         assert_eq!(missing.0[0].detail, "no such thing");
 
         let unknown = s

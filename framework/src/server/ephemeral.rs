@@ -67,7 +67,7 @@ impl<P: Provider> ProviderServer<P> {
         let opened = e
             .open(&ctx, &config)
             .await
-            .map_err(|err| with_summary(err, format!("Unable to open {type_name}")))?;
+            .map_err(|err| with_summary(err, format!("Unable to open {}", self.noun(type_name))))?;
         let (private, diagnostics) = ctx.take();
         Ok(Opened {
             result: opened.result,
@@ -84,10 +84,9 @@ impl<P: Provider> ProviderServer<P> {
     ) -> Result<Renewed, Diagnostics> {
         let e = self.ephemeral(type_name)?;
         let ctx = self.ctx(private)?;
-        let renew_at = e
-            .renew(&ctx)
-            .await
-            .map_err(|err| with_summary(err, format!("Unable to renew {type_name}")))?;
+        let renew_at = e.renew(&ctx).await.map_err(|err| {
+            with_summary(err, format!("Unable to renew {}", self.noun(type_name)))
+        })?;
         let (private, diagnostics) = ctx.take();
         Ok(Renewed {
             renew_at,
@@ -100,9 +99,9 @@ impl<P: Provider> ProviderServer<P> {
         let result = async {
             let e = self.ephemeral(type_name)?;
             let ctx = self.ctx(private)?;
-            e.close(&ctx)
-                .await
-                .map_err(|err| with_summary(err, format!("Unable to close {type_name}")))?;
+            e.close(&ctx).await.map_err(|err| {
+                with_summary(err, format!("Unable to close {}", self.noun(type_name)))
+            })?;
             let (_, warnings) = ctx.take();
             Ok::<_, Diagnostics>(warnings)
         }
@@ -152,15 +151,15 @@ mod tests {
             .renew_ephemeral_resource(E, Private::new())
             .await
             .unwrap_err();
-        assert_eq!(d.0[0].summary, "Unable to renew test_token");
+        assert_eq!(d.0[0].summary, "Unable to renew token");
         let d = s.close_ephemeral_resource(E, Private::new()).await;
-        assert_eq!(d.0[0].summary, "Unable to close test_token");
+        assert_eq!(d.0[0].summary, "Unable to close token");
 
         let d = s
             .open_ephemeral_resource(E, config("bad"))
             .await
             .unwrap_err();
-        assert_eq!(d.0[0].summary, "Unable to open test_token");
+        assert_eq!(d.0[0].summary, "Unable to open token");
         let d = s
             .close_ephemeral_resource("test_nothing", Private::new())
             .await;

@@ -69,6 +69,16 @@ impl<P: Provider> ProviderServer<P> {
         }
     }
 
+    /// What error summaries call the item `type_name`: "VM" for
+    /// `homelab_proxmox_vm` ("Unable to create VM").
+    fn noun(&self, type_name: &str) -> String {
+        let short = type_name
+            .strip_prefix(P::NAME)
+            .and_then(|s| s.strip_prefix('_'))
+            .unwrap_or(type_name);
+        self.registry.noun(short)
+    }
+
     fn client(&self) -> Result<Arc<P::Client>, Diagnostics> {
         let guard = self
             .client

@@ -181,7 +181,7 @@ impl<P: Provider> ProviderServer<P> {
                 if let Some(p) = first_unknown(&v, &AttributePath::root()) {
                     diags.attribute_error(
                         p.clone(),
-                        format!("Unable to read {type_name}"),
+                        format!("Unable to read {}", self.noun(type_name)),
                         format!("The provider left {p} unknown. This is a bug in the provider."),
                     );
                     return keep(state, diags);
@@ -199,7 +199,10 @@ impl<P: Provider> ProviderServer<P> {
             // Planning goes on; the object is read once the provider is.
             Err(e) if e.is_config_unknown() => keep(state, diags),
             Err(e) => {
-                diags.extend(with_summary(e, format!("Unable to read {type_name}")));
+                diags.extend(with_summary(
+                    e,
+                    format!("Unable to read {}", self.noun(type_name)),
+                ));
                 keep(state, diags)
             }
         }
@@ -228,9 +231,10 @@ impl<P: Provider> ProviderServer<P> {
                 Ok(()) => {}
                 // What needs the configuration is planned once it is known.
                 Err(e) if e.is_config_unknown() => {}
-                Err(e) => change
-                    .diagnostics
-                    .extend(with_summary(e, format!("Unable to plan {type_name}"))),
+                Err(e) => change.diagnostics.extend(with_summary(
+                    e,
+                    format!("Unable to plan {}", self.noun(type_name)),
+                )),
             }
         }
         planned.requires_replace.sort();
@@ -268,7 +272,10 @@ impl<P: Provider> ProviderServer<P> {
             match r.delete(&ctx, &prior).await {
                 Ok(()) => Value::Null,
                 Err(e) => {
-                    diags.extend(with_summary(e, format!("Unable to delete {type_name}")));
+                    diags.extend(with_summary(
+                        e,
+                        format!("Unable to delete {}", self.noun(type_name)),
+                    ));
                     prior
                 }
             }
@@ -285,7 +292,7 @@ impl<P: Provider> ProviderServer<P> {
                     if let Some(p) = first_unknown(&v, &AttributePath::root()) {
                         diags.attribute_error(
                             p.clone(),
-                            format!("Unable to {verb} {type_name}"),
+                            format!("Unable to {verb} {}", self.noun(type_name)),
                             format!("The provider left {p} unknown after apply. This is a bug in the provider."),
                         );
                         // The object exists: keep it in state (Terraform
@@ -308,7 +315,10 @@ impl<P: Provider> ProviderServer<P> {
                 }
                 Err(e) => {
                     let partial = e.partial_state().cloned();
-                    diags.extend(with_summary(e, format!("Unable to {verb} {type_name}")));
+                    diags.extend(with_summary(
+                        e,
+                        format!("Unable to {verb} {}", self.noun(type_name)),
+                    ));
                     match partial.map(|p| crate::model::coerce(p, r.value_type())) {
                         Some(Ok(p)) => {
                             let mut p = null_unknowns(p);
@@ -344,7 +354,7 @@ impl<P: Provider> ProviderServer<P> {
         let mut state = ctx
             .until_stopped(r.import(&ctx, id))
             .await
-            .map_err(|e| with_summary(e, format!("Unable to import {type_name}")))?;
+            .map_err(|e| with_summary(e, format!("Unable to import {}", self.noun(type_name))))?;
         plan::null_write_only(r.schema(), &mut state);
         let (private, diagnostics) = ctx.take();
         Ok(Imported {
@@ -566,7 +576,7 @@ mod tests {
         assert_eq!(broken.private, None);
         assert_eq!(
             errors(&broken.diagnostics),
-            ["Unable to read test_thing: API down"]
+            ["Unable to read thing: API down"]
         );
 
         // Provider configuration not known yet: state kept, no error.
@@ -694,7 +704,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             errors(&veto.diagnostics),
-            ["Unable to plan test_thing: not allowed"]
+            ["Unable to plan thing: not allowed"]
         );
 
         // Configuration not known yet: planned without the resource's say.
@@ -796,7 +806,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             errors(&partial.diagnostics),
-            ["Unable to create test_thing: half done"]
+            ["Unable to create thing: half done"]
         );
         assert_eq!(partial.state.get("id"), Some(&Value::string("id-partial")));
         assert_eq!(
@@ -822,7 +832,7 @@ mod tests {
         assert_eq!(fail.state, Value::Null, "nothing was created");
         assert_eq!(
             errors(&fail.diagnostics),
-            ["Unable to create test_thing: no room"]
+            ["Unable to create thing: no room"]
         );
 
         let stuck = s
@@ -840,7 +850,7 @@ mod tests {
         assert_eq!(stuck.state, thing("stuck", 1));
         assert_eq!(
             errors(&stuck.diagnostics),
-            ["Unable to delete test_thing: still in use"]
+            ["Unable to delete thing: still in use"]
         );
     }
 
@@ -897,7 +907,7 @@ mod tests {
         let missing = s.import_resource_state(T, "missing").await.unwrap_err();
         assert_eq!(
             errors(&missing),
-            ["Unable to import test_thing: no object missing"]
+            ["Unable to import thing: no object missing"]
         );
     }
 
