@@ -13,5 +13,6 @@ mod harness;
 mod provider;
 mod proxmox;
 mod proxmox_more;
+mod routeros;
 mod secrets;
 mod technitium;

@@ -123,7 +123,8 @@ impl Backend for Routeros {
             "ca_certificate",
             string(
                 "CA certificate to trust for the router's HTTPS certificate: PEM text, or the \
-                 path of a PEM file (terraform-routeros takes a path). Not with `insecure`.",
+                 path of a PEM file (terraform-routeros takes a path). Not with `insecure` \
+                 (set in the block, either one overrides the other's variable).",
                 "ROS_CA_CERTIFICATE",
             ),
         )
@@ -157,14 +158,21 @@ impl Backend for Routeros {
             .clone()
             .or_else(|| env.get("ROS_PASSWORD"))
             .unwrap_or_default();
-        let insecure = b
-            .insecure
-            .or_else(|| env.flag("ROS_INSECURE"))
-            .unwrap_or(false);
-        let ca = env
-            .pick(b.ca_certificate.as_ref(), "ROS_CA_CERTIFICATE")
-            .map(ca_certificate)
-            .transpose()?;
+        // The two exclude each other where they are set together (both in the
+        // block, or both in the environment); the block's one overrides the
+        // other's variable.
+        let block_ca = b.ca_certificate.clone().filter(|c| !c.is_empty());
+        let (insecure, ca) = match (b.insecure, block_ca) {
+            (Some(i), Some(c)) => (i, Some(c)),
+            (Some(true), None) => (true, None),
+            (Some(false), None) => (false, env.get("ROS_CA_CERTIFICATE")),
+            (None, Some(c)) => (false, Some(c)),
+            (None, None) => (
+                env.flag("ROS_INSECURE").unwrap_or(false),
+                env.get("ROS_CA_CERTIFICATE"),
+            ),
+        };
+        let ca = ca.map(ca_certificate).transpose()?;
         if insecure && ca.is_some() {
             return Err(Error::new(
                 "Unable to configure RouterOS",
@@ -264,5 +272,25 @@ mod tests {
                 .contains("neither PEM text nor a readable file"),
             "{e}"
         );
+        // The block's `insecure` overrides a CA from the environment.
+        let env = Env::from_pairs([("ROS_CA_CERTIFICATE", "/nonexistent/ca.pem")]);
+        let c = r.configure(
+            Some(block(&[
+                ("url", "https://r"),
+                ("username", "a"),
+                ("insecure", "true"),
+            ])),
+            &env,
+        );
+        assert!(c.is_ok());
+        let env = Env::from_pairs([("ROS_CA_CERTIFICATE", pem), ("ROS_INSECURE", "1")]);
+        let e = r
+            .configure(
+                Some(block(&[("url", "https://r"), ("username", "a")])),
+                &env,
+            )
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("exclude each other"), "{e}");
     }
 }

@@ -653,6 +653,9 @@ impl Router {
                 }
             }
         }
+        if props.get("comment").is_some_and(String::is_empty) {
+            props.remove("comment");
+        }
         let now = self.now();
         let mut expires = None;
         let mut dynamic = false;
@@ -796,6 +799,10 @@ impl Router {
         }
         for k in unsets {
             next.remove(&k);
+        }
+        // An empty comment is no comment (GET omits the key).
+        if next.get("comment").is_some_and(String::is_empty) {
+            next.remove("comment");
         }
         if menu == "ip/firewall/filter" || menu == "ip/firewall/nat" {
             check_ports(&next)?;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod proxmox;
+pub mod routeros;
 
 /// The `terraform { required_providers { … } }` block pinning this build of
 /// the provider (no trailing newline).

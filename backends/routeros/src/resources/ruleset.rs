@@ -623,10 +623,14 @@ impl Resource for FirewallRuleset {
                 };
                 if fields::all_same(&props, c, old) && !c.contains_unknown() {
                     *p = old.clone();
-                } else {
-                    fields::suppress(&props, c, old, p);
-                    put(p, "id", Value::unknown());
+                    continue;
                 }
+                // The same rule with a cosmetic edit keeps the prior's spellings;
+                // another rule at this position keeps the configuration's.
+                if likeness(&props, old, c) == Likeness::Cosmetic {
+                    fields::suppress(&props, c, old, p);
+                }
+                put(p, "id", Value::unknown());
             }
         }
         plan.set("rules", rules);
