@@ -1,0 +1,426 @@
+//! [`ApiError`]: why a call failed, sorted from Proxmox VE's answer.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Why an API call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Transport(String),
+    #[error(
+        "{method} {path}: authentication failed ({message}); check the proxmox api_token, or username and password"
+    )]
+    Auth {
+        method: String,
+        path: String,
+        message: String,
+    },
+    #[error(
+        "{method} {path}: permission denied: the API user lacks privilege {privilege} on {acl_path} ({message})"
+    )]
+    Permission {
+        method: String,
+        path: String,
+        privilege: String,
+        acl_path: String,
+        message: String,
+    },
+    #[error("{method} {path}: {message}")]
+    NotFound {
+        method: String,
+        path: String,
+        message: String,
+    },
+    #[error("{method} {path}: {message}")]
+    AlreadyExists {
+        method: String,
+        path: String,
+        message: String,
+    },
+    #[error("{method} {path}: {message}")]
+    Locked {
+        method: String,
+        path: String,
+        message: String,
+    },
+    #[error("{method} {path}: {message} (the VM configuration changed behind our back)")]
+    Conflict {
+        method: String,
+        path: String,
+        message: String,
+    },
+    #[error("{method} {path}: {message}{}", fmt_errors(.errors))]
+    Param {
+        method: String,
+        path: String,
+        message: String,
+        errors: BTreeMap<String, String>,
+    },
+    #[error("{method} {path}: HTTP {status}: {message}")]
+    Api {
+        method: String,
+        path: String,
+        status: u16,
+        message: String,
+    },
+    #[error("task {upid} failed: {exitstatus}{}", fmt_log(.log))]
+    Task {
+        upid: String,
+        exitstatus: String,
+        log: Vec<String>,
+    },
+    #[error(
+        "task {upid} did not finish within {} s; it may still be running on the node",
+        .waited.as_secs()
+    )]
+    TaskTimeout { upid: String, waited: Duration },
+    /// Terraform asked the provider to stop (StopProvider) while waiting.
+    #[error("{what}: cancelled because Terraform asked the provider to stop")]
+    Cancelled { what: String },
+    #[error("{path}: unexpected response: {message}")]
+    Decode { path: String, message: String },
+    /// The request may have reached the server, but its answer was lost (a
+    /// broken connection, or pveproxy's 596/599, or a gateway's 502-504).
+    #[error(
+        "{method} {path}: no answer ({message}); the request may or may not have been carried out"
+    )]
+    NoAnswer {
+        method: String,
+        path: String,
+        message: String,
+    },
+    /// PVE could not start the worker of a create ("got no worker upid -
+    /// start worker failed", pve-common `PVE::RESTEnvironment::fork_worker`).
+    #[error("{message}{}", stub_note(*.vmid, .node, *.stub))]
+    WorkerStartFailed {
+        node: String,
+        vmid: i64,
+        message: String,
+        stub: Stub,
+    },
+}
+
+/// What a create whose worker could not be started left behind: qemu-server
+/// `create_vm` writes the VM's config (`lock: create`) with
+/// `create_and_lock_config` before `fork_worker`, and only the worker
+/// removes it on failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stub {
+    /// No config was found under the VMID.
+    None,
+    /// The `lock: create` config was found and removed (root@pam, `skiplock`).
+    Removed,
+    /// The `lock: create` config is still there: removing a locked VM needs
+    /// `skiplock`, which only root@pam may use (qemu-server `destroy_vm`:
+    /// "Only root may use this option."); API tokens never may.
+    Left,
+    /// The config was found, but removing it failed.
+    RemoveFailed,
+}
+
+fn stub_note(vmid: i64, node: &str, stub: Stub) -> String {
+    match stub {
+        Stub::None => format!(
+            "; Proxmox VE could not start the task that creates VM {vmid}, and nothing was created"
+        ),
+        Stub::Removed => format!(
+            "; Proxmox VE could not start the task that creates VM {vmid}; the empty config \
+             (lock: create) it had already written on node {node} was removed"
+        ),
+        Stub::Left | Stub::RemoveFailed => format!(
+            "; Proxmox VE could not start the task that creates VM {vmid}, but it had already \
+             written an empty config locked `create` for VM {vmid} on node {node}, which is left \
+             behind and keeps VMID {vmid} taken. Removing a locked VM needs `skiplock`, which only \
+             root@pam may use (an API token never can): as root, run `qm destroy {vmid} \
+             --skiplock 1` on {node}, or DELETE /nodes/{node}/qemu/{vmid}?skiplock=1 with a \
+             root@pam ticket"
+        ),
+    }
+}
+
+fn fmt_errors(e: &BTreeMap<String, String>) -> String {
+    if e.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = e
+        .iter()
+        .map(|(k, v)| format!("{k}: {}", v.trim()))
+        .collect();
+    format!(" ({})", parts.join("; "))
+}
+
+fn fmt_log(log: &[String]) -> String {
+    if log.is_empty() {
+        return String::new();
+    }
+    format!("\ntask log (last lines):\n  {}", log.join("\n  "))
+}
+
+fn is_lock_text(m: &str) -> bool {
+    let l = m.to_ascii_lowercase();
+    l.contains("can't lock file") || l.contains("got timeout") || l.contains("vm is locked")
+}
+
+/// pve-common `PVE::RESTEnvironment::fork_worker`: "got no worker upid -
+/// start worker failed", "starting worker failed: …", "got strange worker upid".
+fn is_worker_start_text(m: &str) -> bool {
+    let l = m.to_ascii_lowercase();
+    l.contains("got no worker upid")
+        || l.contains("starting worker failed")
+        || l.contains("start worker failed")
+}
+
+impl ApiError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ApiError::NotFound { .. })
+    }
+    pub fn is_already_exists(&self) -> bool {
+        match self {
+            ApiError::AlreadyExists { .. } => true,
+            ApiError::Param { errors, .. } => errors.values().any(|v| v.contains("already exists")),
+            ApiError::Task { exitstatus, .. } => exitstatus.contains("already exists"),
+            _ => false,
+        }
+    }
+    /// Lock contention worth retrying.
+    pub fn is_locked(&self) -> bool {
+        match self {
+            ApiError::Locked { .. } => true,
+            ApiError::Task { exitstatus, .. } => is_lock_text(exitstatus),
+            _ => false,
+        }
+    }
+    /// PVE could not start a worker ("got no worker upid"): nothing the
+    /// worker would have done happened, but what the API handler did before
+    /// forking did (a create's `lock: create` config).
+    pub fn is_worker_start_failure(&self) -> bool {
+        match self {
+            ApiError::Api { message, .. } => is_worker_start_text(message),
+            _ => false,
+        }
+    }
+    /// Worth another attempt after a pause ([`Client::retry_locked`]).
+    pub fn is_transient(&self) -> bool {
+        self.is_locked() || self.is_worker_start_failure()
+    }
+    /// The answer was lost: the request may have been carried out.
+    pub fn is_no_answer(&self) -> bool {
+        matches!(self, ApiError::NoAnswer { .. } | ApiError::Transport(_))
+    }
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, ApiError::Conflict { .. })
+    }
+    /// The wait was given up (stop requested or deadline passed); the
+    /// operation may still complete on the server.
+    pub fn is_abandoned(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Cancelled { .. } | ApiError::TaskTimeout { .. }
+        )
+    }
+    /// The server's message, for matching.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::NotFound { message, .. }
+            | ApiError::AlreadyExists { message, .. }
+            | ApiError::Locked { message, .. }
+            | ApiError::Conflict { message, .. }
+            | ApiError::Param { message, .. }
+            | ApiError::Api { message, .. }
+            | ApiError::Auth { message, .. }
+            | ApiError::Permission { message, .. }
+            | ApiError::NoAnswer { message, .. }
+            | ApiError::WorkerStartFailed { message, .. } => message.clone(),
+            ApiError::Task { exitstatus, .. } => exitstatus.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Sort an error answer into a kind.
+pub(crate) fn classify(
+    method: &str,
+    path: &str,
+    status: u16,
+    message: String,
+    errors: BTreeMap<String, String>,
+) -> ApiError {
+    let (method, path) = (method.to_string(), path.to_string());
+    let lower = message.to_ascii_lowercase();
+    match status {
+        401 => ApiError::Auth {
+            method,
+            path,
+            message,
+        },
+        403 => {
+            // "Permission check failed (/vms/100, VM.Allocate)"
+            let (acl_path, privilege) = message
+                .split_once('(')
+                .and_then(|(_, rest)| rest.rsplit_once(')'))
+                .and_then(|(inner, _)| inner.split_once(','))
+                .map(|(p, v)| (p.trim().to_string(), v.trim().to_string()))
+                .unwrap_or_else(|| ("(not stated)".into(), "(not stated)".into()));
+            ApiError::Permission {
+                method,
+                path,
+                privilege,
+                acl_path,
+                message,
+            }
+        }
+        404 => ApiError::NotFound {
+            method,
+            path,
+            message,
+        },
+        400 => {
+            let all = format!("{lower} {}", fmt_errors(&errors).to_ascii_lowercase());
+            if all.contains("already exists") {
+                ApiError::AlreadyExists {
+                    method,
+                    path,
+                    message: format!("{message}{}", fmt_errors(&errors)),
+                }
+            } else {
+                ApiError::Param {
+                    method,
+                    path,
+                    message,
+                    errors,
+                }
+            }
+        }
+        _ if lower.contains("checksum mismatch")
+            || lower.contains("file changed by other user") =>
+        {
+            ApiError::Conflict {
+                method,
+                path,
+                message,
+            }
+        }
+        _ if lower.contains("does not exist")
+            || lower.contains("no such vm")
+            || lower.contains("no such resource")
+            || lower.contains("no such file or directory") =>
+        {
+            ApiError::NotFound {
+                method,
+                path,
+                message,
+            }
+        }
+        _ if lower.contains("already exists") => ApiError::AlreadyExists {
+            method,
+            path,
+            message,
+        },
+        _ if is_lock_text(&lower) => ApiError::Locked {
+            method,
+            path,
+            message,
+        },
+        _ => ApiError::Api {
+            method,
+            path,
+            status,
+            message,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `classify` for an answer without per-parameter errors.
+    fn plain(method: &str, path: &str, status: u16, message: &str) -> ApiError {
+        classify(method, path, status, message.into(), BTreeMap::new())
+    }
+
+    #[test]
+    fn classifies_pve_errors() {
+        let e = plain(
+            "GET",
+            "/nodes/pve/qemu/100/config",
+            500,
+            "Configuration file 'nodes/pve/qemu-server/100.conf' does not exist",
+        );
+        assert!(e.is_not_found());
+        let e = plain(
+            "POST",
+            "/x",
+            500,
+            "can't lock file '/var/lock/qemu-server/lock-101.conf' - got timeout",
+        );
+        assert!(e.is_locked());
+        let e = plain("PUT", "/x", 500, "VM is locked (clone)");
+        assert!(e.is_locked());
+        let e = plain(
+            "PUT",
+            "/x",
+            500,
+            "checksum mismatch (file change by other user?)",
+        );
+        assert!(e.is_conflict());
+        let e = plain(
+            "POST",
+            "/x",
+            500,
+            "unable to create VM 100 - VM 100 already exists on node 'pve'",
+        );
+        assert!(e.is_already_exists());
+        let e = classify(
+            "GET",
+            "/cluster/nextid",
+            400,
+            "Parameter verification failed.".into(),
+            BTreeMap::from([("vmid".to_string(), "VM 100 already exists".to_string())]),
+        );
+        assert!(e.is_already_exists());
+        let e = plain(
+            "POST",
+            "/nodes/pve/qemu",
+            403,
+            "Permission check failed (/vms/100, VM.Allocate)",
+        );
+        let s = e.to_string();
+        assert!(s.contains("VM.Allocate") && s.contains("/vms/100"), "{s}");
+    }
+
+    #[test]
+    fn worker_start_failures_are_transient_but_not_locks() {
+        let e = plain(
+            "POST",
+            "/x",
+            500,
+            "got no worker upid - start worker failed",
+        );
+        assert!(e.is_worker_start_failure() && e.is_transient() && !e.is_locked());
+        let e = ApiError::WorkerStartFailed {
+            node: "pve1".into(),
+            vmid: 104,
+            message: "got no worker upid - start worker failed".into(),
+            stub: Stub::Left,
+        };
+        assert!(!e.is_transient());
+        let s = e.to_string();
+        assert!(
+            s.contains("VM 104") && s.contains("skiplock") && s.contains("pve1"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn task_errors_carry_the_log() {
+        let e = ApiError::Task {
+            upid: "UPID:pve:1:2:3:qmclone:100:root@pam:".into(),
+            exitstatus: "clone failed: can't lock file '/var/lock/pve-manager/pve-storage-local-lvm' - got timeout".into(),
+            log: vec!["TASK ERROR: clone failed".into()],
+        };
+        assert!(e.is_locked());
+        assert!(e.to_string().contains("TASK ERROR"));
+    }
+}
