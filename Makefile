@@ -91,9 +91,9 @@ demo: ## Run the demo against the simulators.
 	bash scripts/demo.sh
 
 .PHONY: bench
-bench: ## Benchmarks, as ratios against baselines measured in the same run.
+bench: ## Benchmarks: codec ratios; provider start, memory, log volume (docs/performance.md).
 	$(CARGO) bench --locked -q -p labforge-cty --bench codec
-	$(CARGO) build --locked --release -q -p terraform-provider-$(PROVIDER) -p labforge-server --examples --bins
+	$(CARGO) build --locked --release -p terraform-provider-$(PROVIDER) -p labforge-server -p labforge-simulators --examples --bins
 	python3 scripts/bench-plugin.py
 
 .PHONY: version
