@@ -358,6 +358,11 @@ fn items_body(v: u8) -> String {
     } else {
         "\n  comment = \"files\""
     };
+    let wireguard = if v >= 2 {
+        "\n    { action = \"dst-nat\", protocol = \"udp\", dst_port = \"51820\", to_addresses = \"10.0.0.21\", comment = \"wireguard\" },"
+    } else {
+        ""
+    };
     format!(
         r#"resource "{FF}" "ssh" {{
   chain            = "input"
@@ -423,6 +428,15 @@ resource "{DS}" "mx" {{
   mx_exchange   = "mail.lan"
   mx_preference = 10
 }}
+
+# A NAT ruleset in the chain of the single rule "https" (not owned: kept below).
+resource "{RS}" "dnat" {{
+  table = "nat"
+  chain = "dstnat"
+  rules = [{wireguard}
+    {{ action = "dst-nat", protocol = "tcp", dst_port = "2222", in_interface = "ether1", to_addresses = "10.0.0.20", to_ports = "22", comment = "ssh to nas" }},
+  ]
+}}
 "#
     )
 }
@@ -464,12 +478,18 @@ fn filter_nat_address_list_and_dns_resources() {
             );
             let nas = find(&s1, DNS_STATIC, "name", "nas.lan").unwrap();
             ensure!(nas.get("type").is_none() && nas["ttl"] == "1d", "{nas}");
+            let dstnat = comments(&s1.chain(NAT, "dstnat"));
+            ensure!(
+                dstnat == ["[homelab] ssh to nas", "nas https"],
+                "{dstnat:?}"
+            );
             Ok(())
         });
     let step2 = Step::config(cfg(2))
         .pre_step(move |ctx| {
-            let n = measure_refresh(&s2, ctx.workdir, "9 single items")?;
-            // One listing per scope: 2 filter chains, 2 NAT chains, 2 address lists, DNS.
+            let n = measure_refresh(&s2, ctx.workdir, "9 single items and a NAT ruleset")?;
+            // One listing per scope: 2 filter chains, 2 NAT chains (the ruleset shares
+            // dstnat's), 2 address lists, DNS.
             ensure!(n == 7, "9 items in 7 scopes took {n} requests");
             Ok(())
         })
@@ -478,7 +498,13 @@ fn filter_nat_address_list_and_dns_resources() {
         .expect_action(&format!("{DS}.nas"), Action::Update)
         .expect_action(&format!("{DS}.files"), Action::Update)
         .expect_action(&format!("{FN}.masq"), Action::NoOp)
+        .expect_action(&rs("dnat"), Action::Update)
         .check(move |_| {
+            let dstnat = comments(&s3.chain(NAT, "dstnat"));
+            ensure!(
+                dstnat == ["[homelab] wireguard", "[homelab] ssh to nas", "nas https"],
+                "{dstnat:?}"
+            );
             let ssh = find(&s3, FILTER, "comment", "ssh").unwrap();
             ensure!(
                 ssh.get("src-address").is_none(),
@@ -564,6 +590,7 @@ fn filter_nat_address_list_and_dns_resources() {
                 .import_state_verify_ignore(&spellings),
         )
         .step(Step::import(format!("{DS}.mx")).import_state_verify())
+        .step(Step::import(rs("dnat")).import_state_verify())
         .step(drift)
         .step(Step::config(cfg(2)).check(move |_| {
             let ssh = find(&s6, FILTER, "comment", "ssh").unwrap();

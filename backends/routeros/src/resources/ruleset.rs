@@ -305,28 +305,24 @@ struct Tally {
     removes: usize,
 }
 
-/// Turn the chain into `want` (the wanted rules, in order) and return the
-/// state read back. On failure, the state of what the router has is
-/// attached, so Terraform records where the apply stopped.
-async fn converge(ctx: &Ctx<Client>, place: &Place, want: &[Value], verb: &str) -> Result<Value> {
-    let c = ctx.client();
-    let props = rule_props(place.table);
-    let what = place.what();
-    let fail = |e: String| {
-        Error::new(
-            format!("Unable to {verb} firewall ruleset"),
-            format!("{what}: {e}"),
-        )
-    };
-    let items = place.list(c, true).await.map_err(|e| fail(e.to_string()))?;
-    let lay = layout(&place.owner, &items);
+/// One round: plan from `items` (the chain as listed) and run the requests.
+/// Stops at the first failure.
+async fn run_round(
+    c: &Client,
+    place: &Place,
+    props: &[Prop],
+    want: &[Value],
+    items: &[Item],
+    tally: &mut Tally,
+) -> Result<usize, String> {
+    let lay = layout(&place.owner, items);
     let owned: Vec<(String, Value)> = lay
         .owned
         .iter()
         .map(|i| {
             (
                 i.id.clone(),
-                Value::Object(fields::read(&props, i, &Value::Null)),
+                Value::Object(fields::read(props, i, &Value::Null)),
             )
         })
         .collect();
@@ -334,28 +330,26 @@ async fn converge(ctx: &Ctx<Client>, place: &Place, want: &[Value], verb: &str) 
         .iter()
         .map(|w| text(w, "id").map(str::to_string))
         .collect();
-    let wants = assign_hinted(&owned, want, &hints, |cur, w| likeness(&props, cur, w));
-    let ops = plan_ops(&lay.slots, &wants).map_err(|e| fail(e.to_string()))?;
+    let wants = assign_hinted(&owned, want, &hints, |cur, w| likeness(props, cur, w));
+    let ops = plan_ops(&lay.slots, &wants).map_err(|e| e.to_string())?;
     let current = |id: &str| owned.iter().find(|(i, _)| i == id).map(|(_, v)| v);
     let wanted_for = |id: &str| {
         wants
             .iter()
             .position(|w| matches!(w, Want::Keep { id: k, .. } if k == id))
     };
-    let mut tally = Tally::default();
-    let mut result: Result<(), ApiError> = Ok(());
     for op in &ops {
-        let step = match op {
+        let step: Result<(), ApiError> = match op {
             Op::Create { index, before } => {
                 tally.creates += 1;
                 let w = &want[*index];
-                let body = create_props(place, &props, w);
+                let body = create_props(place, props, w);
                 let m = marked(&place.owner, text(w, "comment"));
                 c.add(place.table, &body, before.as_deref(), |i| {
                     i.get("chain") == Some(place.chain.as_str())
                         && i.get("comment") == Some(m.as_str())
                         && owned_view(&place.owner, i)
-                            .is_some_and(|o| fields::matches(&props, w, &o))
+                            .is_some_and(|o| fields::matches(props, w, &o))
                 })
                 .await
                 .map(|_| ())
@@ -368,7 +362,7 @@ async fn converge(ctx: &Ctx<Client>, place: &Place, want: &[Value], verb: &str) 
                 tally.updates += 1;
                 match (current(id), wanted_for(id)) {
                     (Some(cur), Some(k)) => {
-                        let body = cosmetic_props(place, &props, cur, &want[k]);
+                        let body = cosmetic_props(place, props, cur, &want[k]);
                         c.set(place.table, id, &body).await.map(|_| ())
                     }
                     _ => Ok(()),
@@ -379,9 +373,66 @@ async fn converge(ctx: &Ctx<Client>, place: &Place, want: &[Value], verb: &str) 
                 c.remove(place.table, id).await.map(|_| ())
             }
         };
-        if let Err(e) = step {
-            result = Err(e);
-            break;
+        step.map_err(|e| e.to_string())?;
+    }
+    Ok(ops.len())
+}
+
+/// Whether the chain holds exactly the wanted block, with no foreign rule
+/// above or inside it.
+fn converged(place: &Place, props: &[Prop], want: &[Value], items: &[Item]) -> bool {
+    let lay = layout(&place.owner, items);
+    lay.misplaced.is_empty()
+        && lay.owned.len() == want.len()
+        && lay
+            .owned
+            .iter()
+            .zip(want)
+            .all(|(o, w)| fields::matches(props, w, o))
+}
+
+/// Turn the chain into `want` (the wanted rules, in order) and return the
+/// state read back. A rule another tool adds meanwhile is dealt with in a
+/// further round (at most three). On failure, the state of what the router
+/// has is attached, so Terraform records where the apply stopped.
+async fn converge(ctx: &Ctx<Client>, place: &Place, want: &[Value], verb: &str) -> Result<Value> {
+    let c = ctx.client();
+    let props = rule_props(place.table);
+    let what = place.what();
+    let fail = |e: String| {
+        Error::new(
+            format!("Unable to {verb} firewall ruleset"),
+            format!("{what}: {e}"),
+        )
+    };
+    let reference = Value::object([("rules", Value::list(want.iter().cloned()))]);
+    let mut items = place.list(c, true).await.map_err(|e| fail(e.to_string()))?;
+    let mut tally = Tally::default();
+    for _round in 0..3 {
+        let ran = run_round(c, place, &props, want, &items, &mut tally).await;
+        let read_back = place.list(c, true).await;
+        match (ran, read_back) {
+            (Ok(n), Ok(now)) => {
+                items = now;
+                if n == 0 || converged(place, &props, want, &items) {
+                    break;
+                }
+            }
+            (Ok(_), Err(e)) => {
+                return Err(fail(format!(
+                    "the rules were written, but reading the chain back failed: {e}"
+                )));
+            }
+            (Err(e), Ok(now)) => {
+                let st = state_of(place, &now, &reference);
+                return Err(fail(format!(
+                    "{e}. The apply stopped there: the chain is in a safe intermediate order \
+                     (every packet gets the old or the new verdict), and the state shows it; \
+                     run `terraform apply` again to finish."
+                ))
+                .with_partial_state(&Raw(st)));
+            }
+            (Err(e), Err(_)) => return Err(fail(e)),
         }
     }
     tracing::info!(
@@ -392,47 +443,28 @@ async fn converge(ctx: &Ctx<Client>, place: &Place, want: &[Value], verb: &str) 
         removes = tally.removes,
         "routeros ruleset converged"
     );
-    let reference = Value::object([("rules", Value::list(want.iter().cloned()))]);
-    let read_back = place.list(c, true).await;
-    match (result, read_back) {
-        (Ok(()), Ok(items)) => {
-            let st = state_of(place, &items, &reference);
-            let got = elements(&st);
-            let same = got.len() == want.len()
-                && got
-                    .iter()
-                    .zip(want)
-                    .all(|(g, w)| fields::all_same(&props, g, w));
-            if !same {
-                return Err(fail(
-                    "the chain read back differs from the configuration (changed during the \
-                     apply?); run `terraform apply` again."
-                        .into(),
-                )
-                .with_partial_state(&Raw(st)));
-            }
-            Ok(st)
-        }
-        (Ok(()), Err(e)) => Err(fail(format!(
-            "the rules were written, but reading the chain back failed: {e}"
-        ))),
-        (Err(e), Ok(items)) => {
-            let st = state_of(place, &items, &reference);
-            Err(fail(format!(
-                "{e}. The apply stopped there: the chain is in a safe intermediate order (every \
-                 packet gets the old or the new verdict), and the state shows it; run \
-                 `terraform apply` again to finish."
-            ))
-            .with_partial_state(&Raw(st)))
-        }
-        (Err(e), Err(_)) => Err(fail(e.to_string())),
+    let st = state_of(place, &items, &reference);
+    if !converged(place, &props, want, &items) {
+        return Err(fail(
+            "the chain read back differs from the configuration (changed during the apply?); \
+             run `terraform apply` again."
+                .into(),
+        )
+        .with_partial_state(&Raw(st)));
     }
+    Ok(st)
 }
 
 fn rule_attributes() -> Vec<(&'static str, Attribute)> {
     let mut out: Vec<(&'static str, Attribute)> = schema_props()
         .iter()
-        .map(|p| (p.attr, fields::attribute(p, false)))
+        .map(|p| {
+            let mut a = fields::attribute(p, false);
+            // A rule that cannot be edited is replaced within the chain (create,
+            // then remove), never by replacing the whole ruleset.
+            a.plan_modifiers.clear();
+            (p.attr, a)
+        })
         .collect();
     out.push((
         "id",
@@ -807,5 +839,14 @@ mod tests {
             "{d:?}"
         );
         assert!(r.schema().definition_errors().is_empty());
+        let schema = r.schema();
+        let (_, rules) = schema.attributes["rules"].nested_schema().unwrap();
+        assert!(
+            rules
+                .attributes
+                .values()
+                .all(|a| a.plan_modifiers.is_empty()),
+            "no rule attribute may replace the whole ruleset"
+        );
     }
 }
