@@ -34,7 +34,6 @@ pub struct Spec {
     /// Dynamic items are the router's own (firewall rules), never ours.
     pub firewall: bool,
     pub check: fn(&Value, &mut Diagnostics),
-    pub example_id: &'static str,
 }
 
 /// `homelab_routeros_firewall_filter`.
@@ -54,7 +53,6 @@ pub const FILTER: Spec = Spec {
     unique: &[],
     firewall: true,
     check: check_firewall_filter,
-    example_id: "*1A",
 };
 
 /// `homelab_routeros_firewall_nat`.
@@ -71,7 +69,6 @@ pub const NAT: Spec = Spec {
     unique: &[],
     firewall: true,
     check: check_firewall_nat,
-    example_id: "*5",
 };
 
 /// `homelab_routeros_firewall_address_list`.
@@ -91,7 +88,6 @@ pub const ADDRESS_LIST: Spec = Spec {
     unique: &["list", "address"],
     firewall: false,
     check: |_, _| {},
-    example_id: "*3",
 };
 
 /// `homelab_routeros_dns_static`.
@@ -110,7 +106,6 @@ pub const DNS_STATIC: Spec = Spec {
     unique: &[],
     firewall: false,
     check: check_dns,
-    example_id: "*7",
 };
 
 fn check_firewall_filter(config: &Value, d: &mut Diagnostics) {
@@ -474,7 +469,7 @@ macro_rules! item_resource {
                 Some(
                     "RouterOS's `.id` (e.g. `*1A`, as `print show-ids` shows it), or the item's \
                      comment (`comment=allow ssh` or just `allow ssh`; it must be the only item \
-                     with that comment).",
+                     with that comment)",
                 )
             }
 

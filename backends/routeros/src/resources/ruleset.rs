@@ -608,7 +608,7 @@ impl Resource for FirewallRuleset {
     fn import_id_format(&self) -> Option<&'static str> {
         Some(
             "`table/chain`, e.g. `filter/input` (the rules marked `[homelab]`), or \
-             `table/chain/owner` for another owner.",
+             `table/chain/owner` for another owner",
         )
     }
 
