@@ -86,8 +86,9 @@ pub enum ApiError {
     },
     /// Too many requests, after all retries.
     #[error(
-        "{method} {path}: rate limited by Cloudflare after retries ({}). Lower `requests_per_second` \
-         or raise `max_retries` in the provider's cloudflare block.",
+        "{method} {path}: rate limited by Cloudflare after retries ({}). Lower `requests_per_5_minutes` \
+         (Cloudflare blocks a token for 5 minutes once its budget is spent; another tool may share \
+         it) or raise `max_retries` in the provider's cloudflare block.",
         render(errors)
     )]
     RateLimited {
