@@ -69,7 +69,7 @@ pub(super) struct Gate {
 impl Client {
     /// Run `op(vmid)` with a VMID no one else in this process holds; on
     /// "already exists" (another client won), try the next free one.
-    pub async fn allocate_vmid<T, F, Fut>(&self, mut op: F) -> Result<(i64, T), ApiError>
+    pub(super) async fn allocate_vmid<T, F, Fut>(&self, mut op: F) -> Result<(i64, T), ApiError>
     where
         F: FnMut(i64) -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
@@ -108,7 +108,7 @@ impl Client {
     }
 
     /// Enter the clone gate of `source` (held for the whole clone).
-    pub async fn clone_gate(&self, source: i64) -> Option<OwnedSemaphorePermit> {
+    pub(super) async fn clone_gate(&self, source: i64) -> Option<OwnedSemaphorePermit> {
         let gate = {
             let mut g = lock(&self.gates);
             g.entry(source)
@@ -130,7 +130,7 @@ impl Client {
     }
 
     /// The source of a clone showed lock contention: clone it one at a time.
-    pub fn clone_contention(&self, source: i64) {
+    pub(super) fn clone_contention(&self, source: i64) {
         if let Some(g) = lock(&self.gates).get(&source) {
             g.exclusive
                 .store(true, std::sync::atomic::Ordering::Relaxed);

@@ -22,8 +22,7 @@
 //!   transient; [`Client::retry_locked`] retries them (and a worker that
 //!   could not be started, "got no worker upid") with jittered backoff.
 //!   A create is never retried after a worker start failure: PVE has already
-//!   written the VM's `lock: create` config (see `post_create` of the VM
-//!   resource).
+//!   written the VM's `lock: create` config (see [`Client::create_vm`]).
 //!   Clones of one source go through a per-source gate that turns exclusive
 //!   once the server shows source-lock contention.
 //! - VMIDs: [`Client::allocate_vmid`] serialises allocation in-process,
@@ -34,11 +33,17 @@
 //!   list only, never to decide that a VM is gone. [`Client::find_vm`] looks
 //!   for a VM where Proxmox VE keeps it (its config may sit on another node
 //!   than asked, e.g. on the source node during a cross-node clone).
+//! - Operations are typed methods by concern: VM reads and operations
+//!   (`vm`), create and clone (`make`), pool membership (`pool`), storage
+//!   content (`storage`); resources never name a path, a verb or a request
+//!   parameter (bpg/proxmox ADR-002, "layered clients").
 //! - [`RESPONSE_FIELDS`] lists every answer field the client reads; a test
 //!   checks each against the PVE API schema's `returns`.
 
 mod cluster;
 mod error;
+mod make;
+mod pool;
 mod storage;
 mod task;
 #[cfg(test)]
@@ -47,8 +52,10 @@ mod vm;
 
 pub use cluster::{ClusterVm, NodeInfo};
 pub use error::{ApiError, Stub};
+pub use make::{CloneOf, Made, MakeFailed, NewVm};
+pub use storage::{Checksum, Download, Volume};
 pub use task::{pause, upid_node};
-pub use vm::{VmConfig, VmStatus};
+pub use vm::{ConfigChange, GuestInterface, VmConfig, VmStatus};
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -72,7 +79,7 @@ pub const TASK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const MAX_RETRIES: u32 = 4;
 
 /// A percent-encoded path segment (volume ids and UPIDs carry `:` `/` `@` `!`).
-pub fn enc(s: &str) -> String {
+fn enc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
@@ -137,7 +144,7 @@ pub const RESPONSE_FIELDS: &[(&str, &str, &[&[&str]])] = &[
             &["pool"],
         ],
     ),
-    // `vm_config`, `resources::vm::fill`, `diff`, the data sources.
+    // `vm_config`, the VM resource's `fill` and `diff`, the data sources.
     (
         "GET",
         "/nodes/{node}/qemu/{vmid}/config",
@@ -204,7 +211,7 @@ pub const RESPONSE_FIELDS: &[(&str, &str, &[&[&str]])] = &[
     // The PVE schema documents only `result`; what it holds is QEMU's
     // `guest-network-get-interfaces` answer (qemu `qga/qapi-schema.json`:
     // `GuestNetworkInterface` `name`, `ip-addresses`, `GuestIpAddress`
-    // `ip-address`), which `resources::vm::agent_ips` reads.
+    // `ip-address`), which `Client::guest_interfaces` reads.
     (
         "GET",
         "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces",
@@ -257,7 +264,7 @@ pub fn api_base(endpoint: &str) -> String {
 }
 
 /// Form parameters.
-pub type Form = Vec<(String, String)>;
+type Form = Vec<(String, String)>;
 
 impl Client {
     pub fn new(settings: Settings) -> Result<Self, labforge_http::ClientError> {
@@ -343,7 +350,7 @@ impl Client {
     /// connection could not be made; PUT and DELETE also on 502-504/596/599;
     /// a POST never once it may have been received). A single re-login on
     /// 401 with ticket auth.
-    pub async fn call(
+    async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -497,17 +504,14 @@ impl Client {
         }
     }
 
-    pub async fn get(&self, path: &str, query: &[(String, String)]) -> Result<Value, ApiError> {
+    async fn get(&self, path: &str, query: &[(String, String)]) -> Result<Value, ApiError> {
         self.call(reqwest::Method::GET, path, query).await
     }
-    pub async fn post(&self, path: &str, form: &[(String, String)]) -> Result<Value, ApiError> {
+    async fn post(&self, path: &str, form: &[(String, String)]) -> Result<Value, ApiError> {
         self.call(reqwest::Method::POST, path, form).await
     }
-    pub async fn put(&self, path: &str, form: &[(String, String)]) -> Result<Value, ApiError> {
+    async fn put(&self, path: &str, form: &[(String, String)]) -> Result<Value, ApiError> {
         self.call(reqwest::Method::PUT, path, form).await
-    }
-    pub async fn delete(&self, path: &str, query: &[(String, String)]) -> Result<Value, ApiError> {
-        self.call(reqwest::Method::DELETE, path, query).await
     }
 
     /// Whether the API user is root@pam (ticket login): only root may use

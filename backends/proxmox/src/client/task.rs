@@ -41,7 +41,7 @@ impl Client {
     /// Poll a task to completion. `Ok(warnings)` on `OK` / `WARNINGS: n`.
     /// Gives up with [`ApiError::Cancelled`] as soon as `stop` fires, and
     /// with [`ApiError::TaskTimeout`] after [`Client::task_timeout`].
-    pub async fn wait_task(&self, stop: &StopSignal, upid: &str) -> Result<u32, ApiError> {
+    pub(super) async fn wait_task(&self, stop: &StopSignal, upid: &str) -> Result<u32, ApiError> {
         let node = upid_node(upid).ok_or_else(|| ApiError::Decode {
             path: "task".into(),
             message: format!("{upid:?} is not a UPID"),
@@ -115,7 +115,7 @@ impl Client {
     }
 
     /// Call, and wait for the task if the answer is a UPID.
-    pub async fn run(
+    pub(super) async fn run(
         &self,
         stop: &StopSignal,
         method: reqwest::Method,
@@ -132,7 +132,11 @@ impl Client {
     /// Retry `op` while it fails with a lock error or a worker that could
     /// not be started (jittered backoff, ~3 minutes). Once `stop` fires,
     /// starts no further attempt.
-    pub async fn retry_locked<T, F, Fut>(&self, stop: &StopSignal, mut op: F) -> Result<T, ApiError>
+    pub(super) async fn retry_locked<T, F, Fut>(
+        &self,
+        stop: &StopSignal,
+        mut op: F,
+    ) -> Result<T, ApiError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,

@@ -6,7 +6,7 @@ use labforge_framework::schema::{Attribute, Schema, modifiers, validators};
 use labforge_framework::{AttributePath, Ctx, Diagnostics, Error, Resource, Result, Value};
 use serde::{Deserialize, Serialize};
 
-use crate::client::{ApiError, enc};
+use crate::client::{ApiError, Checksum, Download};
 
 /// The resource.
 #[derive(Debug, Clone, Copy, Default)]
@@ -87,7 +87,7 @@ impl DownloadFile {
         else {
             return Ok(None);
         };
-        m.size = v.get("size").and_then(crate::client::num);
+        m.size = v.size;
         m.id = Some(volid);
         m.verify_certificates.get_or_insert(true);
         Ok(Some(m))
@@ -178,42 +178,23 @@ impl Resource for DownloadFile {
         let Some(url) = plan.url.clone() else {
             return Err(Error::msg("url is required"));
         };
-        let mut form: Vec<(String, String)> = vec![
-            ("content".into(), plan.content_type.clone()),
-            ("filename".into(), plan.file_name.clone()),
-            ("url".into(), url),
-            (
-                "verify-certificates".into(),
-                if plan.verify_certificates.unwrap_or(true) {
-                    "1"
-                } else {
-                    "0"
-                }
-                .into(),
-            ),
-        ];
-        if let Some(cs) = &plan.checksum {
-            form.push(("checksum".into(), cs.clone()));
-            form.push((
-                "checksum-algorithm".into(),
-                plan.checksum_algorithm
-                    .clone()
-                    .unwrap_or_else(|| "sha256".into()),
-            ));
-        }
-        let path = format!(
-            "/nodes/{}/storage/{}/download-url",
-            enc(&plan.node),
-            enc(&plan.storage)
-        );
+        let download = Download {
+            node: &plan.node,
+            storage: &plan.storage,
+            content: &plan.content_type,
+            file_name: &plan.file_name,
+            url: &url,
+            verify_certificates: plan.verify_certificates.unwrap_or(true),
+            checksum: plan.checksum.as_deref().map(|value| Checksum {
+                value,
+                algorithm: plan.checksum_algorithm.as_deref().unwrap_or("sha256"),
+            }),
+        };
         let volid = plan.volid();
         // Not `until_stopped`: the wait watches the stop signal, and a
         // download given up on is kept in state (tainted) rather than lost.
         let stop = ctx.stop_signal();
-        match c
-            .retry_locked(stop, || c.run(stop, reqwest::Method::POST, &path, &form))
-            .await
-        {
+        match c.download_url(stop, &download).await {
             Ok(()) => {}
             Err(e) if e.is_abandoned() => {
                 let mut partial = plan.clone();
@@ -253,21 +234,9 @@ impl Resource for DownloadFile {
     async fn delete(&self, ctx: &Ctx<Client>, state: DownloadModel) -> Result<()> {
         let c = ctx.client();
         let volid = state.volid();
-        let path = format!(
-            "/nodes/{}/storage/{}/content/{}",
-            enc(&state.node),
-            enc(&state.storage),
-            enc(&volid)
-        );
-        let stop = ctx.stop_signal();
-        match c
-            .retry_locked(stop, || c.run(stop, reqwest::Method::DELETE, &path, &[]))
+        c.delete_volume(ctx.stop_signal(), &state.node, &state.storage, &volid)
             .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(api(format!("deleting {volid}"), e)),
-        }
+            .map_err(|e| api(format!("deleting {volid}"), e))
     }
 
     async fn import(&self, ctx: &Ctx<Client>, id: &str) -> Result<DownloadModel> {

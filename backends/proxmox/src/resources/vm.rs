@@ -15,10 +15,11 @@ use labforge_framework::schema::{Attribute, Block, Nesting, Schema, modifiers, v
 use labforge_framework::{
     AttributePath, Ctx, Diagnostics, Error, Resource, Result, StopSignal, Type, Value,
 };
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use crate::client::{ApiError, Client, Form, Stub, VmConfig, VmStatus, enc, pause};
+use crate::client::{
+    ApiError, Client, CloneOf, ConfigChange, GuestInterface, Made, NewVm, VmConfig, VmStatus, pause,
+};
 use crate::pveconf::{self, Disk, IpConfig, Net, Props};
 
 /// The resource.
@@ -1357,32 +1358,22 @@ fn diff_init(ch: &mut Changes, init: &InitModel, prior: Option<&InitModel>, cfg:
     }
 }
 
-/// Parameters of `POST /nodes/{node}/qemu` for a VM created from scratch.
-pub fn create_params(plan: &VmModel, vmid: i64) -> Result<Form> {
+/// The configuration of a VM created from scratch.
+pub fn create_config(plan: &VmModel) -> Result<Vec<(String, String)>> {
     let empty = VmConfig::default();
-    let ch = diff(plan, None, &empty)?;
-    let mut form: Form = vec![("vmid".into(), vmid.to_string())];
-    form.extend(ch.set);
-    if let Some(p) = &plan.pool {
-        form.push(("pool".into(), p.clone()));
-    }
+    let mut config = diff(plan, None, &empty)?.set;
     // Agent on by default; without this key Proxmox VE leaves it off.
-    if !form.iter().any(|(k, _)| k == "agent") && plan.agent.unwrap_or(true) {
-        form.push(("agent".into(), "1".into()));
+    if !config.iter().any(|(k, _)| k == "agent") && plan.agent.unwrap_or(true) {
+        config.push(("agent".into(), "1".into()));
     }
-    Ok(form)
+    Ok(config)
 }
 
 // ---------------------------------------------------------------------------
 // Operations
 
-fn vm_path(node: &str, vmid: i64) -> String {
-    format!("/nodes/{}/qemu/{vmid}", enc(node))
-}
-
-fn kv(k: &str, v: impl Into<String>) -> (String, String) {
-    (k.to_string(), v.into())
-}
+/// How long a shutdown may take before the VM is stopped.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Apply `ch` to a VM (config, disk moves, resizes), guarded by `digest`.
 async fn apply_changes(
@@ -1394,16 +1385,9 @@ async fn apply_changes(
     prior: Option<&VmModel>,
     mut cfg: VmConfig,
 ) -> Result<Vec<String>> {
-    let path = vm_path(node, vmid);
     let mut ch = diff(plan, prior, &cfg)?;
     for (slot, storage) in &ch.moves {
-        let form = vec![
-            kv("disk", slot.clone()),
-            kv("storage", storage.clone()),
-            kv("delete", "1"),
-        ];
-        let mpath = format!("{path}/move_disk");
-        c.retry_locked(stop, || c.run(stop, Method::POST, &mpath, &form))
+        c.move_disk(stop, node, vmid, slot, storage)
             .await
             .map_err(|e| api(format!("moving {slot} of VM {vmid} to {storage}"), e))?;
     }
@@ -1418,21 +1402,15 @@ async fn apply_changes(
     let touched = ch.keys();
     let mut retried = false;
     loop {
-        if ch.set.is_empty() && ch.delete.is_empty() {
+        let change = ConfigChange {
+            set: &ch.set,
+            delete: &ch.delete,
+            digest: cfg.digest.as_deref(),
+        };
+        if change.is_empty() {
             break;
         }
-        let mut form: Form = ch.set.clone();
-        if !ch.delete.is_empty() {
-            form.push(kv("delete", ch.delete.join(",")));
-        }
-        if let Some(d) = &cfg.digest {
-            form.push(kv("digest", d.clone()));
-        }
-        let cpath = format!("{path}/config");
-        match c
-            .retry_locked(stop, || c.run(stop, Method::POST, &cpath, &form))
-            .await
-        {
+        match c.update_vm_config(stop, node, vmid, change).await {
             Ok(()) => break,
             Err(e) if e.is_conflict() && !retried => {
                 // Changed behind our back: re-read and try once more.
@@ -1466,9 +1444,7 @@ async fn apply_changes(
         }
     }
     for (slot, size) in &ch.resize {
-        let form = vec![kv("disk", slot.clone()), kv("size", format!("{size}G"))];
-        let rpath = format!("{path}/resize");
-        c.retry_locked(stop, || c.run(stop, Method::PUT, &rpath, &form))
+        c.resize_disk(stop, node, vmid, slot, *size)
             .await
             .map_err(|e| {
                 api(format!("growing {slot} of VM {vmid} to {size} GiB",), e)
@@ -1491,9 +1467,12 @@ async fn apply_changes(
             .map(|(k, _)| k.clone())
             .collect();
         if !unused.is_empty() {
-            let form = vec![kv("delete", unused.join(","))];
-            let cpath = format!("{path}/config");
-            c.retry_locked(stop, || c.run(stop, Method::POST, &cpath, &form))
+            let change = ConfigChange {
+                set: &[],
+                delete: &unused,
+                digest: None,
+            };
+            c.update_vm_config(stop, node, vmid, change)
                 .await
                 .map_err(|e| api(format!("destroying detached disks of VM {vmid}"), e))?;
         }
@@ -1502,67 +1481,15 @@ async fn apply_changes(
 }
 
 async fn start(c: &Client, stop: &StopSignal, node: &str, vmid: i64) -> Result<()> {
-    let path = format!("{}/status/start", vm_path(node, vmid));
-    match c
-        .retry_locked(stop, || c.run(stop, Method::POST, &path, &[]))
+    c.start_vm(stop, node, vmid)
         .await
-    {
-        Ok(()) => Ok(()),
-        Err(e) if e.message().contains("already running") => Ok(()),
-        Err(e) => Err(api(format!("starting VM {vmid}"), e)),
-    }
+        .map_err(|e| api(format!("starting VM {vmid}"), e))
 }
 
-async fn shutdown(
-    c: &Client,
-    stop: &StopSignal,
-    node: &str,
-    vmid: i64,
-    graceful: bool,
-) -> Result<()> {
-    let (ep, form) = if graceful {
-        ("shutdown", vec![kv("forceStop", "1"), kv("timeout", "120")])
-    } else {
-        ("stop", Vec::new())
-    };
-    let path = format!("{}/status/{ep}", vm_path(node, vmid));
-    match c
-        .retry_locked(stop, || c.run(stop, Method::POST, &path, &form))
+async fn shutdown(c: &Client, stop: &StopSignal, node: &str, vmid: i64) -> Result<()> {
+    c.shutdown_vm(stop, node, vmid, SHUTDOWN_TIMEOUT)
         .await
-    {
-        Ok(()) => Ok(()),
-        Err(e) if e.message().contains("not running") => Ok(()),
-        Err(e) => Err(api(format!("stopping VM {vmid}"), e)),
-    }
-}
-
-async fn destroy(c: &Client, stop: &StopSignal, node: &str, vmid: i64) -> Result<(), ApiError> {
-    let path = vm_path(node, vmid);
-    match c.vm_status(node, vmid).await? {
-        None => return Ok(()),
-        Some(st) if st.status == "running" => {
-            let stop_path = format!("{path}/status/stop");
-            match c
-                .retry_locked(stop, || c.run(stop, Method::POST, &stop_path, &[]))
-                .await
-            {
-                Err(e) if !e.is_not_found() && !e.message().contains("not running") => {
-                    return Err(e);
-                }
-                _ => {}
-            }
-        }
-        Some(_) => {}
-    }
-    let q = vec![kv("purge", "1"), kv("destroy-unreferenced-disks", "1")];
-    match c
-        .retry_locked(stop, || c.run(stop, Method::DELETE, &path, &q))
-        .await
-    {
-        Ok(()) => Ok(()),
-        Err(e) if e.is_not_found() => Ok(()),
-        Err(e) => Err(e),
-    }
+        .map_err(|e| api(format!("stopping VM {vmid}"), e))
 }
 
 /// Addresses from the guest agent, waiting at most `secs` for a routable IPv4.
@@ -1575,11 +1502,10 @@ async fn wait_for_ips(
     secs: i64,
 ) -> Result<Option<(Vec<String>, Vec<String>)>, ApiError> {
     let deadline = Instant::now() + Duration::from_secs(u64::try_from(secs).unwrap_or(0));
-    let path = format!("{}/agent/network-get-interfaces", vm_path(node, vmid));
     let mut delay = Duration::from_millis(200);
     loop {
-        if let Ok(v) = c.get(&path, &[]).await {
-            let (v4, v6) = agent_ips(&v);
+        if let Ok(ifaces) = c.guest_interfaces(node, vmid).await {
+            let (v4, v6) = routable_ips(&ifaces);
             if !v4.is_empty() {
                 return Ok(Some((v4, v6)));
             }
@@ -1597,21 +1523,14 @@ async fn wait_for_ips(
     }
 }
 
-/// Routable IPv4 and IPv6 addresses from `network-get-interfaces`.
-pub fn agent_ips(v: &serde_json::Value) -> (Vec<String>, Vec<String>) {
+/// Routable IPv4 and IPv6 addresses of the guest's interfaces (not `lo`).
+pub fn routable_ips(ifaces: &[GuestInterface]) -> (Vec<String>, Vec<String>) {
     let (mut v4, mut v6) = (Vec::new(), Vec::new());
-    let list = v.get("result").unwrap_or(v);
-    for iface in list.as_array().map(Vec::as_slice).unwrap_or_default() {
-        if iface.get("name").and_then(serde_json::Value::as_str) == Some("lo") {
+    for iface in ifaces {
+        if iface.name.as_deref() == Some("lo") {
             continue;
         }
-        let addrs = iface
-            .get("ip-addresses")
-            .and_then(serde_json::Value::as_array);
-        for a in addrs.map(Vec::as_slice).unwrap_or_default() {
-            let Some(ip) = a.get("ip-address").and_then(serde_json::Value::as_str) else {
-                continue;
-            };
+        for ip in &iface.addresses {
             match ip.parse::<std::net::IpAddr>() {
                 Ok(std::net::IpAddr::V4(x)) if !x.is_loopback() && !x.is_link_local() => {
                     v4.push(ip.to_string())
@@ -1677,16 +1596,13 @@ impl Vm {
             // Imported disks: grow to the asked size.
             let ch = diff(plan, None, &cfg)?;
             for (slot, size) in &ch.resize {
-                let form = vec![kv("disk", slot.clone()), kv("size", format!("{size}G"))];
-                let path = format!("{}/resize", vm_path(node, vmid));
-                c.retry_locked(stop, || c.run(stop, Method::PUT, &path, &form))
+                c.resize_disk(stop, node, vmid, slot, *size)
                     .await
                     .map_err(|e| api(format!("growing {slot} of VM {vmid}"), e))?;
             }
         }
         if plan.template.unwrap_or(false) {
-            let path = format!("{}/template", vm_path(node, vmid));
-            c.retry_locked(stop, || c.run(stop, Method::POST, &path, &[]))
+            c.convert_to_template(stop, node, vmid)
                 .await
                 .map_err(|e| api(format!("converting VM {vmid} to a template"), e))?;
         }
@@ -1732,131 +1648,55 @@ impl Vm {
             .as_ref()
             .and_then(|cl| cl.node.clone())
             .unwrap_or_else(|| node.clone());
-        // Set once Proxmox VE has accepted the create (a VM may exist from then on).
-        let created = std::sync::Mutex::new(None::<i64>);
-        let mark = |id: i64| {
-            if let Ok(mut g) = created.lock() {
-                *g = Some(id);
-            }
-        };
-        let dispatched: Result<i64> = match &plan.clone {
+        let dispatched: std::result::Result<Made, (Error, Option<i64>)> = match &plan.clone {
             Some(cl) => {
-                let src = cl.vm_id;
-                let src_node = cl.node.clone().unwrap_or_else(|| node.clone());
-                let _gate = c.clone_gate(src).await;
-                let node = &node;
-                let plan = &plan;
-                let op = |newid: i64| {
-                    let src_node = src_node.clone();
-                    let mark = &mark;
-                    async move {
-                        let mut form: Form = vec![kv("newid", newid.to_string())];
-                        if let Some(n) = &plan.name {
-                            form.push(kv("name", n.clone()));
-                        }
-                        if let Some(p) = &plan.pool {
-                            form.push(kv("pool", p.clone()));
-                        }
-                        let full = cl.full.unwrap_or(true);
-                        form.push(kv("full", yes(full)));
-                        if full && let Some(s) = &cl.target_storage {
-                            form.push(kv("storage", s.clone()));
-                        }
-                        if src_node != *node {
-                            form.push(kv("target", node.clone()));
-                        }
-                        let path = format!("{}/clone", vm_path(&src_node, src));
-                        let name = plan.name.as_deref();
-                        c.retry_locked(stop, || async {
-                            let upid = post_create(
-                                ctx,
-                                c,
-                                &path,
-                                &form,
-                                node,
-                                &src_node,
-                                newid,
-                                name,
-                                &|| mark(newid),
-                            )
-                            .await
-                            .inspect_err(|e| {
-                                if e.is_locked()
-                                    && e.message().contains(&format!("lock-{src}.conf"))
-                                {
-                                    c.clone_contention(src);
-                                }
-                            })?;
-                            if let Some(u) = upid {
-                                c.wait_task(stop, &u).await.inspect_err(|e| {
-                                    if e.is_locked()
-                                        && e.message().contains(&format!("lock-{src}.conf"))
-                                    {
-                                        c.clone_contention(src);
-                                    }
-                                })?;
-                            }
-                            Ok(())
-                        })
-                        .await
-                    }
+                let clone = CloneOf {
+                    source: cl.vm_id,
+                    source_node: &source,
+                    node: &node,
+                    vmid: plan.vm_id,
+                    name: plan.name.as_deref(),
+                    pool: plan.pool.as_deref(),
+                    full: cl.full.unwrap_or(true),
+                    target_storage: cl.target_storage.as_deref(),
                 };
-                let r = match plan.vm_id {
-                    Some(id) => op(id).await.map(|()| id),
-                    None => c.allocate_vmid(op).await.map(|(id, ())| id),
-                };
-                r.map_err(|e| api(format!("cloning VM {src} on {src_node}"), e))
+                c.clone_vm(stop, &clone).await.map_err(|f| {
+                    let e = api(format!("cloning VM {} on {source}", cl.vm_id), *f.error);
+                    (e, f.vmid)
+                })
             }
             None => {
-                let op = |vmid: i64| {
-                    let mark = &mark;
-                    let node = node.clone();
-                    let plan = &plan;
-                    async move {
-                        let form = create_params(plan, vmid).map_err(|e| ApiError::Decode {
-                            path: "create".into(),
-                            message: e.to_string(),
-                        })?;
-                        let path = format!("/nodes/{}/qemu", enc(&node));
-                        let name = plan.name.as_deref();
-                        c.retry_locked(stop, || async {
-                            let upid = post_create(
-                                ctx,
-                                c,
-                                &path,
-                                &form,
-                                &node,
-                                &node,
-                                vmid,
-                                name,
-                                &|| mark(vmid),
-                            )
-                            .await?;
-                            if let Some(u) = upid {
-                                c.wait_task(stop, &u).await?;
-                            }
-                            Ok(())
-                        })
-                        .await
-                    }
-                };
                 // Validate the parameters before allocating anything.
-                create_params(&plan, 100)?;
-                let r = match plan.vm_id {
-                    Some(id) => op(id).await.map(|()| id),
-                    None => c.allocate_vmid(op).await.map(|(id, ())| id),
+                let config = create_config(&plan)?;
+                let new = NewVm {
+                    node: &node,
+                    vmid: plan.vm_id,
+                    pool: plan.pool.as_deref(),
+                    config: &config,
                 };
-                r.map_err(|e| api(format!("creating a VM on {node}"), e))
+                c.create_vm(stop, &new)
+                    .await
+                    .map_err(|f| (api(format!("creating a VM on {node}"), *f.error), f.vmid))
             }
         };
         c.invalidate().await;
-        let created_id = created.lock().ok().and_then(|g| *g);
         let result = match dispatched {
-            Ok(vmid) => self
-                .finish_create(ctx, c, &plan, vmid, plan.clone.is_some())
-                .await
-                .map_err(|e| (e, Some(vmid))),
-            Err(e) => Err((e, created_id)),
+            Ok(made) => {
+                let vmid = made.vmid;
+                if let Some(lost) = made.taken_over {
+                    ctx.warn(
+                        format!("Took over VM {vmid} on node {node}"),
+                        format!(
+                            "The answer to the request that creates VM {vmid} was lost ({lost}), \
+                             but the VM was found on node {node}; it is now managed by this resource."
+                        ),
+                    );
+                }
+                self.finish_create(ctx, c, &plan, vmid, plan.clone.is_some())
+                    .await
+                    .map_err(|e| (e, Some(vmid)))
+            }
+            Err(failed) => Err(failed),
         };
         match result {
             Ok(m) => Ok(m),
@@ -1865,7 +1705,7 @@ impl Vm {
                 // Leave nothing behind: remove the half-made VM. Not
                 // cancellable: this runs after Terraform asked to stop too.
                 let (_keep, no_stop) = StopTrigger::new();
-                match remove_half_made(c, &no_stop, vmid, &[&node, &source]).await {
+                match c.remove_half_made(&no_stop, vmid, &[&node, &source]).await {
                     Ok(()) => Err(e),
                     Err(de) => {
                         let mut partial = plan.clone();
@@ -1907,50 +1747,30 @@ impl Vm {
         let running = st.status == "running";
         let touched = apply_changes(c, stop, &node, vmid, &plan, Some(&prior), cfg).await?;
         if plan.pool != prior.pool {
-            // `PUT /pools` (PVE 8.1+; `/pools/{poolid}` is deprecated).
-            // `allow-move` moves the VM out of its old pool in one step.
             match (&prior.pool, &plan.pool) {
-                (_, Some(new)) => {
-                    let form = vec![
-                        kv("poolid", new.clone()),
-                        kv("vms", vmid.to_string()),
-                        kv("allow-move", "1"),
-                    ];
-                    c.put("/pools", &form)
-                        .await
-                        .map_err(|e| api(format!("adding VM {vmid} to pool {new}"), e))?;
-                }
-                (Some(old), None) => {
-                    let form = vec![
-                        kv("poolid", old.clone()),
-                        kv("vms", vmid.to_string()),
-                        kv("delete", "1"),
-                    ];
-                    match c.put("/pools", &form).await {
-                        Ok(_) => {}
-                        // Already out of the pool (changed behind our back).
-                        Err(e) if e.message().contains("not a pool member") => {}
-                        Err(e) => {
-                            return Err(api(format!("removing VM {vmid} from pool {old}"), e));
-                        }
-                    }
-                }
+                (_, Some(new)) => c
+                    .add_to_pool(new, vmid)
+                    .await
+                    .map_err(|e| api(format!("adding VM {vmid} to pool {new}"), e))?,
+                (Some(old), None) => c
+                    .remove_from_pool(old, vmid)
+                    .await
+                    .map_err(|e| api(format!("removing VM {vmid} from pool {old}"), e))?,
                 (None, None) => {}
             }
             c.invalidate().await;
         }
         if plan.template.unwrap_or(false) && !was_template {
             if running {
-                shutdown(c, stop, &node, vmid, true).await?;
+                shutdown(c, stop, &node, vmid).await?;
             }
-            let path = format!("{}/template", vm_path(&node, vmid));
-            c.retry_locked(stop, || c.run(stop, Method::POST, &path, &[]))
+            c.convert_to_template(stop, &node, vmid)
                 .await
                 .map_err(|e| api(format!("converting VM {vmid} to a template"), e))?;
         } else if plan.started() && !running {
             start(c, stop, &node, vmid).await?;
         } else if !plan.started() && running {
-            shutdown(c, stop, &node, vmid, true).await?;
+            shutdown(c, stop, &node, vmid).await?;
         } else if running && (!touched.is_empty() || plan.reboot_after_update.unwrap_or(false)) {
             let pending = c
                 .vm_pending(&node, vmid)
@@ -1958,15 +1778,12 @@ impl Vm {
                 .map_err(|e| api(format!("reading pending changes of VM {vmid}"), e))?;
             if !pending.is_empty() {
                 if plan.reboot_after_update.unwrap_or(false) {
-                    let path = format!("{}/status/reboot", vm_path(&node, vmid));
-                    c.retry_locked(stop, || c.run(stop, Method::POST, &path, &[]))
-                        .await
-                        .map_err(|e| {
-                            api(
-                                format!("rebooting VM {vmid} to apply {}", pending.join(", ")),
-                                e,
-                            )
-                        })?;
+                    c.reboot_vm(stop, &node, vmid).await.map_err(|e| {
+                        api(
+                            format!("rebooting VM {vmid} to apply {}", pending.join(", ")),
+                            e,
+                        )
+                    })?;
                 } else {
                     ctx.warn(
                         "VM needs a reboot",
@@ -1985,210 +1802,6 @@ impl Vm {
         self.read_vm(c, m)
             .await?
             .ok_or_else(|| Error::msg(format!("VM {vmid} vanished during the update")))
-    }
-}
-
-/// How long a VM may take to appear after a create or clone whose answer was lost.
-const LOST_ANSWER_GRACE: Duration = Duration::from_secs(5);
-
-/// Locks a create or clone task holds on the new VM's config.
-fn being_made(cfg: &VmConfig) -> bool {
-    matches!(cfg.get("lock"), Some("create" | "clone"))
-}
-
-/// POST the create or clone of VM `vmid`; its task's UPID. The VM ends up
-/// on `node`; the request goes to `source` (the node of a clone's source,
-/// where Proxmox VE keeps the new VM's config until the clone ends; `node`
-/// for a create). `mine` is called as soon as VM `vmid` is known to be
-/// ours (so that a later failure or cancellation removes it).
-///
-/// POSTs are never resent (Proxmox VE does not de-duplicate them), but an
-/// answer can be lost after the server did the work: a broken connection,
-/// or pveproxy's 596/599 or a gateway's 502-504. Then VM `vmid` (just
-/// reserved by this process) may exist: it is ours if it carries the planned
-/// `name` (any name when none is planned). It is looked for where Proxmox
-/// keeps it ([`Client::find_vm`]); once its create or clone lock is gone and
-/// it is on `node`, it is taken over (no UPID to wait for), with a warning.
-/// Under another name it is someone else's: "already exists", so that
-/// another VMID is picked. Still absent after a grace period: the request
-/// did not take effect, and the error stands. Seen, then gone: its task
-/// failed.
-///
-/// A create whose worker could not be started ("got no worker upid") is not
-/// retried: see [`worker_start_failed`].
-#[allow(clippy::too_many_arguments)]
-async fn post_create(
-    ctx: &Ctx<Client>,
-    c: &Client,
-    path: &str,
-    form: &Form,
-    node: &str,
-    source: &str,
-    vmid: i64,
-    name: Option<&str>,
-    mine: &(dyn Fn() + Sync),
-) -> Result<Option<String>, ApiError> {
-    let creating = source == node && !path.ends_with("/clone");
-    let lost = match c.post(path, form).await {
-        Ok(v) => {
-            mine();
-            return Ok(v
-                .as_str()
-                .filter(|u| u.starts_with("UPID:"))
-                .map(str::to_string));
-        }
-        Err(e) if creating && e.is_worker_start_failure() => {
-            return Err(worker_start_failed(c, node, vmid, e).await);
-        }
-        Err(e) if e.is_no_answer() => e,
-        Err(e) => return Err(e),
-    };
-    tracing::warn!(vmid, error = %lost, "the answer to a create was lost; looking for the VM");
-    let since = Instant::now();
-    let mut seen = false;
-    let mut interval = c.poll.0;
-    loop {
-        match c.find_vm(vmid, &[node, source]).await? {
-            None if seen => {
-                return Err(ApiError::NoAnswer {
-                    method: "POST".into(),
-                    path: path.into(),
-                    message: format!(
-                        "{}; VM {vmid} appeared and was removed again: its task failed (see the task log on node {source})",
-                        lost.message()
-                    ),
-                });
-            }
-            None if since.elapsed() >= LOST_ANSWER_GRACE => return Err(lost),
-            None => {}
-            Some((at, cfg)) => {
-                seen = true;
-                let ours = name.is_none() || cfg.get("name") == name;
-                if ours && !being_made(&cfg) {
-                    mine();
-                }
-                if !being_made(&cfg) {
-                    if let (false, Some(want)) = (ours, name) {
-                        return Err(ApiError::AlreadyExists {
-                            method: "POST".into(),
-                            path: path.into(),
-                            message: format!(
-                                "VM {vmid} already exists on node {at}, named {} rather than {want}",
-                                cfg.get("name").unwrap_or("(nothing)")
-                            ),
-                        });
-                    }
-                    if at == node {
-                        tracing::info!(
-                            vmid,
-                            "the VM was made although the answer was lost; carrying on"
-                        );
-                        ctx.warn(
-                            format!("Took over VM {vmid} on node {node}"),
-                            format!(
-                                "The answer to the request that creates VM {vmid} was lost ({lost}), \
-                                 but the VM was found on node {node}; it is now managed by this resource."
-                            ),
-                        );
-                        return Ok(None);
-                    }
-                }
-            }
-        }
-        let waited = since.elapsed();
-        if waited >= c.task_timeout {
-            return Err(ApiError::TaskTimeout {
-                upid: format!("(the task that makes VM {vmid}; its answer was lost)"),
-                waited,
-            });
-        }
-        pause(
-            ctx.stop_signal(),
-            interval,
-            &format!("looking for VM {vmid} after its create lost its answer"),
-        )
-        .await?;
-        interval = interval.mul_f64(1.5).min(c.poll.1);
-    }
-}
-
-/// A create answered "got no worker upid - start worker failed" (pve-common
-/// `PVE::RESTEnvironment::fork_worker`). qemu-server `create_vm` has already
-/// written VM `vmid`'s config with `lock: create` (`create_and_lock_config`
-/// runs before `fork_worker`, and only the worker cleans up), so the VMID is
-/// taken: a retry would fail with "already exists" and move on to the next
-/// VMID, leaving the stub behind. Instead: no retry; remove the stub when
-/// the API user may (root@pam: `skiplock`), else report it.
-async fn worker_start_failed(c: &Client, node: &str, vmid: i64, e: ApiError) -> ApiError {
-    let message = e.message();
-    let stub = match c.vm_config(node, vmid).await {
-        Ok(None) => Stub::None,
-        Ok(Some(cfg)) if cfg.get("lock") != Some("create") => Stub::None,
-        Ok(Some(_)) | Err(_) if !c.is_root() => Stub::Left,
-        Ok(Some(_)) | Err(_) => {
-            let q = vec![
-                kv("skiplock", "1"),
-                kv("purge", "1"),
-                kv("destroy-unreferenced-disks", "1"),
-            ];
-            // Not cancellable: this is clean-up.
-            let (_keep, no_stop) = StopTrigger::new();
-            let path = vm_path(node, vmid);
-            match c
-                .retry_locked(&no_stop, || c.run(&no_stop, Method::DELETE, &path, &q))
-                .await
-            {
-                Ok(()) => Stub::Removed,
-                Err(de) => {
-                    tracing::warn!(vmid, error = %de, "removing the create stub failed");
-                    Stub::RemoveFailed
-                }
-            }
-        }
-    };
-    ApiError::WorkerStartFailed {
-        node: node.to_string(),
-        vmid,
-        message,
-        stub,
-    }
-}
-
-/// Remove a VM this resource half-made (create, clone or configuration
-/// failed, or Terraform asked to stop): look for it where Proxmox VE keeps
-/// it (on `nodes`, or wherever `/cluster/resources` says), wait while its
-/// create or clone task still holds it (a clone's config stays on the
-/// source node until the clone ends), then destroy it where it is.
-async fn remove_half_made(
-    c: &Client,
-    stop: &StopSignal,
-    vmid: i64,
-    nodes: &[&str],
-) -> Result<(), ApiError> {
-    let since = Instant::now();
-    loop {
-        match c.find_vm(vmid, nodes).await? {
-            None => return Ok(()),
-            Some((_, cfg)) if being_made(&cfg) => {
-                if since.elapsed() >= c.task_timeout {
-                    return Err(ApiError::Locked {
-                        method: "DELETE".into(),
-                        path: format!("VM {vmid}"),
-                        message: format!(
-                            "VM {vmid} is still locked ({})",
-                            cfg.get("lock").unwrap_or_default()
-                        ),
-                    });
-                }
-                pause(
-                    stop,
-                    c.poll.1,
-                    &format!("waiting for the task that makes VM {vmid}"),
-                )
-                .await?;
-            }
-            Some((at, _)) => return destroy(c, stop, &at, vmid).await,
-        }
     }
 }
 
@@ -2391,7 +2004,7 @@ impl Resource for Vm {
     async fn delete(&self, ctx: &Ctx<Client>, state: VmModel) -> Result<()> {
         let c = ctx.client();
         let vmid = state.vmid()?;
-        destroy(c, ctx.stop_signal(), &state.node, vmid)
+        c.destroy_vm(ctx.stop_signal(), &state.node, vmid)
             .await
             .map_err(|e| api(format!("destroying VM {vmid} on {}", state.node), e))?;
         c.invalidate().await;
@@ -2523,10 +2136,10 @@ mod tests {
     }
 
     #[test]
-    fn create_params_encode_everything() {
-        let f = create_params(&plan(), 123).unwrap();
+    fn create_config_encodes_everything() {
+        let f = create_config(&plan()).unwrap();
         let get = |k: &str| f.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.as_str());
-        assert_eq!(get("vmid"), Some("123"));
+        assert_eq!(get("name"), Some("web"));
         assert_eq!(get("scsi0"), Some("local-lvm:32,discard=on,iothread=1"));
         assert_eq!(get("net0"), Some("model=virtio,bridge=vmbr0,tag=10"));
         assert_eq!(get("ide2"), Some("local-lvm:cloudinit"));
@@ -2704,15 +2317,17 @@ mod tests {
     }
 
     #[test]
-    fn agent_addresses() {
-        let v = serde_json::json!({"result": [
-            {"name": "lo", "ip-addresses": [{"ip-address": "127.0.0.1"}]},
-            {"name": "eth0", "ip-addresses": [
-                {"ip-address": "10.0.0.5"}, {"ip-address": "fe80::1"}, {"ip-address": "fd00::5"},
-                {"ip-address": "169.254.1.1"}
-            ]}
-        ]});
-        let (v4, v6) = agent_ips(&v);
+    fn routable_agent_addresses() {
+        let iface = |name: &str, addrs: &[&str]| GuestInterface {
+            name: Some(name.into()),
+            addresses: addrs.iter().map(|a| a.to_string()).collect(),
+        };
+        let ifaces = [
+            iface("lo", &["127.0.0.1", "10.0.0.99"]),
+            iface("eth0", &["10.0.0.5", "fe80::1", "fd00::5", "169.254.1.1"]),
+            iface("eth1", &["::1", "not an address"]),
+        ];
+        let (v4, v6) = routable_ips(&ifaces);
         assert_eq!(v4, vec!["10.0.0.5"]);
         assert_eq!(v6, vec!["fd00::5"]);
     }
