@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: build the provider and the lab simulator, install the provider
 # into a local filesystem mirror (as users do), start `homelab-sim`, then run
-# init, apply, a second plan that must show no changes, and destroy on
+# init, apply, a second plan that must show no changes, a refresh-only plan
+# that must find nothing changed outside Terraform, and destroy on
 # examples/lab. Any failure exits non-zero; the simulator is always stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,7 +80,13 @@ tf plan -detailed-exitcode
 rc=$?
 set -e
 [ "$rc" -eq 0 ] || fail "the second plan is not empty (exit code $rc)"
+step "refresh-only plan: nothing may have changed outside Terraform"
+set +e
+tf plan -refresh-only -detailed-exitcode
+rc=$?
+set -e
+[ "$rc" -eq 0 ] || fail "the refresh-only plan found changes (exit code $rc)"
 step "destroy"
 tf destroy -auto-approve
 
-step "Demo finished: apply, an empty second plan, and destroy all passed."
+step "Demo finished: apply, an empty second plan, an empty refresh-only plan, and destroy all passed."

@@ -3,9 +3,10 @@
 # The machines are Proxmox VE VMs (proxmox.tf): a template built from a cloud
 # image and three cluster nodes cloned from it. Internal names live in
 # Technitium (a zone for the lab, with the nodes, the cluster API VIP, the
-# ingress and the services behind it); public names in Cloudflare.
+# ingress and the services behind it); public names in Cloudflare. The edge
+# router's firewall keeps the VLANs apart (edge.tf).
 # Point the variables (or the TECHNITIUM_* / CLOUDFLARE_* environment
-# variables, and PROXMOX_VE_*) at your own servers to use it for real.
+# variables, PROXMOX_VE_* and ROS_*) at your own servers to use it for real.
 
 terraform {
   required_version = ">= 1.11"
@@ -29,11 +30,24 @@ provider "homelab" {
     endpoint  = var.proxmox_endpoint
     api_token = var.proxmox_api_token
   }
+  # Needed with edge = "routeros"; otherwise only while its URL is given
+  # (e.g. to remove the RouterOS rules after a switch to another edge).
+  dynamic "routeros" {
+    for_each = var.edge == "routeros" || var.routeros_url != null ? [1] : []
+    content {
+      url            = var.routeros_url
+      username       = var.routeros_username
+      password       = var.routeros_password
+      ca_certificate = var.routeros_ca_certificate
+    }
+  }
 }
 
 locals {
   cluster_vip = "10.0.20.10"
+  dns_server  = "10.0.20.2" # Technitium, on the cluster VLAN
   ingress_ip  = "10.0.20.50"
+  lb_pool     = "10.0.20.50-10.0.20.59" # MetalLB's pool; the ingress is its first address
   public_ip   = "203.0.113.10"
   services    = toset(["grafana", "argocd", "home"])
 }

@@ -51,7 +51,7 @@ resource "homelab_proxmox_vm" "node" {
     ip_config = {
       net0 = { ipv4_address = "10.0.20.${21 + count.index}/24", ipv4_gateway = "10.0.20.1" }
     }
-    dns = { servers = ["10.0.20.2"], domain = var.lab_domain }
+    dns = { servers = [local.dns_server], domain = var.lab_domain }
   }
   wait_for_ip_seconds = 0
 }

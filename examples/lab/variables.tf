@@ -76,3 +76,40 @@ variable "proxmox_cloud_image" {
   type        = string
   default     = null
 }
+
+variable "edge" {
+  description = "The lab's edge router: \"routeros\" (MikroTik, edge.tf) or \"pfsense\" (its resources are not written yet)."
+  type        = string
+  default     = "routeros"
+  nullable    = false
+
+  validation {
+    condition     = contains(["routeros", "pfsense"], var.edge)
+    error_message = "The edge must be \"routeros\" or \"pfsense\"."
+  }
+}
+
+variable "routeros_url" {
+  description = "RouterOS REST URL, e.g. https://router.lan; null falls back to ROS_HOSTURL."
+  type        = string
+  default     = null
+}
+
+variable "routeros_username" {
+  description = "RouterOS user (group write or full); null falls back to ROS_USERNAME."
+  type        = string
+  default     = null
+}
+
+variable "routeros_password" {
+  description = "RouterOS password; null falls back to ROS_PASSWORD."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "routeros_ca_certificate" {
+  description = "CA certificate (PEM text or a file's path) of the router's HTTPS certificate; null falls back to ROS_CA_CERTIFICATE."
+  type        = string
+  default     = null
+}

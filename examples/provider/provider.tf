@@ -15,4 +15,11 @@ provider "homelab" {
   }
 
   cloudflare {}
+
+  # The password comes from ROS_PASSWORD. A router whose certificate no
+  # system CA signed needs ca_certificate (its CA: PEM text or a file's path).
+  routeros {
+    url      = "https://router.lab.internal"
+    username = "terraform"
+  }
 }
