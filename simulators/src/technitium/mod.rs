@@ -16,13 +16,15 @@
 
 mod api;
 mod ops;
+mod request;
 mod state;
 
 use serde_json::Value;
 
 use crate::common::{Counters, Faults, SimParts, SimServer, lock, start_sim};
-use api::{Call, Params, Reply, Shared};
-use ops::{Role, Server};
+use api::Shared;
+use ops::Server;
+use request::{Call, Params, Reply, Role};
 
 /// Seeded non-expiring API token of user `admin` (all permissions).
 pub const ADMIN_TOKEN: &str = "a1d0c6e83f027327d8461063f4ac58a6b7c7d1f5e6b4a3c2d1e0f9a8b7c6d5e4";

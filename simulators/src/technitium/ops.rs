@@ -19,46 +19,12 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde_json::{Map, Value, json};
 
-use super::api::{ApiError, Call, Params, Reply};
+use super::request::{ApiError, Call, Params, Reply, Role, Session};
 use super::state::{
     DEFAULT_NS_TTL, DEFAULT_SOA_TTL, DEFAULT_TTL, FWD_PROTOCOLS, RData, RECORD_TYPES, Record,
     SERVER_DOMAIN, ZONE_TYPES, Zone, normalize_name, reverse_zone_name, txt_strings, valid_domain,
 };
 use crate::common::text::IdGen;
-
-/// What a session may do in the Zones section.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Role {
-    pub(crate) view: bool,
-    pub(crate) modify: bool,
-    pub(crate) delete: bool,
-}
-
-impl Role {
-    pub(crate) const ADMIN: Role = Role {
-        view: true,
-        modify: true,
-        delete: true,
-    };
-    pub(crate) const READ_ONLY: Role = Role {
-        view: true,
-        modify: false,
-        delete: false,
-    };
-    pub(crate) const NO_DELETE: Role = Role {
-        view: true,
-        modify: true,
-        delete: false,
-    };
-}
-
-/// A login session or API token.
-#[derive(Debug, Clone)]
-pub(crate) struct Session {
-    pub(crate) username: String,
-    pub(crate) role: Role,
-    pub(crate) token_name: Option<String>,
-}
 
 #[derive(Debug, Clone)]
 pub(crate) struct User {
