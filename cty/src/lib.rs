@@ -18,6 +18,8 @@
 //! - [`infer_type`] and [`conforms`]: what type a value sent in a `dynamic`
 //!   slot gets, and whether a value fits a type before you encode it.
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod conform;
 mod number;
 mod path;
@@ -39,15 +41,20 @@ pub enum Error {
     /// The bytes are not valid for the format (truncated msgpack, bad JSON, ...).
     #[error("malformed {format}: {message}")]
     Malformed {
+        /// What was being read: `"msgpack"`, `"JSON"` or `"number"` (parsing a [`Number`]).
         format: &'static str,
+        /// What was wrong and where in the bytes.
         message: String,
     },
     /// The value does not conform to the type it is decoded or encoded against.
     #[error("{path}: {message}")]
     Type {
+        /// Where in the value the mismatch is (the root for the value itself).
         path: AttributePath,
+        /// What was expected and what was found.
         message: String,
     },
 }
 
+/// A result whose error defaults to this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

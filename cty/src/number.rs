@@ -54,10 +54,12 @@ impl Number {
         Number { kind: Kind::NegInf }
     }
 
+    /// The integer `n`, exactly.
     pub fn from_i64(n: i64) -> Number {
         Self::from_i128(i128::from(n))
     }
 
+    /// The integer `n`, exactly.
     pub fn from_u64(n: u64) -> Number {
         Self::from_i128(i128::from(n))
     }
@@ -173,14 +175,17 @@ impl Number {
         })
     }
 
+    /// Whether this is zero (there is no negative zero).
     pub fn is_zero(&self) -> bool {
         matches!(&self.kind, Kind::Finite { digits, .. } if digits.is_empty())
     }
 
+    /// Whether this is positive or negative infinity.
     pub fn is_infinite(&self) -> bool {
         matches!(self.kind, Kind::PosInf | Kind::NegInf)
     }
 
+    /// Whether this is below zero (negative infinity included).
     pub fn is_negative(&self) -> bool {
         match &self.kind {
             Kind::Finite { neg, .. } => *neg,

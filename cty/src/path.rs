@@ -16,10 +16,12 @@ pub enum PathStep {
 /// A path from the root of a resource's object to a nested value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AttributePath {
+    /// Steps from the root, outermost first; empty for the root itself.
     pub steps: Vec<PathStep>,
 }
 
 impl AttributePath {
+    /// The empty path: the whole value.
     pub fn root() -> Self {
         Self::default()
     }
@@ -29,24 +31,29 @@ impl AttributePath {
         Self::root().join_attr(name)
     }
 
+    /// This path followed by the attribute (or block) `name`.
     pub fn join_attr(&self, name: impl Into<String>) -> Self {
         self.join(PathStep::Attr(name.into()))
     }
 
+    /// This path followed by the map key `key`.
     pub fn join_key(&self, key: impl Into<String>) -> Self {
         self.join(PathStep::Key(key.into()))
     }
 
+    /// This path followed by the list or tuple index `i`.
     pub fn join_index(&self, i: i64) -> Self {
         self.join(PathStep::Index(i))
     }
 
+    /// This path followed by `step` (a new path; `self` is unchanged).
     pub fn join(&self, step: PathStep) -> Self {
         let mut steps = self.steps.clone();
         steps.push(step);
         Self { steps }
     }
 
+    /// Whether this is the empty path (the whole value).
     pub fn is_root(&self) -> bool {
         self.steps.is_empty()
     }

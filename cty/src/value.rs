@@ -10,16 +10,26 @@ use crate::{Number, Type};
 /// A cty value: null, unknown (possibly refined), or known.
 #[derive(Debug, Clone)]
 pub enum Value {
+    /// Null, of whatever type the slot has.
     Null,
+    /// Not known until apply, with what is known about it.
     Unknown(Refinements),
+    /// A known bool.
     Bool(bool),
+    /// A known number.
     Number(Number),
+    /// A known string.
     String(String),
+    /// Elements of a list, in order.
     List(Vec<Value>),
     /// Elements of a set; order carries no meaning and equality ignores it.
     Set(Vec<Value>),
+    /// Entries of a map, by key.
     Map(BTreeMap<String, Value>),
+    /// Attributes of an object, by name. Attributes the type has but the
+    /// map lacks are treated as null when encoding.
     Object(BTreeMap<String, Value>),
+    /// Elements of a tuple, in order.
     Tuple(Vec<Value>),
     /// A value decoded from (or destined for) a `dynamic` slot, with its concrete type.
     Dynamic(Type, Box<Value>),
@@ -34,15 +44,20 @@ pub enum Value {
 pub struct Refinements {
     /// `Some(false)`: definitely not null.
     pub nullable: Option<bool>,
+    /// A prefix every possible string value starts with.
     pub string_prefix: Option<String>,
     /// Lower bound and whether it is inclusive.
     pub number_lower: Option<(Number, bool)>,
+    /// Upper bound and whether it is inclusive.
     pub number_upper: Option<(Number, bool)>,
+    /// Least number of elements (inclusive).
     pub length_lower: Option<u64>,
+    /// Greatest number of elements (inclusive).
     pub length_upper: Option<u64>,
 }
 
 impl Refinements {
+    /// Whether nothing at all is known (a plain unknown).
     pub fn is_empty(&self) -> bool {
         *self == Refinements::default()
     }
@@ -59,18 +74,22 @@ impl Value {
         Value::Unknown(Refinements::default())
     }
 
+    /// A known string.
     pub fn string(s: impl Into<String>) -> Value {
         Value::String(s.into())
     }
 
+    /// An object with these attributes.
     pub fn object<K: Into<String>>(attrs: impl IntoIterator<Item = (K, Value)>) -> Value {
         Value::Object(attrs.into_iter().map(|(k, v)| (k.into(), v)).collect())
     }
 
+    /// A map with these entries (a later duplicate key wins).
     pub fn map<K: Into<String>>(entries: impl IntoIterator<Item = (K, Value)>) -> Value {
         Value::Map(entries.into_iter().map(|(k, v)| (k.into(), v)).collect())
     }
 
+    /// A list of these elements, in order.
     pub fn list(elems: impl IntoIterator<Item = Value>) -> Value {
         Value::List(elems.into_iter().collect())
     }
@@ -80,27 +99,33 @@ impl Value {
         Value::Set(dedupe_set(elems.into_iter().collect()))
     }
 
+    /// A tuple of these elements, in order.
     pub fn tuple(elems: impl IntoIterator<Item = Value>) -> Value {
         Value::Tuple(elems.into_iter().collect())
     }
 
+    /// A known bool.
     pub fn bool(b: bool) -> Value {
         Value::Bool(b)
     }
 
+    /// A known number.
     pub fn number(n: Number) -> Value {
         Value::Number(n)
     }
 
+    /// A known number equal to `n`.
     pub fn from_i64(n: i64) -> Value {
         Value::Number(Number::from_i64(n))
     }
 
+    /// A known number equal to `n`.
     pub fn from_u64(n: u64) -> Value {
         Value::Number(Number::from_u64(n))
     }
 
-    /// `None` for NaN.
+    /// A known number: the shortest decimal that reads back as `f`
+    /// (see [`Number::from_f64`]); `None` for NaN.
     pub fn from_f64(f: f64) -> Option<Value> {
         Number::from_f64(f).map(Value::Number)
     }
@@ -140,6 +165,7 @@ impl Value {
         }
     }
 
+    /// Whether the value is null (looking through [`Value::Dynamic`]).
     pub fn is_null(&self) -> bool {
         match self {
             Value::Null => true,
@@ -148,6 +174,9 @@ impl Value {
         }
     }
 
+    /// Whether the value itself is unknown (looking through
+    /// [`Value::Dynamic`]); a known list holding an unknown is not, see
+    /// [`Value::contains_unknown`].
     pub fn is_unknown(&self) -> bool {
         match self {
             Value::Unknown(_) => true,
@@ -183,6 +212,7 @@ impl Value {
         }
     }
 
+    /// The string, if this is a known string.
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::String(s) => Some(s),
@@ -191,6 +221,7 @@ impl Value {
         }
     }
 
+    /// The bool, if this is a known bool.
     pub fn as_bool(&self) -> Option<bool> {
         match self {
             Value::Bool(b) => Some(*b),
@@ -199,6 +230,7 @@ impl Value {
         }
     }
 
+    /// The number, if this is a known number.
     pub fn as_number(&self) -> Option<&Number> {
         match self {
             Value::Number(n) => Some(n),
