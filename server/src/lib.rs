@@ -25,6 +25,8 @@
 //! or SIGTERM; SIGINT is ignored (cancellation arrives as `StopProvider`).
 //! TCP listeners (Windows) are not implemented.
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod handshake;
 mod invocation;
 mod io;

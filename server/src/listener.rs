@@ -19,7 +19,7 @@ pub(crate) struct SocketGuard {
 }
 
 impl SocketGuard {
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 }

@@ -28,7 +28,7 @@ pub(crate) struct ServerTls {
 
 impl ServerTls {
     /// Builds the server config for the host certificate given as PEM.
-    pub fn for_client_pem(client_cert_pem: &str) -> Result<Self, String> {
+    pub(crate) fn for_client_pem(client_cert_pem: &str) -> Result<Self, String> {
         let pinned = CertificateDer::from_pem_slice(client_cert_pem.as_bytes())
             .map_err(|e| format!("PLUGIN_CLIENT_CERT is not a PEM certificate: {e}"))?;
         let (cert_der, key) = generate_server_cert()?;
@@ -86,7 +86,7 @@ pub(crate) struct PinnedClientCert {
 }
 
 impl PinnedClientCert {
-    pub fn new(pinned: CertificateDer<'static>, provider: &CryptoProvider) -> Self {
+    pub(crate) fn new(pinned: CertificateDer<'static>, provider: &CryptoProvider) -> Self {
         Self {
             pinned,
             algorithms: provider.signature_verification_algorithms,
