@@ -18,9 +18,12 @@
 //! The labforge-server crate wires all of this into a go-plugin compatible
 //! process; most code should depend on that (or on the framework) instead.
 
+#![warn(missing_docs, unreachable_pub)]
+
 /// Terraform plugin protocol, major version 6 (package `tfplugin6`).
 #[allow(
     missing_docs,
+    unreachable_pub,
     clippy::all,
     clippy::pedantic,
     clippy::nursery,
@@ -34,6 +37,7 @@ pub mod tfplugin6 {
 /// go-plugin's own services (package `plugin`).
 #[allow(
     missing_docs,
+    unreachable_pub,
     clippy::all,
     clippy::pedantic,
     clippy::nursery,
@@ -47,6 +51,7 @@ pub mod plugin {
 /// gRPC health checking (package `grpc.health.v1`).
 #[allow(
     missing_docs,
+    unreachable_pub,
     clippy::all,
     clippy::pedantic,
     clippy::nursery,
