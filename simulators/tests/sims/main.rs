@@ -5,6 +5,7 @@
 mod cloudflare;
 mod cloudflare_openapi;
 mod homelab_sim;
+mod pfsense;
 mod proxmox;
 mod routeros;
 mod technitium;
