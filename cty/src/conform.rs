@@ -1,6 +1,6 @@
 //! Type inference for values in `dynamic` slots, and conformance checks.
 
-use crate::msgpack::MAX_DEPTH;
+use crate::MAX_DEPTH;
 use std::collections::BTreeMap;
 
 use crate::{AttributePath, Error, PathStep, Result, Type, Value};

@@ -10,8 +10,7 @@ use crate::path::Trail;
 use crate::value::dedupe_set;
 use crate::{Error, Number, ObjectType, Result, Type, Value};
 
-/// Deepest JSON nesting accepted (values and types).
-const MAX_DEPTH: usize = 256;
+use crate::MAX_DEPTH;
 
 /// Decode state JSON leniently: missing object attributes become null,
 /// attributes the type does not know are dropped (state written by an older schema).

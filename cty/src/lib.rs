@@ -30,6 +30,10 @@ pub mod json;
 pub mod msgpack;
 
 pub use conform::{conforms, infer_type};
+
+/// Deepest value nesting the codecs accept when decoding or encoding, and
+/// the depth beyond which type inference gives up (`dynamic`).
+pub const MAX_DEPTH: usize = 256;
 pub use number::Number;
 pub use path::{AttributePath, PathStep};
 pub use types::{ObjectType, Type};

@@ -19,8 +19,7 @@ use crate::path::Trail;
 use crate::value::dedupe_set;
 use crate::{Error, Number, ObjectType, Refinements, Result, Type, Value};
 
-/// Deepest value nesting accepted when decoding or encoding.
-pub const MAX_DEPTH: usize = 256;
+pub use crate::MAX_DEPTH;
 
 /// Largest refinement payload accepted (as go-cty).
 const MAX_REFINEMENT_LEN: usize = 1024;
