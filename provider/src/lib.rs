@@ -26,6 +26,7 @@ pub fn backends() -> Backends {
         .with(labforge_technitium::Technitium)
         .with(labforge_cloudflare::Cloudflare)
         .with(labforge_routeros::Routeros)
+        .with(labforge_pfsense::Pfsense)
 }
 
 /// The `homelab` provider.
