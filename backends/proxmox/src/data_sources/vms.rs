@@ -1,0 +1,136 @@
+//! `homelab_proxmox_vms`: VMs matching filters, from the cluster list.
+
+use labforge_framework::schema::{Attribute, Nesting, Schema, Validator, validators};
+use labforge_framework::{AttributePath, Ctx, DataSource, Diagnostics, Error, Result, Type, Value};
+use serde::{Deserialize, Serialize};
+
+use super::{VmInfo, info};
+use crate::Client;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Vms;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct VmsModel {
+    pub node: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub name_regex: Option<String>,
+    pub template: Option<bool>,
+    pub vms: Option<Vec<VmInfo>>,
+}
+
+/// `pattern` matches `s` (unanchored), using the framework's regex validator.
+fn regex_matches(pattern: &str, s: &str) -> Result<bool> {
+    let v = validators::matches(pattern, "x");
+    let mut d = Diagnostics::new();
+    v.validate(
+        &AttributePath::attr("name_regex"),
+        &Value::string(s),
+        &mut d,
+    );
+    if d.iter().any(|x| x.detail.contains("pattern is invalid")) {
+        return Err(Error::msg(format!(
+            "name_regex: {pattern:?} is not a valid regular expression"
+        ))
+        .at(AttributePath::attr("name_regex")));
+    }
+    Ok(d.is_empty())
+}
+
+impl DataSource for Vms {
+    type Client = Client;
+    type Model = VmsModel;
+    const NAME: &'static str = "proxmox_vms";
+
+    fn schema(&self) -> Schema {
+        Schema::new(
+            "VMs matching all the given filters, sorted by VMID (one cluster-wide request). The \
+             list comes from the cluster status and may lag a few seconds behind changes.",
+        )
+        .attribute(
+            "node",
+            Attribute::string()
+                .optional()
+                .describe("Only VMs on this node."),
+        )
+        .attribute(
+            "tags",
+            Attribute::set(Type::String)
+                .optional()
+                .describe("Only VMs having all these tags."),
+        )
+        .attribute(
+            "name_regex",
+            Attribute::string()
+                .optional()
+                .describe("Only VMs whose name matches this regular expression."),
+        )
+        .attribute(
+            "template",
+            Attribute::bool()
+                .optional()
+                .describe("Only templates (`true`) or only VMs (`false`)."),
+        )
+        .attribute(
+            "vms",
+            Attribute::nested(
+                Nesting::List,
+                [
+                    ("node", Attribute::string().computed().describe("Node.")),
+                    ("vm_id", Attribute::int().computed().describe("VMID.")),
+                    ("name", Attribute::string().computed().describe("Name.")),
+                    (
+                        "tags",
+                        Attribute::list(Type::String)
+                            .computed()
+                            .describe("Tags, sorted."),
+                    ),
+                    ("status", Attribute::string().computed().describe("Status.")),
+                    (
+                        "template",
+                        Attribute::bool()
+                            .computed()
+                            .describe("Whether it is a template."),
+                    ),
+                ],
+            )
+            .computed()
+            .describe("The matching VMs."),
+        )
+    }
+
+    async fn read(&self, ctx: &Ctx<Client>, mut config: VmsModel) -> Result<VmsModel> {
+        let c = ctx.client();
+        let list = c
+            .cluster_vms()
+            .await
+            .map_err(|e| Error::msg(format!("listing VMs: {e}")))?;
+        let want: Vec<String> = config
+            .tags
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .map(|t| t.to_ascii_lowercase())
+            .collect();
+        let mut out = Vec::new();
+        for v in list.iter().filter_map(info) {
+            if config.node.as_ref().is_some_and(|n| &v.node != n)
+                || config.template.is_some_and(|t| t != v.template)
+                || !want
+                    .iter()
+                    .all(|t| v.tags.iter().any(|x| x.eq_ignore_ascii_case(t)))
+            {
+                continue;
+            }
+            if let Some(re) = &config.name_regex
+                && !regex_matches(re, v.name.as_deref().unwrap_or(""))?
+            {
+                continue;
+            }
+            out.push(v);
+        }
+        out.sort_by_key(|v| v.vm_id);
+        config.vms = Some(out);
+        Ok(config)
+    }
+}
