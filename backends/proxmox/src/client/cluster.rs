@@ -17,7 +17,7 @@ const LIST_TTL: Duration = Duration::from_secs(10);
 const GATE_PERMITS: u32 = 64;
 
 /// One VM from `/cluster/resources?type=vm` (every field listed in
-/// [`RESPONSE_FIELDS`]; `Serialize` lets a test enumerate them).
+/// [`RESPONSE_FIELDS`](super::RESPONSE_FIELDS); `Serialize` lets a test enumerate them).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct ClusterVm {
     #[serde(default)]
@@ -47,7 +47,7 @@ impl ClusterVm {
     }
 }
 
-/// One node from `/nodes` (every field listed in [`RESPONSE_FIELDS`]).
+/// One node from `/nodes` (every field listed in [`RESPONSE_FIELDS`](super::RESPONSE_FIELDS)).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct NodeInfo {
     pub node: String,

@@ -200,7 +200,7 @@ impl ApiError {
             _ => false,
         }
     }
-    /// Worth another attempt after a pause ([`Client::retry_locked`]).
+    /// Worth another attempt after a pause (`Client::retry_locked`).
     pub fn is_transient(&self) -> bool {
         self.is_locked() || self.is_worker_start_failure()
     }

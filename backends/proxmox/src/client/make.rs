@@ -128,7 +128,7 @@ fn being_made(cfg: &VmConfig) -> bool {
 impl Client {
     /// Create a VM from scratch and wait for its task; retried while
     /// locked; with `vmid` unset, on the next free VMID. A lost answer is
-    /// never resent: see [`Client::post_make`].
+    /// never resent: see `Client::post_make`.
     pub async fn create_vm(&self, stop: &StopSignal, vm: &NewVm<'_>) -> Result<Made, MakeFailed> {
         let track = Track::default();
         let path = format!("/nodes/{}/qemu", enc(vm.node));
@@ -174,7 +174,7 @@ impl Client {
     /// Clone a VM and wait for its task, through the source's clone gate
     /// (clones of one source turn one-at-a-time once it shows lock
     /// contention); retried while locked; with `vmid` unset, on the next
-    /// free VMID. A lost answer is never resent: see [`Client::post_make`].
+    /// free VMID. A lost answer is never resent: see `Client::post_make`.
     pub async fn clone_vm(&self, stop: &StopSignal, vm: &CloneOf<'_>) -> Result<Made, MakeFailed> {
         let track = Track::default();
         let src = vm.source;
@@ -253,7 +253,7 @@ impl Client {
     /// and the error stands. Seen, then gone: its task failed.
     ///
     /// A create whose worker could not be started ("got no worker upid") is
-    /// not retried: see [`Client::worker_start_failed`].
+    /// not retried: see `Client::worker_start_failed`.
     async fn post_make(
         &self,
         stop: &StopSignal,

@@ -15,17 +15,17 @@
 //!   creates and clones): a lost answer becomes [`ApiError::NoAnswer`] and the
 //!   caller finds out what happened. PUT and DELETE, whose effect does not
 //!   depend on being sent twice, are resent on 502-504/596/599.
-//! - Tasks: mutations answer a UPID; [`Client::wait_task`] polls
+//! - Tasks: mutations answer a UPID; `Client::wait_task` polls
 //!   `/nodes/{node}/tasks/{upid}/status` (tolerating 400 "no such task" for a
 //!   grace window after dispatch), and on failure fetches the task log.
 //! - Locks: "can't lock file … got timeout" / "VM is locked (…)" are
-//!   transient; [`Client::retry_locked`] retries them (and a worker that
+//!   transient; `Client::retry_locked` retries them (and a worker that
 //!   could not be started, "got no worker upid") with jittered backoff.
 //!   A create is never retried after a worker start failure: PVE has already
 //!   written the VM's `lock: create` config (see [`Client::create_vm`]).
 //!   Clones of one source go through a per-source gate that turns exclusive
 //!   once the server shows source-lock contention.
-//! - VMIDs: [`Client::allocate_vmid`] serialises allocation in-process,
+//! - VMIDs: `Client::allocate_vmid` serialises allocation in-process,
 //!   reserves the candidate, and moves on when the create answers
 //!   "already exists" (another client won the race).
 //! - Lists: the node list is read once per provider process;
@@ -73,9 +73,9 @@ use error::classify;
 
 /// Tickets live two hours; renew well before.
 const TICKET_TTL: Duration = Duration::from_secs(90 * 60);
-/// How long [`Client::wait_task`] waits for a task by default.
+/// How long `Client::wait_task` waits for a task by default.
 pub const TASK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-/// Retries of a request that may be resent (see [`Client::call`]).
+/// Retries of a request that may be resent (see `Client::call`).
 const MAX_RETRIES: u32 = 4;
 
 /// A percent-encoded path segment (volume ids and UPIDs carry `:` `/` `@` `!`).
@@ -242,7 +242,7 @@ pub struct Client {
     cluster_vms: Cached<Vec<ClusterVm>>,
     /// First and longest interval between task status polls.
     pub poll: (Duration, Duration),
-    /// How long [`Client::wait_task`] waits before giving up.
+    /// How long `Client::wait_task` waits before giving up.
     pub task_timeout: Duration,
     /// The first pause before a request is resent; it doubles each time.
     pub retry_delay: Duration,
