@@ -18,10 +18,13 @@ pub struct StopSignal(watch::Receiver<bool>);
 pub struct StopTrigger(watch::Sender<bool>);
 
 impl StopTrigger {
+    /// A connected pair; the signal has not fired yet.
     pub fn new() -> (StopTrigger, StopSignal) {
         let (tx, rx) = watch::channel(false);
         (StopTrigger(tx), StopSignal(rx))
     }
+    /// Fire the signal: every clone of its [`StopSignal`] sees it (once
+    /// fired, it stays fired).
     pub fn stop(&self) {
         self.0.send_replace(true);
     }
@@ -34,6 +37,7 @@ impl StopSignal {
         std::mem::forget(tx);
         StopSignal(rx)
     }
+    /// Whether Terraform has asked the provider to stop (does not wait).
     pub fn is_stopped(&self) -> bool {
         *self.0.borrow()
     }
@@ -104,6 +108,9 @@ impl<C> Ctx<C> {
             .and_then(|v| serde_json::from_value(v.clone()).ok())
     }
 
+    /// Store `value` (as JSON) under `key` in the resource's private state,
+    /// replacing what was there. Fails only when `value` cannot be written as
+    /// JSON (e.g. a map with non-string keys).
     pub fn set_private<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
         let v = serde_json::to_value(value)?;
         self.request
@@ -114,6 +121,7 @@ impl<C> Ctx<C> {
         Ok(())
     }
 
+    /// Drop `key` from the resource's private state (nothing happens if absent).
     pub fn remove_private(&self, key: &str) {
         self.request
             .private
@@ -131,6 +139,8 @@ impl<C> Ctx<C> {
             .push(Diagnostic::warning(summary, detail));
     }
 
+    /// Terraform's stop signal for this request, for code that wants to poll
+    /// it or wait on it itself (see also [`Ctx::until_stopped`]).
     pub fn stop_signal(&self) -> &StopSignal {
         &self.request.stop
     }

@@ -14,20 +14,28 @@ use labforge_cty::AttributePath;
 /// Error or warning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
+    /// The operation failed; Terraform stops and shows it.
     Error,
+    /// Shown to the user; the operation goes on.
     Warning,
 }
 
 /// One diagnostic, as Terraform shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Error or warning.
     pub severity: Severity,
+    /// The headline, e.g. "Unable to create VM". Empty until the framework
+    /// (or [`Error::context`]) fills one in.
     pub summary: String,
+    /// The explanation shown under the summary; may span several lines.
     pub detail: String,
+    /// The attribute Terraform points at; `None` for the resource as a whole.
     pub attribute: Option<AttributePath>,
 }
 
 impl Diagnostic {
+    /// An error not tied to an attribute.
     pub fn error(summary: impl Into<String>, detail: impl Into<String>) -> Self {
         Self {
             severity: Severity::Error,
@@ -37,6 +45,7 @@ impl Diagnostic {
         }
     }
 
+    /// A warning not tied to an attribute.
     pub fn warning(summary: impl Into<String>, detail: impl Into<String>) -> Self {
         Self {
             severity: Severity::Warning,
@@ -56,18 +65,22 @@ impl Diagnostic {
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl Diagnostics {
+    /// No diagnostics.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Append one diagnostic.
     pub fn push(&mut self, d: Diagnostic) {
         self.0.push(d);
     }
 
+    /// Append an error not tied to an attribute.
     pub fn error(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
         self.push(Diagnostic::error(summary, detail));
     }
 
+    /// Append an error pointing at the attribute at `path`.
     pub fn attribute_error(
         &mut self,
         path: AttributePath,
@@ -77,22 +90,27 @@ impl Diagnostics {
         self.push(Diagnostic::error(summary, detail).at(path));
     }
 
+    /// Append a warning not tied to an attribute.
     pub fn warning(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
         self.push(Diagnostic::warning(summary, detail));
     }
 
+    /// Append all of `other`, in order.
     pub fn extend(&mut self, other: Diagnostics) {
         self.0.extend(other.0);
     }
 
+    /// Whether any diagnostic is an error (warnings alone do not fail an RPC).
     pub fn has_errors(&self) -> bool {
         self.0.iter().any(|d| d.severity == Severity::Error)
     }
 
+    /// Whether there are no diagnostics at all.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// The diagnostics, in the order they were added.
     pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
         self.0.iter()
     }
@@ -176,6 +194,7 @@ impl Error {
         e
     }
 
+    /// Whether this came from [`Error::config_unknown`].
     pub fn is_config_unknown(&self) -> bool {
         self.kind == ErrorKind::ConfigUnknown
     }
@@ -187,14 +206,18 @@ impl Error {
         self
     }
 
+    /// The state recorded by [`Error::with_partial_state`]; `None` when there
+    /// is none or the model could not be converted.
     pub fn partial_state(&self) -> Option<&labforge_cty::Value> {
         self.partial_state.as_deref()
     }
 
+    /// The diagnostics this error carries.
     pub fn diagnostics(&self) -> &Diagnostics {
         &self.diagnostics
     }
 
+    /// The diagnostics this error carries, taken out.
     pub fn into_diagnostics(self) -> Diagnostics {
         self.diagnostics
     }

@@ -24,6 +24,8 @@
 //!   [`server`]; [`serve`] is what a provider's `main` calls.
 //! - [`docs`]: registry-style Markdown generated from the schemas.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod backend;
 pub mod context;
 pub mod diag;

@@ -175,22 +175,28 @@ impl<'de> de::Deserializer<'de> for FieldProbe {
 /// difference matters.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Attr<T> {
+    /// Null: not set.
     #[default]
     Null,
+    /// Not known until apply (only in configuration and plan, never in state).
     Unknown,
+    /// A known value.
     Known(T),
 }
 
 impl<T> Attr<T> {
+    /// The value, when known.
     pub fn known(&self) -> Option<&T> {
         match self {
             Attr::Known(t) => Some(t),
             _ => None,
         }
     }
+    /// Whether the value is unknown.
     pub fn is_unknown(&self) -> bool {
         matches!(self, Attr::Unknown)
     }
+    /// Whether the value is null.
     pub fn is_null(&self) -> bool {
         matches!(self, Attr::Null)
     }

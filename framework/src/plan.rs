@@ -15,8 +15,11 @@ use crate::schema::{Attribute, Nesting, PlanModifier, Schema};
 /// The result of planning one resource.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Planned {
+    /// The planned new state; null for a destroy.
     pub state: Value,
+    /// Attributes whose change forces replacement, sorted, without duplicates.
     pub requires_replace: Vec<AttributePath>,
+    /// What plan modifiers reported.
     pub diagnostics: Diagnostics,
 }
 

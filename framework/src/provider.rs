@@ -27,6 +27,7 @@ pub trait Provider: Send + Sync + 'static {
     /// The provider's type name: `"homelab"`; resources are `homelab_<name>`.
     const NAME: &'static str;
 
+    /// The provider block's schema; [`Provider::Config`] must match it.
     fn schema(&self) -> Schema;
 
     /// Build the client from the provider block. `raw` is the same
@@ -39,6 +40,7 @@ pub trait Provider: Send + Sync + 'static {
         raw: &Value,
     ) -> impl Future<Output = Result<Self::Client>> + Send;
 
+    /// Everything the provider offers. Called once, when the server starts.
     fn resources(&self) -> Registry<Self::Client>;
 }
 
@@ -183,6 +185,7 @@ impl<C: Send + Sync + 'static> Registry<C> {
             .map(|(n, r)| (*n, r.schema(), r.import_id_format()))
     }
 
+    /// Names and schemas of the data sources, for docs.
     pub fn data_source_schemas(&self) -> impl Iterator<Item = (&'static str, &Schema)> {
         self.data_sources.iter().map(|(n, d)| (*n, d.schema()))
     }

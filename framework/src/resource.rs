@@ -35,8 +35,12 @@ pub trait Resource: Send + Sync + 'static {
     /// Type name without the provider prefix: `"technitium_zone"`.
     const NAME: &'static str;
 
+    /// The resource's schema; [`Resource::Model`] must match it (checked at
+    /// registration).
     fn schema(&self) -> Schema;
 
+    /// Create the object described by `plan` and return it as read back from
+    /// the API, every computed attribute known.
     fn create(
         &self,
         ctx: &Ctx<Self::Client>,
@@ -50,6 +54,9 @@ pub trait Resource: Send + Sync + 'static {
         state: Self::Model,
     ) -> impl Future<Output = Result<Option<Self::Model>>> + Send;
 
+    /// Change the object from `prior` (state) to `plan` in place and return
+    /// it as read back. Only called when no changed attribute forces
+    /// replacement.
     fn update(
         &self,
         ctx: &Ctx<Self::Client>,
@@ -57,6 +64,7 @@ pub trait Resource: Send + Sync + 'static {
         plan: Self::Model,
     ) -> impl Future<Output = Result<Self::Model>> + Send;
 
+    /// Delete the object; succeed if it is already gone.
     fn delete(
         &self,
         ctx: &Ctx<Self::Client>,
@@ -85,6 +93,8 @@ pub trait Resource: Send + Sync + 'static {
     }
 
     /// Resource-wide plan changes beyond the schema's attribute plan modifiers.
+    /// Not called for a destroy; an [`Error::config_unknown`] leaves the plan
+    /// as the framework made it.
     fn modify_plan(
         &self,
         ctx: &Ctx<Self::Client>,
@@ -115,8 +125,13 @@ pub trait Resource: Send + Sync + 'static {
 
 /// Upgrade state written by schema `from_version`, whose layout `prior_schema` describes.
 pub struct StateUpgrader {
+    /// The schema version of the state this upgrader reads.
     pub from_version: i64,
+    /// The schema state of `from_version` was written with; the stored JSON
+    /// is decoded with it before `upgrade` runs.
     pub prior_schema: Schema,
+    /// Old state in, state of the current schema out (the framework coerces
+    /// it to the current type and reports a mismatch as an error).
     pub upgrade: fn(Value) -> Result<Value>,
 }
 
@@ -125,7 +140,10 @@ pub struct StateUpgrader {
 pub struct MoveSource {
     /// e.g. `registry.terraform.io/labforge/homelab`.
     pub provider_address: String,
+    /// The source resource type, with its provider prefix
+    /// (e.g. `homelab_technitium_record`).
     pub type_name: String,
+    /// The schema version the source state was written with.
     pub schema_version: i64,
     /// The source state, decoded without its schema: numbers may lose
     /// precision and `dynamic` attributes show as `{value, type}` objects.
@@ -152,18 +170,27 @@ impl MoveSource {
 /// A plan being made, for [`Resource::modify_plan`].
 #[derive(Debug)]
 pub struct PlanChange<'a> {
+    /// The configuration (values may be unknown).
     pub config: &'a Value,
     /// Null when creating.
     pub prior: &'a Value,
+    /// The planned new state so far (defaults, unknown computed values and
+    /// attribute plan modifiers already applied).
     pub planned: &'a mut Value,
+    /// Attributes whose change forces replacement; push to add one.
     pub requires_replace: &'a mut Vec<AttributePath>,
+    /// Errors and warnings returned with the plan.
     pub diagnostics: &'a mut Diagnostics,
 }
 
 impl PlanChange<'_> {
+    /// Whether the resource is being created (no prior state).
     pub fn creating(&self) -> bool {
         self.prior.is_null()
     }
+    /// Whether the resource is being destroyed (the plan is null). The
+    /// framework does not call [`Resource::modify_plan`] for a destroy, so
+    /// there this is always false.
     pub fn destroying(&self) -> bool {
         self.planned.is_null()
     }
@@ -171,18 +198,22 @@ impl PlanChange<'_> {
     pub fn planned_attr(&self, name: &str) -> &Value {
         self.planned.get(name).unwrap_or(&Value::Null)
     }
+    /// A top-level attribute of the prior state (null when creating).
     pub fn prior_attr(&self, name: &str) -> &Value {
         self.prior.get(name).unwrap_or(&Value::Null)
     }
+    /// A top-level attribute of the configuration (null when absent).
     pub fn config_attr(&self, name: &str) -> &Value {
         self.config.get(name).unwrap_or(&Value::Null)
     }
-    /// Set a top-level attribute of the planned state.
+    /// Set a top-level attribute of the planned state (nothing happens when
+    /// the plan is not an object).
     pub fn set(&mut self, name: &str, v: Value) {
         if let Value::Object(m) = self.planned {
             m.insert(name.to_string(), v);
         }
     }
+    /// Mark the attribute at `path` as forcing replacement.
     pub fn require_replace(&mut self, path: AttributePath) {
         self.requires_replace.push(path);
     }
@@ -190,10 +221,14 @@ impl PlanChange<'_> {
 
 /// A data source, such as `homelab_cloudflare_zone`.
 pub trait DataSource: Send + Sync + 'static {
+    /// The client the provider builds in `configure`.
     type Client: Send + Sync + 'static;
+    /// The configuration and result as a serde struct.
     type Model: Serialize + DeserializeOwned + Send + Sync + 'static;
+    /// Type name without the provider prefix: `"cloudflare_zone"`.
     const NAME: &'static str;
 
+    /// The data source's schema; [`DataSource::Model`] must match it.
     fn schema(&self) -> Schema;
 
     /// Fill in the computed attributes. Not finding what was asked for is an error.
@@ -203,6 +238,7 @@ pub trait DataSource: Send + Sync + 'static {
         config: Self::Model,
     ) -> impl Future<Output = Result<Self::Model>> + Send;
 
+    /// Checks across attributes at validate time (values may be unknown).
     fn validate(&self, config: &Value) -> Diagnostics {
         let _ = config;
         Diagnostics::new()
@@ -211,10 +247,14 @@ pub trait DataSource: Send + Sync + 'static {
 
 /// An ephemeral resource (Terraform 1.10+): a value that is never stored.
 pub trait EphemeralResource: Send + Sync + 'static {
+    /// The client the provider builds in `configure`.
     type Client: Send + Sync + 'static;
+    /// The configuration and result as a serde struct.
     type Model: Serialize + DeserializeOwned + Send + Sync + 'static;
+    /// Type name without the provider prefix.
     const NAME: &'static str;
 
+    /// The ephemeral resource's schema; [`EphemeralResource::Model`] must match it.
     fn schema(&self) -> Schema;
 
     /// Produce the value. Keep what `close` needs in private state (`ctx.set_private`).
@@ -224,6 +264,9 @@ pub trait EphemeralResource: Send + Sync + 'static {
         config: Self::Model,
     ) -> impl Future<Output = Result<Opened<Self::Model>>> + Send;
 
+    /// Extend the value's life when `renew_at` has come; private state is
+    /// what `open` (or the last renew) kept. Returns the next renewal time,
+    /// `None` for none. The default does nothing.
     fn renew(
         &self,
         ctx: &Ctx<Self::Client>,
@@ -232,6 +275,9 @@ pub trait EphemeralResource: Send + Sync + 'static {
         async { Ok(None) }
     }
 
+    /// Release the value (revoke a token, ...) when Terraform is done with
+    /// it; private state is what `open` or `renew` kept. The default does
+    /// nothing.
     fn close(&self, ctx: &Ctx<Self::Client>) -> impl Future<Output = Result<()>> + Send {
         let _ = ctx;
         async { Ok(()) }
@@ -241,39 +287,58 @@ pub trait EphemeralResource: Send + Sync + 'static {
 /// What [`EphemeralResource::open`] returns.
 #[derive(Debug)]
 pub struct Opened<M> {
+    /// The configuration with its computed attributes filled in (never stored).
     pub result: M,
-    /// When Terraform should call `renew`.
+    /// When Terraform should call `renew`; `None`: never.
     pub renew_at: Option<std::time::SystemTime>,
 }
 
 /// A provider-defined function (`provider::homelab::name(...)`).
 pub trait Function: Send + Sync + 'static {
+    /// The function's name, as called after `provider::<provider name>::`.
     const NAME: &'static str;
+    /// Signature and documentation.
     fn definition(&self) -> FunctionDefinition;
+    /// Evaluate a call: one value per argument (variadic ones included, in
+    /// order), each conforming to its parameter's type.
     fn call(&self, args: Vec<Value>) -> Result<Value, FunctionError>;
 }
 
 /// A function's signature and docs.
 #[derive(Debug, Clone)]
 pub struct FunctionDefinition {
+    /// One line, for listings.
     pub summary: String,
+    /// Markdown.
     pub description: String,
+    /// The positional parameters, in order.
     pub parameters: Vec<Parameter>,
+    /// The parameter any further arguments bind to; `None`: no more are allowed.
     pub variadic: Option<Parameter>,
+    /// The type of the result.
     pub returns: Type,
 }
 
 /// One function parameter.
 #[derive(Debug, Clone)]
 pub struct Parameter {
+    /// Name, for docs and error messages.
     pub name: String,
+    /// The type arguments are converted to before the call.
     pub ty: Type,
+    /// Markdown.
     pub description: String,
+    /// Whether a null argument reaches [`Function::call`]; when false,
+    /// Terraform rejects it before calling.
     pub allow_null: bool,
+    /// Whether an argument that is not wholly known reaches
+    /// [`Function::call`]; when false, Terraform skips the call and takes
+    /// the result as unknown.
     pub allow_unknown: bool,
 }
 
 impl Parameter {
+    /// A parameter that takes neither null nor unknown values.
     pub fn new(name: &str, ty: Type, description: &str) -> Self {
         Self {
             name: name.to_string(),
@@ -288,11 +353,15 @@ impl Parameter {
 /// A function call error, optionally naming the argument at fault.
 #[derive(Debug, Clone)]
 pub struct FunctionError {
+    /// What went wrong, for the user.
     pub text: String,
+    /// Zero-based index of the offending argument; `None` when it is the
+    /// call as a whole.
     pub argument: Option<i64>,
 }
 
 impl FunctionError {
+    /// An error blamed on the argument at zero-based `index`.
     pub fn argument(index: i64, text: impl Into<String>) -> Self {
         Self {
             text: text.into(),

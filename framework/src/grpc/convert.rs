@@ -13,7 +13,7 @@ use crate::server::{Private, Schemas};
 // ---------------------------------------------------------------- values
 
 /// A value Terraform sent, msgpack or JSON; absent or empty is null.
-pub fn decode(dv: Option<&pb::DynamicValue>, ty: &Type) -> Result<Value, Diagnostics> {
+pub(crate) fn decode(dv: Option<&pb::DynamicValue>, ty: &Type) -> Result<Value, Diagnostics> {
     let Some(dv) = dv else { return Ok(Value::Null) };
     let r = if !dv.msgpack.is_empty() {
         labforge_cty::msgpack::decode(&dv.msgpack, ty)
@@ -26,7 +26,7 @@ pub fn decode(dv: Option<&pb::DynamicValue>, ty: &Type) -> Result<Value, Diagnos
 }
 
 /// A value for Terraform, msgpack-encoded (it may hold unknowns).
-pub fn encode(v: &Value, ty: &Type) -> Result<pb::DynamicValue, Diagnostics> {
+pub(crate) fn encode(v: &Value, ty: &Type) -> Result<pb::DynamicValue, Diagnostics> {
     labforge_cty::msgpack::encode(v, ty)
         .map(|msgpack| pb::DynamicValue {
             msgpack,
@@ -47,7 +47,7 @@ pub fn encode(v: &Value, ty: &Type) -> Result<pb::DynamicValue, Diagnostics> {
 /// and `plan -refresh-only -detailed-exitcode` would exit 2 on every
 /// resource with a number. From JSON it is the same value as the state
 /// file's.
-pub fn encode_json(v: &Value, ty: &Type) -> Result<pb::DynamicValue, Diagnostics> {
+pub(crate) fn encode_json(v: &Value, ty: &Type) -> Result<pb::DynamicValue, Diagnostics> {
     labforge_cty::json::encode(v, ty)
         .map(|json| pb::DynamicValue {
             msgpack: Vec::new(),
@@ -62,7 +62,7 @@ fn invalid_value(e: labforge_cty::Error) -> Diagnostics {
 
 /// Private state as Terraform keeps it: JSON, empty for none. Bytes that are
 /// not a JSON object read as none.
-pub fn decode_private(bytes: &[u8]) -> Private {
+pub(crate) fn decode_private(bytes: &[u8]) -> Private {
     if bytes.is_empty() {
         return Private::new();
     }
@@ -70,7 +70,7 @@ pub fn decode_private(bytes: &[u8]) -> Private {
 }
 
 /// Private state as bytes for Terraform (empty when there is none).
-pub fn encode_private(p: &Private) -> Vec<u8> {
+pub(crate) fn encode_private(p: &Private) -> Vec<u8> {
     if p.is_empty() {
         Vec::new()
     } else {
@@ -79,7 +79,7 @@ pub fn encode_private(p: &Private) -> Vec<u8> {
 }
 
 /// A time as a protobuf timestamp (times before 1970 become 1970).
-pub fn timestamp(t: std::time::SystemTime) -> prost_types::Timestamp {
+pub(crate) fn timestamp(t: std::time::SystemTime) -> prost_types::Timestamp {
     let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     prost_types::Timestamp {
         seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
@@ -89,7 +89,7 @@ pub fn timestamp(t: std::time::SystemTime) -> prost_types::Timestamp {
 
 // ---------------------------------------------------------------- diagnostics
 
-pub fn path_proto(p: &AttributePath) -> pb::AttributePath {
+pub(crate) fn path_proto(p: &AttributePath) -> pb::AttributePath {
     use pb::attribute_path::{Step, step::Selector};
     pb::AttributePath {
         steps: p
@@ -108,7 +108,7 @@ pub fn path_proto(p: &AttributePath) -> pb::AttributePath {
 
 /// Diagnostics for Terraform; a diagnostic at the root has no path (so
 /// Terraform points at the whole block).
-pub fn diags_proto(d: &Diagnostics) -> Vec<pb::Diagnostic> {
+pub(crate) fn diags_proto(d: &Diagnostics) -> Vec<pb::Diagnostic> {
     d.iter()
         .map(|d| pb::Diagnostic {
             severity: match d.severity {
@@ -127,7 +127,7 @@ pub fn diags_proto(d: &Diagnostics) -> Vec<pb::Diagnostic> {
 }
 
 /// The details of diagnostics as one line (a function error has no summary).
-pub fn details(d: &Diagnostics) -> String {
+pub(crate) fn details(d: &Diagnostics) -> String {
     d.iter()
         .map(|d| d.detail.clone())
         .collect::<Vec<_>>()
@@ -228,7 +228,7 @@ pub fn schema_proto(s: &Schema) -> pb::Schema {
     }
 }
 
-pub fn function_proto(f: &FunctionDefinition) -> pb::Function {
+pub(crate) fn function_proto(f: &FunctionDefinition) -> pb::Function {
     let param = |p: &Parameter| pb::function::Parameter {
         name: p.name.clone(),
         r#type: labforge_cty::json::encode_type(&p.ty),
@@ -251,7 +251,7 @@ pub fn function_proto(f: &FunctionDefinition) -> pb::Function {
 }
 
 /// The GetProviderSchema answer, with the protocol features this server has.
-pub fn schema_response(s: &Schemas<'_>) -> pb::get_provider_schema::Response {
+pub(crate) fn schema_response(s: &Schemas<'_>) -> pb::get_provider_schema::Response {
     let schemas = |items: &[(String, &Schema)]| {
         items
             .iter()

@@ -25,6 +25,7 @@ pub struct ProviderService<P: Provider> {
 }
 
 impl<P: Provider> ProviderService<P> {
+    /// Wrap `provider`; its schemas are converted once, here.
     pub fn new(provider: P) -> Self {
         let server = ProviderServer::new(provider);
         let schema_response = convert::schema_response(&server.schemas());

@@ -34,30 +34,43 @@ pub use validators::Validator;
 pub struct Schema {
     /// Bump when the state layout changes; add a state upgrader for the old version.
     pub version: i64,
+    /// Markdown, shown in the docs and by language servers.
     pub description: String,
+    /// `Some(message)` marks the whole resource (or block) deprecated;
+    /// Terraform shows the message when it is used.
     pub deprecation: Option<String>,
+    /// Attributes by name.
     pub attributes: BTreeMap<String, Attribute>,
+    /// Nested blocks by name (`name { ... }` in configuration).
     pub blocks: BTreeMap<String, Block>,
 }
 
 /// How a nested block or nested attribute repeats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nesting {
+    /// At most one; null when absent.
     Single,
+    /// Any number, in order.
     List,
+    /// Any number, unordered, no duplicates.
     Set,
+    /// Keyed by a string label (`name "key" { ... }` for blocks).
     Map,
     /// A single block that is never null (absent means all attributes null).
+    /// For nested attributes it is sent as `Single`.
     Group,
 }
 
 /// What an attribute holds: a plain type, or nested attributes (protocol 6).
 #[derive(Clone)]
 pub enum AttributeType {
+    /// A value of this cty type.
     Plain(Type),
     /// Objects with these attributes (the schema holds attributes only).
     Nested {
+        /// How the objects repeat.
         nesting: Nesting,
+        /// The attributes of each object (its blocks are ignored).
         schema: Box<Schema>,
     },
 }
@@ -65,35 +78,59 @@ pub enum AttributeType {
 /// One attribute.
 #[derive(Clone)]
 pub struct Attribute {
+    /// What the attribute holds.
     pub ty: AttributeType,
+    /// Markdown, shown in the docs and by language servers.
     pub description: String,
+    /// Configuration must set it. Excludes `optional` and `computed`.
     pub required: bool,
+    /// Configuration may set it.
     pub optional: bool,
+    /// The provider may set it (with `optional`: when configuration does not).
     pub computed: bool,
+    /// Terraform hides the value in plan and apply output (it is still stored
+    /// in state).
     pub sensitive: bool,
+    /// In configuration only, never in plan or state (Terraform 1.11+); only
+    /// for top-level attributes that are not computed.
     pub write_only: bool,
+    /// `Some(message)`: Terraform warns with the message when configuration
+    /// sets the attribute.
     pub deprecation: Option<String>,
     /// Value planned when the configuration leaves the attribute null
     /// (the attribute must be computed).
     pub default: Option<Value>,
+    /// Run in order when planning, after defaults and computed unknowns.
     pub plan_modifiers: Vec<Arc<dyn PlanModifier>>,
+    /// Run on the configured value at validate time (skipped while it is
+    /// null or unknown).
     pub validators: Vec<Arc<dyn Validator>>,
 }
 
 /// A nested block.
 #[derive(Clone)]
 pub struct Block {
+    /// How the block repeats.
     pub nesting: Nesting,
+    /// Markdown; this, not `schema.description`, is what Terraform gets.
     pub description: String,
+    /// `Some(message)`: Terraform warns with the message when configuration
+    /// uses the block.
     pub deprecation: Option<String>,
+    /// Fewest blocks configuration must give; 0 for no lower limit.
     pub min_items: i64,
+    /// Most blocks configuration may give; 0 for no upper limit.
     pub max_items: i64,
+    /// The block's attributes and nested blocks.
     pub schema: Schema,
+    /// Run in order when planning, on the block's whole value.
     pub plan_modifiers: Vec<Arc<dyn PlanModifier>>,
+    /// Run on the block's configured value at validate time.
     pub validators: Vec<Arc<dyn Validator>>,
 }
 
 impl Schema {
+    /// An empty schema (version 0) with this description.
     pub fn new(description: impl Into<String>) -> Self {
         Self {
             description: description.into(),
@@ -101,21 +138,25 @@ impl Schema {
         }
     }
 
+    /// Set the schema version (see [`Schema::version`](field@Schema::version)).
     pub fn version(mut self, v: i64) -> Self {
         self.version = v;
         self
     }
 
+    /// Add (or replace) the attribute `name`.
     pub fn attribute(mut self, name: impl Into<String>, attr: Attribute) -> Self {
         self.attributes.insert(name.into(), attr);
         self
     }
 
+    /// Add (or replace) the nested block `name`.
     pub fn block(mut self, name: impl Into<String>, block: Block) -> Self {
         self.blocks.insert(name.into(), block);
         self
     }
 
+    /// Mark deprecated; Terraform shows `message` to whoever uses it.
     pub fn deprecated(mut self, message: impl Into<String>) -> Self {
         self.deprecation = Some(message.into());
         self
@@ -195,6 +236,7 @@ impl Schema {
 }
 
 impl Block {
+    /// A block without item limits, described by `schema`'s description.
     pub fn new(nesting: Nesting, schema: Schema) -> Self {
         Self {
             nesting,
@@ -207,35 +249,44 @@ impl Block {
             validators: Vec::new(),
         }
     }
+    /// A block that may repeat, in order.
     pub fn list(schema: Schema) -> Self {
         Self::new(Nesting::List, schema)
     }
+    /// A block that may repeat, unordered.
     pub fn set(schema: Schema) -> Self {
         Self::new(Nesting::Set, schema)
     }
+    /// Labelled blocks, keyed by their label.
     pub fn map(schema: Schema) -> Self {
         Self::new(Nesting::Map, schema)
     }
+    /// At most one block, null when absent.
     pub fn single(schema: Schema) -> Self {
         Self::new(Nesting::Single, schema)
     }
+    /// Limit how many blocks configuration may give (0: no limit on that side).
     pub fn items(mut self, min: i64, max: i64) -> Self {
         self.min_items = min;
         self.max_items = max;
         self
     }
+    /// Set the description (Markdown).
     pub fn describe(mut self, d: impl Into<String>) -> Self {
         self.description = d.into();
         self
     }
+    /// Add a plan modifier, run after those added before it.
     pub fn plan_modifier(mut self, m: impl PlanModifier + 'static) -> Self {
         self.plan_modifiers.push(Arc::new(m));
         self
     }
+    /// Add a validator.
     pub fn validator(mut self, v: impl Validator + 'static) -> Self {
         self.validators.push(Arc::new(v));
         self
     }
+    /// Mark deprecated; Terraform warns with `message` when the block is used.
     pub fn deprecated(mut self, message: impl Into<String>) -> Self {
         self.deprecation = Some(message.into());
         self
@@ -267,6 +318,8 @@ impl Block {
 }
 
 impl Attribute {
+    /// An attribute of type `ty`, not yet required, optional or computed
+    /// (one of them must be set; see [`Schema::definition_errors`]).
     pub fn new(ty: Type) -> Self {
         Self {
             ty: AttributeType::Plain(ty),
@@ -282,27 +335,36 @@ impl Attribute {
             validators: Vec::new(),
         }
     }
+    /// A string attribute.
     pub fn string() -> Self {
         Self::new(Type::String)
     }
+    /// A number attribute that only accepts whole numbers (cty has no
+    /// integer type; a validator rejects fractions).
     pub fn int() -> Self {
         Self::new(Type::Number).validator(validators::whole_number())
     }
+    /// A number attribute (any decimal).
     pub fn number() -> Self {
         Self::new(Type::Number)
     }
+    /// A bool attribute.
     pub fn bool() -> Self {
         Self::new(Type::Bool)
     }
+    /// An attribute of any type, decided per value by configuration.
     pub fn dynamic() -> Self {
         Self::new(Type::Dynamic)
     }
+    /// A list of `t`.
     pub fn list(t: Type) -> Self {
         Self::new(Type::list(t))
     }
+    /// A set of `t`.
     pub fn set(t: Type) -> Self {
         Self::new(Type::set(t))
     }
+    /// A map of string keys to `t`.
     pub fn map(t: Type) -> Self {
         Self::new(Type::map(t))
     }
@@ -327,18 +389,22 @@ impl Attribute {
         }
     }
 
+    /// Configuration must set it.
     pub fn required(mut self) -> Self {
         self.required = true;
         self
     }
+    /// Configuration may set it.
     pub fn optional(mut self) -> Self {
         self.optional = true;
         self
     }
+    /// The provider sets it (with `optional`: when configuration does not).
     pub fn computed(mut self) -> Self {
         self.computed = true;
         self
     }
+    /// Hide the value in plan and apply output (state still holds it).
     pub fn sensitive(mut self) -> Self {
         self.sensitive = true;
         self
@@ -348,10 +414,13 @@ impl Attribute {
         self.write_only = true;
         self
     }
+    /// Set the description (Markdown).
     pub fn describe(mut self, d: impl Into<String>) -> Self {
         self.description = d.into();
         self
     }
+    /// Mark deprecated; Terraform warns with `message` when configuration
+    /// sets the attribute.
     pub fn deprecated(mut self, message: impl Into<String>) -> Self {
         self.deprecation = Some(message.into());
         self
@@ -363,10 +432,12 @@ impl Attribute {
         self.computed = true;
         self
     }
+    /// Add a plan modifier, run after those added before it.
     pub fn plan_modifier(mut self, m: impl PlanModifier + 'static) -> Self {
         self.plan_modifiers.push(Arc::new(m));
         self
     }
+    /// Add a validator.
     pub fn validator(mut self, v: impl Validator + 'static) -> Self {
         self.validators.push(Arc::new(v));
         self
@@ -400,6 +471,7 @@ impl Attribute {
 
 /// Plain Rust values usable as attribute defaults: `default(3)`, `default("x")`, `default(true)`.
 pub trait IntoValue {
+    /// The cty value of `self`.
     fn into_value(self) -> Value;
 }
 

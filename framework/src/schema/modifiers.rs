@@ -9,6 +9,7 @@ use crate::diag::Diagnostics;
 /// What a plan modifier sees.
 #[derive(Debug)]
 pub struct ModifyRequest<'a> {
+    /// Where the attribute is (nested elements included).
     pub path: &'a AttributePath,
     /// The attribute's value in configuration (may be unknown).
     pub config: &'a Value,
@@ -24,7 +25,10 @@ pub struct ModifyRequest<'a> {
 pub struct ModifyResponse {
     /// The planned value, to be adjusted.
     pub plan: Value,
+    /// Set to true to replace the resource over this attribute; the
+    /// framework reports the attribute's path to Terraform.
     pub requires_replace: bool,
+    /// Errors and warnings returned with the plan.
     pub diagnostics: Diagnostics,
 }
 
@@ -32,6 +36,7 @@ pub struct ModifyResponse {
 pub trait PlanModifier: Send + Sync {
     /// Markdown for the docs, e.g. "Changing this forces a new resource."
     fn description(&self) -> String;
+    /// Adjust `resp` given `req`; `resp.plan` starts as the value planned so far.
     fn modify(&self, req: &ModifyRequest<'_>, resp: &mut ModifyResponse);
 }
 

@@ -112,7 +112,7 @@ pub fn matches(pattern: &str, what: &str) -> Pattern {
     }
 }
 
-/// See [`matches`] and [`keys_match`].
+/// See [`matches()`] and [`keys_match`].
 pub struct Pattern {
     re: Result<regex::Regex, String>,
     what: String,

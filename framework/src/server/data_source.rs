@@ -10,7 +10,9 @@ use crate::schema::validate_config;
 /// What a data source read: a wholly known object, and any warnings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataRead {
+    /// The configuration with every computed attribute filled in.
     pub state: Value,
+    /// Errors and warnings for Terraform (including [`crate::Ctx::warn`]'s).
     pub diagnostics: Diagnostics,
 }
 

@@ -13,17 +13,24 @@ use crate::schema::validate_config;
 /// An opened ephemeral resource.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Opened {
+    /// The value Terraform gets (never stored).
     pub result: Value,
+    /// When Terraform should call RenewEphemeralResource; `None`: never.
     pub renew_at: Option<SystemTime>,
+    /// Private state for renew and close.
     pub private: Private,
+    /// Errors and warnings for Terraform (including [`crate::Ctx::warn`]'s).
     pub diagnostics: Diagnostics,
 }
 
 /// A renewed ephemeral resource.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Renewed {
+    /// When to renew next; `None`: never.
     pub renew_at: Option<SystemTime>,
+    /// Private state for the next renew and close.
     pub private: Private,
+    /// Errors and warnings for Terraform (including [`crate::Ctx::warn`]'s).
     pub diagnostics: Diagnostics,
 }
 
@@ -43,6 +50,7 @@ impl<P: Provider> ProviderServer<P> {
         Ok(self.ephemeral(type_name)?.value_type())
     }
 
+    /// ValidateEphemeralResourceConfig: the schema's validators over `config`.
     pub fn validate_ephemeral_resource_config(
         &self,
         type_name: &str,
@@ -57,6 +65,8 @@ impl<P: Provider> ProviderServer<P> {
         diags
     }
 
+    /// OpenEphemeralResource: produce the value; what the resource keeps in
+    /// private state goes back to Terraform for renew and close.
     pub async fn open_ephemeral_resource(
         &self,
         type_name: &str,
@@ -77,6 +87,7 @@ impl<P: Provider> ProviderServer<P> {
         })
     }
 
+    /// RenewEphemeralResource, with the private state of the last open or renew.
     pub async fn renew_ephemeral_resource(
         &self,
         type_name: &str,
@@ -95,6 +106,7 @@ impl<P: Provider> ProviderServer<P> {
         })
     }
 
+    /// CloseEphemeralResource: release the value. Only diagnostics come back.
     pub async fn close_ephemeral_resource(&self, type_name: &str, private: Private) -> Diagnostics {
         let result = async {
             let e = self.ephemeral(type_name)?;

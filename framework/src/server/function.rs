@@ -10,7 +10,9 @@ use crate::resource::FunctionError;
 /// The types of a call's arguments (variadic ones expanded) and of its result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Signature {
+    /// One type per argument of the call, in order.
     pub parameters: Vec<Type>,
+    /// The result's type.
     pub returns: Type,
 }
 
@@ -53,6 +55,8 @@ impl<P: Provider> ProviderServer<P> {
         })
     }
 
+    /// CallFunction: call `name` with its arguments, decoded with
+    /// [`ProviderServer::function_signature`]'s types.
     pub fn call_function(&self, name: &str, args: Vec<Value>) -> Result<Value, FunctionError> {
         let f = self
             .registry

@@ -13,19 +13,28 @@ use crate::schema::{Schema, validate_config};
 /// The full names of everything the provider offers (GetMetadata).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Metadata {
+    /// Managed resource types (`homelab_...`), sorted.
     pub resources: Vec<String>,
+    /// Data source types (`homelab_...`), sorted.
     pub data_sources: Vec<String>,
+    /// Ephemeral resource types (`homelab_...`), sorted.
     pub ephemeral_resources: Vec<String>,
+    /// Function names, without prefix (called as `provider::homelab::name`), sorted.
     pub functions: Vec<String>,
 }
 
 /// Every schema the provider offers, by full name, and the mistakes found in
 /// them (GetProviderSchema).
 pub struct Schemas<'a> {
+    /// The provider block's schema.
     pub provider: &'a Schema,
+    /// Managed resources by full type name.
     pub resources: Vec<(String, &'a Schema)>,
+    /// Data sources by full type name.
     pub data_sources: Vec<(String, &'a Schema)>,
+    /// Ephemeral resources by full type name.
     pub ephemeral_resources: Vec<(String, &'a Schema)>,
+    /// Functions by name (no provider prefix).
     pub functions: Vec<(String, FunctionDefinition)>,
     /// Schema and registration mistakes, as errors naming the type and attribute.
     pub diagnostics: Diagnostics,
@@ -42,6 +51,7 @@ impl<P: Provider> ProviderServer<P> {
         &self.provider_type
     }
 
+    /// GetMetadata: the names of everything on offer.
     pub fn metadata(&self) -> Metadata {
         let r = &self.registry;
         let names = |keys: &mut dyn Iterator<Item = &&'static str>| {
@@ -56,6 +66,8 @@ impl<P: Provider> ProviderServer<P> {
         }
     }
 
+    /// GetProviderSchema: every schema, with the definition mistakes found
+    /// in them as errors.
     pub fn schemas(&self) -> Schemas<'_> {
         let r = &self.registry;
         Schemas {

@@ -14,37 +14,51 @@ use crate::schema::{Schema, validate_config};
 /// the read did not happen (an error, configuration not known yet).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Read {
+    /// The state Terraform keeps (see above).
     pub state: Value,
     /// New private state; `None` keeps what Terraform sent, as it sent it.
     pub private: Option<Private>,
+    /// Errors and warnings for Terraform (including [`crate::Ctx::warn`]'s).
     pub diagnostics: Diagnostics,
 }
 
 /// A PlanResourceChange request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlanRequest {
+    /// The current state; null when creating.
     pub prior: Value,
+    /// Terraform's proposed new state (configuration merged over prior
+    /// state); null when destroying.
     pub proposed: Value,
+    /// The configuration (values may be unknown); null when destroying.
     pub config: Value,
+    /// Private state kept with the prior state.
     pub private: Private,
 }
 
 /// A planned change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Planned {
+    /// The planned new state: unknown where apply decides; null for a destroy.
     pub state: Value,
-    /// Sorted, without duplicates.
+    /// Attributes whose change forces replacement. Sorted, without duplicates.
     pub requires_replace: Vec<AttributePath>,
+    /// Private state handed back to apply.
     pub private: Private,
+    /// Errors and warnings for Terraform (including [`crate::Ctx::warn`]'s).
     pub diagnostics: Diagnostics,
 }
 
 /// An ApplyResourceChange request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApplyRequest {
+    /// The current state; null when creating.
     pub prior: Value,
+    /// The planned state as Terraform finalised it; null to delete.
     pub planned: Value,
+    /// The configuration, wholly known (write-only attributes come from here).
     pub config: Value,
+    /// Private state from the plan.
     pub private: Private,
 }
 
@@ -52,17 +66,22 @@ pub struct ApplyRequest {
 /// happened, or what exists after a failure (Terraform taints it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
+    /// The new state; null after a delete. Never holds unknowns.
     pub state: Value,
     /// Empty when the object is gone.
     pub private: Private,
+    /// Errors and warnings for Terraform (including [`crate::Ctx::warn`]'s).
     pub diagnostics: Diagnostics,
 }
 
 /// An imported object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Imported {
+    /// The object as read, write-only attributes null.
     pub state: Value,
+    /// Private state the import set.
     pub private: Private,
+    /// Errors and warnings for Terraform (including [`crate::Ctx::warn`]'s).
     pub diagnostics: Diagnostics,
 }
 
@@ -70,9 +89,13 @@ pub struct Imported {
 /// state JSON, of that type's schema version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MoveRequest {
+    /// The source provider, e.g. `registry.terraform.io/labforge/homelab`.
     pub provider_address: String,
+    /// The source resource type, with its provider prefix.
     pub type_name: String,
+    /// The schema version the source state was written with.
     pub schema_version: i64,
+    /// The source state as state JSON.
     pub json: Vec<u8>,
 }
 

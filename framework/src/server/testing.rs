@@ -33,13 +33,13 @@ use crate::{
     StateUpgrader,
 };
 
-pub struct Test;
+pub(crate) struct Test;
 
 #[derive(Debug, Default)]
-pub struct Client;
+pub(crate) struct Client;
 
 #[derive(Deserialize)]
-pub struct Config {
+pub(crate) struct Config {
     fail: Option<bool>,
 }
 
@@ -73,7 +73,7 @@ impl Provider for Test {
 }
 
 /// A configured server.
-pub async fn configured() -> ProviderServer<Test> {
+pub(crate) async fn configured() -> ProviderServer<Test> {
     let s = ProviderServer::new(Test);
     let config = Value::object([("fail", Value::Null), ("label", Value::Null)]);
     let d = s.configure_provider(config).await;
@@ -82,7 +82,7 @@ pub async fn configured() -> ProviderServer<Test> {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Model {
+pub(crate) struct Model {
     pub id: Option<String>,
     pub name: String,
     pub size: Option<i64>,
@@ -90,7 +90,7 @@ pub struct Model {
     pub secret: Option<String>,
 }
 
-pub fn thing_type() -> Type {
+pub(crate) fn thing_type() -> Type {
     thing_schema().value_type()
 }
 
@@ -115,7 +115,7 @@ fn thing_schema() -> Schema {
 }
 
 /// A `test_thing` state: `id-<name>`, `size`, note "n".
-pub fn thing(name: &str, size: i64) -> Value {
+pub(crate) fn thing(name: &str, size: i64) -> Value {
     Value::object([
         ("id", Value::string(format!("id-{name}"))),
         ("name", Value::string(name)),
@@ -126,7 +126,7 @@ pub fn thing(name: &str, size: i64) -> Value {
 }
 
 /// `v` with attribute `k` set to `x`.
-pub fn with(v: &Value, k: &str, x: Value) -> Value {
+pub(crate) fn with(v: &Value, k: &str, x: Value) -> Value {
     let mut v = v.clone();
     if let Value::Object(m) = &mut v {
         m.insert(k.to_string(), x);
@@ -255,7 +255,7 @@ impl Resource for Thing {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-pub struct LookupModel {
+pub(crate) struct LookupModel {
     pub id: String,
     pub name: Raw,
 }
@@ -290,7 +290,7 @@ impl DataSource for Lookup {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-pub struct TokenModel {
+pub(crate) struct TokenModel {
     pub prefix: String,
     pub value: Option<String>,
 }
@@ -298,7 +298,7 @@ pub struct TokenModel {
 struct Token;
 
 /// When `test_token` asks to be renewed.
-pub fn renew_time() -> SystemTime {
+pub(crate) fn renew_time() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000)
 }
 
