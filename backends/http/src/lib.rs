@@ -10,6 +10,8 @@
 //! It knows nothing of Terraform: backend clients build on it, resources
 //! never see it.
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod ratelimit;
 mod secret;
 mod tls;
