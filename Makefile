@@ -91,10 +91,11 @@ demo: ## Run the demo against the simulators.
 	bash scripts/demo.sh
 
 .PHONY: bench
-bench: ## Benchmarks: codec ratios; provider start, memory, log volume (docs/performance.md).
+bench: ## Benchmarks: codec; provider start, memory, logs; plan/apply of generated labs vs terraform_data (docs/performance.md).
 	$(CARGO) bench --locked -q -p labforge-cty --bench codec
 	$(CARGO) build --locked --release -p terraform-provider-$(PROVIDER) -p labforge-server -p labforge-simulators --examples --bins
 	python3 scripts/bench-plugin.py
+	python3 scripts/bench-lab.py $(BENCH_LAB_ARGS)
 
 .PHONY: version
 version: ## Print the provider version.

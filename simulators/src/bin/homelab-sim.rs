@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! homelab-sim [--port-base N] [--env-file PATH] [--tfvars PATH] [--ready-file PATH]
+//!             [--control-port N] [--proxmox-time-factor F] [--proxmox-task-duration TYPE=MS]
 //! ```
 //!
 //! * `--port-base N`: simulator i listens on port N+i (in the order listed
@@ -12,6 +13,15 @@
 //! * `--tfvars PATH`: the same as a Terraform `*.tfvars.json` object.
 //! * `--ready-file PATH`: written (with the env lines) once every simulator
 //!   listens; without it, `READY` is printed on stdout.
+//! * `--control-port N`: port of the simulator's own control endpoint
+//!   (default: ephemeral; its URL is `HOMELAB_SIM_CONTROL_URL` in the env
+//!   file). It is NOT a vendor API and lives on its own port, under
+//!   `/_sim/`: `GET /_sim/counters` answers every simulator's request
+//!   counters as JSON (`{"technitium": [{"method", "route", "count"}], ...}`),
+//!   `POST /_sim/counters/reset` forgets them. `make bench` reads them.
+//! * `--proxmox-time-factor F`, `--proxmox-task-duration TYPE=MS` (repeatable):
+//!   the Proxmox simulator's task timing (`ProxmoxSim::set_time_factor`,
+//!   `ProxmoxSim::set_task_duration`).
 //!
 //! Logs go to stderr (`RUST_LOG` filters, default `info`).
 
@@ -19,18 +29,21 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
+use labforge_simulators::common::Counters;
 use labforge_simulators::{cloudflare, proxmox, routeros, technitium};
 use serde_json::{Map, Value, json};
 
 const USAGE: &str =
     "usage: homelab-sim [--port-base N] [--env-file PATH] [--tfvars PATH] [--ready-file PATH]
+                   [--control-port N] [--proxmox-time-factor F] [--proxmox-task-duration TYPE=MS]
 
 Starts the homelab backend simulators on 127.0.0.1, in this order:
   0 technitium   Technitium DNS Server HTTP API
   1 cloudflare   Cloudflare API v4 (zones, DNS records)
   2 proxmox      Proxmox VE API (/api2/json: VMs, clones, tasks, storage)
   3 routeros     MikroTik RouterOS REST API (/rest, HTTPS; plain HTTP on 4)
-and runs until SIGINT/SIGTERM.";
+and runs until SIGINT/SIGTERM. Its own control endpoint (not a vendor API) listens on
+--control-port: GET /_sim/counters, POST /_sim/counters/reset.";
 
 #[derive(Debug, Default)]
 struct Args {
@@ -38,6 +51,9 @@ struct Args {
     env_file: Option<PathBuf>,
     tfvars: Option<PathBuf>,
     ready_file: Option<PathBuf>,
+    control_port: u16,
+    proxmox_time_factor: Option<f64>,
+    proxmox_task_durations: Vec<(String, u64)>,
 }
 
 fn parse_args() -> Result<Option<Args>> {
@@ -63,6 +79,32 @@ fn parse_args() -> Result<Option<Args>> {
             "--env-file" => args.env_file = Some(value("--env-file")?.into()),
             "--tfvars" => args.tfvars = Some(value("--tfvars")?.into()),
             "--ready-file" => args.ready_file = Some(value("--ready-file")?.into()),
+            "--control-port" => {
+                let v = value("--control-port")?;
+                args.control_port = v
+                    .parse()
+                    .with_context(|| format!("bad --control-port {v}"))?;
+            }
+            "--proxmox-time-factor" => {
+                let v = value("--proxmox-time-factor")?;
+                let f: f64 = v
+                    .parse()
+                    .with_context(|| format!("bad --proxmox-time-factor {v}"))?;
+                if !(f.is_finite() && f >= 0.0) {
+                    bail!("--proxmox-time-factor must be a finite number >= 0, not {v}");
+                }
+                args.proxmox_time_factor = Some(f);
+            }
+            "--proxmox-task-duration" => {
+                let v = value("--proxmox-task-duration")?;
+                let Some((ttype, ms)) = v.split_once('=') else {
+                    bail!("--proxmox-task-duration takes TYPE=MS, not {v}");
+                };
+                let ms = ms
+                    .parse()
+                    .with_context(|| format!("bad milliseconds in --proxmox-task-duration {v}"))?;
+                args.proxmox_task_durations.push((ttype.to_string(), ms));
+            }
             other => bail!("unknown argument {other}\n{USAGE}"),
         }
     }
@@ -75,6 +117,7 @@ struct Running {
     url: String,
     env: Vec<(&'static str, String)>,
     tfvars: Vec<(&'static str, Value)>,
+    counters: Counters,
     _keep: Box<dyn std::any::Any>,
 }
 
@@ -88,7 +131,8 @@ fn port(base: Option<u16>, index: u16) -> Result<u16> {
 }
 
 /// Starts every simulator. Add new backends here, at the end of the list.
-fn start_all(base: Option<u16>) -> Result<Vec<Running>> {
+fn start_all(args: &Args) -> Result<Vec<Running>> {
+    let base = args.port_base;
     let mut all = Vec::new();
 
     let t = technitium::TechnitiumSim::start_on_port(port(base, 0)?)
@@ -112,6 +156,7 @@ fn start_all(base: Option<u16>) -> Result<Vec<Running>> {
             ("technitium_token", json!(technitium::ADMIN_TOKEN)),
             ("technitium_zone", json!(technitium::SEED_ZONE)),
         ],
+        counters: t.counters().clone(),
         _keep: Box::new(t),
     });
 
@@ -141,11 +186,18 @@ fn start_all(base: Option<u16>) -> Result<Vec<Running>> {
             ("cloudflare_zone_id", json!(cloudflare::ZONE_EXAMPLE_COM)),
             ("cloudflare_zone_name", json!("example.com")),
         ],
+        counters: c.counters().clone(),
         _keep: Box::new(c),
     });
 
     let p = proxmox::ProxmoxSim::start_on_port(port(base, 2)?)
         .context("starting the Proxmox VE simulator")?;
+    if let Some(f) = args.proxmox_time_factor {
+        p.set_time_factor(f);
+    }
+    for (ttype, ms) in &args.proxmox_task_durations {
+        p.set_task_duration(ttype, std::time::Duration::from_millis(*ms));
+    }
     let token = |header: &str| header.trim_start_matches("PVEAPIToken=").to_string();
     let endpoint = format!("{}/", p.base_url());
     all.push(Running {
@@ -175,6 +227,7 @@ fn start_all(base: Option<u16>) -> Result<Vec<Running>> {
             ("proxmox_template_vmid", json!(proxmox::SEED_TEMPLATE)),
             ("proxmox_cloud_image", json!(proxmox::SEED_IMAGE)),
         ],
+        counters: p.counters().clone(),
         _keep: Box::new(p),
     });
 
@@ -198,6 +251,7 @@ fn start_all(base: Option<u16>) -> Result<Vec<Running>> {
             ("routeros_password", json!(routeros::ADMIN_PASSWORD)),
             ("routeros_ca_certificate", json!(r.ca_pem())),
         ],
+        counters: r.counters().clone(),
         _keep: Box::new(r),
     });
 
@@ -209,9 +263,48 @@ fn shell_quote(v: &str) -> String {
     format!("'{}'", v.replace('\'', "'\\''"))
 }
 
-fn env_text(sims: &[Running]) -> String {
+/// `GET /_sim/counters`: every simulator's request counters, by name.
+fn counters_json(sims: &[(&'static str, Counters)]) -> Value {
+    let mut m = Map::new();
+    for (name, counters) in sims {
+        let rows: Vec<Value> = counters
+            .snapshot()
+            .into_iter()
+            .map(|((method, route), count)| json!({"method": method, "route": route, "count": count}))
+            .collect();
+        m.insert((*name).to_string(), Value::Array(rows));
+    }
+    Value::Object(m)
+}
+
+/// The control endpoint: homelab-sim's own, on its own port, never a vendor's.
+fn control_router(sims: Vec<(&'static str, Counters)>) -> axum::Router {
+    use axum::routing::{get, post};
+    let sims = std::sync::Arc::new(sims);
+    let (a, b) = (sims.clone(), sims);
+    axum::Router::new()
+        .route(
+            "/_sim/counters",
+            get(move || async move { axum::Json(counters_json(&a)) }),
+        )
+        .route(
+            "/_sim/counters/reset",
+            post(move || async move {
+                for (_, c) in b.iter() {
+                    c.reset();
+                }
+                axum::http::StatusCode::NO_CONTENT
+            }),
+        )
+}
+
+fn env_text(sims: &[Running], control_url: &str) -> String {
     let mut out =
         String::from("# Written by homelab-sim: endpoints and credentials of the simulators.\n");
+    out.push_str(&format!(
+        "export HOMELAB_SIM_CONTROL_URL={}\n",
+        shell_quote(control_url)
+    ));
     for s in sims {
         for (k, v) in &s.env {
             out.push_str(&format!("export {k}={}\n", shell_quote(v)));
@@ -267,9 +360,27 @@ fn main() -> Result<()> {
         writeln!(std::io::stderr(), "{USAGE}")?;
         return Ok(());
     };
-    let sims = start_all(args.port_base)?;
+    let sims = start_all(&args)?;
 
-    let env = env_text(&sims);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("building the signal runtime")?;
+    let control = runtime
+        .block_on(tokio::net::TcpListener::bind((
+            "127.0.0.1",
+            args.control_port,
+        )))
+        .context("binding the control port")?;
+    let control_url = format!("http://{}", control.local_addr()?);
+    let router = control_router(sims.iter().map(|s| (s.name, s.counters.clone())).collect());
+    runtime.spawn(async move {
+        if let Err(e) = axum::serve(control, router).await {
+            tracing::warn!(error = %e, "control endpoint stopped");
+        }
+    });
+
+    let env = env_text(&sims, &control_url);
     if let Some(p) = &args.env_file {
         write_atomic(p, &env)?;
     }
@@ -281,6 +392,11 @@ fn main() -> Result<()> {
     for s in &sims {
         writeln!(err, "  {:<12} {}", s.name, s.url)?;
     }
+    writeln!(
+        err,
+        "  {:<12} {control_url}/_sim/ (not a vendor API)",
+        "control"
+    )?;
     if let Some(p) = &args.env_file {
         writeln!(err, "  env file     {}", p.display())?;
     }
@@ -296,10 +412,6 @@ fn main() -> Result<()> {
         }
     }
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("building the signal runtime")?;
     runtime.block_on(wait_for_signal())?;
     drop(runtime);
     tracing::info!("signal received, stopping simulators");
