@@ -11,8 +11,8 @@ use labforge_framework::{AttributePath, Diagnostics, Result, Type, Value};
 use serde::{Deserialize, Serialize};
 
 use super::Part;
-use super::diff::{Changes, set_if, yes};
-use super::schema::{inherited, known, list_of};
+use super::attrs::{inherited, known, list_of};
+use super::changes::{Changes, set_if, yes};
 use crate::client::VmConfig;
 use crate::pveconf::{self, Disk, IpConfig};
 

@@ -11,8 +11,8 @@ use labforge_framework::{AttributePath, Diagnostics, Error, PlanChange, Result, 
 use serde::{Deserialize, Serialize};
 
 use super::Part;
-use super::diff::Changes;
-use super::schema::{computed, inherited, known, replace_if_was_set};
+use super::attrs::{computed, inherited, known, replace_if_was_set};
+use super::changes::Changes;
 use crate::client::VmConfig;
 use crate::pveconf::{self, Disk, Props};
 

@@ -15,6 +15,8 @@
 //! method of the [`Client`].
 
 mod apply;
+mod attrs;
+pub mod changes;
 pub mod cloud_init;
 mod create;
 pub mod diff;
@@ -32,7 +34,7 @@ use labforge_framework::schema::Schema;
 use labforge_framework::{Ctx, Diagnostics, Error, PlanChange, Resource, Result, Value};
 
 use crate::client::{ApiError, Client, VmConfig};
-use diff::Changes;
+use changes::Changes;
 pub use model::VmModel;
 use model::fill;
 

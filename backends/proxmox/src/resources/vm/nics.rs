@@ -9,8 +9,8 @@ use labforge_framework::schema::{Attribute, Nesting, Schema, validators};
 use serde::{Deserialize, Serialize};
 
 use super::Part;
-use super::diff::Changes;
-use super::schema::inherited;
+use super::attrs::inherited;
+use super::changes::Changes;
 use crate::client::VmConfig;
 use crate::pveconf::{self, Net};
 
