@@ -9,6 +9,8 @@
 //! - [`resources`] holds `homelab_technitium_zone`, `homelab_technitium_dns_record`.
 //! - [`data_sources`] holds `homelab_technitium_zone_records`.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod client;
 pub mod data_sources;
 pub mod rdata;

@@ -14,14 +14,23 @@ use crate::client::RecordInfo;
 /// The record types the `homelab_technitium_dns_record` resource manages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RType {
+    /// IPv4 address.
     A,
+    /// IPv6 address.
     Aaaa,
+    /// Alias to another name.
     Cname,
+    /// Text.
     Txt,
+    /// Mail exchange, with a preference.
     Mx,
+    /// Service location: priority, weight, port and target.
     Srv,
+    /// Reverse pointer to a name.
     Ptr,
+    /// Name server.
     Ns,
+    /// Certification authority authorisation: flags, tag and value.
     Caa,
 }
 
@@ -29,6 +38,8 @@ pub enum RType {
 pub const RECORD_TYPES: &[&str] = &["A", "AAAA", "CNAME", "TXT", "MX", "SRV", "PTR", "NS", "CAA"];
 
 impl RType {
+    /// The type named `s` (any case, surrounding spaces ignored); `None`
+    /// for a type the resource does not manage.
     pub fn parse(s: &str) -> Option<RType> {
         Some(match s.trim().to_ascii_uppercase().as_str() {
             "A" => RType::A,
@@ -44,6 +55,7 @@ impl RType {
         })
     }
 
+    /// The type as configuration and the API write it (`"AAAA"`).
     pub fn as_str(self) -> &'static str {
         match self {
             RType::A => "A",
@@ -113,14 +125,19 @@ pub fn fqdn(name: &str, zone: &str) -> String {
 /// The data of one record: type and rdata fields, as the user wrote them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordData {
+    /// The record type.
     pub rtype: RType,
     /// A/AAAA address, CNAME/PTR/NS/MX/SRV target name, TXT text, CAA value.
     pub value: String,
     /// MX preference, SRV priority.
     pub priority: Option<i64>,
+    /// SRV weight; `None` for other types.
     pub weight: Option<i64>,
+    /// SRV port; `None` for other types.
     pub port: Option<i64>,
+    /// CAA flags (0-255); `None` for other types.
     pub flags: Option<i64>,
+    /// CAA tag (`issue`, `issuewild`, `iodef`, ...); `None` for other types.
     pub tag: Option<String>,
 }
 
@@ -334,8 +351,11 @@ fn txt_of(r: &RecordInfo) -> Option<String> {
 /// A parsed import ID: `zone/name/TYPE/value`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportId {
+    /// The zone, trimmed, as written.
     pub zone: String,
+    /// The owner name, trimmed, as written (`@`, relative or absolute).
     pub name: String,
+    /// Type and data, split into fields for MX, SRV and CAA.
     pub data: RecordData,
 }
 

@@ -42,29 +42,71 @@ const CACHE_TTL: Duration = Duration::from_secs(15);
 /// Why an API call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// The request never got an answer (connection, TLS, timeout), after
+    /// the retries [`labforge_http::send_with_retry`] makes.
     #[error(transparent)]
     Http(#[from] HttpError),
+    /// An HTTP status other than 200: 429 or 5xx still failing after the
+    /// retries, or a proxy or wrong URL answering (the API itself answers
+    /// failed calls with 200 and `status: "error"`).
     #[error("{path}: HTTP {status}: {body}")]
     Status {
+        /// The API path called, e.g. `/api/zones/records/add`.
         path: String,
+        /// The HTTP status code.
         status: u16,
+        /// The start of the body (200 characters at most), or `(empty body)`.
         body: String,
     },
+    /// The body could not be read, is not the JSON envelope, or its
+    /// `response` does not have the shape the client expects.
     #[error("{path}: unexpected response: {message}")]
-    Decode { path: String, message: String },
+    Decode {
+        /// The API path called, e.g. `/api/zones/records/add`.
+        path: String,
+        /// What could not be read, and why.
+        message: String,
+    },
+    /// `status: "invalid-token"` (a wrong or expired token), or a failed
+    /// login with user name and password.
     #[error(
         "{path}: the server rejected the credentials ({message}); check the technitium token, or username and password"
     )]
-    InvalidToken { path: String, message: String },
+    InvalidToken {
+        /// The API path called, e.g. `/api/zones/records/add`.
+        path: String,
+        /// The server's `errorMessage`.
+        message: String,
+    },
+    /// An error saying the zone or record does not exist ("No such zone",
+    /// "no such record", "zone was not found", "record does not exist").
     #[error("{path}: {message}")]
-    NotFound { path: String, message: String },
+    NotFound {
+        /// The API path called, e.g. `/api/zones/records/add`.
+        path: String,
+        /// The server's `errorMessage`.
+        message: String,
+    },
+    /// An error saying the zone or record "already exists".
     #[error("{path}: {message}")]
-    AlreadyExists { path: String, message: String },
+    AlreadyExists {
+        /// The API path called, e.g. `/api/zones/records/add`.
+        path: String,
+        /// The server's `errorMessage`.
+        message: String,
+    },
+    /// Any other `status: "error"` answer, e.g. "Access was denied.".
     #[error("{path}: {message}")]
-    Api { path: String, message: String },
+    Api {
+        /// The API path called, e.g. `/api/zones/records/add`.
+        path: String,
+        /// The server's `errorMessage`.
+        message: String,
+    },
 }
 
 impl ApiError {
+    /// Whether the zone or record does not exist ([`ApiError::NotFound`]).
     pub fn is_not_found(&self) -> bool {
         matches!(self, ApiError::NotFound { .. })
     }
@@ -73,6 +115,7 @@ impl ApiError {
         matches!(self, ApiError::Api { message, .. }
             if message.to_ascii_lowercase().contains("access was denied"))
     }
+    /// Whether the zone or record exists already ([`ApiError::AlreadyExists`]).
     pub fn is_already_exists(&self) -> bool {
         matches!(self, ApiError::AlreadyExists { .. })
     }
@@ -113,15 +156,23 @@ struct Envelope {
 /// One record as `records/get` renders it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RecordInfo {
+    /// Fully qualified owner name, without the trailing dot (`www.home.arpa`;
+    /// the apex is the zone name).
     pub name: String,
+    /// Record type as the server spells it (`A`, `AAAA`, `MX`, `SOA`, ...).
     #[serde(rename = "type")]
     pub rtype: String,
+    /// Time to live in seconds; 0 when the answer has none.
     #[serde(default)]
     pub ttl: i64,
+    /// Kept but not served.
     #[serde(default)]
     pub disabled: bool,
+    /// Free-text comments; `None` when the answer has none.
     #[serde(default)]
     pub comments: Option<String>,
+    /// The type's data fields as the server names them (`ipAddress`,
+    /// `preference`/`exchange`, `text`, ...); empty when absent.
     #[serde(rename = "rData", default)]
     pub rdata: Map<String, Value>,
 }
@@ -154,13 +205,22 @@ struct RecordsResponse {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ZoneInfo {
+    /// Zone name, without the trailing dot (`""` is the root zone).
     pub name: String,
+    /// `Primary`, `Secondary`, `Stub`, `Forwarder`, `SecondaryForwarder`,
+    /// `Catalog` or `SecondaryCatalog`.
     #[serde(rename = "type")]
     pub zone_type: String,
+    /// The zone exists but is not served.
     #[serde(default)]
     pub disabled: bool,
+    /// A zone the server made itself (`localhost`, the reserved reverse
+    /// zones such as `127.in-addr.arpa`); false when absent (APIDOCS.md
+    /// "List Zones" omits it for the Secondary zone of its example).
     #[serde(default)]
     pub internal: bool,
+    /// `Unsigned`, `SignedWithNSEC` or `SignedWithNSEC3`; `None` when the
+    /// answer has none.
     #[serde(default)]
     pub dnssec_status: Option<String>,
 }
@@ -176,6 +236,9 @@ struct ZonesResponse {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ZoneOptions {
+    /// The primary name servers' addresses or host names; `None` when the
+    /// answer has none (zone types without primaries, or servers resolved
+    /// automatically).
     #[serde(default)]
     pub primary_name_server_addresses: Option<Vec<String>>,
 }
@@ -280,6 +343,7 @@ fn remove_first(records: &mut Vec<RecordInfo>, old: &(dyn Fn(&RecordInfo) -> boo
 /// The Technitium API client.
 #[derive(Debug)]
 pub struct Client {
+    /// The settings the client was built with.
     pub settings: Settings,
     http: reqwest::Client,
     base: String,
@@ -294,6 +358,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Client {
+    /// A client for `settings.url` (a trailing `/` or `/api` is dropped).
+    /// Nothing is sent yet; a user name and password log in at the first
+    /// call. Fails only when the HTTP client cannot be built (e.g. a CA
+    /// certificate that is not PEM).
     pub fn new(settings: Settings) -> Result<Self, labforge_http::ClientError> {
         let http = http::client(
             &TlsSettings {
@@ -492,6 +560,7 @@ impl Client {
             .to_string())
     }
 
+    /// Delete a zone and everything in it; the zone listings are dropped.
     pub async fn zone_delete(&self, zone: &str) -> Result<(), ApiError> {
         let r = self
             .call("/api/zones/delete", &[("zone", zone.to_string())])
@@ -501,6 +570,7 @@ impl Client {
         r.map(|_| ())
     }
 
+    /// Disable a zone (`zones/disable`), or enable it again (`zones/enable`).
     pub async fn zone_set_disabled(&self, zone: &str, disabled: bool) -> Result<(), ApiError> {
         let path = if disabled {
             "/api/zones/disable"

@@ -12,26 +12,42 @@ use crate::rdata::{RecordData, norm_name};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ZoneRecords;
 
+/// The data source's configuration and result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ZoneRecordsModel {
+    /// The zone to list, as written.
     pub zone: String,
+    /// Every record of the zone, in the server's order; `None` in configuration.
     pub records: Option<Vec<RecordItem>>,
 }
 
 /// One record, flattened like the `homelab_technitium_dns_record` resource.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RecordItem {
+    /// Fully qualified owner name, as the server has it.
     pub name: String,
+    /// Record type, as the server spells it (also types the resource does
+    /// not manage, such as `SOA`).
     #[serde(rename = "type")]
     pub rtype: String,
+    /// Address, target name, text or CAA value; SOA as its zone-file
+    /// fields; other unmanaged types as their rdata in compact JSON.
     pub value: String,
+    /// MX preference or SRV priority; `None` for other types.
     pub priority: Option<i64>,
+    /// SRV weight; `None` for other types.
     pub weight: Option<i64>,
+    /// SRV port; `None` for other types.
     pub port: Option<i64>,
+    /// CAA flags; `None` for other types.
     pub flags: Option<i64>,
+    /// CAA tag; `None` for other types.
     pub tag: Option<String>,
+    /// Time to live in seconds.
     pub ttl: i64,
+    /// Kept but not served.
     pub disabled: bool,
+    /// Comments; empty when none.
     pub comments: String,
 }
 

@@ -16,19 +16,33 @@ pub struct DnsRecord;
 /// One record, as configured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecordModel {
+    /// The import ID, `zone/name/TYPE/value`; `None` until created.
     pub id: Option<String>,
+    /// The authoritative zone, as written.
     pub zone: String,
+    /// Owner name as written: relative, `@` or fully qualified.
     pub name: String,
+    /// Record type as written (one of [`RECORD_TYPES`], any case).
     #[serde(rename = "type")]
     pub rtype: String,
+    /// Address, target name, text or CAA value, as written.
     pub value: String,
+    /// MX preference or SRV priority; `None` for other types.
     pub priority: Option<i64>,
+    /// SRV weight; `None` for other types.
     pub weight: Option<i64>,
+    /// SRV port; `None` for other types.
     pub port: Option<i64>,
+    /// CAA flags; `None` for other types.
     pub flags: Option<i64>,
+    /// CAA tag; `None` for other types.
     pub tag: Option<String>,
+    /// Time to live in seconds (shared by the record set); `None` only in
+    /// configuration, where the default (3600) applies.
     pub ttl: Option<i64>,
+    /// Kept but not served; `None` only in configuration (default false).
     pub disabled: Option<bool>,
+    /// Free-text comments; `None` only in configuration (default empty).
     pub comments: Option<String>,
 }
 
@@ -37,6 +51,8 @@ pub(crate) const DEFAULT_TTL: i64 = 3600;
 pub(crate) const MAX_TTL: i64 = 2_147_483_647;
 
 impl RecordModel {
+    /// The type and data fields, for comparing with what the server has.
+    /// Fails (at `type`) when the type is not one of [`RECORD_TYPES`].
     pub fn data(&self) -> Result<RecordData> {
         let rtype = RType::parse(&self.rtype).ok_or_else(|| {
             Error::msg(format!(

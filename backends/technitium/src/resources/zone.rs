@@ -18,13 +18,22 @@ pub const ZONE_TYPES: &[&str] = &["Primary", "Secondary", "Stub", "Forwarder"];
 /// One zone, as configured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ZoneModel {
+    /// The zone name, as written (also the import ID); `None` until created.
     pub id: Option<String>,
+    /// Zone name, as written.
     pub name: String,
+    /// One of [`ZONE_TYPES`]; `None` only in configuration (default `Primary`).
     #[serde(rename = "type")]
     pub zone_type: Option<String>,
+    /// Forwarder zones: the server to forward to; `None` for other types.
     pub forwarder: Option<String>,
+    /// Secondary and Stub zones: the primaries' addresses; `None` when the
+    /// server resolves them itself.
     pub primary_name_server_addresses: Option<Vec<String>>,
+    /// Not served; `None` only in configuration (default false).
     pub disabled: Option<bool>,
+    /// What the server reports (`Unsigned`, `SignedWithNSEC`,
+    /// `SignedWithNSEC3`); `None` until read.
     pub dnssec_status: Option<String>,
 }
 
