@@ -9,6 +9,8 @@
 //! - [`resources`] holds `homelab_cloudflare_dns_record`.
 //! - [`data_sources`] holds `homelab_cloudflare_zone`.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod client;
 pub mod data_sources;
 pub mod normalize;

@@ -33,8 +33,11 @@ pub const CACHE_TTL: Duration = Duration::from_secs(20);
 /// One `errors[]` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ApiMessage {
+    /// Cloudflare's numeric error code (e.g. 81044 for a record that does
+    /// not exist); 0 when the entry has none.
     #[serde(default)]
     pub code: i64,
+    /// The human-readable message; empty when the entry has none.
     #[serde(default)]
     pub message: String,
 }
@@ -42,12 +45,16 @@ pub struct ApiMessage {
 /// `result_info` of list answers.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ResultInfo {
+    /// The page this answer holds, from 1; 0 when absent.
     #[serde(default)]
     pub page: u32,
+    /// How many pages there are; `None` when the answer does not say.
     #[serde(default)]
     pub total_pages: Option<u32>,
+    /// Rows on this page; `None` when the answer does not say.
     #[serde(default)]
     pub count: Option<u32>,
+    /// Rows over all pages; `None` when the answer does not say.
     #[serde(default)]
     pub total_count: Option<u32>,
 }
@@ -69,8 +76,11 @@ pub enum ApiError {
     /// The object does not exist (HTTP 404, code 81044, or 7003 "could not route").
     #[error("{method} {path}: not found ({})", render(errors))]
     NotFound {
+        /// The HTTP method, e.g. `GET`.
         method: String,
+        /// The API path (no host, no query), e.g. `/zones/{zone_id}/dns_records`.
         path: String,
+        /// The answer's `errors[]`; empty when it had none.
         errors: Vec<ApiMessage>,
     },
     /// The token is not allowed to do this (HTTP 403 / code 10000, 9109).
@@ -80,8 +90,11 @@ pub enum ApiError {
         render(errors)
     )]
     Forbidden {
+        /// The HTTP method, e.g. `GET`.
         method: String,
+        /// The API path (no host, no query), e.g. `/zones/{zone_id}/dns_records`.
         path: String,
+        /// The answer's `errors[]`; empty when it had none.
         errors: Vec<ApiMessage>,
     },
     /// Too many requests, after all retries.
@@ -92,34 +105,49 @@ pub enum ApiError {
         render(errors)
     )]
     RateLimited {
+        /// The HTTP method, e.g. `GET`.
         method: String,
+        /// The API path (no host, no query), e.g. `/zones/{zone_id}/dns_records`.
         path: String,
+        /// The answer's `errors[]`; empty when it had none.
         errors: Vec<ApiMessage>,
     },
     /// Any other API failure.
     #[error("{method} {path}: HTTP {status}: {}", render(errors))]
     Api {
+        /// The HTTP method, e.g. `GET`.
         method: String,
+        /// The API path (no host, no query), e.g. `/zones/{zone_id}/dns_records`.
         path: String,
+        /// The HTTP status code.
         status: u16,
+        /// The answer's `errors[]`; empty when it had none.
         errors: Vec<ApiMessage>,
     },
     /// The answer was not what the API documents.
     #[error("{method} {path}: unexpected answer (HTTP {status}): {message}")]
     Decode {
+        /// The HTTP method, e.g. `GET`.
         method: String,
+        /// The API path (no host, no query), e.g. `/zones/{zone_id}/dns_records`.
         path: String,
+        /// The HTTP status code.
         status: u16,
+        /// What could not be read, and why.
         message: String,
     },
+    /// The request never got an answer (connection, TLS, timeout), after
+    /// the retries.
     #[error(transparent)]
     Transport(#[from] HttpError),
 }
 
 impl ApiError {
+    /// Whether the zone or record does not exist ([`ApiError::NotFound`]).
     pub fn is_not_found(&self) -> bool {
         matches!(self, ApiError::NotFound { .. })
     }
+    /// Whether the token lacks the permission ([`ApiError::Forbidden`]).
     pub fn is_forbidden(&self) -> bool {
         matches!(self, ApiError::Forbidden { .. })
     }
@@ -181,10 +209,15 @@ pub fn classify(method: &str, path: &str, status: u16, errors: Vec<ApiMessage>) 
 /// A zone as the API returns it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ApiZone {
+    /// Zone id: 32 hexadecimal digits.
     pub id: String,
+    /// Domain name, e.g. `example.com`.
     pub name: String,
+    /// `initializing`, `pending`, `active` or `moved` (OpenAPI
+    /// `zones_zone.status`); `None` when the answer has none.
     #[serde(default)]
     pub status: Option<String>,
+    /// The name servers Cloudflare assigns to the zone; empty when absent.
     #[serde(default)]
     pub name_servers: Vec<String>,
 }
@@ -194,28 +227,44 @@ pub struct ApiZone {
 /// [`Client::zone_name`]).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ApiRecord {
+    /// Record id: 32 hexadecimal digits.
     pub id: String,
+    /// Complete record name, zone name included, in Punycode
+    /// (`www.example.com`).
     pub name: String,
+    /// Record type (`A`, `MX`, `SRV`, ...).
     #[serde(rename = "type")]
     pub record_type: String,
+    /// The value of types without structured `data` (address, host name,
+    /// text); for SRV and CAA a rendering of `data`. `None` when absent.
     #[serde(default)]
     pub content: Option<String>,
+    /// MX priority (the API may also return it for other types, where it
+    /// means nothing); `None` when absent.
     #[serde(default)]
     pub priority: Option<i64>,
+    /// Structured value of SRV and CAA records; `None` for other types.
     #[serde(default)]
     pub data: Option<ApiRecordData>,
+    /// Whether Cloudflare can proxy the record; `None` when absent.
     #[serde(default)]
     pub proxiable: Option<bool>,
+    /// Whether traffic goes through Cloudflare's proxy; `None` when absent.
     #[serde(default)]
     pub proxied: Option<bool>,
+    /// Time to live in seconds; 1 means automatic. `None` when absent.
     #[serde(default)]
     pub ttl: Option<i64>,
+    /// Free-text note (no effect on DNS answers); `None` when absent.
     #[serde(default)]
     pub comment: Option<String>,
+    /// Tags, each `name:value` (no effect on DNS answers); `None` when absent.
     #[serde(default)]
     pub tags: Option<Vec<String>>,
+    /// Creation time, RFC 3339; `None` when absent.
     #[serde(default)]
     pub created_on: Option<String>,
+    /// Last modification time, RFC 3339; `None` when absent.
     #[serde(default)]
     pub modified_on: Option<String>,
 }
@@ -223,20 +272,25 @@ pub struct ApiRecord {
 /// Structured `data` of SRV and CAA records (the fields we manage).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ApiRecordData {
-    // CAA
+    /// CAA flags (0-255).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flags: Option<i64>,
+    /// CAA property tag (`issue`, `issuewild`, `iodef`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
+    /// CAA value, e.g. `letsencrypt.org`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
-    // SRV
+    /// SRV priority (lower is preferred).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i64>,
+    /// SRV weight among targets of equal priority.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<i64>,
+    /// SRV port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<i64>,
+    /// SRV target host name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
 }
@@ -246,22 +300,29 @@ pub struct ApiRecordData {
 /// without `nullable`, and a validating server answers 400 to a `null`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecordInput {
+    /// Record type.
     #[serde(rename = "type")]
     pub record_type: String,
+    /// Record name, as configured (relative such as `www`, `@`, or complete).
     pub name: String,
+    /// The value of types without `data`; not sent when `None`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// The value of SRV and CAA records; not sent when `None`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<ApiRecordData>,
     /// Top-level `priority`: MX only (`dns-records_MXRecord`); SRV carries it
     /// in `data`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<i64>,
+    /// Time to live in seconds; 1 means automatic.
     pub ttl: i64,
+    /// Send traffic through Cloudflare's proxy (A, AAAA and CNAME only).
     pub proxied: bool,
     /// `dns-records_comment` is a string: always sent, the empty string
     /// meaning "no comment" (so a `PUT` clears an old one).
     pub comment: String,
+    /// Tags, each `name:value`; always sent, so a `PUT` clears old ones.
     pub tags: Vec<String>,
 }
 
@@ -285,6 +346,7 @@ struct CachedList {
 
 /// The Cloudflare API client.
 pub struct Client {
+    /// The settings the client was built with.
     pub settings: Settings,
     http: reqwest::Client,
     limiter: RateLimiter,
@@ -303,6 +365,8 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
+    /// A client for `settings.base_url`; nothing is sent yet. Fails only
+    /// when the HTTP client cannot be built.
     pub fn new(settings: Settings) -> Result<Self, labforge_http::ClientError> {
         let http = labforge_http::client(&TlsSettings::default(), Duration::from_secs(60))?;
         let limiter = RateLimiter::new(settings.rate_limit);
@@ -394,6 +458,8 @@ impl Client {
 
     // ------------------------------------------------------------ zones
 
+    /// `GET /zones/{zone_id}`; [`ApiError::NotFound`] when there is no such
+    /// zone (or the token cannot see it).
     pub async fn get_zone(&self, zone_id: &str) -> Result<ApiZone, ApiError> {
         let path = format!("/zones/{}", seg(zone_id));
         Ok(self.call(reqwest::Method::GET, &path, &[], None).await?.0)
@@ -460,6 +526,7 @@ impl Client {
         self.list_records_paged(zone_id, LIST_PER_PAGE).await
     }
 
+    /// Every record of a zone, asking for `per_page` records per request.
     pub async fn list_records_paged(
         &self,
         zone_id: &str,
@@ -558,6 +625,7 @@ impl Client {
         }
     }
 
+    /// `POST` a new record; the record as created (with its id).
     pub async fn create_record(
         &self,
         zone_id: &str,

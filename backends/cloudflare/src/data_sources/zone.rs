@@ -13,10 +13,17 @@ pub struct Zone;
 /// Config and result.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ZoneModel {
+    /// Zone id to look up; filled in from the zone found when `name` was given.
     pub zone_id: Option<String>,
+    /// Zone name to look up, e.g. `example.com`; filled in when `zone_id`
+    /// was given.
     pub name: Option<String>,
+    /// Zone id of the zone found.
     pub id: Option<String>,
+    /// `initializing`, `pending`, `active` or `moved`; `None` when the API
+    /// did not say.
     pub status: Option<String>,
+    /// Cloudflare name servers assigned to the zone.
     pub name_servers: Option<Vec<String>>,
 }
 

@@ -29,31 +29,52 @@ pub struct DnsRecord;
 /// One record, as config, plan and state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RecordModel {
+    /// Record id (32 hexadecimal digits); `None` until created.
     pub id: Option<String>,
+    /// Id of the zone (32 hexadecimal digits).
     pub zone_id: String,
+    /// Record name as written: relative (`www`, `@`) or fully qualified.
     pub name: String,
+    /// Record type, one of [`TYPES`].
     #[serde(rename = "type")]
     pub record_type: String,
+    /// Value of A, AAAA, CNAME, TXT and MX records; `None` for SRV and CAA.
     pub content: Option<String>,
+    /// MX and SRV priority; `None` for other types.
     pub priority: Option<i64>,
+    /// Structured value of SRV and CAA records; `None` for other types.
     pub data: Option<DataModel>,
+    /// Proxied through Cloudflare; `None` only in configuration (default false).
     pub proxied: Option<bool>,
+    /// Time to live in seconds, 1 meaning automatic; `None` only in
+    /// configuration (default 1).
     pub ttl: Option<i64>,
+    /// A note kept with the record; `None` for none.
     pub comment: Option<String>,
+    /// Tags, each `name:value`; `None` (or empty) for none.
     pub tags: Option<Vec<String>>,
+    /// Whether Cloudflare can proxy the record (read from the API).
     pub proxiable: Option<bool>,
+    /// Creation time, RFC 3339 (read from the API).
     pub created_on: Option<String>,
+    /// Last modification time, RFC 3339 (read from the API).
     pub modified_on: Option<String>,
 }
 
 /// `data`: the structured value of SRV and CAA records.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DataModel {
+    /// CAA flags (0 or 128); `None` for SRV.
     pub flags: Option<i64>,
+    /// CAA property tag (`issue`, `issuewild`, `iodef`); `None` for SRV.
     pub tag: Option<String>,
+    /// CAA value, e.g. `letsencrypt.org`; `None` for SRV.
     pub value: Option<String>,
+    /// SRV weight; `None` for CAA.
     pub weight: Option<i64>,
+    /// SRV port; `None` for CAA.
     pub port: Option<i64>,
+    /// SRV target host name; `None` for CAA.
     pub target: Option<String>,
 }
 
