@@ -1,7 +1,6 @@
 //! go-plugin side services: controller (shutdown), health, stdio, broker.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use labforge_proto::health::health_check_response::ServingStatus;
 use labforge_proto::health::health_server::Health;
@@ -184,6 +183,7 @@ impl GrpcBroker for Broker {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[tokio::test]
     async fn health_check_answers_serving_for_plugin_and_empty() {
