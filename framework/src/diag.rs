@@ -199,10 +199,11 @@ impl Error {
         self.kind == ErrorKind::ConfigUnknown
     }
 
-    /// Report what exists after a failed create, so Terraform keeps it in
-    /// state (tainted) instead of forgetting it.
-    pub fn with_partial_state<T: serde::Serialize>(mut self, model: &T) -> Self {
-        self.partial_state = crate::model::to_untyped(model).ok().map(Box::new);
+    /// Report what exists after a failed create, as a value, so Terraform
+    /// keeps it in state (tainted) instead of forgetting it. Resource code
+    /// passes its model to `Error::with_partial_state` (in [`crate::model`]).
+    pub fn with_partial_value(mut self, state: labforge_cty::Value) -> Self {
+        self.partial_state = Some(Box::new(state));
         self
     }
 

@@ -114,6 +114,18 @@ pub fn coerce(v: Value, ty: &Type) -> Result<Value, String> {
     }
 }
 
+impl Error {
+    /// Report what exists after a failed create, so Terraform keeps it in
+    /// state (tainted) instead of forgetting it. (Here rather than in
+    /// `diag`, which then needs nothing of this module.)
+    pub fn with_partial_state<T: Serialize>(self, model: &T) -> Self {
+        match to_untyped(model) {
+            Ok(v) => self.with_partial_value(v),
+            Err(_) => self,
+        }
+    }
+}
+
 /// The attribute names a model struct decodes (its serde field names, after
 /// `rename`), or `None` when the model is not a plain struct (a map, or a
 /// struct with `flatten`, whose fields serde does not list).
