@@ -10,6 +10,7 @@ mod cloudflare;
 mod corner;
 mod examples;
 mod harness;
+mod pfsense;
 mod provider;
 mod proxmox;
 mod proxmox_more;

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod pfsense;
 pub mod proxmox;
 pub mod routeros;
 

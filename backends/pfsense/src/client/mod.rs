@@ -277,6 +277,8 @@ pub struct Client {
     aliases: Listing<Alias>,
     interfaces: tokio::sync::OnceCell<Arc<Interfaces>>,
     committer: Arc<commit::Committer>,
+    /// One resource writes at a time (see [`Client::exclusive`]).
+    writing: tokio::sync::Mutex<()>,
 }
 
 impl Client {
@@ -302,6 +304,7 @@ impl Client {
             aliases: Listing::default(),
             interfaces: tokio::sync::OnceCell::new(),
             committer: Arc::new(commit::Committer::default()),
+            writing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -542,10 +545,13 @@ impl Client {
         self.committer.applies()
     }
 
-    fn written(&self, session: &mut Session) {
-        session.wrote();
-        self.rules.invalidate();
-        self.aliases.invalidate();
+    /// Hold while looking positions up and writing: one resource writes at a
+    /// time. pfSense's configuration is not safe under concurrent writes
+    /// (parallel creates that all answer 200 but keep one, pfrest#238), and
+    /// another resource's write would shift the positions just looked up.
+    /// Release it before [`Client::commit`], which waits for the others.
+    pub async fn exclusive(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writing.lock().await
     }
 
     async fn write(
@@ -556,12 +562,25 @@ impl Client {
         query: Option<String>,
         body: Option<Value>,
     ) -> Result<Value, ApiError> {
-        self.written(session);
+        self.rules.invalidate();
+        self.aliases.invalidate();
         let r = self
             .send(method, path, query.as_deref(), body.as_ref(), Retry::Write)
             .await;
         self.rules.invalidate();
         self.aliases.invalidate();
+        // What may have changed the configuration needs an apply; a request
+        // pfSense refused (4xx) changed nothing.
+        let refused = matches!(
+            &r,
+            Err(ApiError::Unauthenticated { .. }
+                | ApiError::Forbidden { .. }
+                | ApiError::NotFound { .. })
+        ) || matches!(&r, Err(ApiError::Refused { status, .. }) if *status < 500)
+            || matches!(&r, Err(ApiError::Http(_)));
+        if !refused {
+            session.wrote();
+        }
         r
     }
 

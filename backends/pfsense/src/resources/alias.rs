@@ -20,6 +20,9 @@ use crate::model::{self, ALIAS_TYPES, Alias, AliasSpec, MAX_TEXT, Rule};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FirewallAlias;
 
+/// How long a delete waits for the rules that use the alias to change.
+const REFERENCE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// One entry: an address (or port) and its description.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
@@ -143,8 +146,9 @@ impl Resource for FirewallAlias {
         Schema::new(
             "A firewall alias: a named list of hosts, networks or ports that rules use as an \
              address or port. Found by its name; renaming replaces it. Deleting an alias that \
-             rules or other aliases still use is refused (pfSense-pkg-RESTAPI would accept it, and \
-             the next filter reload would fail). Changes are applied once per run with the other \
+             rules or other aliases still use is refused after waiting 5 seconds for them to change \
+             in the same run (pfSense-pkg-RESTAPI would accept it, and the next filter reload would \
+             fail). Changes are applied once per run with the other \
              pfSense resources whose writes end together (see \
              `homelab_pfsense_firewall_ruleset`).",
         )
@@ -319,6 +323,7 @@ impl Resource for FirewallAlias {
         let c = ctx.client();
         let spec = plan.spec();
         let mut session = c.session();
+        let writing = c.exclusive().await;
         let made = match c.create_alias(&mut session, &spec).await {
             Ok(a) => a.spec,
             Err(e) if e.is_lost() => {
@@ -332,6 +337,7 @@ impl Resource for FirewallAlias {
             }
             Err(e) => return Err(fail("create", e)),
         };
+        drop(writing);
         commit(c, session, false, AliasModel::of(&made, true), "create").await
     }
 
@@ -356,6 +362,7 @@ impl Resource for FirewallAlias {
         let c = ctx.client();
         let spec = plan.spec();
         let mut session = c.session();
+        let writing = c.exclusive().await;
         let aliases = c.aliases(true).await.map_err(|e| fail("update", e))?;
         let Some(current) = aliases.iter().find(|a| a.spec.name == prior.name) else {
             return Err(fail(
@@ -381,6 +388,7 @@ impl Resource for FirewallAlias {
                 Err(e) => return Err(fail("update", e)),
             }
         };
+        drop(writing);
         commit(
             c,
             session,
@@ -394,17 +402,32 @@ impl Resource for FirewallAlias {
     async fn delete(&self, ctx: &Ctx<Client>, state: AliasModel) -> Result<()> {
         let c = ctx.client();
         let mut session = c.session();
-        let aliases = c.aliases(true).await.map_err(|e| fail("delete", e))?;
-        if let Some(a) = aliases.iter().find(|a| a.spec.name == state.name) {
+        // Rules that use the alias may be changing in this same run (Terraform
+        // does not order an update of a ruleset before the destroy of an alias
+        // it no longer names): look again for a while before refusing.
+        let deadline = std::time::Instant::now() + REFERENCE_WAIT;
+        loop {
+            let writing = c.exclusive().await;
+            let aliases = c.aliases(true).await.map_err(|e| fail("delete", e))?;
+            let Some(a) = aliases.iter().find(|a| a.spec.name == state.name) else {
+                break;
+            };
             let rules = c.rules(true).await.map_err(|e| fail("delete", e))?;
             let used = users(&state.name, &rules, &aliases);
             if !used.is_empty() {
+                drop(writing);
+                if std::time::Instant::now() < deadline {
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                    continue;
+                }
                 return Err(fail(
                     "delete",
                     format!(
                         "alias {:?} is still used by {}. pfSense would delete it anyway and its next \
-                         filter reload would fail; remove or change those first (Terraform deletes \
-                         rules before the aliases they reference when both are in the configuration).",
+                         filter reload would fail. Change or remove those rules first: Terraform \
+                         destroys an alias before it updates a ruleset that stops naming it, so apply \
+                         the rule change, then remove the alias (destroying a ruleset or rule together \
+                         with its alias works in one run).",
                         state.name,
                         used.join("; ")
                     ),
@@ -421,6 +444,7 @@ impl Resource for FirewallAlias {
                 }
                 Err(e) => return Err(fail("delete", e)),
             }
+            break;
         }
         c.commit(session, state.applied == Some(false))
             .await

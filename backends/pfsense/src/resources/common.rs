@@ -291,7 +291,7 @@ fn set(v: &Value, k: &str) -> bool {
 /// Checks across a rule's attributes that pfSense would refuse or silently
 /// drop, pointing at the attribute (`at` is the rule's path).
 pub fn check_rule(rule: &Value, at: &AttributePath, d: &mut Diagnostics) {
-    let proto_known = rule.get("protocol").is_none_or(Value::is_known);
+    let proto_known = rule.get("protocol").is_none_or(|v| !v.is_unknown());
     let proto = text(rule, "protocol");
     if proto_known {
         let ports_ok = proto.is_some_and(|p| PORT_PROTOCOLS.contains(&p));

@@ -284,6 +284,7 @@ impl Resource for FirewallRule {
         let c = ctx.client();
         let spec = plan.spec();
         let mut session = c.session();
+        let writing = c.exclusive().await;
         let made = match c.create_rule(&mut session, &spec, None).await {
             Ok(r) => r,
             Err(e) if e.is_lost() => {
@@ -296,6 +297,7 @@ impl Resource for FirewallRule {
             }
             Err(e) => return Err(fail("create", e)),
         };
+        drop(writing);
         let model = RuleModel::of(&made, Some(&plan), true);
         commit(c, session, false, model, "create").await
     }
@@ -321,6 +323,7 @@ impl Resource for FirewallRule {
         let tracker = tracker_of(&prior)?;
         let spec = plan.spec();
         let mut session = c.session();
+        let writing = c.exclusive().await;
         let rules = c.rules(true).await.map_err(|e| fail("update", e))?;
         let Some(current) = find(&rules, tracker, &prior.spec()).map_err(|e| fail("update", e))?
         else {
@@ -344,6 +347,7 @@ impl Resource for FirewallRule {
                 Err(e) => return Err(fail("update", e)),
             }
         };
+        drop(writing);
         let model = RuleModel::of(&r, Some(&plan), true);
         commit(c, session, prior.applied == Some(false), model, "update").await
     }
@@ -352,6 +356,7 @@ impl Resource for FirewallRule {
         let c = ctx.client();
         let tracker = tracker_of(&state)?;
         let mut session = c.session();
+        let writing = c.exclusive().await;
         let rules = c.rules(true).await.map_err(|e| fail("delete", e))?;
         if let Some(r) = find(&rules, tracker, &state.spec()).map_err(|e| fail("delete", e))? {
             match c.delete_rule(&mut session, r.id).await {
@@ -367,6 +372,7 @@ impl Resource for FirewallRule {
                 Err(e) => return Err(fail("delete", e)),
             }
         }
+        drop(writing);
         c.commit(session, state.applied == Some(false))
             .await
             .map(|_| ())
@@ -374,10 +380,17 @@ impl Resource for FirewallRule {
     }
 
     async fn import(&self, ctx: &Ctx<Client>, id: &str) -> Result<RuleModel> {
-        let tracker: i64 = id.trim().parse().map_err(|_| {
+        let (t, descr) = match id.split_once('/') {
+            Some((t, d)) => (t, Some(d)),
+            None => (id, None),
+        };
+        let tracker: i64 = t.trim().parse().map_err(|_| {
             Error::new(
                 "Unable to import firewall rule",
-                format!("{id:?} is not a rule tracker (a number, e.g. 1700000000)."),
+                format!(
+                    "{id:?} is not `tracker` or `tracker/description` (e.g. 1700000000, or \
+                     1700000000/allow ssh where rules share the tracker)."
+                ),
             )
         })?;
         let rules =
@@ -387,21 +400,29 @@ impl Resource for FirewallRule {
         let matching: Vec<&Rule> = rules
             .iter()
             .filter(|r| r.tracker == Some(tracker) && !r.floating)
+            .filter(|r| descr.is_none_or(|d| r.spec.descr == d))
             .collect();
         match matching.as_slice() {
             [one] => Ok(RuleModel::of(one, None, true)),
             [] => Err(Error::new(
                 "Unable to import firewall rule",
-                format!("pfSense has no (non-floating) rule with tracker {tracker}."),
+                format!(
+                    "pfSense has no (non-floating) rule {id:?} (tracker{}).",
+                    if descr.is_some() {
+                        " and description"
+                    } else {
+                        ""
+                    }
+                ),
             )),
             many => Err(Error::new(
                 "Unable to import firewall rule",
                 format!(
                     "{} rules share tracker {tracker} (made in the same second: positions {}); \
-                     manage them with homelab_pfsense_firewall_ruleset instead.",
+                     import `{tracker}/<description>` to name one.",
                     many.len(),
                     many.iter()
-                        .map(|r| r.id.to_string())
+                        .map(|r| format!("{} {:?}", r.id, r.spec.descr))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),

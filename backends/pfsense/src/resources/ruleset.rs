@@ -494,6 +494,7 @@ async fn converge(
         })
         .collect();
     let mut session = c.session();
+    let writing = c.exclusive().await;
     let rules = c.rules(true).await.map_err(|e| fail(e.to_string()))?;
     let lay = layout(place, &rules);
     let owned: Vec<(Label, RuleSpec)> = lay.owned.iter().map(|(l, s, _)| (*l, s.clone())).collect();
@@ -551,6 +552,7 @@ async fn converge(
     );
     let wrote = session.has_writes();
     let read_back = c.rules(true).await;
+    drop(writing);
     match (result, read_back) {
         (Ok(()), Ok(rules)) => {
             let st = state_of(place, &rules, want, true);
