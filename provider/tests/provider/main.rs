@@ -2,5 +2,6 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod architecture;
 mod docs;
 mod schema;
