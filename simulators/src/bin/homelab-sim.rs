@@ -30,7 +30,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use labforge_simulators::common::Counters;
-use labforge_simulators::{cloudflare, proxmox, routeros, technitium};
+use labforge_simulators::{cloudflare, pfsense, proxmox, routeros, technitium};
 use serde_json::{Map, Value, json};
 
 const USAGE: &str =
@@ -42,6 +42,7 @@ Starts the homelab backend simulators on 127.0.0.1, in this order:
   1 cloudflare   Cloudflare API v4 (zones, DNS records)
   2 proxmox      Proxmox VE API (/api2/json: VMs, clones, tasks, storage)
   3 routeros     MikroTik RouterOS REST API (/rest, HTTPS; plain HTTP on 4)
+  5 pfsense      pfSense-pkg-RESTAPI v2 (/api/v2, plain HTTP)
 and runs until SIGINT/SIGTERM. Its own control endpoint (not a vendor API) listens on
 --control-port: GET /_sim/counters, POST /_sim/counters/reset.";
 
@@ -253,6 +254,27 @@ fn start_all(args: &Args) -> Result<Vec<Running>> {
         ],
         counters: r.counters().clone(),
         _keep: Box::new(r),
+    });
+
+    let f = pfsense::PfsenseSim::start_on_port(port(base, 5)?)
+        .context("starting the pfSense simulator")?;
+    all.push(Running {
+        name: "pfsense",
+        url: f.url(),
+        env: vec![
+            ("PFSENSE_URL", f.url()),
+            ("PFSENSE_USERNAME", pfsense::ADMIN_USER.into()),
+            ("PFSENSE_PASSWORD", pfsense::ADMIN_PASSWORD.into()),
+            ("PFSENSE_READONLY_USERNAME", pfsense::READER_USER.into()),
+            ("PFSENSE_READONLY_PASSWORD", pfsense::READER_PASSWORD.into()),
+        ],
+        tfvars: vec![
+            ("pfsense_url", json!(f.url())),
+            ("pfsense_username", json!(pfsense::ADMIN_USER)),
+            ("pfsense_password", json!(pfsense::ADMIN_PASSWORD)),
+        ],
+        counters: f.counters().clone(),
+        _keep: Box::new(f),
     });
 
     Ok(all)
