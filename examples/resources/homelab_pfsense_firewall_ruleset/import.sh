@@ -1,0 +1,5 @@
+# Import the rules of an interface marked [homelab].
+terraform import homelab_pfsense_firewall_ruleset.lan LAN
+
+# Rules of another owner (marked [ops]).
+terraform import homelab_pfsense_firewall_ruleset.lan LAN/ops
