@@ -194,6 +194,7 @@ pub async fn serve<S: Provider>(
         }
         Mode::Debug => {
             let server = serve_debug(info, provider).await?;
+            let stop_signal = watch_stop_signals(true);
             let message = format!(
                 "Provider {} v{} started in debug mode.\n\
                  To attach Terraform or OpenTofu, set this in the shell that runs them:\n\
@@ -213,7 +214,7 @@ pub async fn serve<S: Provider>(
             }
             let handle = server.shutdown_handle();
             tokio::spawn(async move {
-                wait_for_stop_signal(true).await;
+                stop_signal.await;
                 handle.shutdown();
             });
             server.wait().await
@@ -245,9 +246,10 @@ pub async fn serve_managed<S: Provider>(
     let shutdown = ShutdownHandle::new();
     {
         let shutdown = shutdown.clone();
+        let stop_signal = watch_stop_signals(false);
         tokio::spawn(async move {
             tokio::select! {
-                () = wait_for_stop_signal(false) => shutdown.shutdown(),
+                () = stop_signal => shutdown.shutdown(),
                 () = shutdown.wait() => {}
             }
         });
@@ -398,10 +400,16 @@ fn bind(dir: Option<&Path>) -> Result<(UnixListener, listener::SocketGuard), Ser
     })
 }
 
-/// Resolves on SIGTERM (and on SIGINT when `interrupt_stops`). Otherwise
-/// SIGINT is swallowed: Terraform sends it to the whole process group and
-/// cancels work through `StopProvider` instead.
-async fn wait_for_stop_signal(interrupt_stops: bool) {
+/// The stop signals, watched from the moment this is called: SIGTERM (and
+/// SIGINT when `interrupt_stops`). Otherwise SIGINT is swallowed: Terraform
+/// sends it to the whole process group and cancels work through
+/// `StopProvider` instead.
+///
+/// The handlers are installed here, synchronously, so that callers install
+/// them before announcing themselves: a signal that arrives right after the
+/// handshake line must not find the default action (which kills the process)
+/// still in place.
+fn watch_stop_signals(interrupt_stops: bool) -> impl Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => Some(s),
@@ -417,20 +425,22 @@ async fn wait_for_stop_signal(interrupt_stops: bool) {
             None
         }
     };
-    loop {
-        tokio::select! {
-            Some(()) = async { match term.as_mut() { Some(s) => s.recv().await, None => None } } => {
-                tracing::debug!("SIGTERM received; stopping");
-                return;
-            }
-            Some(()) = async { match int.as_mut() { Some(s) => s.recv().await, None => None } } => {
-                if interrupt_stops {
-                    tracing::debug!("SIGINT received; stopping");
+    async move {
+        loop {
+            tokio::select! {
+                Some(()) = async { match term.as_mut() { Some(s) => s.recv().await, None => None } } => {
+                    tracing::debug!("SIGTERM received; stopping");
                     return;
                 }
-                tracing::debug!("SIGINT ignored; Terraform cancels through StopProvider");
+                Some(()) = async { match int.as_mut() { Some(s) => s.recv().await, None => None } } => {
+                    if interrupt_stops {
+                        tracing::debug!("SIGINT received; stopping");
+                        return;
+                    }
+                    tracing::debug!("SIGINT ignored; Terraform cancels through StopProvider");
+                }
+                else => std::future::pending::<()>().await,
             }
-            else => std::future::pending::<()>().await,
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The example provider binary (`examples/echo_plugin.rs`) run as Terraform
 //! would run it: cookie, protocol versions, AutoMTLS, one stdout line,
 //! Shutdown RPC, signals, panics. `cargo test -p labforge-server` builds the
-//! example first; when it is missing (e.g. `--test plugin_process` alone),
-//! these tests say so and pass without running.
+//! example first; when it is missing (e.g. `--test server` alone) these
+//! tests fail and say how to build it: a check that is not run never passes.
 
 #![allow(clippy::unwrap_used)]
 
@@ -23,15 +23,12 @@ fn example_binary() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let profile_dir = exe.parent()?.parent()?;
     let bin = profile_dir.join("examples").join("echo_plugin");
-    if bin.exists() {
-        Some(bin)
-    } else {
-        eprintln!(
-            "{} not built; run `cargo test -p labforge-server` to include these tests",
-            bin.display()
-        );
-        None
-    }
+    assert!(
+        bin.exists(),
+        "{} is not built: run `cargo test -p labforge-server` (which builds the examples)",
+        bin.display()
+    );
+    Some(bin)
 }
 
 fn base_command(bin: &Path) -> Command {
