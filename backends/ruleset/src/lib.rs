@@ -58,6 +58,8 @@
 //! No vendor knowledge lives here: RouterOS (`place-before`, `move`) and
 //! pfSense use the same plans.
 
+#![warn(missing_docs, unreachable_pub)]
+
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::Hash;
@@ -78,11 +80,14 @@ pub enum Kind {
 /// One rule of the current chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slot<Id> {
+    /// The caller's id of the rule (e.g. RouterOS's `.id`, pfSense's tracker).
     pub id: Id,
+    /// Whose rule it is, which decides what the plan may do with it.
     pub kind: Kind,
 }
 
 impl<Id> Slot<Id> {
+    /// A rule `id` of kind `kind`.
     pub fn new(id: Id, kind: Kind) -> Self {
         Self { id, kind }
     }
@@ -93,7 +98,12 @@ impl<Id> Slot<Id> {
 pub enum Want<Id> {
     /// Keep this owned rule here; `update`: it needs a cosmetic edit (one
     /// that changes no verdict, such as its comment).
-    Keep { id: Id, update: bool },
+    Keep {
+        /// The id of an [`Kind::Owned`] rule of the current chain.
+        id: Id,
+        /// `true`: emit an [`Op::Update`] for it (its cosmetic edit).
+        update: bool,
+    },
     /// Create the caller's new rule number `n`.
     Create(usize),
 }
@@ -102,13 +112,29 @@ pub enum Want<Id> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op<Id> {
     /// Create new rule `index`, placed before `before` (at the end if `None`).
-    Create { index: usize, before: Option<Id> },
+    Create {
+        /// The `n` of the [`Want::Create`] this request creates.
+        index: usize,
+        /// The current rule it goes before; `None`: the end of the chain.
+        before: Option<Id>,
+    },
     /// Move `id` to just before `before` (to the end if `None`).
-    Move { id: Id, before: Option<Id> },
+    Move {
+        /// The rule to move (owned or foreign, never fixed).
+        id: Id,
+        /// The rule it goes before; `None`: the end of the chain.
+        before: Option<Id>,
+    },
     /// Apply the cosmetic edit of a kept rule.
-    Update { id: Id },
+    Update {
+        /// The kept rule to edit in place.
+        id: Id,
+    },
     /// Remove an owned rule the block no longer has.
-    Remove { id: Id },
+    Remove {
+        /// The owned rule to remove.
+        id: Id,
+    },
 }
 
 /// Why no plan can be made.
@@ -402,13 +428,18 @@ pub fn apply<Id: Clone + Eq>(
 /// How many requests of each kind a plan makes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Cost {
+    /// [`Op::Create`] requests.
     pub creates: usize,
+    /// [`Op::Move`] requests.
     pub moves: usize,
+    /// [`Op::Update`] requests.
     pub updates: usize,
+    /// [`Op::Remove`] requests.
     pub removes: usize,
 }
 
 impl Cost {
+    /// Counts the requests of `ops` by kind.
     pub fn of<Id>(ops: &[Op<Id>]) -> Self {
         let mut c = Cost::default();
         for op in ops {
@@ -422,6 +453,7 @@ impl Cost {
         c
     }
 
+    /// All requests, of every kind.
     pub fn total(&self) -> usize {
         self.creates + self.moves + self.updates + self.removes
     }
