@@ -413,7 +413,26 @@ fn one_apply_per_run_and_a_failed_apply_is_recorded_and_retried() {
                     live_is_config(&s6)
                 }),
         )
-        .step(Step::import(rs("lan")).import_state_verify_ignore(&["applied"]))
+        .step(Step::import(rs("lan")).import_state_verify())
+        .step(
+            Step::plan_only(hcl(&sim, &port_ruleset(&v3, &[])))
+                .pre_step({
+                    let s = sim.clone();
+                    move |_| {
+                        let at = s.rules().iter().position(|r| r["descr"] == "[homelab] port 1002").unwrap();
+                        s.delete_rule(at).map_err(anyhow::Error::msg)?;
+                        Ok(())
+                    }
+                })
+                .expect_action(&rs("lan"), Action::Update),
+        )
+        .step(Step::config(hcl(&sim, &port_ruleset(&v3, &[]))).check({
+            let s = sim.clone();
+            move |_| {
+                ensure!(owned_descrs(&s.interface_rules("LAN")) == ["port 1003", "port 1002", "port 1001", "default deny"]);
+                live_is_config(&s)
+            }
+        }))
         .check_destroy(move |_| {
             ensure!(owned(&s7.interface_rules("LAN")).is_empty());
             live_is_config(&s7)
@@ -590,6 +609,42 @@ resource "{FR}" "one" {{
                 .import_id("1800000000/single")
                 .import_state_verify(),
         )
+        // Drift on both: a ruleset rule's port and the single rule's port.
+        .step(
+            Step::plan_only(hcl(&sim, &body(&[2, 1, 0], "8081")))
+                .pre_step({
+                    let s = sim.clone();
+                    move |_| {
+                        let all = s.rules();
+                        let at = |d: &str| all.iter().position(|r| r["descr"] == d).unwrap();
+                        s.edit_rule(
+                            at("[homelab] port 1001"),
+                            &[("destination_port", json!("1999"))],
+                        )
+                        .map_err(anyhow::Error::msg)?;
+                        s.edit_rule(at("single"), &[("destination_port", json!("9999"))])
+                            .map_err(anyhow::Error::msg)?;
+                        Ok(())
+                    }
+                })
+                .expect_action(&rs("lan"), Action::Update)
+                .expect_action(&format!("{FR}.one"), Action::Update),
+        )
+        .step(Step::config(hcl(&sim, &body(&[2, 1, 0], "8081"))).check({
+            let s = sim.clone();
+            move |_| {
+                let rules = s.interface_rules("LAN");
+                ensure!(rules.iter().any(
+                    |r| r["descr"] == "[homelab] port 1001" && r["destination_port"] == "1001"
+                ));
+                ensure!(
+                    rules
+                        .iter()
+                        .any(|r| r["descr"] == "single" && r["destination_port"] == "8081")
+                );
+                live_is_config(&s)
+            }
+        }))
         .check_destroy(move |_| {
             ensure!(descrs(&s3.interface_rules("LAN")) == DEFAULTS);
             Ok(())
@@ -876,6 +931,24 @@ resource "{AL}" "named_like_an_interface" {{
         .provider(Provider::homelab())
         .step(Step::config(hcl(&sim, &ok)).check(move |_| live_is_config(&s1)))
         .step(Step::import(rs("lan")).import_state_verify())
+        .step(
+            Step::plan_only(hcl(&sim, &ok))
+                .pre_step({
+                    let s = sim.clone();
+                    move |_| {
+                        let at = s
+                            .rules()
+                            .iter()
+                            .position(|r| r["protocol"] == "icmp")
+                            .unwrap();
+                        s.edit_rule(at, &[("icmptype", json!(["any"]))])
+                            .map_err(anyhow::Error::msg)?;
+                        Ok(())
+                    }
+                })
+                .expect_action(&rs("lan"), Action::Update),
+        )
+        .step(Step::config(hcl(&sim, &ok)))
         .check_destroy(move |_| {
             ensure!(descrs(&s2.interface_rules("LAN")) == DEFAULTS);
             Ok(())
@@ -945,6 +1018,27 @@ fn basic_auth_api_keys_and_a_read_only_key() {
             );
             Ok(())
         }))
+        .step(Step::import(rs("lan")).import_state_verify())
+        .step(
+            Step::plan_only(hcl_with(&sim, &key(ADMIN_KEY), &body))
+                .pre_step({
+                    let s = sim.clone();
+                    move |_| {
+                        let at = s.rules().iter().position(|r| r["descr"] == "[homelab] port 1001").unwrap();
+                        s.edit_rule(at, &[("disabled", json!(true))]).map_err(anyhow::Error::msg)?;
+                        Ok(())
+                    }
+                })
+                .expect_action(&rs("lan"), Action::Update),
+        )
+        .step(Step::config(hcl_with(&sim, &key(ADMIN_KEY), &body)))
+        .check_destroy({
+            let s = sim.clone();
+            move |_| {
+                ensure!(descrs(&s.interface_rules("LAN")) == DEFAULTS);
+                live_is_config(&s)
+            }
+        })
         .run();
 }
 
