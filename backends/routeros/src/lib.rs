@@ -19,6 +19,8 @@
 //! terraform-routeros provider (`hosturl`'s `ROS_HOSTURL` and so on), so
 //! its users can keep their environment.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod client;
 pub mod fields;
 pub mod props;

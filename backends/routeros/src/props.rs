@@ -63,10 +63,13 @@ pub struct Prop {
     pub attr: &'static str,
     /// The RouterOS property name.
     pub key: &'static str,
+    /// How its value is written, validated and compared.
     pub kind: Kind,
+    /// The attribute's description in the schema (Markdown).
     pub doc: &'static str,
     /// What RouterOS prints when it was never set: the attribute's default.
     pub default: Option<&'static str>,
+    /// What an update sends when configuration drops it.
     pub clear: Clear,
     /// Whether it only changes what is logged or shown, never a verdict.
     pub cosmetic: bool,

@@ -113,7 +113,9 @@ pub enum Addr {
 /// A possibly negated (`!`) address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Address {
+    /// Written with a leading `!`: matches every address but these.
     pub negated: bool,
+    /// The addresses written.
     pub addr: Addr,
 }
 
@@ -206,6 +208,7 @@ pub fn same_address(a: &str, b: &str) -> bool {
 /// A port list: `22`, `80,443`, `8000-8100`, optionally negated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ports {
+    /// Written with a leading `!`: matches every port but these.
     pub negated: bool,
     /// Sorted, inclusive.
     pub ranges: Vec<(u16, u16)>,
@@ -313,7 +316,9 @@ pub const PORT_PROTOCOLS: &[u8] = &[6, 17, 33, 132, 136];
 /// A possibly negated protocol, by number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Protocol {
+    /// Written with a leading `!`: matches every protocol but this one.
     pub negated: bool,
+    /// The IP protocol number (names such as `tcp` are mapped to theirs).
     pub number: u8,
 }
 

@@ -66,42 +66,93 @@ impl Table {
 /// Why an API call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// The request got no answer (connection, TLS, timeout), after the
+    /// retries the method allows.
     #[error(transparent)]
     Http(#[from] http::HttpError),
+    /// HTTP 401: wrong user name or password (REST uses the console users).
     #[error(
         "{path}: the router refused the credentials (HTTP 401); check the routeros username and password"
     )]
-    Unauthorized { path: String },
+    Unauthorized {
+        /// The path called below `/rest`, e.g. `/ip/firewall/filter/*1A`.
+        path: String,
+    },
+    /// The user's group lacks the `write` policy: RouterOS answers HTTP 500
+    /// with detail `not enough permissions (9)`, not 401/403 (research notes
+    /// Addendum 6; quoted in public client code, not in MikroTik's docs).
     #[error(
         "{path}: the router refused the change: {detail}. The user needs a group with the `write` policy (e.g. `write` or `full`)"
     )]
-    Permission { path: String, detail: String },
-    #[error("{path}: no such item (HTTP 404)")]
-    NotFound { path: String },
-    #[error("{path}: {detail}")]
-    Exists { path: String, detail: String },
-    #[error("{path}: HTTP {status} {message}: {detail}")]
-    Api {
+    Permission {
+        /// The path called below `/rest`.
         path: String,
-        status: u16,
-        message: String,
+        /// The router's `detail` (its CLI error text).
         detail: String,
     },
+    /// HTTP 404: the `.id` is not (or no longer) in the menu.
+    #[error("{path}: no such item (HTTP 404)")]
+    NotFound {
+        /// The path called below `/rest`.
+        path: String,
+    },
+    /// Detail `failure: already have such entry`: e.g. an address-list
+    /// entry with the same `list` and `address` exists (research notes
+    /// Addendum 4; reported for 7.21.4 in public client code).
+    #[error("{path}: {detail}")]
+    Exists {
+        /// The path called below `/rest`.
+        path: String,
+        /// The router's `detail`.
+        detail: String,
+    },
+    /// Any other failure envelope `{"error", "message", "detail"}`, e.g. 400
+    /// for a value the router rejects.
+    #[error("{path}: HTTP {status} {message}: {detail}")]
+    Api {
+        /// The path called below `/rest`.
+        path: String,
+        /// The HTTP status (also the envelope's `error`).
+        status: u16,
+        /// The envelope's `message` (the status text, e.g. `Bad Request`);
+        /// empty if the body is not the envelope.
+        message: String,
+        /// The envelope's `detail` (the CLI error), else the start of the
+        /// body (200 characters at most), else `message`.
+        detail: String,
+    },
+    /// A 2xx body that is not JSON, or not an item (object with `.id`) or a
+    /// list of items; also an add that kept losing its answer.
     #[error("{path}: unexpected response: {message}")]
-    Decode { path: String, message: String },
+    Decode {
+        /// The path called below `/rest`.
+        path: String,
+        /// What could not be read, and why.
+        message: String,
+    },
+    /// The answer to an add was lost and more than one new item matches
+    /// it; taking one over could steal another writer's item.
     #[error(
         "{path}: the answer to an add was lost and {found} new items like it are in the table; not taking any of them over"
     )]
-    Ambiguous { path: String, found: usize },
+    Ambiguous {
+        /// The menu path added to.
+        path: String,
+        /// How many new items matched (2 or more).
+        found: usize,
+    },
 }
 
 impl ApiError {
+    /// [`ApiError::NotFound`]: the item is gone.
     pub fn is_not_found(&self) -> bool {
         matches!(self, ApiError::NotFound { .. })
     }
+    /// [`ApiError::Exists`]: an equal entry is already there.
     pub fn is_exists(&self) -> bool {
         matches!(self, ApiError::Exists { .. })
     }
+    /// [`ApiError::Permission`]: the user may read but not write.
     pub fn is_permission(&self) -> bool {
         matches!(self, ApiError::Permission { .. })
     }
@@ -138,7 +189,11 @@ fn classify(path: &str, status: u16, body: &str) -> ApiError {
 /// One item of a menu: its `.id` and its properties (all strings).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
+    /// The `.id`, `*HEX` (e.g. `*1A`); stable for the item's life.
     pub id: String,
+    /// Every other key the router printed. REST sends every value as a
+    /// string; a non-string JSON value is kept as its JSON text and a
+    /// `null` is dropped.
     pub props: BTreeMap<String, String>,
 }
 
@@ -205,11 +260,15 @@ pub fn is_id(s: &str) -> bool {
 /// Properties to write: values to set and names to unset (`!name`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Props {
+    /// Property name and value, sent as JSON strings.
     pub set: Vec<(String, String)>,
+    /// Property names sent as `"!name": ""`. Only names in the menu's
+    /// `unset value-name` completion can be unset (research notes Addendum 1).
     pub unset: Vec<String>,
 }
 
 impl Props {
+    /// Nothing to set and nothing to unset.
     pub fn is_empty(&self) -> bool {
         self.set.is_empty() && self.unset.is_empty()
     }
@@ -234,7 +293,9 @@ impl Props {
 pub struct Settings {
     /// `https://router` or `http://router` (the `/rest` suffix is optional).
     pub url: String,
+    /// The console user to log in as (HTTP Basic).
     pub username: String,
+    /// That user's password.
     pub password: Secret,
     /// PEM CA certificate to trust.
     pub ca_certificate: Option<String>,
@@ -290,6 +351,9 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client for `settings.url` (`/rest` appended unless present). Fails
+    /// only if the TLS settings cannot be used (e.g. a CA that is not PEM).
+    /// Requests time out after 59 s: RouterOS ends a REST request after 60 s.
     pub fn new(settings: Settings) -> Result<Self, labforge_http::ClientError> {
         let http = http::client(
             &TlsSettings {

@@ -18,10 +18,13 @@ use crate::props::{self, Prop};
 /// What differs between the single-item resources.
 #[derive(Debug)]
 pub struct Spec {
+    /// The menu its items live in.
     pub table: Table,
     /// For messages: "firewall filter rule".
     pub what: &'static str,
+    /// The resource's description in the schema (Markdown).
     pub description: &'static str,
+    /// The managed properties, one attribute each (plus `id`).
     pub props: &'static [Prop],
     /// Required attributes.
     pub required: &'static [&'static str],
@@ -33,6 +36,8 @@ pub struct Spec {
     pub unique: &'static [&'static str],
     /// Dynamic items are the router's own (firewall rules), never ours.
     pub firewall: bool,
+    /// Extra validation of the configuration (the type's own rules, e.g.
+    /// the DNS value fields each `type` needs).
     pub check: fn(&Value, &mut Diagnostics),
 }
 
@@ -265,7 +270,9 @@ fn ours(spec: &Spec, obj: &Value, i: &Item) -> bool {
     !(spec.firewall && i.dynamic()) && fields::matches(spec.props, obj, i)
 }
 
-pub async fn create(spec: &Spec, ctx: &Ctx<Client>, plan: Raw) -> Result<Raw> {
+/// Add the item at the end of the menu. With `unique` attributes, an
+/// identical entry already there is taken over (with a warning).
+pub(crate) async fn create(spec: &Spec, ctx: &Ctx<Client>, plan: Raw) -> Result<Raw> {
     let c = ctx.client();
     let obj = plan.0;
     let what = describe(spec, &obj);
@@ -318,7 +325,9 @@ async fn take_over(
     }
 }
 
-pub async fn read(spec: &Spec, ctx: &Ctx<Client>, state_in: Raw) -> Result<Option<Raw>> {
+/// The item by `.id`, from its scope's shared listing (or the whole menu,
+/// if it moved to another chain or list); `None`: it is gone.
+pub(crate) async fn read(spec: &Spec, ctx: &Ctx<Client>, state_in: Raw) -> Result<Option<Raw>> {
     let c = ctx.client();
     let obj = state_in.0;
     let what = describe(spec, &obj);
@@ -341,7 +350,8 @@ pub async fn read(spec: &Spec, ctx: &Ctx<Client>, state_in: Raw) -> Result<Optio
     Ok(found.map(|i| Raw(state(spec, &i, &obj))))
 }
 
-pub async fn update(spec: &Spec, ctx: &Ctx<Client>, prior: Raw, plan: Raw) -> Result<Raw> {
+/// Set the changed properties (dropped ones cleared as each [`Prop`] says).
+pub(crate) async fn update(spec: &Spec, ctx: &Ctx<Client>, prior: Raw, plan: Raw) -> Result<Raw> {
     let c = ctx.client();
     let (prior, obj) = (prior.0, plan.0);
     let what = describe(spec, &prior);
@@ -367,7 +377,8 @@ pub async fn update(spec: &Spec, ctx: &Ctx<Client>, prior: Raw, plan: Raw) -> Re
     }
 }
 
-pub async fn delete(spec: &Spec, ctx: &Ctx<Client>, state_in: Raw) -> Result<()> {
+/// Remove the item; already gone is not an error.
+pub(crate) async fn delete(spec: &Spec, ctx: &Ctx<Client>, state_in: Raw) -> Result<()> {
     let obj = state_in.0;
     let Some(id) = text(&obj, "id") else {
         return Ok(());
@@ -379,7 +390,9 @@ pub async fn delete(spec: &Spec, ctx: &Ctx<Client>, state_in: Raw) -> Result<()>
         .map_err(|e| fail("delete", spec, &describe(spec, &obj), e))
 }
 
-pub async fn import(spec: &Spec, ctx: &Ctx<Client>, id: &str) -> Result<Raw> {
+/// Find the item by `.id` (`*1A`) or by its comment (`comment=...` or the
+/// bare text); several items with that comment is an error.
+pub(crate) async fn import(spec: &Spec, ctx: &Ctx<Client>, id: &str) -> Result<Raw> {
     let c = ctx.client();
     let items = c
         .list(spec.table, None)
@@ -432,14 +445,17 @@ pub async fn import(spec: &Spec, ctx: &Ctx<Client>, id: &str) -> Result<Raw> {
     }
 }
 
-pub fn modify_plan(spec: &Spec, plan: &mut PlanChange<'_>) {
+/// On updates, keep prior values that mean the same as the configuration
+/// (RouterOS's own spelling), so they show no change.
+pub(crate) fn modify_plan(spec: &Spec, plan: &mut PlanChange<'_>) {
     if plan.destroying() || plan.creating() {
         return;
     }
     fields::suppress(spec.props, plan.config, plan.prior, plan.planned);
 }
 
-pub fn validate(spec: &Spec, config: &Value) -> Diagnostics {
+/// The type's own validation ([`Spec::check`]).
+pub(crate) fn validate(spec: &Spec, config: &Value) -> Diagnostics {
     let mut d = Diagnostics::new();
     (spec.check)(config, &mut d);
     d
