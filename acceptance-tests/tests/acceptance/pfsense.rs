@@ -164,6 +164,14 @@ fn ruleset_create_reorder_insert_remove_import_and_drift() {
             Ok(())
         })
         .expect_action(&rs("lan"), Action::Update)
+        // A moved rule keeps its tracker, known at plan; a replaced one's is not.
+        .plan_check(|plan| {
+            let after = plan.change(&rs("lan")).unwrap().after().clone();
+            ensure!(after["rules"][1]["description"] == "dns", "{after}");
+            ensure!(after["rules"][1]["tracker"].is_number(), "{after}");
+            ensure!(after["rules"][2]["tracker"].is_null(), "unknown: {after}");
+            Ok(())
+        })
         .check(move |_| {
             let rules = s4.interface_rules("LAN");
             ensure!(

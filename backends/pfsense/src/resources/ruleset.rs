@@ -730,27 +730,40 @@ impl Resource for FirewallRuleset {
             };
             plan.set("id", Value::string(place.id()));
         }
-        let prior = plan.prior_attr("rules").clone();
+        // A planned rule with the settings of a rule in the prior state keeps
+        // it (and its tracker), wherever it moves; the others are new or
+        // changed rules, whose tracker is known after apply.
+        let prior: Vec<(Value, Option<RuleAttrs>)> = plan
+            .prior_attr("rules")
+            .elements()
+            .unwrap_or(&[])
+            .iter()
+            .map(|v| (v.clone(), labforge_framework::model::from_value(v).ok()))
+            .collect();
+        let mut claimed = vec![false; prior.len()];
         let mut rules = plan.planned_attr("rules").clone();
         if let Value::List(planned) = &mut rules {
-            let ps = prior.elements().unwrap_or(&[]);
-            for (i, p) in planned.iter_mut().enumerate() {
-                let keep = match ps.get(i) {
-                    Some(old) if !p.contains_unknown_settings() => {
-                        match (
-                            labforge_framework::model::from_value::<RuleAttrs>(p),
-                            labforge_framework::model::from_value::<RuleAttrs>(old),
-                        ) {
-                            (Ok(a), Ok(b)) => a.same_settings(&b),
-                            _ => false,
+            for p in planned.iter_mut() {
+                let wanted = if p.contains_unknown_settings() {
+                    None
+                } else {
+                    labforge_framework::model::from_value::<RuleAttrs>(p).ok()
+                };
+                let found = wanted.and_then(|w| {
+                    prior.iter().enumerate().position(|(j, (_, a))| {
+                        !claimed[j] && a.as_ref().is_some_and(|a| a.same_settings(&w))
+                    })
+                });
+                match found {
+                    Some(j) => {
+                        claimed[j] = true;
+                        *p = prior[j].0.clone();
+                    }
+                    None => {
+                        if let Value::Object(m) = p {
+                            m.insert("tracker".into(), Value::unknown());
                         }
                     }
-                    _ => false,
-                };
-                if keep && let Some(old) = ps.get(i) {
-                    *p = old.clone();
-                } else if let Value::Object(m) = p {
-                    m.insert("tracker".into(), Value::unknown());
                 }
             }
         }
