@@ -32,6 +32,7 @@ pub const NIC_MODELS: &[&str] = &[
     "pcnet",
 ];
 
+/// Whether `k` is a disk slot key ([`DISK_SLOT_RE`]; no leading zeros).
 pub fn is_disk_slot(k: &str) -> bool {
     let (bus, n) = split_slot(k);
     let max = match bus {
@@ -44,6 +45,7 @@ pub fn is_disk_slot(k: &str) -> bool {
     n.is_some_and(|n| n <= max)
 }
 
+/// Whether `k` is a NIC slot key ([`NET_SLOT_RE`]; no leading zeros).
 pub fn is_net_slot(k: &str) -> bool {
     let (bus, n) = split_slot(k);
     bus == "net" && n.is_some_and(|n| n <= 31)
@@ -83,6 +85,7 @@ pub fn parse_props(s: &str, default_key: &str) -> Vec<(String, String)> {
 pub struct Props(pub Vec<(String, String)>);
 
 impl Props {
+    /// The value of the first item `k`; `Some("")` for a bare `k`.
     pub fn get(&self, k: &str) -> Option<&str> {
         self.0
             .iter()
@@ -99,6 +102,7 @@ impl Props {
             None => self.0.retain(|(key, _)| key != k),
         }
     }
+    /// Item `k` is `1`, `on`, `yes` or `true` (any case); absent is false.
     pub fn flag(&self, k: &str) -> bool {
         self.get(k).is_some_and(truthy)
     }
@@ -161,6 +165,8 @@ pub struct Disk {
 }
 
 impl Disk {
+    /// Parse a disk value (`local-lvm:vm-100-disk-0,size=32G`); the volume
+    /// is the `file=` item or the bare first item, else empty.
     pub fn parse(s: &str) -> Disk {
         let mut props = parse_props(s, "file");
         let volume = if props.first().is_some_and(|(k, _)| k == "file") {
@@ -173,12 +179,15 @@ impl Disk {
             props: Props(props),
         }
     }
+    /// Back to a config value: the volume, then the other items in order.
     pub fn render(&self) -> String {
         self.props.render_after(self.volume.clone())
     }
+    /// `media=cdrom`.
     pub fn is_cdrom(&self) -> bool {
         self.props.get("media") == Some("cdrom")
     }
+    /// A cloud-init drive (its volume is `<storage>:vm-<vmid>-cloudinit`).
     pub fn is_cloudinit(&self) -> bool {
         self.volume.contains("cloudinit")
     }
@@ -186,6 +195,7 @@ impl Disk {
     pub fn storage(&self) -> Option<&str> {
         self.volume.split_once(':').map(|(s, _)| s)
     }
+    /// The `size` item in whole GiB, rounded up; `None` if absent or unreadable.
     pub fn size_gib(&self) -> Option<i64> {
         self.props.get("size").and_then(size_gib)
     }
@@ -194,13 +204,17 @@ impl Disk {
 /// A network device.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Net {
+    /// The NIC model (`virtio`, `e1000`, ... from [`NIC_MODELS`]).
     pub model: String,
+    /// The MAC address, upper-case; `None` if the value has none.
     pub mac: Option<String>,
     /// Everything but model and MAC, in order.
     pub props: Props,
 }
 
 impl Net {
+    /// Parse a `netN` value, in either form: `model=virtio,macaddr=MAC,...`
+    /// or `virtio=MAC,...`.
     pub fn parse(s: &str) -> Net {
         let mut net = Net::default();
         for (k, v) in parse_props(s, "model") {
@@ -231,13 +245,18 @@ impl Net {
 /// An `ipconfigN` value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IpConfig {
+    /// IPv4 address/prefix or `dhcp`; `None`: not set.
     pub ip: Option<String>,
+    /// IPv4 gateway.
     pub gw: Option<String>,
+    /// IPv6 address/prefix, `dhcp` or `auto`; `None`: not set.
     pub ip6: Option<String>,
+    /// IPv6 gateway.
     pub gw6: Option<String>,
 }
 
 impl IpConfig {
+    /// Parse an `ipconfigN` value; unknown items are dropped.
     pub fn parse(s: &str) -> IpConfig {
         let mut c = IpConfig::default();
         for (k, v) in parse_props(s, "ip") {
@@ -280,6 +299,7 @@ pub fn parse_tags(s: &str) -> Vec<String> {
     v
 }
 
+/// Tags as one `tags` value: normalised as [`parse_tags`], `;`-separated.
 pub fn render_tags(tags: &[String]) -> String {
     parse_tags(&tags.join(";")).join(";")
 }
@@ -297,6 +317,7 @@ pub fn url_encode(s: &str) -> String {
     out
 }
 
+/// Undo [`url_encode`] (also `+` as a space); bad escapes stay as they are.
 pub fn url_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -329,6 +350,7 @@ pub fn url_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The `sshkeys` value: one key a line (blank ones dropped), URL-encoded.
 pub fn encode_ssh_keys(keys: &[String]) -> String {
     let joined: Vec<&str> = keys
         .iter()
@@ -338,6 +360,7 @@ pub fn encode_ssh_keys(keys: &[String]) -> String {
     url_encode(&(joined.join("\n") + "\n"))
 }
 
+/// The keys of an `sshkeys` value, one a line, trimmed, blank lines dropped.
 pub fn decode_ssh_keys(s: &str) -> Vec<String> {
     url_decode(s)
         .lines()
@@ -361,6 +384,7 @@ pub fn parse_boot(s: &str) -> Vec<String> {
     Vec::new()
 }
 
+/// `[scsi0, net0]` → `order=scsi0;net0`.
 pub fn render_boot(order: &[String]) -> String {
     format!("order={}", order.join(";"))
 }
@@ -429,6 +453,7 @@ pub fn norm_mac(m: &str) -> String {
     m.trim().replace('-', ":").to_ascii_uppercase()
 }
 
+/// Six pairs of hex digits separated by `:` or `-`.
 pub fn is_mac(m: &str) -> bool {
     let parts: Vec<&str> = m.split([':', '-']).collect();
     parts.len() == 6

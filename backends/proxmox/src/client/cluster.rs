@@ -20,28 +20,38 @@ const GATE_PERMITS: u32 = 64;
 /// [`RESPONSE_FIELDS`](super::RESPONSE_FIELDS); `Serialize` lets a test enumerate them).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct ClusterVm {
+    /// The VMID (schema: integer; kept as JSON, read with [`ClusterVm::id`]).
     #[serde(default)]
     pub vmid: Value,
+    /// The node the VM is on.
     #[serde(default)]
     pub node: String,
+    /// `type`: `qemu` or `lxc`.
     #[serde(default, rename = "type")]
     pub kind: String,
+    /// The VM name, if it has one.
     #[serde(default)]
     pub name: Option<String>,
+    /// Run state, e.g. `running`, `stopped`.
     #[serde(default)]
     pub status: Option<String>,
+    /// Whether it is a template (schema: boolean, `0|1` on the wire; read with [`ClusterVm::is_template`]).
     #[serde(default)]
     pub template: Value,
+    /// Its tags, `;`-separated, as PVE stores them.
     #[serde(default)]
     pub tags: Option<String>,
+    /// The resource pool it is in, if any.
     #[serde(default)]
     pub pool: Option<String>,
 }
 
 impl ClusterVm {
+    /// The VMID as a number; `None` if the answer had none.
     pub fn id(&self) -> Option<i64> {
         num(&self.vmid)
     }
+    /// `template` is 1.
     pub fn is_template(&self) -> bool {
         num(&self.template) == Some(1)
     }
@@ -50,11 +60,15 @@ impl ClusterVm {
 /// One node from `/nodes` (every field listed in [`RESPONSE_FIELDS`](super::RESPONSE_FIELDS)).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct NodeInfo {
+    /// The node name.
     pub node: String,
+    /// `online`, `offline` or `unknown` (schema enum).
     #[serde(default)]
     pub status: Option<String>,
+    /// Number of CPUs (integer; optional in the schema: `Null` if absent).
     #[serde(default)]
     pub maxcpu: Value,
+    /// Memory in bytes (integer; optional in the schema: `Null` if absent).
     #[serde(default)]
     pub maxmem: Value,
 }

@@ -6,97 +6,170 @@ use std::time::Duration;
 /// Why an API call failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
+    /// No answer, and surely nothing done: the connection was never made, a
+    /// `GET` kept failing after its retries, or the ticket login failed to
+    /// connect. The text names the method and path.
     #[error("{0}")]
     Transport(String),
+    /// HTTP 401: a wrong or expired token, or a failed ticket login.
     #[error(
         "{method} {path}: authentication failed ({message}); check the proxmox api_token, or username and password"
     )]
     Auth {
+        /// The HTTP method, e.g. `POST`.
         method: String,
+        /// The API path called, below `/api2/json`, e.g. `/nodes/pve1/qemu`.
         path: String,
+        /// The server's `message`, else the body's start, else the reason phrase.
         message: String,
     },
+    /// HTTP 403. pveproxy's text is `Permission check failed (/vms/100,
+    /// VM.Allocate)`: ACL path, then privilege (pve-common
+    /// `PVE::Exception::raise_perm_exc`).
     #[error(
         "{method} {path}: permission denied: the API user lacks privilege {privilege} on {acl_path} ({message})"
     )]
     Permission {
+        /// The HTTP method, e.g. `POST`.
         method: String,
+        /// The API path called, below `/api2/json`, e.g. `/nodes/pve1/qemu`.
         path: String,
+        /// The privilege the check wanted, e.g. `VM.Allocate`; `(not stated)` if the text lacks it.
         privilege: String,
+        /// The ACL path checked, e.g. `/vms/100`; `(not stated)` if the text lacks it.
         acl_path: String,
+        /// The server's `message`, else the body's start, else the reason phrase.
         message: String,
     },
+    /// HTTP 404, or a 500 whose text says the VM, file or resource does not
+    /// exist (`Configuration file ... does not exist`, `no such VM`).
     #[error("{method} {path}: {message}")]
     NotFound {
+        /// The HTTP method, e.g. `POST`.
         method: String,
+        /// The API path called, below `/api2/json`, e.g. `/nodes/pve1/qemu`.
         path: String,
+        /// The server's `message`, else the body's start, else the reason phrase.
         message: String,
     },
+    /// "already exists": a VMID or volume that is taken (a 400's per-field
+    /// `errors`, or a 500's text).
     #[error("{method} {path}: {message}")]
     AlreadyExists {
+        /// The HTTP method, e.g. `POST`.
         method: String,
+        /// The API path called, below `/api2/json`, e.g. `/nodes/pve1/qemu`.
         path: String,
+        /// The server's `message`, else the body's start, else the reason phrase.
         message: String,
     },
+    /// Lock contention: "can't lock file", "got timeout", "VM is locked";
+    /// retried by `Client::retry_locked`.
     #[error("{method} {path}: {message}")]
     Locked {
+        /// The HTTP method, e.g. `POST`.
         method: String,
+        /// The API path called, below `/api2/json`, e.g. `/nodes/pve1/qemu`.
         path: String,
+        /// The server's `message`, else the body's start, else the reason phrase.
         message: String,
     },
+    /// The `digest` sent with a config write no longer matches ("checksum
+    /// mismatch", "file changed by other user"): someone else wrote first.
     #[error("{method} {path}: {message} (the VM configuration changed behind our back)")]
     Conflict {
+        /// The HTTP method, e.g. `POST`.
         method: String,
+        /// The API path called, below `/api2/json`, e.g. `/nodes/pve1/qemu`.
         path: String,
+        /// The server's `message`, else the body's start, else the reason phrase.
         message: String,
     },
+    /// HTTP 400 "Parameter verification failed." with per-parameter
+    /// `errors` (pve-common `PVE::Exception::raise_param_exc`).
     #[error("{method} {path}: {message}{}", fmt_errors(.errors))]
     Param {
+        /// The HTTP method, e.g. `POST`.
         method: String,
+        /// The API path called, below `/api2/json`, e.g. `/nodes/pve1/qemu`.
         path: String,
+        /// The server's `message`, else the body's start, else the reason phrase.
         message: String,
+        /// Per-parameter errors (`errors` of the answer), by parameter name.
         errors: BTreeMap<String, String>,
     },
+    /// Any other error status (mostly 500 with the handler's `die` text).
     #[error("{method} {path}: HTTP {status}: {message}")]
     Api {
+        /// The HTTP method, e.g. `POST`.
         method: String,
+        /// The API path called, below `/api2/json`, e.g. `/nodes/pve1/qemu`.
         path: String,
+        /// The HTTP status code.
         status: u16,
+        /// The server's `message`, else the body's start, else the reason phrase.
         message: String,
     },
+    /// A worker task ended with an exit status other than `OK`.
     #[error("task {upid} failed: {exitstatus}{}", fmt_log(.log))]
     Task {
+        /// The task's UPID (`UPID:<node>:...`).
         upid: String,
+        /// The task's exit status (its error text).
         exitstatus: String,
+        /// The last lines of the task's log (20 at most; empty if it could not be read).
         log: Vec<String>,
     },
     #[error(
         "task {upid} did not finish within {} s; it may still be running on the node",
         .waited.as_secs()
     )]
-    TaskTimeout { upid: String, waited: Duration },
+    /// A task still running when the wait's deadline passed.
+    TaskTimeout {
+        /// The task's UPID.
+        upid: String,
+        /// How long the client waited.
+        waited: Duration,
+    },
     /// Terraform asked the provider to stop (StopProvider) while waiting.
     #[error("{what}: cancelled because Terraform asked the provider to stop")]
-    Cancelled { what: String },
+    Cancelled {
+        /// What was being waited for, e.g. a task's UPID or a VM's lock.
+        what: String,
+    },
+    /// A 2xx answer without the `{"data": ...}` envelope, or whose `data`
+    /// does not have the shape the client expects.
     #[error("{path}: unexpected response: {message}")]
-    Decode { path: String, message: String },
+    Decode {
+        /// The API path called, below `/api2/json`.
+        path: String,
+        /// What could not be read, and why.
+        message: String,
+    },
     /// The request may have reached the server, but its answer was lost (a
     /// broken connection, or pveproxy's 596/599, or a gateway's 502-504).
     #[error(
         "{method} {path}: no answer ({message}); the request may or may not have been carried out"
     )]
     NoAnswer {
+        /// The HTTP method, e.g. `POST`.
         method: String,
+        /// The API path called, below `/api2/json`, e.g. `/nodes/pve1/qemu`.
         path: String,
+        /// What broke (transport error, or the status and reason).
         message: String,
     },
     /// PVE could not start the worker of a create ("got no worker upid -
     /// start worker failed", pve-common `PVE::RESTEnvironment::fork_worker`).
     #[error("{message}{}", stub_note(*.vmid, .node, *.stub))]
     WorkerStartFailed {
+        /// The node the create was sent to.
         node: String,
+        /// The VMID the create asked for.
         vmid: i64,
+        /// The server's `message`, else the body's start, else the reason phrase.
         message: String,
+        /// What became of the config it left behind.
         stub: Stub,
     },
 }
@@ -172,9 +245,12 @@ fn is_worker_start_text(m: &str) -> bool {
 }
 
 impl ApiError {
+    /// [`ApiError::NotFound`]: the object is gone (or never was).
     pub fn is_not_found(&self) -> bool {
         matches!(self, ApiError::NotFound { .. })
     }
+    /// "already exists", whether sorted as [`ApiError::AlreadyExists`],
+    /// a [`ApiError::Param`] field error or a failed task's exit status.
     pub fn is_already_exists(&self) -> bool {
         match self {
             ApiError::AlreadyExists { .. } => true,
@@ -208,6 +284,7 @@ impl ApiError {
     pub fn is_no_answer(&self) -> bool {
         matches!(self, ApiError::NoAnswer { .. } | ApiError::Transport(_))
     }
+    /// [`ApiError::Conflict`]: the config changed since it was read.
     pub fn is_conflict(&self) -> bool {
         matches!(self, ApiError::Conflict { .. })
     }

@@ -56,6 +56,7 @@ pub struct CloneOf<'a> {
 /// A create or clone that finished: the VM exists, configured as asked.
 #[derive(Debug)]
 pub struct Made {
+    /// The VM's VMID.
     pub vmid: i64,
     /// The request's answer was lost, but the VM was then found made on
     /// its node, under its name, and taken over: the lost answer.
@@ -65,6 +66,7 @@ pub struct Made {
 /// A create or clone that failed.
 #[derive(Debug)]
 pub struct MakeFailed {
+    /// Why it failed.
     pub error: Box<ApiError>,
     /// The VM that had become ours before the failure (its request was
     /// accepted, or it was taken over), which may still exist half-made

@@ -231,6 +231,7 @@ type Cached<T> = tokio::sync::Mutex<Option<(Instant, Arc<T>)>>;
 /// The Proxmox VE API client.
 #[derive(Debug)]
 pub struct Client {
+    /// The settings it was made from (endpoint, auth, TLS).
     pub settings: Settings,
     http: reqwest::Client,
     base: String,
@@ -267,6 +268,8 @@ pub fn api_base(endpoint: &str) -> String {
 type Form = Vec<(String, String)>;
 
 impl Client {
+    /// A client for `settings.endpoint`. Fails only if the TLS settings
+    /// cannot be used (a CA that is not PEM). Requests time out after 120 s.
     pub fn new(settings: Settings) -> Result<Self, labforge_http::ClientError> {
         let http = http::client(
             &TlsSettings {

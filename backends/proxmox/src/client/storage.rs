@@ -19,12 +19,15 @@ pub struct Volume {
 /// A file for a node to download into a storage.
 #[derive(Debug, Clone, Copy)]
 pub struct Download<'a> {
+    /// The node that downloads (the storage must be available there).
     pub node: &'a str,
+    /// The storage id, e.g. `local`.
     pub storage: &'a str,
     /// Content type: `import` or `iso`.
     pub content: &'a str,
     /// File name in the storage.
     pub file_name: &'a str,
+    /// Where to download from (`http(s)://`).
     pub url: &'a str,
     /// Verify the TLS certificate of `url`.
     pub verify_certificates: bool,
@@ -35,7 +38,9 @@ pub struct Download<'a> {
 /// An expected checksum and its algorithm (`sha256`, …).
 #[derive(Debug, Clone, Copy)]
 pub struct Checksum<'a> {
+    /// The expected digest, hex.
     pub value: &'a str,
+    /// The digest algorithm, as PVE names it (`md5`, `sha1`, `sha224`, `sha256`, `sha384`, `sha512`).
     pub algorithm: &'a str,
 }
 

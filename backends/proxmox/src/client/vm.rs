@@ -31,11 +31,14 @@ pub(super) fn yes(b: bool) -> String {
 /// A VM configuration: keys to textual values, plus its digest.
 #[derive(Debug, Clone, Default)]
 pub struct VmConfig {
+    /// Config keys (`memory`, `scsi0`, `net0`, ...) to their values as PVE prints them.
     pub keys: BTreeMap<String, String>,
+    /// SHA1 of the config file; sending it back with a change makes PVE refuse the change if the config changed since.
     pub digest: Option<String>,
 }
 
 impl VmConfig {
+    /// A config key's value, if set.
     pub fn get(&self, k: &str) -> Option<&str> {
         self.keys.get(k).map(String::as_str)
     }
@@ -44,8 +47,11 @@ impl VmConfig {
 /// `GET …/status/current`, the parts we use.
 #[derive(Debug, Clone, Default)]
 pub struct VmStatus {
+    /// `running` or `stopped` (the schema's enum).
     pub status: String,
+    /// The VM's lock (`backup`, `clone`, `create`, `migrate`, ...), if locked.
     pub lock: Option<String>,
+    /// The VM name, if it has one.
     pub name: Option<String>,
 }
 
@@ -63,6 +69,7 @@ pub struct ConfigChange<'a> {
 }
 
 impl ConfigChange<'_> {
+    /// Nothing to set and nothing to remove.
     pub fn is_empty(&self) -> bool {
         self.set.is_empty() && self.delete.is_empty()
     }
@@ -72,6 +79,7 @@ impl ConfigChange<'_> {
 /// (`guest-network-get-interfaces`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GuestInterface {
+    /// The interface name in the guest, e.g. `eth0`.
     pub name: Option<String>,
     /// Its addresses, as reported (without prefix length).
     pub addresses: Vec<String>,

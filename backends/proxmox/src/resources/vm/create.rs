@@ -193,7 +193,7 @@ async fn wait_for_ips(
 }
 
 /// Routable IPv4 and IPv6 addresses of the guest's interfaces (not `lo`).
-pub fn routable_ips(ifaces: &[GuestInterface]) -> (Vec<String>, Vec<String>) {
+pub(crate) fn routable_ips(ifaces: &[GuestInterface]) -> (Vec<String>, Vec<String>) {
     let (mut v4, mut v6) = (Vec::new(), Vec::new());
     for iface in ifaces {
         if iface.name.as_deref() == Some("lo") {

@@ -84,7 +84,7 @@ async fn clone_source(
 }
 
 /// Parse an import ID `node/vmid`.
-pub fn parse_import_id(id: &str) -> Result<(String, i64)> {
+pub(crate) fn parse_import_id(id: &str) -> Result<(String, i64)> {
     let err = || {
         Error::new(
             "Invalid import ID",
