@@ -33,6 +33,7 @@
 //! the sources give them; the client shows them and tests match the ids.
 
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
@@ -176,48 +177,38 @@ const READ_ONLY: &[&str] = &[
     "updated_by",
 ];
 
-const ACTIONS: &[&str] = &["pass", "block", "reject"];
-const IP_PROTOCOLS: &[&str] = &["inet", "inet6", "inet46"];
-const PROTOCOLS: &[&str] = &[
-    "tcp", "udp", "tcp/udp", "icmp", "esp", "ah", "gre", "ipv6", "igmp", "pim", "ospf", "carp",
-    "pfsync",
-];
-const PORT_PROTOCOLS: &[&str] = &["tcp", "udp", "tcp/udp"];
-const ICMP_TYPES: &[&str] = &[
-    "any",
-    "althost",
-    "dataconv",
-    "echorep",
-    "echoreq",
-    "inforep",
-    "inforeq",
-    "ipv6-here",
-    "ipv6-where",
-    "maskrep",
-    "maskreq",
-    "mobredir",
-    "mobregrep",
-    "mobregreq",
-    "paramprob",
-    "photuris",
-    "redir",
-    "routeradv",
-    "routersol",
-    "skip",
-    "squench",
-    "timerep",
-    "timereq",
-    "timex",
-    "trace",
-    "unreach",
-];
-const STATE_TYPES: &[&str] = &["keep state", "sloppy state", "synproxy state", "none"];
-const TCP_FLAGS: &[&str] = &["fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr"];
-const DIRECTIONS: &[&str] = &["any", "in", "out"];
-const DSCP: &[&str] = &[
-    "", "af11", "af12", "af13", "af21", "af22", "af23", "af31", "af32", "af33", "af41", "af42",
-    "af43", "VA", "EF", "cs1", "cs2", "cs3", "cs4", "cs5", "cs6", "cs7", "0x01", "0x02", "0x04",
-];
+/// The package's native schema for the firewall endpoints (v2.10, the
+/// pfREST Ansible collection's embedded `native.json`, extracted as
+/// `/work/shared/reference/pfsense/pfsense-firewall-native-schema.json`).
+/// Field choices and conditions come from here.
+pub(crate) fn native_schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| serde_json::from_str(include_str!("schema.json")).unwrap_or(Value::Null))
+}
+
+/// A field of a model in the native schema.
+pub(crate) fn field(model: &str, name: &str) -> &'static Value {
+    &native_schema()["models"][model]["fields"][name]
+}
+
+/// The choices of a field (empty: any value).
+fn choices(model: &str, name: &str) -> Vec<&'static str> {
+    field(model, name)["choices"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// The protocols a field's `conditions` require (`source_port`: tcp, udp, tcp/udp).
+fn condition_protocols(name: &str) -> Vec<&'static str> {
+    field(RULE, name)["conditions"]["protocol"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+const RULE: &str = "FirewallRule";
+
 /// `firewall_aliases_edit.php` `$reserved_keywords` (`get_pf_reserved()`).
 const RESERVED: &[&str] = &[
     "all", "pass", "block", "out", "queue", "max", "min", "pptp", "pppoe", "L2TP", "OpenVPN",
@@ -656,16 +647,21 @@ impl Pf {
         let mut out = rule_defaults();
         out.insert(
             "type".into(),
-            json!(string_field(merged, "type", false, Some(ACTIONS))?),
+            json!(string_field(
+                merged,
+                "type",
+                false,
+                Some(&choices(RULE, "type"))
+            )?),
         );
         let floating = bool_field(merged, "floating")?;
         let ifaces =
             strings_field(merged, "interface", None)?.ok_or_else(|| required("interface"))?;
-        let choices = self.interface_choices();
+        let if_choices = self.interface_choices();
         let mut stored_ifaces = Vec::new();
         for i in &ifaces {
-            if !choices.contains(i) {
-                return Err(invalid_choice("interface", i, &choices));
+            if !if_choices.contains(i) {
+                return Err(invalid_choice("interface", i, &if_choices));
             }
             stored_ifaces.push(
                 self.iface_by_name(i)
@@ -685,15 +681,15 @@ impl Pf {
                 merged,
                 "ipprotocol",
                 false,
-                Some(IP_PROTOCOLS)
+                Some(&choices(RULE, "ipprotocol"))
             )?),
         );
-        let protocol = string_field(merged, "protocol", true, Some(PROTOCOLS))?;
+        let protocol = string_field(merged, "protocol", true, Some(&choices(RULE, "protocol")))?;
         out.insert("protocol".into(), json!(protocol));
         let proto = protocol.as_deref();
         // Fields whose conditions fail are nulled, not validated (Core/Field.inc).
         if proto == Some("icmp") {
-            let t = strings_field(merged, "icmptype", Some(ICMP_TYPES))?
+            let t = strings_field(merged, "icmptype", Some(&choices(RULE, "icmptype")))?
                 .filter(|t| !t.is_empty())
                 .unwrap_or_else(|| vec!["any".into()]);
             out.insert("icmptype".into(), json!(t));
@@ -705,7 +701,7 @@ impl Pf {
             out.insert(f.into(), json!(self.address(f, &v)?));
         }
         for f in ["source_port", "destination_port"] {
-            if proto.is_some_and(|p| PORT_PROTOCOLS.contains(&p)) {
+            if proto.is_some_and(|p| condition_protocols(f).contains(&p)) {
                 let v = string_field(merged, f, true, None)?;
                 if let Some(p) = &v {
                     self.port(f, p)?;
@@ -723,13 +719,18 @@ impl Pf {
         out.insert("log".into(), json!(bool_field(merged, "log")?));
         out.insert(
             "dscp".into(),
-            json!(string_field(merged, "dscp", true, Some(DSCP))?),
+            json!(string_field(
+                merged,
+                "dscp",
+                true,
+                Some(&choices(RULE, "dscp"))
+            )?),
         );
         out.insert(
             "tag".into(),
             json!(string_field(merged, "tag", true, None)?.unwrap_or_default()),
         );
-        let statetype = string_field(merged, "statetype", true, Some(STATE_TYPES))?
+        let statetype = string_field(merged, "statetype", true, Some(&choices(RULE, "statetype")))?
             .unwrap_or_else(|| "keep state".into());
         let gateway = string_field(merged, "gateway", true, None)?;
         if statetype == "synproxy state" && proto != Some("tcp") {
@@ -748,8 +749,16 @@ impl Pf {
         let any_flags = bool_field(merged, "tcp_flags_any")?;
         out.insert("tcp_flags_any".into(), json!(any_flags));
         if !any_flags {
-            let out_of = strings_field(merged, "tcp_flags_out_of", Some(TCP_FLAGS))?;
-            let set = strings_field(merged, "tcp_flags_set", Some(TCP_FLAGS))?;
+            let out_of = strings_field(
+                merged,
+                "tcp_flags_out_of",
+                Some(&choices(RULE, "tcp_flags_out_of")),
+            )?;
+            let set = strings_field(
+                merged,
+                "tcp_flags_set",
+                Some(&choices(RULE, "tcp_flags_set")),
+            )?;
             for f in set.iter().flatten() {
                 if !out_of.iter().flatten().any(|o| o == f) {
                     return Err(PfError::bad(
@@ -803,7 +812,7 @@ impl Pf {
             out.insert(
                 "direction".into(),
                 json!(
-                    string_field(merged, "direction", true, Some(DIRECTIONS))?
+                    string_field(merged, "direction", true, Some(&choices(RULE, "direction")))?
                         .unwrap_or_else(|| "any".into())
                 ),
             );
@@ -1021,8 +1030,8 @@ impl Pf {
                 format!("Field `name` must be unique. Value `{name}` is already in use."),
             ));
         }
-        let kind =
-            string_field(m, "type", false, Some(&["host", "network", "port"]))?.unwrap_or_default();
+        let kind = string_field(m, "type", false, Some(&choices("FirewallAlias", "type")))?
+            .unwrap_or_default();
         let descr = string_field(m, "descr", true, None)?.unwrap_or_default();
         let address = strings_field(m, "address", None)?.unwrap_or_default();
         let detail = strings_field(m, "detail", None)?.unwrap_or_default();

@@ -500,3 +500,96 @@ async fn the_last_rule_cannot_be_deleted_and_hooks_renumber() {
     assert_eq!(sim.history().len(), 2);
     assert!(sim.history()[1].is_empty());
 }
+
+/// The native schema (`src/pfsense/schema.json`): every field the simulator
+/// answers is one of the model's, of its type.
+fn check_against_schema(model: &str, obj: &Value) {
+    let schema: Value = serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/pfsense/schema.json"
+    )))
+    .unwrap();
+    let fields = &schema["models"][model]["fields"];
+    for (k, v) in obj.as_object().unwrap() {
+        if k == "id" {
+            assert!(v.is_u64(), "{model}.id: {v}");
+            continue;
+        }
+        let f = &fields[k];
+        assert!(f.is_object(), "{model}.{k} is not in the native schema");
+        if v.is_null() {
+            // Unset, or nulled because the field's conditions fail.
+            let conditional = match &f["conditions"] {
+                Value::Object(m) => !m.is_empty(),
+                Value::Array(a) => !a.is_empty(),
+                _ => false,
+            };
+            assert!(
+                f["allow_null"] == true || conditional || f["default"].is_null(),
+                "{model}.{k} is null: {f}"
+            );
+            continue;
+        }
+        let one = |x: &Value| match f["type"].as_str().unwrap() {
+            "string" => assert!(x.is_string(), "{model}.{k}: {x}"),
+            "boolean" => assert!(x.is_boolean(), "{model}.{k}: {x}"),
+            "integer" => assert!(x.is_i64(), "{model}.{k}: {x}"),
+            t => panic!("type {t}"),
+        };
+        if f["many"] == true {
+            for x in v
+                .as_array()
+                .unwrap_or_else(|| panic!("{model}.{k} is not a list: {v}"))
+            {
+                one(x);
+            }
+        } else {
+            one(v);
+        }
+        if let Some(c) = f["choices"].as_array().filter(|c| !c.is_empty()) {
+            let vals: Vec<&Value> = match v.as_array() {
+                Some(a) => a.iter().collect(),
+                None => vec![v],
+            };
+            for x in vals {
+                assert!(c.contains(x), "{model}.{k}: {x} is not a choice");
+            }
+        }
+    }
+    for (k, f) in fields.as_object().unwrap() {
+        assert!(
+            obj.get(k).is_some() || f["write_only"] == true,
+            "{model}.{k} missing: {obj}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn answers_conform_to_the_native_schema() {
+    let sim = PfsenseSim::start().unwrap();
+    let mut icmp = rule("ping");
+    icmp["protocol"] = json!("icmp");
+    icmp["icmptype"] = json!(["echoreq", "unreach"]);
+    for r in [rule("ssh"), icmp] {
+        let (st, v) = call(&sim, Method::POST, "/firewall/rule", Some(r)).await;
+        assert_eq!(st, 200, "{v}");
+        check_against_schema("FirewallRule", &v["data"]);
+    }
+    call(
+        &sim,
+        Method::POST,
+        "/firewall/alias",
+        Some(json!({"name": "web", "type": "host", "address": ["10.0.0.1"], "detail": ["a"]})),
+    )
+    .await;
+    let (_, v) = call(&sim, Method::GET, "/firewall/rules", None).await;
+    for r in v["data"].as_array().unwrap() {
+        check_against_schema("FirewallRule", r);
+    }
+    let (_, v) = call(&sim, Method::GET, "/firewall/aliases", None).await;
+    for a in v["data"].as_array().unwrap() {
+        check_against_schema("FirewallAlias", a);
+    }
+    let (_, v) = call(&sim, Method::GET, "/firewall/apply", None).await;
+    check_against_schema("FirewallApply", &v["data"]);
+}
