@@ -555,6 +555,39 @@ mod tests {
         assert!(alias_entry_problem("host", "a b").is_some());
     }
 
+    /// The choice lists are the package's native schema's (the vendor's
+    /// data file the simulator embeds; no code is shared).
+    #[test]
+    fn choices_are_the_native_schema_s() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../../simulators/src/pfsense/schema.json"))
+                .unwrap();
+        let choices = |model: &str, field: &str| -> Vec<String> {
+            schema["models"][model]["fields"][field]["choices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap().to_string())
+                .collect()
+        };
+        for (field, ours) in [
+            ("type", ACTIONS),
+            ("ipprotocol", IP_PROTOCOLS),
+            ("protocol", PROTOCOLS),
+            ("icmptype", ICMP_TYPES),
+            ("statetype", STATE_TYPES),
+        ] {
+            assert_eq!(choices("FirewallRule", field), ours, "{field}");
+        }
+        assert_eq!(choices("FirewallAlias", "type"), ALIAS_TYPES);
+        let cond = &schema["models"]["FirewallRule"]["fields"]["destination_port"]["conditions"];
+        assert_eq!(cond["protocol"], serde_json::json!(PORT_PROTOCOLS));
+        assert_eq!(
+            schema["models"]["FirewallAlias"]["fields"]["name"]["maximum_length"],
+            serde_json::json!(MAX_ALIAS_NAME)
+        );
+    }
+
     #[test]
     fn interface_spellings() {
         let ifs = [
