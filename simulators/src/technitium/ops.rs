@@ -529,17 +529,36 @@ pub(crate) fn create_token(s: &mut Server, c: &Call) -> Result<Reply, ApiError> 
     Ok(Reply::Flat(m))
 }
 
-pub(crate) fn session_get(_s: &mut Server, c: &Call) -> Result<Reply, ApiError> {
+/// The session's own fields, as DnsServer writes them
+/// (`DnsServerCore/WebServiceAuthApi.cs` `WriteCurrentSessionDetails`): an
+/// API token answers what `createToken` answers (`username`, `tokenName`,
+/// `token`); a login session what `login` answers (`displayName`,
+/// `username`, `isSsoUser`, `totpEnabled`, `token`). APIDOCS.md "Get Session
+/// Info": "Returns the same info as that of the `login` or the
+/// `createToken` calls".
+pub(crate) fn session_get(s: &mut Server, c: &Call) -> Result<Reply, ApiError> {
     let Some(sess) = &c.session else {
         return Err(ApiError::InvalidToken(
             "Invalid token or session expired.".into(),
         ));
     };
     let mut m = Map::new();
-    m.insert("displayName".into(), json!(sess.username));
-    m.insert("username".into(), json!(sess.username));
-    if let Some(n) = &sess.token_name {
-        m.insert("tokenName".into(), json!(n));
+    match &sess.token_name {
+        Some(n) => {
+            m.insert("username".into(), json!(sess.username));
+            m.insert("tokenName".into(), json!(n));
+        }
+        None => {
+            let display = s
+                .users
+                .iter()
+                .find(|u| u.username == sess.username)
+                .map_or(sess.username.as_str(), |u| u.display_name.as_str());
+            m.insert("displayName".into(), json!(display));
+            m.insert("username".into(), json!(sess.username));
+            m.insert("isSsoUser".into(), json!(false));
+            m.insert("totpEnabled".into(), json!(false));
+        }
     }
     m.insert("token".into(), json!(c.token));
     m.insert("info".into(), info_json(sess.role));

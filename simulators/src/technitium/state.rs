@@ -168,14 +168,9 @@ impl RData {
                 m.insert(key.to_string(), Value::String(n.clone()));
                 Value::Object(m)
             }
-            RData::Ns { name_server, glue } => {
-                let mut m = Map::new();
-                m.insert("nameServer".into(), json!(name_server));
-                if !glue.is_empty() {
-                    m.insert("glue".into(), json!(glue));
-                }
-                Value::Object(m)
-            }
+            // The glue is not part of `rData`: DnsServer writes it beside it,
+            // as the record's `glueRecords` (see [`Record::to_json`]).
+            RData::Ns { name_server, .. } => json!({ "nameServer": name_server }),
             RData::Mx {
                 preference,
                 exchange,
@@ -297,6 +292,17 @@ impl Record {
         }
         m.insert("rData".into(), self.rdata.to_json(&self.rtype));
         m.insert("dnssecStatus".into(), json!("Unknown"));
+        // An NS record's glue addresses follow `dnssecStatus` as
+        // `glueRecords`, one string per address record (DnsServer
+        // `DnsServerCore/WebServiceZonesApi.cs` `WriteRecordAsJson`:
+        // `if (authRecordInfo is NSRecordInfo nsRecordInfo)` writes
+        // `glueRecords` from `glueRecord.RDATA.ToString()`); APIDOCS.md shows
+        // no NS record with glue.
+        if let RData::Ns { glue, .. } = &self.rdata
+            && !glue.is_empty()
+        {
+            m.insert("glueRecords".into(), json!(glue));
+        }
         m.insert("lastUsedOn".into(), json!("0001-01-01T00:00:00"));
         m.insert("lastModified".into(), json!(self.last_modified));
         Value::Object(m)
