@@ -833,6 +833,343 @@ mod tests {
         assert!(!classify("/p", "error", "No such zone was found: x".into()).is_access_denied());
     }
 
+    /// The field names a `Deserialize` struct asks for (serde hands them to
+    /// `deserialize_struct`), so the checks below cannot drift from the code.
+    fn fields_of<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+        use serde::de::{self, Visitor};
+        struct Capture(Option<&'static [&'static str]>);
+        impl<'de> de::Deserializer<'de> for &mut Capture {
+            type Error = de::value::Error;
+            fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+                Err(de::Error::custom("not a struct"))
+            }
+            fn deserialize_struct<V: Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Self::Error> {
+                self.0 = Some(fields);
+                Err(de::Error::custom("captured"))
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+                bytes byte_buf option unit unit_struct newtype_struct seq tuple
+                tuple_struct map enum identifier ignored_any
+            }
+        }
+        let mut c = Capture(None);
+        let _ = T::deserialize(&mut c);
+        c.0.unwrap()
+    }
+
+    /// APIDOCS.md's response examples by endpoint path (the JSON block under
+    /// `RESPONSE:` of the section whose URL is the endpoint), and the error
+    /// envelope of "API Response Format". `None` when the reference is absent.
+    fn documented_examples() -> Option<(HashMap<String, Value>, Value)> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/reference/technitium/APIDOCS.md");
+        let Ok(docs) = std::fs::read_to_string(&path) else {
+            eprintln!(
+                "SKIPPED: {} is absent; cannot check the fields the client reads",
+                path.display()
+            );
+            return None;
+        };
+        let block_after = |lines: &[&str], start: &dyn Fn(&str) -> bool| -> Option<String> {
+            let at = lines.iter().position(|l| start(l))?;
+            let open = at + 1 + lines[at + 1..].iter().position(|l| l.starts_with("```"))?;
+            let close = open
+                + 1
+                + lines[open + 1..]
+                    .iter()
+                    .position(|l| l.starts_with("```"))?;
+            Some(lines[open + 1..close].join("\n"))
+        };
+        let mut by_path = HashMap::new();
+        let mut error = Value::Null;
+        for section in docs.split("\n#") {
+            let lines: Vec<&str> = section.lines().collect();
+            if lines
+                .first()
+                .is_some_and(|l| l.contains("API Response Format"))
+            {
+                let text = block_after(&lines, &|l| l.contains("In case of errors")).unwrap();
+                error = serde_json::from_str(&text).unwrap();
+                continue;
+            }
+            let Some(url) = section.split("`http://localhost:5380").nth(1) else {
+                continue;
+            };
+            let endpoint: String = url
+                .chars()
+                .take_while(|c| !matches!(c, '?' | '`'))
+                .collect();
+            let text = block_after(&lines, &|l| l.trim().eq_ignore_ascii_case("response:"));
+            // Examples that are not strict JSON are left out; the endpoints
+            // the client reads must all be present (asserted by the caller).
+            if let Some(v) = text.and_then(|t| serde_json::from_str::<Value>(&t).ok()) {
+                by_path.entry(endpoint).or_insert(v);
+            }
+        }
+        Some((by_path, error))
+    }
+
+    /// The union of the keys of the objects at `place` (`.`-separated; `[]`
+    /// after a name means each element of that array).
+    fn keys_at(v: &Value, place: &str) -> std::collections::BTreeSet<String> {
+        let mut here = vec![v];
+        for part in place.split('.').filter(|p| !p.is_empty()) {
+            let (name, each) = match part.strip_suffix("[]") {
+                Some(n) => (n, true),
+                None => (part, false),
+            };
+            here = here
+                .into_iter()
+                .filter_map(|x| x.get(name))
+                .flat_map(|x| match (each, x.as_array()) {
+                    (true, Some(a)) => a.iter().collect::<Vec<_>>(),
+                    _ => vec![x],
+                })
+                .collect();
+        }
+        here.iter()
+            .filter_map(|x| x.as_object())
+            .flat_map(|m| m.keys().cloned())
+            .collect()
+    }
+
+    /// Fields the client reads that APIDOCS.md has no example of, with the
+    /// DnsServer source that writes them (`DnsServerCore/WebServiceZonesApi.cs`,
+    /// 2025). (endpoint, place, field, source)
+    const SOURCE_ONLY: &[(&str, &str, &str, &str)] = &[
+        (
+            "/api/zones/records/get",
+            "response.records[]",
+            "comments",
+            "WriteRecordAsJson: `if (!string.IsNullOrEmpty(comments)) jsonWriter.WriteString(\"comments\", comments)`",
+        ),
+        (
+            "/api/zones/records/add",
+            "response.addedRecord",
+            "comments",
+            "WriteRecordAsJson (the added record is written by it)",
+        ),
+        (
+            "/api/zones/records/update",
+            "response.updatedRecord",
+            "comments",
+            "WriteRecordAsJson (the updated record is written by it)",
+        ),
+        (
+            "/api/zones/options/get",
+            "response",
+            "primaryNameServerAddresses",
+            "GetZoneOptions: `WriteStartArray(\"primaryNameServerAddresses\")` for Secondary, \
+             SecondaryForwarder, SecondaryCatalog and Stub zones (the example is a Primary zone)",
+        ),
+    ];
+
+    /// The rData keys `crate::rdata` reads, per record type.
+    const RDATA_READS: &[(&str, &[&str])] = &[
+        ("A", &["ipAddress"]),
+        ("AAAA", &["ipAddress"]),
+        ("CNAME", &["cname"]),
+        ("PTR", &["ptrName"]),
+        ("NS", &["nameServer"]),
+        ("MX", &["preference", "exchange"]),
+        ("SRV", &["priority", "weight", "port", "target"]),
+        ("CAA", &["flags", "tag", "value"]),
+        ("TXT", &["text", "characterStrings"]),
+    ];
+
+    /// rData of the types APIDOCS.md has no record example of, as DnsServer
+    /// `WebServiceZonesApi.cs` `WriteRecordAsJson` writes them (2025 source;
+    /// AAAA like A: `WriteString("ipAddress", rdata.Address.ToString())`).
+    const SOURCE_RDATA: &[(&str, &[&str])] = &[
+        ("AAAA", &["ipAddress"]),
+        ("PTR", &["ptrName"]),
+        ("MX", &["preference", "exchange"]),
+        ("SRV", &["priority", "weight", "port", "target"]),
+        ("CAA", &["flags", "tag", "value"]),
+        ("TXT", &["text", "splitText", "characterStrings"]),
+    ];
+
+    /// Every response field the client reads is in APIDOCS.md's example for
+    /// the endpoint it reads it from, or listed in SOURCE_ONLY/SOURCE_RDATA
+    /// with the vendor source that writes it (and then not in the docs).
+    #[test]
+    fn fields_read_are_documented() {
+        let Some((docs, error)) = documented_examples() else {
+            return;
+        };
+        let example = |e: &str| {
+            docs.get(e)
+                .unwrap_or_else(|| panic!("{e}: no readable example in APIDOCS.md"))
+        };
+        let mut problems = Vec::new();
+        // The envelope, on every call: `status` and `response` (records/get),
+        // `token` (login), `errorMessage` (the error envelope).
+        let mut envelope = keys_at(example("/api/user/login"), "");
+        envelope.extend(keys_at(example("/api/zones/records/get"), ""));
+        envelope.extend(keys_at(&error, ""));
+        for f in fields_of::<Envelope>() {
+            if !envelope.contains(*f) {
+                problems.push(format!("Envelope.{f}: not in any envelope the docs show"));
+            }
+        }
+        let mut source_used = std::collections::BTreeSet::new();
+        let mut check = |endpoint: &str, place: &str, fields: &[&str]| {
+            let documented = keys_at(example(endpoint), place);
+            assert!(
+                !documented.is_empty(),
+                "{endpoint} {place}: nothing documented"
+            );
+            for f in fields {
+                let source = SOURCE_ONLY
+                    .iter()
+                    .find(|(e, p, k, _)| *e == endpoint && *p == place && k == f);
+                match (documented.contains(*f), source) {
+                    (true, None) => {}
+                    (true, Some(_)) => problems.push(format!(
+                        "{endpoint} {place}.{f} is documented now: drop it from SOURCE_ONLY"
+                    )),
+                    (false, Some(_)) => {
+                        source_used.insert((endpoint.to_string(), f.to_string()));
+                    }
+                    (false, None) => problems.push(format!(
+                        "{endpoint} {place}.{f}: read but not documented (docs have {documented:?})"
+                    )),
+                }
+            }
+        };
+
+        check("/api/user/login", "", &["token"]);
+        check(
+            "/api/zones/records/get",
+            "response",
+            fields_of::<RecordsResponse>(),
+        );
+        let record = fields_of::<RecordInfo>();
+        check("/api/zones/records/get", "response.records[]", record);
+        check("/api/zones/records/add", "response", &["addedRecord"]);
+        check("/api/zones/records/add", "response.addedRecord", record);
+        check("/api/zones/records/update", "response", &["updatedRecord"]);
+        check(
+            "/api/zones/records/update",
+            "response.updatedRecord",
+            record,
+        );
+        check("/api/zones/list", "response", fields_of::<ZonesResponse>());
+        check(
+            "/api/zones/list",
+            "response.zones[]",
+            fields_of::<ZoneInfo>(),
+        );
+        check(
+            "/api/zones/options/get",
+            "response",
+            fields_of::<ZoneOptions>(),
+        );
+        check("/api/zones/create", "response", &["domain"]);
+        for (e, _, f, _) in SOURCE_ONLY {
+            if !source_used.contains(&(e.to_string(), f.to_string())) {
+                problems.push(format!("SOURCE_ONLY {e} {f} is not read: drop it"));
+            }
+        }
+
+        // rData per record type, from every record the docs render.
+        let mut rdata: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
+        for (e, place) in [
+            ("/api/zones/records/get", "response.records[]"),
+            ("/api/zones/records/add", "response.addedRecord"),
+            ("/api/zones/records/update", "response.updatedRecord"),
+        ] {
+            let mut here = vec![example(e)];
+            for part in place.split('.') {
+                let name = part.trim_end_matches("[]");
+                here = here
+                    .into_iter()
+                    .filter_map(|x| x.get(name))
+                    .flat_map(|x| x.as_array().map_or(vec![x], |a| a.iter().collect()))
+                    .collect();
+            }
+            for r in here {
+                if let (Some(t), Some(m)) = (r["type"].as_str(), r["rData"].as_object()) {
+                    rdata
+                        .entry(t.to_string())
+                        .or_default()
+                        .extend(m.keys().cloned());
+                }
+            }
+        }
+        assert!(
+            rdata.contains_key("A") && rdata.contains_key("NS"),
+            "{rdata:?}"
+        );
+        for (t, keys) in RDATA_READS {
+            let source = SOURCE_RDATA.iter().find(|(s, _)| s == t);
+            match (rdata.get(*t), source) {
+                (Some(documented), None) => {
+                    for k in *keys {
+                        if !documented.contains(*k) {
+                            problems.push(format!("rData({t}).{k}: read but not documented"));
+                        }
+                    }
+                }
+                (Some(_), Some(_)) => problems.push(format!(
+                    "rData({t}) is documented now: drop it from SOURCE_RDATA"
+                )),
+                (None, Some((_, written))) => {
+                    for k in *keys {
+                        if !written.contains(k) {
+                            problems
+                                .push(format!("rData({t}).{k}: neither documented nor written"));
+                        }
+                    }
+                }
+                (None, None) => problems.push(format!("rData({t}): no example, no source")),
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    /// RDATA_READS and the raw `get`s checked above are every literal key the
+    /// client code reads, so a new read cannot skip the check.
+    #[test]
+    fn reads_checked_are_all_the_reads() {
+        let quoted_after = |src: &str, pat: &str| -> Vec<String> {
+            src.match_indices(pat)
+                .filter_map(|(i, _)| {
+                    let rest = &src[i + pat.len()..];
+                    rest.split_once('"').map(|(k, _)| k.to_string())
+                })
+                .collect()
+        };
+        let rdata_src = include_str!("../rdata.rs");
+        let mut read: Vec<String> = [".str(\"", ".num(\"", "rdata.get(\""]
+            .iter()
+            .flat_map(|p| quoted_after(rdata_src, p))
+            .collect();
+        read.sort();
+        read.dedup();
+        assert!(read.len() >= 10, "{read:?}");
+        for k in &read {
+            assert!(
+                RDATA_READS.iter().any(|(_, ks)| ks.contains(&k.as_str())),
+                "rdata.rs reads rData `{k}`, which RDATA_READS does not list"
+            );
+        }
+        let this = include_str!("mod.rs");
+        let code = this.split("#[cfg(test)]").next().unwrap();
+        let mut raw: Vec<String> = [".get(\"", "answered(&v, \""]
+            .iter()
+            .flat_map(|p| quoted_after(code, p))
+            .collect();
+        raw.sort();
+        assert_eq!(raw, vec!["addedRecord", "domain", "updatedRecord"]);
+    }
+
     #[test]
     fn base_url_accepts_api_suffix() {
         let c = Client::new(Settings {
