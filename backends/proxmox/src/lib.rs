@@ -15,12 +15,8 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod client;
-// Not yet: the state models of the resources and data sources (128 items,
-// mostly fields that mirror schema attributes) still lack docs.
-#[allow(missing_docs)]
 pub mod data_sources;
 pub mod pveconf;
-#[allow(missing_docs)]
 pub mod resources;
 
 use labforge_framework::backend::missing_setting;

@@ -15,14 +15,21 @@ use serde::{Deserialize, Serialize};
 use crate::client::ClusterVm;
 use crate::pveconf;
 
-/// One VM as the data sources describe it.
+/// One VM as the data sources describe it (from the cluster list): an
+/// element of `homelab_proxmox_vms`' `vms`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct VmInfo {
+    /// `node`: node.
     pub node: String,
+    /// `vm_id`: VMID.
     pub vm_id: i64,
+    /// `name`: name.
     pub name: Option<String>,
+    /// `tags`: tags, sorted.
     pub tags: Vec<String>,
+    /// `status`: status, as the cluster list shows it.
     pub status: Option<String>,
+    /// `template`: whether it is a template.
     pub template: bool,
 }
 

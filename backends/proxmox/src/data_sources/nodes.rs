@@ -7,20 +7,30 @@ use serde::{Deserialize, Serialize};
 use crate::Client;
 use crate::client::num;
 
+/// The data source.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Nodes;
 
+/// One node: an element of `nodes`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NodeModel {
+    /// `name`: node name.
     pub name: String,
+    /// `online`: whether the node is online.
     pub online: bool,
+    /// `cpus`: CPU threads.
     pub cpus: Option<i64>,
+    /// `memory`: memory in bytes.
     pub memory: Option<i64>,
 }
 
+/// The state model of `homelab_proxmox_nodes`: the nodes of the Proxmox VE
+/// cluster.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NodesModel {
+    /// `names` (computed): node names, sorted.
     pub names: Option<Vec<String>>,
+    /// `nodes` (computed): the nodes, sorted by name.
     pub nodes: Option<Vec<NodeModel>>,
 }
 

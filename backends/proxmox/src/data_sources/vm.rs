@@ -10,19 +10,31 @@ use super::{VmInfo, info};
 use crate::Client;
 use crate::pveconf::{self, Net};
 
+/// The data source.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct VmData;
 
+/// The state model of the `homelab_proxmox_vm` data source: one VM (or
+/// template), found by `vm_id` or by `name` (which must be unique).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct VmDataModel {
+    /// `node`: node; limits the search when set.
     pub node: Option<String>,
+    /// `vm_id`: VMID to look up.
     pub vm_id: Option<i64>,
+    /// `name`: name to look up.
     pub name: Option<String>,
+    /// `tags` (computed): tags.
     pub tags: Option<Vec<String>>,
+    /// `status` (computed): `running` or `stopped`.
     pub status: Option<String>,
+    /// `template` (computed): whether it is a template.
     pub template: Option<bool>,
+    /// `cores` (computed): cores per socket.
     pub cores: Option<i64>,
+    /// `memory` (computed): memory in MiB.
     pub memory: Option<i64>,
+    /// `mac_addresses` (computed): MAC address per NIC slot.
     pub mac_addresses: Option<BTreeMap<String, String>>,
 }
 

@@ -7,15 +7,23 @@ use serde::{Deserialize, Serialize};
 use super::{VmInfo, info};
 use crate::Client;
 
+/// The data source.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Vms;
 
+/// The state model of `homelab_proxmox_vms`: VMs matching all the given
+/// filters, sorted by VMID.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct VmsModel {
+    /// `node`: only VMs on this node.
     pub node: Option<String>,
+    /// `tags`: only VMs having all these tags.
     pub tags: Option<Vec<String>>,
+    /// `name_regex`: only VMs whose name matches this regular expression.
     pub name_regex: Option<String>,
+    /// `template`: only templates (`true`) or only VMs (`false`).
     pub template: Option<bool>,
+    /// `vms` (computed): the matching VMs.
     pub vms: Option<Vec<VmInfo>>,
 }
 

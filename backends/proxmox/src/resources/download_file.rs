@@ -12,17 +12,34 @@ use crate::client::{ApiError, Checksum, Download};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DownloadFile;
 
+/// The state model of `homelab_proxmox_download_file`. Every attribute but
+/// the computed `id` and `size` replaces the file when it changes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DownloadModel {
+    /// `id` (computed): volume ID, `storage:content_type/file_name`.
     pub id: Option<String>,
+    /// `node`: node that downloads the file.
     pub node: String,
+    /// `storage`: storage to put it in, e.g. `local`.
     pub storage: String,
+    /// `content_type`: `import` (disk images for `import_from`: `.qcow2`,
+    /// `.raw`, `.vmdk`, `.ova`) or `iso` (`.iso`, `.img`).
     pub content_type: String,
+    /// `file_name`: file name in the storage, e.g. `noble.qcow2`; its
+    /// extension must fit `content_type` ([`file_name_fits`]).
     pub file_name: String,
+    /// `url`: http(s) URL to download from. Required in configuration;
+    /// absent after an import (Proxmox VE does not record it).
     pub url: Option<String>,
+    /// `checksum`: expected checksum of the file.
     pub checksum: Option<String>,
+    /// `checksum_algorithm`: algorithm of `checksum` (`md5`, `sha1`,
+    /// `sha224`, `sha256`, `sha384` or `sha512`).
     pub checksum_algorithm: Option<String>,
+    /// `verify_certificates`: verify the TLS certificate of `url`. Default
+    /// `true`.
     pub verify_certificates: Option<bool>,
+    /// `size` (computed): size in bytes.
     pub size: Option<i64>,
 }
 

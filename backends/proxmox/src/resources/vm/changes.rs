@@ -7,15 +7,21 @@ use crate::client::VmConfig;
 /// What an update (or the configuration of a fresh clone) changes.
 #[derive(Debug, Default)]
 pub struct Changes {
+    /// Config keys to set, with their new values (`POST config`).
     pub set: Vec<(String, String)>,
+    /// Config keys to delete (the `delete` parameter of `POST config`).
     pub delete: Vec<String>,
+    /// Disks to grow: slot and new size in GiB (`PUT resize`).
     pub resize: Vec<(String, i64)>,
+    /// Disks to move: slot and target storage (`POST move_disk`).
     pub moves: Vec<(String, String)>,
     /// Volumes of disks being removed (their `unusedN` leftovers are destroyed).
     pub removed_volumes: Vec<String>,
 }
 
 impl Changes {
+    /// Nothing to set, delete, resize or move (`removed_volumes` only
+    /// follows deletions).
     pub fn is_empty(&self) -> bool {
         self.set.is_empty()
             && self.delete.is_empty()

@@ -16,33 +16,65 @@ use super::changes::{Changes, set_if, yes};
 use crate::client::VmConfig;
 use crate::pveconf::{self, Disk, IpConfig};
 
+/// The IP configuration of one NIC: a value of `initialization.ip_config`
+/// (its key is the NIC's slot, `net0`), the `ipconfigN` config key.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct IpModel {
+    /// `ipv4_address`: `dhcp` or an address with prefix length.
     pub ipv4_address: Option<String>,
+    /// `ipv4_gateway`: IPv4 gateway.
     pub ipv4_gateway: Option<String>,
+    /// `ipv6_address`: `dhcp`, `auto` (SLAAC) or an address with prefix
+    /// length.
     pub ipv6_address: Option<String>,
+    /// `ipv6_gateway`: IPv6 gateway.
     pub ipv6_gateway: Option<String>,
 }
 
+/// `initialization.dns`: DNS settings.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct DnsModel {
+    /// `servers`: DNS servers (`nameserver`).
     pub servers: Option<Vec<String>>,
+    /// `domain`: search domain (`searchdomain`).
     pub domain: Option<String>,
 }
 
+/// The `initialization` block: cloud-init. Adds a cloud-init drive when the
+/// VM has none. When this block is absent the VM's cloud-init settings are
+/// left alone.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct InitModel {
+    /// `storage`: storage for the cloud-init drive. Default `local-lvm`.
     pub storage: Option<String>,
+    /// `interface`: slot of the cloud-init drive. Default `ide2`.
     pub interface: Option<String>,
+    /// `user`: user to create (`ciuser`).
     pub user: Option<String>,
+    /// `password` (sensitive): password of `user` (`cipassword`). Proxmox
+    /// VE never returns it, so it never shows as drift.
     pub password: Option<String>,
+    /// `ssh_keys`: public SSH keys for `user`.
     pub ssh_keys: Option<Vec<String>>,
+    /// `upgrade`: upgrade packages on first boot (`ciupgrade`). Unset
+    /// leaves the Proxmox VE default.
     pub upgrade: Option<bool>,
+    /// `ip_config`: IP configuration per NIC, keyed by the NIC's slot
+    /// (`net0`).
     pub ip_config: Option<BTreeMap<String, IpModel>>,
+    /// `dns`: DNS settings.
     pub dns: Option<DnsModel>,
+    /// `user_data`: custom cloud-init user snippet, e.g.
+    /// `local:snippets/user.yaml` (`cicustom`).
     pub user_data: Option<String>,
+    /// `network_data`: custom cloud-init network snippet, e.g.
+    /// `local:snippets/network.yaml` (`cicustom`).
     pub network_data: Option<String>,
+    /// `meta_data`: custom cloud-init meta snippet, e.g.
+    /// `local:snippets/meta.yaml` (`cicustom`).
     pub meta_data: Option<String>,
+    /// `vendor_data`: custom cloud-init vendor snippet, e.g.
+    /// `local:snippets/vendor.yaml` (`cicustom`).
     pub vendor_data: Option<String>,
 }
 

@@ -16,15 +16,30 @@ use super::changes::Changes;
 use crate::client::VmConfig;
 use crate::pveconf::{self, Disk, Props};
 
+/// One disk: a value of the `disk` map (its key is the slot, `scsi0`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct DiskModel {
+    /// `storage`: storage for the disk, e.g. `local-lvm`. Required for new
+    /// disks. A change moves the disk (`move_disk`).
     pub storage: Option<String>,
+    /// `size`: size in GiB. Required for new disks unless `import_from` is
+    /// set. Grows in place; cannot shrink.
     pub size: Option<i64>,
+    /// `import_from`: volume to import the disk from, e.g.
+    /// `local:import/noble.qcow2` (see `homelab_proxmox_download_file`).
+    /// Used when the disk is created; Proxmox VE does not record it, so it
+    /// is kept from state.
     pub import_from: Option<String>,
+    /// `discard`: pass discard/TRIM to the storage.
     pub discard: Option<bool>,
+    /// `iothread`: use a dedicated IO thread.
     pub iothread: Option<bool>,
+    /// `ssd`: present the disk as an SSD.
     pub ssd: Option<bool>,
+    /// `cache`: cache mode (`none`, `writethrough`, `writeback`, `unsafe`
+    /// or `directsync`).
     pub cache: Option<String>,
+    /// `volume` (computed): volume ID, e.g. `local-lvm:vm-100-disk-0`.
     pub volume: Option<String>,
 }
 

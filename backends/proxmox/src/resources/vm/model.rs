@@ -13,63 +13,135 @@ use super::nics::{NetModel, Nics};
 use crate::client::{VmConfig, VmStatus};
 use crate::pveconf::{self, Disk};
 
+/// The `clone` block: clone this VM or template instead of creating an
+/// empty VM. Only used when the VM is created: after an import the source
+/// is taken from Proxmox VE where it shows (a template with the same
+/// creation `meta`), and a differing block changes nothing.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct CloneModel {
+    /// `vm_id`: VMID of the source (usually a template).
     pub vm_id: i64,
+    /// `node`: node of the source. Default: the VM's `node`. Checked
+    /// against the cluster's nodes at plan time.
     pub node: Option<String>,
+    /// `full`: full clone (independent disks); `false` makes a linked clone
+    /// (templates only). Default `true`.
     pub full: Option<bool>,
+    /// `target_storage`: storage for the disks of a full clone (not allowed
+    /// with `full = false`). Default: the source's. A clone to another
+    /// `node` needs shared storage.
     pub target_storage: Option<String>,
 }
 
+/// The `cpu` attribute. Unset values are inherited (from the template, or
+/// Proxmox VE defaults).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct CpuModel {
+    /// `cores`: cores per socket. Default 1.
     pub cores: Option<i64>,
+    /// `sockets`: sockets. Default 1.
     pub sockets: Option<i64>,
+    /// `type`: CPU type, e.g. `host` or `x86-64-v2-AES`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
 }
 
+/// The `memory` attribute.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct MemoryModel {
+    /// `dedicated`: memory in MiB. Default 512.
     pub dedicated: Option<i64>,
+    /// `balloon`: minimum memory in MiB for ballooning; `0` disables the
+    /// balloon device.
     pub balloon: Option<i64>,
 }
 
+/// The `efi_disk` attribute: the EFI vars disk (for `bios = "ovmf"`),
+/// allocated when the VM is created (or when added later). Unset: a clone
+/// keeps its template's. Changing it replaces the VM.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct EfiModel {
+    /// `storage`: storage for the EFI vars disk.
     pub storage: String,
+    /// `type`: `2m` or `4m`. Default `4m`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
+    /// `pre_enrolled_keys`: pre-enroll Secure Boot keys. Default `false`.
     pub pre_enrolled_keys: Option<bool>,
 }
 
-/// One VM.
+/// One VM: the state model of `homelab_proxmox_vm`, one field per
+/// attribute or block of [`vm_schema`](super::schema::vm_schema).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct VmModel {
+    /// `id` (computed): `node/vm_id` (also the import ID).
     pub id: Option<String>,
+    /// `node`: node to create the VM on, checked against the cluster's
+    /// nodes at plan time. Changing it replaces the VM.
     pub node: String,
+    /// `vm_id`: VMID. When unset, the next free one is allocated (without
+    /// races between parallel creates).
     pub vm_id: Option<i64>,
+    /// `name`: VM name (a DNS name).
     pub name: Option<String>,
+    /// `description`: description (notes).
     pub description: Option<String>,
+    /// `tags`: tags. Proxmox VE sorts them; order never shows as a change.
     pub tags: Option<Vec<String>>,
+    /// `pool`: resource pool the VM is a member of (the pool must exist).
+    /// Changing it moves the VM in place. When unset, pool membership is
+    /// not managed (a VM added to a pool elsewhere is left there).
     pub pool: Option<String>,
+    /// `clone`: the source to clone instead of creating an empty VM.
     pub clone: Option<CloneModel>,
+    /// `cpu`: CPU. Unset values are inherited (from the template, or
+    /// Proxmox VE defaults).
     pub cpu: Option<CpuModel>,
+    /// `memory`: memory.
     pub memory: Option<MemoryModel>,
+    /// `disk`: disks keyed by slot (`scsi0`, `virtio1`, `sata0`, `ide0`).
+    /// Unset on a clone: the template's disks are kept as they are. A slot
+    /// removed from the map is detached and destroyed.
     pub disk: Option<BTreeMap<String, DiskModel>>,
+    /// `network`: network devices keyed by slot (`net0`…`net31`). Unset on
+    /// a clone: the template's NICs are kept.
     pub network: Option<BTreeMap<String, NetModel>>,
+    /// `initialization`: cloud-init. When absent the VM's cloud-init
+    /// settings are left alone.
     pub initialization: Option<InitModel>,
+    /// `agent`: enable the QEMU guest agent. Default `true`.
     pub agent: Option<bool>,
+    /// `started`: keep the VM running. Default `true`.
     pub started: Option<bool>,
+    /// `on_boot`: start the VM when the node boots. Default `false`.
     pub on_boot: Option<bool>,
+    /// `boot_order`: boot devices in order, e.g. `["scsi0", "net0"]`.
     pub boot_order: Option<Vec<String>>,
+    /// `bios`: `seabios` or `ovmf` (UEFI; add `efi_disk`).
     pub bios: Option<String>,
+    /// `machine`: machine type, e.g. `q35` or `pc`.
     pub machine: Option<String>,
+    /// `efi_disk`: EFI vars disk (for `bios = "ovmf"`). Changing it
+    /// replaces the VM.
     pub efi_disk: Option<EfiModel>,
+    /// `template`: make the VM a template (converted after creation; a
+    /// template cannot become a VM again, so `false` after `true` replaces
+    /// it). Default `false`.
     pub template: Option<bool>,
+    /// `reboot_after_update`: reboot a running VM when, after an update,
+    /// changes are pending (values Proxmox VE applies only at the next
+    /// start). When `false`, a warning lists the pending keys. Only used by
+    /// updates. Default `false`.
     pub reboot_after_update: Option<bool>,
+    /// `wait_for_ip_seconds`: on create only, how long to wait for the
+    /// guest agent to report an IP address (`0`: don't wait). Refresh never
+    /// waits. Default 60.
     pub wait_for_ip_seconds: Option<i64>,
+    /// `ipv4_addresses` (computed): IPv4 addresses the guest agent reported
+    /// when the VM was created.
     pub ipv4_addresses: Option<Vec<String>>,
+    /// `ipv6_addresses` (computed): IPv6 addresses the guest agent reported
+    /// when the VM was created.
     pub ipv6_addresses: Option<Vec<String>>,
 }
 

@@ -201,6 +201,9 @@ pub fn vm_schema() -> Schema {
     CloudInit::schema(Nics::schema(Disks::schema(s)))
 }
 
+/// The cross-attribute checks of a configuration: no `target_storage` on a
+/// linked clone, no `started` template, and the parts' own
+/// ([`Part::validate`]).
 pub fn validate_config(config: &Value) -> Diagnostics {
     let mut d = Diagnostics::new();
     // qemu-server clone_vm: die "parameter 'storage' not allowed for linked
