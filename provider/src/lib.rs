@@ -27,6 +27,7 @@ pub fn backends() -> Backends {
         .with(labforge_cloudflare::Cloudflare)
         .with(labforge_routeros::Routeros)
         .with(labforge_pfsense::Pfsense)
+        .with(labforge_kubernetes::Kubernetes)
 }
 
 /// The `homelab` provider.

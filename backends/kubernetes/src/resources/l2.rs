@@ -1,0 +1,251 @@
+//! `homelab_metallb_l2_advertisement`: a MetalLB `L2Advertisement`
+//! (`metallb.io/v1beta1`, metallb `api/v1beta1/l2advertisement_types.go`).
+//! No pool selection means every pool.
+
+use labforge_framework::schema::{Attribute, Schema};
+use labforge_framework::{AttributePath, Ctx, Diagnostics, Resource, Result, Type, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json, json};
+
+use super::{
+    Selector, api_error, check_selectors, identity, parse_import_id, selectors_attr,
+    selectors_from, selectors_json, strings_from,
+};
+use crate::Client;
+use crate::client::{FIELD_MANAGER, Kind, Object};
+
+const KIND: Kind = Kind {
+    api_version: "metallb.io/v1beta1",
+    kind: "L2Advertisement",
+    plural: "l2advertisements",
+};
+
+/// The resource.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct L2Advertisement;
+
+/// One advertisement.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct L2Model {
+    /// `namespace/name`.
+    pub id: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Namespace (default `metallb-system`).
+    pub namespace: Option<String>,
+    /// `spec.ipAddressPools`.
+    pub ip_address_pools: Option<Vec<String>>,
+    /// `spec.ipAddressPoolSelectors`.
+    pub ip_address_pool_selectors: Option<Vec<Selector>>,
+    /// `spec.nodeSelectors`.
+    pub node_selectors: Option<Vec<Selector>>,
+    /// `spec.interfaces`.
+    pub interfaces: Option<Vec<String>>,
+    /// SSA `force`.
+    pub force_conflicts: Option<bool>,
+}
+
+impl L2Model {
+    fn ns(&self) -> String {
+        self.namespace
+            .clone()
+            .unwrap_or_else(|| super::DEFAULT_NAMESPACE.into())
+    }
+}
+
+/// The spec this resource applies: what is configured, nothing else.
+pub(crate) fn spec(m: &L2Model) -> Json {
+    let mut s = Map::new();
+    if let Some(v) = &m.ip_address_pools {
+        s.insert("ipAddressPools".into(), json!(v));
+    }
+    if let Some(v) = &m.ip_address_pool_selectors {
+        s.insert("ipAddressPoolSelectors".into(), selectors_json(v));
+    }
+    if let Some(v) = &m.node_selectors {
+        s.insert("nodeSelectors".into(), selectors_json(v));
+    }
+    if let Some(v) = &m.interfaces {
+        s.insert("interfaces".into(), json!(v));
+    }
+    Json::Object(s)
+}
+
+/// Fill `m` from the object read (see the pool's `fill`).
+fn fill(mut m: L2Model, o: &Object<Json>, all: bool) -> L2Model {
+    let s = &o.spec;
+    let mine = |set: bool, field: &str| all || set || o.metadata.owns(FIELD_MANAGER, field);
+    if mine(m.ip_address_pools.is_some(), "ipAddressPools") {
+        m.ip_address_pools = strings_from(s.get("ipAddressPools"));
+    }
+    if mine(
+        m.ip_address_pool_selectors.is_some(),
+        "ipAddressPoolSelectors",
+    ) {
+        m.ip_address_pool_selectors = selectors_from(s.get("ipAddressPoolSelectors"));
+    }
+    if mine(m.node_selectors.is_some(), "nodeSelectors") {
+        m.node_selectors = selectors_from(s.get("nodeSelectors"));
+    }
+    if mine(m.interfaces.is_some(), "interfaces") {
+        m.interfaces = strings_from(s.get("interfaces"));
+    }
+    m.namespace = Some(o.metadata.namespace.clone().unwrap_or_else(|| m.ns()));
+    m.id = Some(format!("{}/{}", m.ns(), m.name));
+    m
+}
+
+impl L2Advertisement {
+    async fn apply(&self, ctx: &Ctx<Client>, plan: L2Model, verb: &str) -> Result<L2Model> {
+        let ns = plan.ns();
+        let o: Object<Json> = ctx
+            .client()
+            .apply(
+                KIND,
+                &ns,
+                &plan.name,
+                spec(&plan),
+                plan.force_conflicts.unwrap_or(false),
+            )
+            .await
+            .map_err(|e| {
+                api_error(
+                    format!("Unable to {verb} L2Advertisement"),
+                    KIND,
+                    &ns,
+                    &plan.name,
+                    e,
+                )
+            })?;
+        let mut out = plan;
+        out.id = Some(format!("{}/{}", ns, o.metadata.name));
+        Ok(out)
+    }
+}
+
+impl Resource for L2Advertisement {
+    type Client = Client;
+    type Model = L2Model;
+    const NAME: &'static str = "metallb_l2_advertisement";
+
+    fn schema(&self) -> Schema {
+        let s = Schema::new(
+            "A MetalLB `L2Advertisement` (`metallb.io/v1beta1`): announce pools' addresses \
+             with ARP/NDP. Without `ip_address_pools` and `ip_address_pool_selectors` it \
+             announces every pool. Pools named here are not checked to exist (MetalLB accepts \
+             unknown names and does nothing with them).",
+        );
+        identity(s, "advertisement")
+            .attribute(
+                "ip_address_pools",
+                Attribute::list(Type::String)
+                    .optional()
+                    .describe("Names of the pools to announce (`ipAddressPools`)."),
+            )
+            .attribute(
+                "ip_address_pool_selectors",
+                selectors_attr("Announce the pools matching these (`ipAddressPoolSelectors`)."),
+            )
+            .attribute(
+                "node_selectors",
+                selectors_attr("Announce from the nodes matching these (`nodeSelectors`)."),
+            )
+            .attribute(
+                "interfaces",
+                Attribute::list(Type::String)
+                    .optional()
+                    .describe("Announce on these interfaces only (`interfaces`)."),
+            )
+    }
+
+    fn validate(&self, config: &Value) -> Diagnostics {
+        let mut d = Diagnostics::new();
+        for sel in ["ip_address_pool_selectors", "node_selectors"] {
+            if let Some(v) = config.get(sel) {
+                check_selectors(v, AttributePath::attr(sel), &mut d);
+            }
+        }
+        d
+    }
+
+    fn import_id_format(&self) -> Option<&'static str> {
+        Some("`namespace/name`, e.g. `metallb-system/lab-l2`")
+    }
+
+    async fn create(&self, ctx: &Ctx<Client>, plan: L2Model) -> Result<L2Model> {
+        self.apply(ctx, plan, "create").await
+    }
+
+    async fn read(&self, ctx: &Ctx<Client>, state: L2Model) -> Result<Option<L2Model>> {
+        let ns = state.ns();
+        let o = ctx
+            .client()
+            .get::<Json>(KIND, &ns, &state.name)
+            .await
+            .map_err(|e| {
+                api_error(
+                    "Unable to read L2Advertisement".into(),
+                    KIND,
+                    &ns,
+                    &state.name,
+                    e,
+                )
+            })?;
+        Ok(o.map(|o| fill(state, &o, false)))
+    }
+
+    async fn update(&self, ctx: &Ctx<Client>, _prior: L2Model, plan: L2Model) -> Result<L2Model> {
+        self.apply(ctx, plan, "update").await
+    }
+
+    async fn delete(&self, ctx: &Ctx<Client>, state: L2Model) -> Result<()> {
+        let ns = state.ns();
+        ctx.client()
+            .delete(KIND, &ns, &state.name)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                api_error(
+                    "Unable to delete L2Advertisement".into(),
+                    KIND,
+                    &ns,
+                    &state.name,
+                    e,
+                )
+            })
+    }
+
+    async fn import(&self, ctx: &Ctx<Client>, id: &str) -> Result<L2Model> {
+        let (ns, name) = parse_import_id(id)?;
+        let m = L2Model {
+            id: None,
+            name: name.clone(),
+            namespace: Some(ns.clone()),
+            ip_address_pools: None,
+            ip_address_pool_selectors: None,
+            node_selectors: None,
+            interfaces: None,
+            force_conflicts: Some(false),
+        };
+        let o = ctx
+            .client()
+            .get::<Json>(KIND, &ns, &name)
+            .await
+            .map_err(|e| {
+                api_error(
+                    "Unable to import L2Advertisement".into(),
+                    KIND,
+                    &ns,
+                    &name,
+                    e,
+                )
+            })?
+            .ok_or_else(|| {
+                labforge_framework::Error::new(
+                    "Unable to import L2Advertisement",
+                    format!("no L2Advertisement {ns}/{name} on the cluster"),
+                )
+            })?;
+        Ok(fill(m, &o, true))
+    }
+}

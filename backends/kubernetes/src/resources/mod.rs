@@ -1,0 +1,287 @@
+//! The MetalLB resources: one Kubernetes object each, written with
+//! server-side apply. What they share: the namespace/name identity and
+//! import ID, label selectors, the validation of names, and how API errors
+//! become diagnostics.
+
+mod l2;
+mod pool;
+
+use std::collections::BTreeMap;
+
+use labforge_framework::schema::{Attribute, Nesting, modifiers, validators};
+use labforge_framework::{AttributePath, Diagnostics, Error, Type, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json, json};
+
+use crate::client::{ApiError, Kind};
+
+pub use l2::L2Advertisement;
+pub use pool::IpAddressPool;
+
+/// MetalLB's namespace in its manifests and Helm chart; its webhook refuses
+/// objects elsewhere (`resource must be created in <ns> namespace`).
+pub const DEFAULT_NAMESPACE: &str = "metallb-system";
+
+/// A Kubernetes label selector (meta/v1 `LabelSelector`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Selector {
+    /// `matchLabels`.
+    pub match_labels: Option<BTreeMap<String, String>>,
+    /// `matchExpressions`.
+    pub match_expressions: Option<Vec<Expression>>,
+}
+
+/// One `matchExpressions` entry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Expression {
+    /// Label key.
+    pub key: String,
+    /// `In`, `NotIn`, `Exists`, `DoesNotExist`.
+    pub operator: String,
+    /// Values (`In`/`NotIn` only).
+    pub values: Option<Vec<String>>,
+}
+
+const OPERATORS: &[&str] = &["In", "NotIn", "Exists", "DoesNotExist"];
+
+/// The schema of a list of selectors.
+pub(crate) fn selectors_attr(description: &str) -> Attribute {
+    Attribute::nested(
+        Nesting::List,
+        [
+            (
+                "match_labels",
+                Attribute::map(Type::String)
+                    .optional()
+                    .describe("Labels that must all match (`matchLabels`)."),
+            ),
+            (
+                "match_expressions",
+                Attribute::nested(
+                    Nesting::List,
+                    [
+                        ("key", Attribute::string().required().describe("Label key.")),
+                        (
+                            "operator",
+                            Attribute::string()
+                                .required()
+                                .describe("`In`, `NotIn`, `Exists` or `DoesNotExist`.")
+                                .validator(validators::one_of(OPERATORS)),
+                        ),
+                        (
+                            "values",
+                            Attribute::list(Type::String).optional().describe(
+                                "Values: required for `In`/`NotIn`, not allowed otherwise.",
+                            ),
+                        ),
+                    ],
+                )
+                .optional()
+                .describe("Label expressions (`matchExpressions`)."),
+            ),
+        ],
+    )
+    .optional()
+    .describe(description)
+}
+
+/// Selector as the API writes it.
+pub(crate) fn selector_json(s: &Selector) -> Json {
+    let mut m = Map::new();
+    if let Some(l) = &s.match_labels {
+        m.insert("matchLabels".into(), json!(l));
+    }
+    if let Some(e) = &s.match_expressions {
+        let v: Vec<Json> = e
+            .iter()
+            .map(|x| {
+                let mut o = json!({"key": x.key, "operator": x.operator});
+                if let Some(vals) = &x.values {
+                    o["values"] = json!(vals);
+                }
+                o
+            })
+            .collect();
+        m.insert("matchExpressions".into(), Json::Array(v));
+    }
+    Json::Object(m)
+}
+
+pub(crate) fn selectors_json(v: &[Selector]) -> Json {
+    Json::Array(v.iter().map(selector_json).collect())
+}
+
+/// Selectors as read from the API.
+pub(crate) fn selectors_from(v: Option<&Json>) -> Option<Vec<Selector>> {
+    let a = v?.as_array()?;
+    Some(
+        a.iter()
+            .map(|s| Selector {
+                match_labels: s.get("matchLabels").and_then(|l| {
+                    l.as_object().map(|o| {
+                        o.iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                            .collect()
+                    })
+                }),
+                match_expressions: s
+                    .get("matchExpressions")
+                    .and_then(Json::as_array)
+                    .map(|es| {
+                        es.iter()
+                            .map(|e| Expression {
+                                key: str_of(e.get("key")),
+                                operator: str_of(e.get("operator")),
+                                values: strings_from(e.get("values")),
+                            })
+                            .collect()
+                    }),
+            })
+            .collect(),
+    )
+}
+
+fn str_of(v: Option<&Json>) -> String {
+    v.and_then(Json::as_str).unwrap_or_default().to_string()
+}
+
+pub(crate) fn strings_from(v: Option<&Json>) -> Option<Vec<String>> {
+    v?.as_array().map(|a| {
+        a.iter()
+            .filter_map(Json::as_str)
+            .map(str::to_string)
+            .collect()
+    })
+}
+
+/// Plan-time checks of a list of selectors in `config` at `attr`, as
+/// apimachinery's `ValidateLabelSelectorRequirement` does.
+pub(crate) fn check_selectors(config: &Value, path: AttributePath, d: &mut Diagnostics) {
+    let Some(list) = config.elements() else {
+        return;
+    };
+    for (i, sel) in list.iter().enumerate() {
+        let Some(exprs) = sel.get("match_expressions").and_then(Value::elements) else {
+            continue;
+        };
+        for (j, e) in exprs.iter().enumerate() {
+            let op = e.get("operator").and_then(Value::as_str);
+            let values = e.get("values").cloned().unwrap_or(Value::Null);
+            if values.is_unknown() || op.is_none() {
+                continue;
+            }
+            let n = values.elements().map(|l| l.len()).unwrap_or(0);
+            let at = path
+                .join_index(i as i64)
+                .join_attr("match_expressions")
+                .join_index(j as i64)
+                .join_attr("values");
+            match op {
+                Some("In" | "NotIn") if n == 0 => d.attribute_error(
+                    at,
+                    "Invalid attribute value",
+                    "`values` must be non-empty when `operator` is In or NotIn.",
+                ),
+                Some("Exists" | "DoesNotExist") if n > 0 => d.attribute_error(
+                    at,
+                    "Invalid attribute value",
+                    "`values` must be empty when `operator` is Exists or DoesNotExist.",
+                ),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// `id`, `name`, `namespace` and `force_conflicts`, shared by every kind.
+pub(crate) fn identity(
+    schema: labforge_framework::schema::Schema,
+    what: &str,
+) -> labforge_framework::schema::Schema {
+    schema
+        .attribute(
+            "id",
+            Attribute::string()
+                .computed()
+                .describe("`namespace/name` (also the import ID).")
+                .plan_modifier(modifiers::use_state_for_unknown()),
+        )
+        .attribute(
+            "name",
+            Attribute::string()
+                .required()
+                .describe(format!("The {what}'s name (a DNS subdomain)."))
+                .plan_modifier(modifiers::requires_replace())
+                .validator(validators::matches(
+                    "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+                    "a lowercase DNS subdomain (RFC 1123), e.g. `lab-pool`",
+                ))
+                .validator(validators::length_between(1, 253)),
+        )
+        .attribute(
+            "namespace",
+            Attribute::string()
+                .default(DEFAULT_NAMESPACE)
+                .describe("Namespace: MetalLB's own (its webhook refuses objects elsewhere).")
+                .plan_modifier(modifiers::requires_replace())
+                .validator(validators::matches(
+                    "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                    "a DNS label",
+                ))
+                .validator(validators::length_between(1, 63)),
+        )
+        .attribute(
+            "force_conflicts",
+            Attribute::bool().default(false).describe(
+                "Take over fields another field manager owns (server-side apply `force`). \
+                 Without it, such a conflict fails the apply, naming the manager and fields.",
+            ),
+        )
+}
+
+/// `namespace/name` (or just `name`, in the default namespace).
+pub(crate) fn parse_import_id(id: &str) -> Result<(String, String), Error> {
+    let parts: Vec<&str> = id.trim().split('/').collect();
+    match parts.as_slice() {
+        [name] if !name.is_empty() => Ok((DEFAULT_NAMESPACE.into(), (*name).to_string())),
+        [ns, name] if !ns.is_empty() && !name.is_empty() => {
+            Ok(((*ns).to_string(), (*name).to_string()))
+        }
+        _ => Err(Error::new(
+            "Invalid import ID",
+            format!("{id:?}: expected `namespace/name`, e.g. `metallb-system/lab-pool`"),
+        )),
+    }
+}
+
+/// An API error as a diagnostic: `summary` ("Unable to create IPAddressPool"),
+/// with what the apiserver said, conflicts named.
+pub(crate) fn api_error(summary: String, kind: Kind, ns: &str, name: &str, e: ApiError) -> Error {
+    let what = format!("{} {ns}/{name}", kind.kind);
+    if e.is_conflict() {
+        let list: Vec<String> = e
+            .conflicts()
+            .into_iter()
+            .map(|(m, f)| format!("{m} ({f})"))
+            .collect();
+        return Error::new(
+            summary,
+            format!(
+                "{what}: another field manager owns fields this resource sets: {}. Set \
+                 `force_conflicts = true` to take them over, or stop setting them here. ({e})",
+                list.join("; ")
+            ),
+        );
+    }
+    if e.code() == Some(404) {
+        return Error::new(
+            summary,
+            format!(
+                "{what}: the server does not serve {}/{} in namespace {ns}: are MetalLB's CRDs \
+                 installed, and does the namespace exist? ({e})",
+                kind.api_version, kind.plural
+            ),
+        );
+    }
+    Error::new(summary, format!("{what}: {e}"))
+}
