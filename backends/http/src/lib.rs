@@ -12,12 +12,14 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+mod error;
 mod ratelimit;
 mod secret;
 mod tls;
 
 use std::time::Duration;
 
+pub use error::{ApiErrorKind, ErrorKind, HttpError, HttpErrorKind};
 pub use ratelimit::{RateLimit, RateLimiter};
 pub use secret::{Auth, Secret};
 
@@ -94,21 +96,6 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Why a request did not get a usable answer after all retries.
-#[derive(Debug, thiserror::Error)]
-pub enum HttpError {
-    /// The connection failed or broke (after retries).
-    #[error("{method} {path}: {message}")]
-    Transport {
-        /// The request's method.
-        method: String,
-        /// The request's path (never the whole URL, which may hold credentials).
-        path: String,
-        /// What went wrong, with the causes.
-        message: String,
-    },
-}
-
 /// Retry `send` (which builds and sends one request) on transient failures.
 /// Returns the last response, which may still be an error status for the
 /// caller to interpret (4xx, or 5xx/429 once retries are exhausted).
@@ -142,11 +129,7 @@ where
                 attempt += 1;
             }
             _ => {
-                return outcome.map_err(|e| HttpError::Transport {
-                    method: method.to_string(),
-                    path: path.to_string(),
-                    message: describe(&e),
-                });
+                return outcome.map_err(|e| HttpError::from_reqwest(method, path, e));
             }
         }
     }
@@ -167,25 +150,6 @@ fn retry_after(r: &reqwest::Response) -> Option<Duration> {
         .ok()
         .filter(|s| s.is_finite() && *s >= 0.0)
         .map(Duration::from_secs_f64)
-}
-
-/// A transport error without the URL (which could carry credentials).
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "connection failed"
-    };
-    let mut msg = kind.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
 }
 
 #[cfg(test)]
@@ -321,6 +285,99 @@ mod tests {
             let e = client(&settings(Some(bad), false), Duration::from_secs(1)).unwrap_err();
             assert!(matches!(e, ClientError::InvalidCaCert(_)), "{bad:?}: {e}");
         }
+    }
+
+    /// A server that reads each request, then closes the connection without
+    /// answering (`hold: false`), or keeps it open and never answers (`true`).
+    async fn silent_server(hold: bool) -> SocketAddr {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    if hold {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn no_retries() -> RetryPolicy {
+        RetryPolicy {
+            max_retries: 0,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// Every cause in the chain, as text.
+    fn chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+        let mut out = vec![e.to_string()];
+        let mut next = e.source();
+        while let Some(s) = next {
+            out.push(s.to_string());
+            next = s.source();
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn transport_errors_keep_their_source_without_the_url() {
+        let c = client(&TlsSettings::default(), Duration::from_millis(500)).unwrap();
+        // Connection refused: a port that was just free.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        // Answer lost: the server reads the POST and hangs up.
+        let hangup = silent_server(false).await;
+        // Timeout: the server reads the POST and never answers.
+        let slow = silent_server(true).await;
+        for (addr, kind, api_kind) in [
+            (closed, HttpErrorKind::Connect, ErrorKind::Transport),
+            (hangup, HttpErrorKind::AnswerLost, ErrorKind::AnswerLost),
+            (slow, HttpErrorKind::Timeout, ErrorKind::AnswerLost),
+        ] {
+            let url = format!("http://user:hunter2@{addr}/api/x?token=sekret");
+            let e = send_with_retry(no_retries(), "POST", "/api/x", || c.post(&url).send())
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), kind, "{e}");
+            assert_eq!(e.api_kind(), api_kind, "{e}");
+            assert_eq!(e.was_not_sent(), kind == HttpErrorKind::Connect);
+            assert_eq!((e.method(), e.path()), ("POST", "/api/x"));
+            // The reqwest error is the source, and nothing in the chain or
+            // the text names the URL or its credentials.
+            assert!(e.reqwest_error().is_some(), "{e:?}");
+            let all = chain(&e).join(" | ");
+            assert!(chain(&e).len() > 2, "causes lost: {all}");
+            for secret in ["hunter2", "sekret", "user:", &addr.port().to_string()] {
+                assert!(!all.contains(secret), "{secret} in {all}");
+            }
+            let text = e.to_string();
+            assert!(text.starts_with("POST /api/x: "), "{text}");
+            assert_eq!(
+                text.contains("may or may not have been carried out"),
+                kind != HttpErrorKind::Connect,
+                "{text}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_is_a_transport_error_not_a_lost_answer() {
+        let c = client(&TlsSettings::default(), Duration::from_millis(500)).unwrap();
+        let addr = silent_server(false).await;
+        let url = format!("http://{addr}/x");
+        let e = send_with_retry(no_retries(), "GET", "/x", || c.get(&url).send())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), HttpErrorKind::AnswerLost);
+        assert_eq!(e.api_kind(), ErrorKind::Transport);
+        assert!(!e.to_string().contains("carried out"), "{e}");
     }
 
     #[test]

@@ -421,11 +421,7 @@ impl Client {
                 }
                 Err(e) => {
                     let unsent = e.is_connect();
-                    let err = http::HttpError::Transport {
-                        method: m.clone(),
-                        path: path.into(),
-                        message: describe(&e),
-                    };
+                    let err = http::HttpError::from_reqwest(&m, path, e);
                     if (unsent || retry != Retry::Write) && again {
                         tracing::debug!(path, error = %err, "transport failure; retrying");
                         tokio::time::sleep(self.backoff(attempt)).await;
@@ -435,7 +431,7 @@ impl Client {
                     if unsent || retry != Retry::Write {
                         return Err(err.into());
                     }
-                    return Err(lost(err.to_string()));
+                    return Err(lost(err.what()));
                 }
             }
         }
@@ -768,25 +764,6 @@ impl Client {
             })
             .await
     }
-}
-
-/// A transport error without the URL.
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "connection failed"
-    };
-    let mut msg = kind.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
 }
 
 #[cfg(test)]

@@ -1,16 +1,21 @@
 //! [`ApiError`]: why a call failed, sorted from Proxmox VE's answer.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+use labforge_http::HttpError;
 
 /// Why an API call failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
-    /// No answer, and surely nothing done: the connection was never made, a
-    /// `GET` kept failing after its retries, or the ticket login failed to
-    /// connect. The text names the method and path.
-    #[error("{0}")]
-    Transport(String),
+    /// No usable answer: the connection could not be made or broke, or the
+    /// answer's body could not be read (a `GET` after its retries; any
+    /// method when nothing was sent; a `POST` whose answer was lost). The
+    /// [`HttpError`] (its source kept) tells which, and whether the request
+    /// may have been carried out. The text names the method and path.
+    #[error(transparent)]
+    Transport(Arc<HttpError>),
     /// HTTP 401: a wrong or expired token, or a failed ticket login.
     #[error(
         "{method} {path}: authentication failed ({message}); check the proxmox api_token, or username and password"
@@ -310,6 +315,7 @@ impl ApiError {
             | ApiError::NoAnswer { message, .. }
             | ApiError::WorkerStartFailed { message, .. } => message.clone(),
             ApiError::Task { exitstatus, .. } => exitstatus.clone(),
+            ApiError::Transport(e) => e.what(),
             other => other.to_string(),
         }
     }

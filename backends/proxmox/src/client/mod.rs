@@ -12,7 +12,8 @@
 //!   a generic 5xx (not "does not exist" and the like, which PVE also
 //!   answers with 500), 502-504, and pveproxy's 596/599. A POST is never
 //!   resent once it may have reached the server (PVE does not de-duplicate
-//!   creates and clones): a lost answer becomes [`ApiError::NoAnswer`] and the
+//!   creates and clones): a lost answer becomes [`ApiError::NoAnswer`] (or
+//!   [`ApiError::Transport`] when the connection broke) and the
 //!   caller finds out what happened. PUT and DELETE, whose effect does not
 //!   depend on being sent twice, are resent on 502-504/596/599.
 //! - Tasks: mutations answer a UPID; `Client::wait_task` polls
@@ -314,7 +315,7 @@ impl Client {
             self.http.post(&url).form(&form).send()
         })
         .await
-        .map_err(|e| ApiError::Transport(e.to_string()))?;
+        .map_err(|e| ApiError::Transport(Arc::new(e)))?;
         let status = resp.status().as_u16();
         let body: Value = resp.json().await.unwrap_or(Value::Null);
         if !(200..300).contains(&status) {
@@ -403,23 +404,15 @@ impl Client {
             .await;
             let resp = match sent {
                 Ok(r) => r,
-                Err(HttpError::Transport { message, .. }) => {
+                Err(e) => {
                     // A connection that was never made carried no request.
-                    let unsent = message.starts_with("could not connect");
-                    if (is_get || unsent)
+                    if (is_get || e.was_not_sent())
                         && let Some(d) = retry(&mut attempt)
                     {
                         tokio::time::sleep(d).await;
                         continue;
                     }
-                    if unsent || is_get {
-                        return Err(ApiError::Transport(format!("{m} {path}: {message}")));
-                    }
-                    return Err(ApiError::NoAnswer {
-                        method: m,
-                        path: path.to_string(),
-                        message,
-                    });
+                    return Err(ApiError::Transport(Arc::new(e)));
                 }
             };
             let status = resp.status();
@@ -427,21 +420,12 @@ impl Client {
             let reason = status.canonical_reason().unwrap_or("").to_string();
             let bytes = match resp.bytes().await {
                 Ok(b) => b,
-                Err(e) if is_get => {
-                    if let Some(d) = retry(&mut attempt) {
+                Err(e) => {
+                    if is_get && let Some(d) = retry(&mut attempt) {
                         tokio::time::sleep(d).await;
                         continue;
                     }
-                    return Err(ApiError::Transport(format!(
-                        "{m} {path}: reading the answer failed: {e}"
-                    )));
-                }
-                Err(e) => {
-                    return Err(ApiError::NoAnswer {
-                        method: m,
-                        path: path.to_string(),
-                        message: format!("reading the answer failed: {e}"),
-                    });
+                    return Err(ApiError::Transport(Arc::new(HttpError::body(&m, path, e))));
                 }
             };
             let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);

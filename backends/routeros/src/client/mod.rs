@@ -428,11 +428,11 @@ impl Client {
                             continue;
                         }
                         Err(e) => {
-                            return Ok(Outcome::Lost(http::HttpError::Transport {
-                                method: method.to_string(),
-                                path: path.into(),
-                                message: format!("reading the answer failed: {e}"),
-                            }));
+                            return Ok(Outcome::Lost(http::HttpError::body(
+                                method.as_str(),
+                                path,
+                                e,
+                            )));
                         }
                     };
                     // 500 is how RouterOS reports command failures
@@ -448,12 +448,8 @@ impl Client {
                     return Ok(Outcome::Answer(status, text));
                 }
                 Err(e) => {
-                    let unsent = e.is_connect();
-                    let err = http::HttpError::Transport {
-                        method: method.to_string(),
-                        path: path.into(),
-                        message: describe(&e),
-                    };
+                    let err = http::HttpError::from_reqwest(method.as_str(), path, e);
+                    let unsent = err.was_not_sent();
                     if (unsent || retry == Retry::Idempotent) && again {
                         tracing::debug!(path, error = %err, "transport failure; retrying");
                         tokio::time::sleep(self.backoff(attempt)).await;
@@ -708,25 +704,6 @@ fn query(k: &str, v: &str) -> String {
         }
     }
     out
-}
-
-/// A transport error without the URL.
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "connection failed"
-    };
-    let mut msg = kind.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
 }
 
 #[cfg(test)]
