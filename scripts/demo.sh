@@ -3,7 +3,10 @@
 # into a local filesystem mirror (as users do), start `homelab-sim`, then run
 # init, apply, a second plan that must show no changes, a refresh-only plan
 # that must find nothing changed outside Terraform, and destroy on
-# examples/lab. Any failure exits non-zero; the simulator is always stopped.
+# examples/lab: once with the RouterOS edge, then once with the pfSense edge
+# (each variant in its own working directory, against the same simulators:
+# the first one's destroy leaves them as they started). Any failure exits
+# non-zero; the simulator is always stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -16,7 +19,7 @@ cli=${TF_ACC_TERRAFORM_PATH:-$(command -v tofu || command -v terraform || true)}
 [ -n "$cli" ] || fail "make demo needs terraform or tofu on PATH (or TF_ACC_TERRAFORM_PATH)"
 
 rm -rf "$work"
-mkdir -p "$work/lab"
+mkdir -p "$work"
 
 step "Building terraform-provider-homelab and homelab-sim"
 # Not quiet: on a fresh clone this compiles ~300 crates (several minutes on two cores),
@@ -48,7 +51,7 @@ export TF_CLI_CONFIG_FILE="$work/cli.tfrc" CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION
 echo "CLI config: $TF_CLI_CONFIG_FILE"
 
 step "Starting homelab-sim"
-target/debug/homelab-sim --env-file "$work/sim.env" --tfvars "$work/lab/sim.auto.tfvars.json" \
+target/debug/homelab-sim --env-file "$work/sim.env" --tfvars "$work/sim.auto.tfvars.json" \
   --ready-file "$work/sim.ready" 2>"$work/sim.log" &
 sim=$!
 trap 'kill "$sim" 2>/dev/null || true; wait "$sim" 2>/dev/null || true' EXIT
@@ -62,31 +65,66 @@ done
 source "$work/sim.env"
 sed -n 's/^export \([A-Z_]*\)=.*/  \1/p' "$work/sim.env"
 
-cp examples/lab/*.tf "$work/lab/"
-cd "$work/lab"
 tf() { echo "+ $(basename "$cli") $*"; "$cli" "$@" -no-color -input=false; }
 
-step "init"
-# Terraform computes the lock file's checksums from the mirror, which holds this platform's
-# build only, so it warns "Incomplete lock file information": expected for a local build.
-echo "note: init warns \"Incomplete lock file information\" because the local mirror holds"
-echo "      only this platform's build ($platform): the lock file can record its checksum only."
-tf init
-step "apply"
-tf apply -auto-approve
-step "plan again: it must show no changes"
-set +e
-tf plan -detailed-exitcode
-rc=$?
-set -e
-[ "$rc" -eq 0 ] || fail "the second plan is not empty (exit code $rc)"
-step "refresh-only plan: nothing may have changed outside Terraform"
-set +e
-tf plan -refresh-only -detailed-exitcode
-rc=$?
-set -e
-[ "$rc" -eq 0 ] || fail "the refresh-only plan found changes (exit code $rc)"
-step "destroy"
-tf destroy -auto-approve
+# A step of the variant running (run_variant's $edge).
+variant() { step "[edge = $edge] $*"; }
 
-step "Demo finished: apply, an empty second plan, an empty refresh-only plan, and destroy all passed."
+# One variant: examples/lab with edge = $1 (and any more tfvars from stdin).
+run_variant() {
+  local edge=$1 dir="$work/lab-$1" rc
+  mkdir -p "$dir"
+  cp "$root"/examples/lab/*.tf "$work/sim.auto.tfvars.json" "$dir/"
+  cat >"$dir/edge.auto.tfvars.json"
+  cd "$dir"
+
+  variant "init"
+  # Terraform computes the lock file's checksums from the mirror, which holds this platform's
+  # build only, so it warns "Incomplete lock file information": expected for a local build.
+  echo "note: init warns \"Incomplete lock file information\" because the local mirror holds"
+  echo "      only this platform's build ($platform): the lock file can record its checksum only."
+  tf init
+  variant "apply"
+  tf apply -auto-approve
+  variant "the edge's resources in the state"
+  "$cli" state list | grep "^homelab_${edge}_" || fail "[edge = $edge] no homelab_${edge}_* resource was applied"
+  variant "plan again: it must show no changes"
+  set +e
+  tf plan -detailed-exitcode
+  rc=$?
+  set -e
+  [ "$rc" -eq 0 ] || fail "[edge = $edge] the second plan is not empty (exit code $rc)"
+  variant "refresh-only plan: nothing may have changed outside Terraform"
+  set +e
+  tf plan -refresh-only -detailed-exitcode
+  rc=$?
+  set -e
+  [ "$rc" -eq 0 ] || fail "[edge = $edge] the refresh-only plan found changes (exit code $rc)"
+  variant "destroy"
+  tf destroy -auto-approve
+  [ -z "$("$cli" state list)" ] || fail "[edge = $edge] destroy left resources in the state"
+  step "[edge = $edge] passed: apply, an empty second plan, an empty refresh-only plan, and destroy."
+  cd "$root"
+}
+
+run_variant routeros <<'EOT'
+{ "edge": "routeros" }
+EOT
+
+# homelab-sim's pfSense has the interfaces WAN, LAN and DMZ only (a fresh
+# install plus one): the cluster comes in on DMZ, the other networks share
+# LAN (each rule matches its network's alias as source).
+run_variant pfsense <<'EOT'
+{
+  "edge": "pfsense",
+  "pfsense_interfaces": {
+    "wan": "WAN",
+    "management": "LAN",
+    "cluster": "DMZ",
+    "home": "LAN",
+    "wireguard": "LAN"
+  }
+}
+EOT
+
+step "Demo finished: both edges (routeros, pfsense) passed apply, an empty second plan, an empty refresh-only plan, and destroy."

@@ -1,7 +1,7 @@
 # The edge router: it routes between the lab's VLANs and the internet, and
 # its firewall keeps them apart. var.edge says which kind of router the lab
-# has; each kind's resources exist only when it is that kind (RouterOS here;
-# a pfSense variant goes beside it, built from the same networks).
+# has, RouterOS or pfSense; each kind's resources exist only when it is that
+# kind, and both are built from the same networks and the same policy.
 #
 # The policy, for traffic through the router:
 #   - replies to allowed connections pass; invalid packets are dropped;
@@ -26,13 +26,7 @@ locals {
   address_lists = merge(local.networks, { ingress = local.lb_pool })
 
   routeros = var.edge == "routeros"
-}
-
-check "edge_firewall" {
-  assert {
-    condition     = var.edge != "pfsense"
-    error_message = "With edge = \"pfsense\" this configuration manages no edge firewall: the lab's pfSense resources are not written yet."
-  }
+  pfsense  = var.edge == "pfsense"
 }
 
 # ---------------------------------------------------------------- RouterOS
@@ -187,4 +181,253 @@ resource "homelab_routeros_dns_static" "lab_zone" {
   forward_to      = local.dns_server
   match_subdomain = true
   comment         = "lab zone to technitium"
+}
+
+# ---------------------------------------------------------------- pfSense
+#
+# pfSense filters a packet on the interface it comes IN on: that interface's
+# rules, top to bottom, first match wins (nothing is filtered on the way out,
+# and there is no forward/input split: traffic to the router itself is the
+# traffic whose destination is `(self)`, any of its addresses). So each rule
+# belongs to the interface of the network its traffic comes from:
+#   - "management to everything" on management's interface;
+#   - "wireguard clients to the cluster" on WireGuard's (the tunnel's);
+#   - "home to the ingress" and "home isolated from the cluster" on home's;
+#   - "cluster isolated from home" on the cluster's;
+#   - "to the internet" on each VLAN's own;
+#   - DNS, ping and (from management) ssh and the web configurator, where
+#     the REST API Terraform uses is served, on every network's interface;
+#   - WireGuard's handshake, from the internet, on the WAN;
+# and each interface ends with its own default deny.
+#
+# The lab zone's names: RouterOS forwards them to Technitium (below); on
+# pfSense that is a DNS Resolver domain override (Services > DNS Resolver),
+# which this provider does not manage yet.
+#
+# Replies and invalid packets need no rules here: pfSense is stateful. A pass
+# rule keeps state ("keep state"), and the replies of a connection it let in
+# match that state on any interface; a packet that matches no state and
+# does not open a connection (e.g. TCP without SYN, as pass rules match
+# "flags S/SA") is passed by no rule and falls to the block at the end.
+# (pfSense docs: Firewall > Stateful Filtering; Firewall Rule Configuration,
+# TCP Flags.)
+
+locals {
+  # The aliases the rules name (prefixed: an alias may not be named like an
+  # interface, and a lab may well have one called HOME or CLUSTER).
+  pfsense_alias = merge(
+    { for name in keys(local.address_lists) : name => "lab_${name}" },
+    {
+      lab   = "lab_networks" # every VLAN: what "the internet" is not
+      http  = "lab_http"     # ports 80 and 443
+      admin = "lab_admin"    # ssh and the web configurator (22, 443)
+    },
+  )
+
+  # pfSense aliases take addresses and subnets, not ranges: MetalLB's pool
+  # (a range within one /24), address by address.
+  lb_pool_ends = split("-", local.lb_pool)
+  lb_pool_hosts = [
+    for i in range(tonumber(split(".", local.lb_pool_ends[0])[3]), tonumber(split(".", local.lb_pool_ends[1])[3]) + 1) :
+    cidrhost("${local.lb_pool_ends[0]}/24", i)
+  ]
+
+  # What every network may send to the router itself, and nothing else.
+  pfsense_to_router = {
+    for name in keys(local.networks) : name => [
+      {
+        type             = "pass"
+        protocol         = "tcp/udp"
+        source           = local.pfsense_alias[name]
+        destination      = "(self)"
+        destination_port = "53"
+        description      = "${name}: dns"
+      },
+      {
+        type        = "pass"
+        protocol    = "icmp"
+        icmptype    = ["echoreq"]
+        source      = local.pfsense_alias[name]
+        destination = "(self)"
+        description = "${name}: ping"
+      },
+      {
+        type        = "block"
+        source      = local.pfsense_alias[name]
+        destination = "(self)"
+        log         = true
+        description = "${name}: nothing else to the router"
+      },
+    ]
+  }
+
+  # The rules for the traffic that comes in from each network (by its
+  # source alias) and from the internet (on the WAN), in order.
+  pfsense_rules = {
+    wan = [
+      {
+        type             = "pass"
+        protocol         = "udp"
+        destination      = "${var.pfsense_interfaces.wan}:ip"
+        destination_port = "51820"
+        description      = "wireguard"
+      },
+      {
+        type        = "pass"
+        protocol    = "icmp"
+        icmptype    = ["echoreq"]
+        destination = "${var.pfsense_interfaces.wan}:ip"
+        description = "ping"
+      },
+    ]
+    management = concat(
+      [
+        # Keep this one: Terraform reaches the REST API (443) through it.
+        {
+          type             = "pass"
+          protocol         = "tcp"
+          source           = local.pfsense_alias.management
+          destination      = "(self)"
+          destination_port = local.pfsense_alias.admin
+          description      = "management: ssh and the web configurator (rest api)"
+        },
+      ],
+      local.pfsense_to_router.management,
+      [
+        {
+          type        = "pass"
+          source      = local.pfsense_alias.management
+          description = "management to everything"
+        },
+      ],
+    )
+    wireguard = concat(
+      local.pfsense_to_router.wireguard,
+      [
+        {
+          type        = "pass"
+          source      = local.pfsense_alias.wireguard
+          destination = local.pfsense_alias.cluster
+          description = "wireguard clients to the cluster"
+        },
+      ],
+    )
+    home = concat(
+      local.pfsense_to_router.home,
+      [
+        {
+          type             = "pass"
+          protocol         = "tcp"
+          source           = local.pfsense_alias.home
+          destination      = local.pfsense_alias.ingress
+          destination_port = local.pfsense_alias.http
+          description      = "home to the ingress (http, https)"
+        },
+        # The rule to the internet skips the VLANs anyway; stated, this one
+        # keeps home and the cluster apart even when a broader pass is added.
+        {
+          type        = "block"
+          source      = local.pfsense_alias.home
+          destination = local.pfsense_alias.cluster
+          description = "home isolated from the cluster"
+        },
+        {
+          type        = "pass"
+          source      = local.pfsense_alias.home
+          destination = "!${local.pfsense_alias.lab}"
+          description = "home to the internet"
+        },
+      ],
+    )
+    cluster = concat(
+      local.pfsense_to_router.cluster,
+      [
+        {
+          type        = "block"
+          source      = local.pfsense_alias.cluster
+          destination = local.pfsense_alias.home
+          description = "cluster isolated from home"
+        },
+        {
+          type        = "pass"
+          source      = local.pfsense_alias.cluster
+          destination = "!${local.pfsense_alias.lab}"
+          description = "cluster to the internet"
+        },
+      ],
+    )
+  }
+
+  # One ruleset per interface: the rules of the networks on it (each rule
+  # matches its network's alias as source, so networks may share one), then
+  # the interface's default deny.
+  pfsense_rulesets = {
+    for interface in distinct(values(var.pfsense_interfaces)) : interface => concat(
+      flatten([for name, rules in local.pfsense_rules : rules if var.pfsense_interfaces[name] == interface]),
+      [{ type = "block", log = true, description = "default deny" }],
+    )
+  }
+}
+
+resource "homelab_pfsense_firewall_alias" "network" {
+  for_each = local.pfsense ? local.networks : {}
+
+  name        = local.pfsense_alias[each.key]
+  type        = "network"
+  description = "lab: ${each.key}"
+  entries     = [{ address = each.value }]
+}
+
+resource "homelab_pfsense_firewall_alias" "ingress" {
+  count = local.pfsense ? 1 : 0
+
+  name        = local.pfsense_alias.ingress
+  type        = "host"
+  description = "lab: the cluster's load balancers (MetalLB's pool)"
+  entries     = [for address in local.lb_pool_hosts : { address = address }]
+
+  lifecycle {
+    precondition {
+      condition     = cidrhost("${local.lb_pool_ends[0]}/24", 0) == cidrhost("${local.lb_pool_ends[1]}/24", 0)
+      error_message = "The load balancers' pool (${local.lb_pool}) must lie within one /24."
+    }
+  }
+}
+
+resource "homelab_pfsense_firewall_alias" "lab_networks" {
+  count = local.pfsense ? 1 : 0
+
+  name        = local.pfsense_alias.lab
+  type        = "network"
+  description = "lab: every VLAN"
+  entries     = [for name, network in local.networks : { address = network, description = name }]
+}
+
+resource "homelab_pfsense_firewall_alias" "ports" {
+  for_each = local.pfsense ? {
+    http  = ["80", "443"]
+    admin = ["22", "443"]
+  } : {}
+
+  name        = local.pfsense_alias[each.key]
+  type        = "port"
+  description = "lab: ${each.key} ports"
+  entries     = [for port in each.value : { address = port }]
+}
+
+resource "homelab_pfsense_firewall_ruleset" "lab" {
+  for_each = { for interface, rules in local.pfsense_rulesets : interface => rules if local.pfsense }
+
+  interface = each.key
+  rules     = each.value
+
+  # The rules name the aliases: create the aliases first, and remove the
+  # rules before the aliases (a rule whose alias is gone stops pfSense's
+  # filter from loading; the provider refuses to delete an alias in use).
+  depends_on = [
+    homelab_pfsense_firewall_alias.network,
+    homelab_pfsense_firewall_alias.ingress,
+    homelab_pfsense_firewall_alias.lab_networks,
+    homelab_pfsense_firewall_alias.ports,
+  ]
 }

@@ -6,7 +6,8 @@
 # ingress and the services behind it); public names in Cloudflare. The edge
 # router's firewall keeps the VLANs apart (edge.tf).
 # Point the variables (or the TECHNITIUM_* / CLOUDFLARE_* environment
-# variables, PROXMOX_VE_* and ROS_*) at your own servers to use it for real.
+# variables, PROXMOX_VE_*, ROS_* and PFSENSE_*) at your own servers to use it
+# for real.
 
 terraform {
   required_version = ">= 1.11"
@@ -39,6 +40,17 @@ provider "homelab" {
       username       = var.routeros_username
       password       = var.routeros_password
       ca_certificate = var.routeros_ca_certificate
+    }
+  }
+  # Likewise with edge = "pfsense".
+  dynamic "pfsense" {
+    for_each = var.edge == "pfsense" || var.pfsense_url != null ? [1] : []
+    content {
+      url            = var.pfsense_url
+      api_key        = var.pfsense_api_key
+      username       = var.pfsense_username
+      password       = var.pfsense_password
+      ca_certificate = var.pfsense_ca_certificate
     }
   }
 }

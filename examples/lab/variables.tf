@@ -78,7 +78,7 @@ variable "proxmox_cloud_image" {
 }
 
 variable "edge" {
-  description = "The lab's edge router: \"routeros\" (MikroTik, edge.tf) or \"pfsense\" (its resources are not written yet)."
+  description = "The lab's edge router: \"routeros\" (MikroTik) or \"pfsense\" (edge.tf)."
   type        = string
   default     = "routeros"
   nullable    = false
@@ -112,4 +112,64 @@ variable "routeros_ca_certificate" {
   description = "CA certificate (PEM text or a file's path) of the router's HTTPS certificate; null falls back to ROS_CA_CERTIFICATE."
   type        = string
   default     = null
+}
+
+variable "pfsense_url" {
+  description = "pfSense web interface URL, e.g. https://pfsense.lan; null falls back to PFSENSE_URL."
+  type        = string
+  default     = null
+}
+
+variable "pfsense_api_key" {
+  description = "pfSense-pkg-RESTAPI key (KeyAuth enabled); null falls back to PFSENSE_API_KEY, then username and password."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "pfsense_username" {
+  description = "pfSense user with the REST API's privileges; null falls back to PFSENSE_USERNAME."
+  type        = string
+  default     = null
+}
+
+variable "pfsense_password" {
+  description = "pfSense password; null falls back to PFSENSE_PASSWORD."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "pfsense_ca_certificate" {
+  description = "CA certificate (PEM text or a file's path) of pfSense's HTTPS certificate; null falls back to PFSENSE_CA_CERTIFICATE."
+  type        = string
+  default     = null
+}
+
+variable "pfsense_interfaces" {
+  description = <<-EOT
+    The pfSense interface (as its REST API names it: by description unless
+    represent_interfaces_as says otherwise) that each of the lab's networks
+    comes in on, and the WAN. Networks may share an interface (every rule
+    matches its network by source); the WAN may not.
+  EOT
+  type = object({
+    wan        = string
+    management = string
+    cluster    = string
+    home       = string
+    wireguard  = string
+  })
+  default = {
+    wan        = "WAN"
+    management = "MGMT"
+    cluster    = "CLUSTER"
+    home       = "HOME"
+    wireguard  = "WG" # the WireGuard tunnel, assigned as an interface
+  }
+
+  validation {
+    condition     = length([for name, interface in var.pfsense_interfaces : name if interface == var.pfsense_interfaces.wan]) == 1
+    error_message = "The WAN's interface cannot also be a lab network's: its rules match traffic from anywhere."
+  }
 }
