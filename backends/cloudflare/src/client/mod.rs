@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use labforge_http::{HttpError, RateLimiter, RetryPolicy, TlsSettings, send_with_retry};
+use labforge_http::{
+    ApiErrorKind, ErrorKind, HttpError, RateLimiter, RetryPolicy, TlsSettings, send_with_retry,
+};
 
 use crate::Settings;
 
@@ -136,21 +138,27 @@ pub enum ApiError {
         /// What could not be read, and why.
         message: String,
     },
-    /// The request never got an answer (connection, TLS, timeout), after
-    /// the retries.
+    /// The request never got a usable answer (connection, TLS, timeout, a
+    /// body that could not be read), after the retries.
     #[error(transparent)]
     Transport(#[from] HttpError),
 }
 
+impl ApiErrorKind for ApiError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ApiError::NotFound { .. } => ErrorKind::NotFound,
+            // 401 and 403 alike: the token is refused or lacks a permission.
+            ApiError::Forbidden { .. } => ErrorKind::Forbidden,
+            ApiError::RateLimited { .. } => ErrorKind::RateLimited,
+            ApiError::Api { status, .. } => ErrorKind::from_status(*status),
+            ApiError::Decode { .. } => ErrorKind::Decode,
+            ApiError::Transport(e) => e.api_kind(),
+        }
+    }
+}
+
 impl ApiError {
-    /// Whether the zone or record does not exist ([`ApiError::NotFound`]).
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, ApiError::NotFound { .. })
-    }
-    /// Whether the token lacks the permission ([`ApiError::Forbidden`]).
-    pub fn is_forbidden(&self) -> bool {
-        matches!(self, ApiError::Forbidden { .. })
-    }
     /// Cloudflare error codes carried by the error.
     pub fn codes(&self) -> Vec<i64> {
         match self {
@@ -420,12 +428,10 @@ impl Client {
         })
         .await?;
         let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.map_err(|e| ApiError::Decode {
-            method: m.clone(),
-            path: path.to_string(),
-            status,
-            message: format!("reading the body failed: {e}"),
-        })?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| HttpError::body(&m, path, e))?;
         let env: Envelope<T> = match serde_json::from_slice(&bytes) {
             Ok(env) => env,
             Err(e) => {
@@ -725,6 +731,38 @@ mod tests {
         let e = classify("POST", "/p", 400, m(81057));
         assert_eq!(e.codes(), vec![81057]);
         assert!(e.to_string().contains("x (code 81057)"), "{e}");
+    }
+
+    #[test]
+    fn errors_have_the_shared_kinds() {
+        let m = |code: i64| {
+            vec![ApiMessage {
+                code,
+                message: "x".into(),
+            }]
+        };
+        let kind =
+            |method: &str, status: u16, code: i64| classify(method, "/p", status, m(code)).kind();
+        assert_eq!(kind("GET", 404, 81044), ErrorKind::NotFound);
+        assert_eq!(kind("GET", 400, 7003), ErrorKind::NotFound);
+        assert_eq!(kind("GET", 403, 9109), ErrorKind::Forbidden);
+        assert_eq!(kind("GET", 401, 10000), ErrorKind::Forbidden);
+        assert_eq!(kind("GET", 429, 971), ErrorKind::RateLimited);
+        assert_eq!(kind("GET", 400, 10100), ErrorKind::RateLimited);
+        assert_eq!(kind("POST", 400, 9005), ErrorKind::Invalid);
+        assert_eq!(kind("POST", 500, 1000), ErrorKind::Other);
+        let decode = ApiError::Decode {
+            method: "GET".into(),
+            path: "/p".into(),
+            status: 200,
+            message: "x".into(),
+        };
+        assert_eq!(decode.kind(), ErrorKind::Decode);
+        // A lost answer to a POST may hide a record; to a GET it hides nothing.
+        let post: ApiError = HttpError::answer_lost("POST", "/p", "reset").into();
+        assert!(post.is_answer_lost());
+        let get: ApiError = HttpError::answer_lost("GET", "/p", "reset").into();
+        assert_eq!(get.kind(), ErrorKind::Transport);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use labforge_framework::schema::{Attribute, Schema, validators};
 use labforge_framework::{AttributePath, Ctx, DataSource, Diagnostics, Error, Result, Value};
+use labforge_http::ApiErrorKind as _;
 use serde::{Deserialize, Serialize};
 
 use crate::client::{ApiError, ApiZone, Client};

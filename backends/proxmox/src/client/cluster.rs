@@ -10,6 +10,7 @@ use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{ApiError, Client, lock, num};
+use labforge_http::ApiErrorKind as _;
 
 /// How long cluster-wide lists are reused.
 const LIST_TTL: Duration = Duration::from_secs(10);

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use labforge_http::HttpError;
+use labforge_http::{ApiErrorKind, ErrorKind, HttpError};
 
 /// Why an API call failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -249,29 +249,40 @@ fn is_worker_start_text(m: &str) -> bool {
         || l.contains("start worker failed")
 }
 
+impl ApiErrorKind for ApiError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ApiError::Transport(e) => e.api_kind(),
+            ApiError::Auth { .. } => ErrorKind::Unauthorized,
+            ApiError::Permission { .. } => ErrorKind::Forbidden,
+            ApiError::NotFound { .. } => ErrorKind::NotFound,
+            ApiError::AlreadyExists { .. } => ErrorKind::AlreadyExists,
+            ApiError::Locked { .. } => ErrorKind::Locked,
+            ApiError::Conflict { .. } => ErrorKind::Conflict,
+            // "already exists" as a per-field error: a VMID or volume taken.
+            ApiError::Param { errors, .. }
+                if errors.values().any(|v| v.contains("already exists")) =>
+            {
+                ErrorKind::AlreadyExists
+            }
+            ApiError::Param { .. } => ErrorKind::Invalid,
+            ApiError::Api { status, .. } => ErrorKind::from_status(*status),
+            // A failed task's exit status says the same things an answer does.
+            ApiError::Task { exitstatus, .. } if exitstatus.contains("already exists") => {
+                ErrorKind::AlreadyExists
+            }
+            ApiError::Task { exitstatus, .. } if is_lock_text(exitstatus) => ErrorKind::Locked,
+            ApiError::Task { .. } => ErrorKind::Other,
+            ApiError::TaskTimeout { .. } => ErrorKind::Unfinished,
+            ApiError::Cancelled { .. } => ErrorKind::Cancelled,
+            ApiError::Decode { .. } => ErrorKind::Decode,
+            ApiError::NoAnswer { .. } => ErrorKind::AnswerLost,
+            ApiError::WorkerStartFailed { .. } => ErrorKind::Other,
+        }
+    }
+}
+
 impl ApiError {
-    /// [`ApiError::NotFound`]: the object is gone (or never was).
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, ApiError::NotFound { .. })
-    }
-    /// "already exists", whether sorted as [`ApiError::AlreadyExists`],
-    /// a [`ApiError::Param`] field error or a failed task's exit status.
-    pub fn is_already_exists(&self) -> bool {
-        match self {
-            ApiError::AlreadyExists { .. } => true,
-            ApiError::Param { errors, .. } => errors.values().any(|v| v.contains("already exists")),
-            ApiError::Task { exitstatus, .. } => exitstatus.contains("already exists"),
-            _ => false,
-        }
-    }
-    /// Lock contention worth retrying.
-    pub fn is_locked(&self) -> bool {
-        match self {
-            ApiError::Locked { .. } => true,
-            ApiError::Task { exitstatus, .. } => is_lock_text(exitstatus),
-            _ => false,
-        }
-    }
     /// PVE could not start a worker ("got no worker upid"): nothing the
     /// worker would have done happened, but what the API handler did before
     /// forking did (a create's `lock: create` config).
@@ -289,9 +300,11 @@ impl ApiError {
     pub fn is_no_answer(&self) -> bool {
         matches!(self, ApiError::NoAnswer { .. } | ApiError::Transport(_))
     }
-    /// [`ApiError::Conflict`]: the config changed since it was read.
+    /// [`ApiError::Conflict`]: the config changed since it was read. The
+    /// same as [`ApiErrorKind::is_conflict`], for callers without the trait
+    /// in scope.
     pub fn is_conflict(&self) -> bool {
-        matches!(self, ApiError::Conflict { .. })
+        ApiErrorKind::is_conflict(self)
     }
     /// The wait was given up (stop requested or deadline passed); the
     /// operation may still complete on the server.
@@ -471,6 +484,80 @@ mod tests {
         );
         let s = e.to_string();
         assert!(s.contains("VM.Allocate") && s.contains("/vms/100"), "{s}");
+    }
+
+    #[test]
+    fn errors_have_the_shared_kinds() {
+        let kind = |status: u16, message: &str| plain("POST", "/x", status, message).kind();
+        assert_eq!(kind(401, "authentication failure"), ErrorKind::Unauthorized);
+        assert_eq!(
+            kind(403, "Permission check failed (/vms/100, VM.Allocate)"),
+            ErrorKind::Forbidden
+        );
+        assert_eq!(kind(500, "no such VM ('100')"), ErrorKind::NotFound);
+        assert_eq!(
+            kind(
+                500,
+                "can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout"
+            ),
+            ErrorKind::Locked
+        );
+        assert_eq!(
+            kind(500, "checksum mismatch (file change by other user?)"),
+            ErrorKind::Conflict
+        );
+        assert_eq!(
+            kind(500, "got no worker upid - start worker failed"),
+            ErrorKind::Other
+        );
+        assert_eq!(kind(503, "Service Unavailable"), ErrorKind::Unavailable);
+        let param = |field: &str, text: &str| {
+            classify(
+                "POST",
+                "/x",
+                400,
+                "Parameter verification failed.".into(),
+                BTreeMap::from([(field.to_string(), text.to_string())]),
+            )
+        };
+        assert_eq!(
+            param("memory", "value must be at least 16").kind(),
+            ErrorKind::Invalid
+        );
+        let task = |exitstatus: &str| ApiError::Task {
+            upid: "UPID:pve:1:2:3:qmcreate:100:root@pam:".into(),
+            exitstatus: exitstatus.into(),
+            log: Vec::new(),
+        };
+        assert!(
+            task("unable to create VM 100 - VM 100 already exists on node 'pve'")
+                .is_already_exists()
+        );
+        assert_eq!(
+            task("command 'qm' failed: exit code 1").kind(),
+            ErrorKind::Other
+        );
+        let timeout = ApiError::TaskTimeout {
+            upid: "UPID:pve:1:2:3:qmclone:100:root@pam:".into(),
+            waited: Duration::from_secs(1),
+        };
+        assert_eq!(timeout.kind(), ErrorKind::Unfinished);
+        assert!(timeout.is_abandoned());
+        let cancelled = ApiError::Cancelled { what: "x".into() };
+        assert_eq!(cancelled.kind(), ErrorKind::Cancelled);
+        let lost = ApiError::NoAnswer {
+            method: "POST".into(),
+            path: "/x".into(),
+            message: "HTTP 596 Broken pipe".into(),
+        };
+        assert!(lost.is_answer_lost() && lost.is_no_answer());
+        // A POST whose connection broke: its answer is lost, and the
+        // message (for matching) leaves out the method and path.
+        let broke = ApiError::Transport(Arc::new(HttpError::answer_lost("POST", "/x", "reset")));
+        assert!(broke.is_answer_lost() && broke.is_no_answer());
+        assert_eq!(broke.message(), "the answer was lost: reset");
+        let read = ApiError::Transport(Arc::new(HttpError::answer_lost("GET", "/x", "reset")));
+        assert_eq!(read.kind(), ErrorKind::Transport);
     }
 
     #[test]

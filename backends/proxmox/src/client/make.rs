@@ -11,6 +11,7 @@ use labforge_framework::context::StopTrigger;
 
 use super::vm::{kv, vm_path, yes};
 use super::{ApiError, Client, Form, Stub, VmConfig, enc, pause};
+use labforge_http::ApiErrorKind as _;
 
 /// How long a VM may take to appear after a create or clone whose answer was lost.
 const LOST_ANSWER_GRACE: Duration = Duration::from_secs(5);

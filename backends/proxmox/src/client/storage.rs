@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::vm::{kv, yes};
 use super::{ApiError, Client, Form, enc, num};
+use labforge_http::ApiErrorKind as _;
 
 /// A volume in a storage's content list.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -12,6 +12,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::{ApiError, Client, Form, enc, num, text};
+use labforge_http::ApiErrorKind as _;
 
 /// `/nodes/{node}/qemu/{vmid}`.
 pub(super) fn vm_path(node: &str, vmid: i64) -> String {

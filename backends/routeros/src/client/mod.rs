@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
-use labforge_http::{self as http, RetryPolicy, Secret, TlsSettings};
+use labforge_http::{self as http, ApiErrorKind, ErrorKind, RetryPolicy, Secret, TlsSettings};
 
 /// How long a listing is reused within one provider process.
 const CACHE_TTL: Duration = Duration::from_secs(15);
@@ -143,18 +143,20 @@ pub enum ApiError {
     },
 }
 
-impl ApiError {
-    /// [`ApiError::NotFound`]: the item is gone.
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, ApiError::NotFound { .. })
-    }
-    /// [`ApiError::Exists`]: an equal entry is already there.
-    pub fn is_exists(&self) -> bool {
-        matches!(self, ApiError::Exists { .. })
-    }
-    /// [`ApiError::Permission`]: the user may read but not write.
-    pub fn is_permission(&self) -> bool {
-        matches!(self, ApiError::Permission { .. })
+impl ApiErrorKind for ApiError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ApiError::Http(e) => e.api_kind(),
+            ApiError::Unauthorized { .. } => ErrorKind::Unauthorized,
+            ApiError::Permission { .. } => ErrorKind::Forbidden,
+            ApiError::NotFound { .. } => ErrorKind::NotFound,
+            ApiError::Exists { .. } => ErrorKind::AlreadyExists,
+            // RouterOS answers command failures with 400 (bad values) or 500.
+            ApiError::Api { status, .. } => ErrorKind::from_status(*status),
+            ApiError::Decode { .. } => ErrorKind::Decode,
+            // The add may have made one of the items: its outcome is unknown.
+            ApiError::Ambiguous { .. } => ErrorKind::AnswerLost,
+        }
     }
 }
 
@@ -718,13 +720,13 @@ mod tests {
             500,
             r#"{"error":500,"message":"Internal Server Error","detail":"not enough permissions (9)"}"#,
         );
-        assert!(e.is_permission(), "{e}");
+        assert!(e.is_forbidden(), "{e}");
         let e = classify(
             "/ip/firewall/address-list",
             400,
             r#"{"error":400,"message":"Bad Request","detail":"failure: already have such entry"}"#,
         );
-        assert!(e.is_exists());
+        assert!(e.is_already_exists());
         assert!(classify("/x/*1", 404, r#"{"error":404,"message":"Not Found"}"#).is_not_found());
         let e = classify(
             "/ip/firewall/filter/*1",
@@ -739,6 +741,51 @@ mod tests {
             classify("/x", 401, ""),
             ApiError::Unauthorized { .. }
         ));
+    }
+
+    #[test]
+    fn errors_have_the_shared_kinds() {
+        let kind = |status: u16, body: &str| classify("/ip/firewall/filter", status, body).kind();
+        assert_eq!(kind(401, ""), ErrorKind::Unauthorized);
+        assert_eq!(
+            kind(
+                500,
+                r#"{"error":500,"message":"Internal Server Error","detail":"not enough permissions (9)"}"#
+            ),
+            ErrorKind::Forbidden
+        );
+        assert_eq!(
+            kind(
+                400,
+                r#"{"error":400,"message":"Bad Request","detail":"failure: already have such entry"}"#
+            ),
+            ErrorKind::AlreadyExists
+        );
+        assert_eq!(
+            kind(404, r#"{"error":404,"message":"Not Found"}"#),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            kind(
+                400,
+                r#"{"error":400,"message":"Bad Request","detail":"unknown parameter place-before"}"#
+            ),
+            ErrorKind::Invalid
+        );
+        assert_eq!(kind(500, "<html>oops</html>"), ErrorKind::Other);
+        assert_eq!(kind(503, ""), ErrorKind::Unavailable);
+        let ambiguous = ApiError::Ambiguous {
+            path: "/ip/firewall/filter".into(),
+            found: 2,
+        };
+        assert!(ambiguous.is_answer_lost());
+        // An add (PUT) that lost its answer may have made the item.
+        let lost: ApiError =
+            http::HttpError::answer_lost("PUT", "/ip/firewall/filter", "reset").into();
+        assert!(lost.is_answer_lost());
+        let read: ApiError =
+            http::HttpError::answer_lost("GET", "/ip/firewall/filter", "reset").into();
+        assert_eq!(read.kind(), ErrorKind::Transport);
     }
 
     #[test]

@@ -11,6 +11,8 @@
 use labforge_framework::schema::{Attribute, Schema, modifiers};
 use labforge_framework::{AttributePath, Ctx, Diagnostics, Error, PlanChange, Raw, Result, Value};
 
+use labforge_http::ApiErrorKind as _;
+
 use crate::client::{ApiError, Client, Item, Table, is_id};
 use crate::fields::{self, get, text};
 use crate::props::{self, Prop};
@@ -277,16 +279,23 @@ pub(crate) async fn create(spec: &Spec, ctx: &Ctx<Client>, plan: Raw) -> Result<
     let obj = plan.0;
     let what = describe(spec, &obj);
     let props = fields::add_props(spec.props, &obj);
-    let item = match c.add(spec.table, &props, None, |i| ours(spec, &obj, i)).await {
+    let item = match c
+        .add(spec.table, &props, None, |i| ours(spec, &obj, i))
+        .await
+    {
         Ok(i) => i,
-        Err(e) if e.is_exists() && !spec.unique.is_empty() => take_over(spec, c, &obj, &what, e)
-            .await
-            .inspect(|_| {
-                ctx.warn(
-                    format!("Took over existing {}", spec.what),
-                    format!("The router already had {what}, identical; it is now managed by this resource."),
-                );
-            })?,
+        Err(e) if e.is_already_exists() && !spec.unique.is_empty() => take_over(
+            spec, c, &obj, &what, e,
+        )
+        .await
+        .inspect(|_| {
+            ctx.warn(
+                format!("Took over existing {}", spec.what),
+                format!(
+                    "The router already had {what}, identical; it is now managed by this resource."
+                ),
+            );
+        })?,
         Err(e) => return Err(fail("create", spec, &what, e)),
     };
     Ok(Raw(state(spec, &item, &obj)))

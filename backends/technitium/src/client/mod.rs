@@ -32,7 +32,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use labforge_http::Secret;
-use labforge_http::{self as http, HttpError, RetryPolicy, TlsSettings};
+use labforge_http::{self as http, ApiErrorKind, ErrorKind, HttpError, RetryPolicy, TlsSettings};
 
 use crate::{Auth, Settings};
 
@@ -42,8 +42,9 @@ const CACHE_TTL: Duration = Duration::from_secs(15);
 /// Why an API call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// The request never got an answer (connection, TLS, timeout), after
-    /// the retries [`labforge_http::send_with_retry`] makes.
+    /// The request never got a usable answer (connection, TLS, timeout, a
+    /// body that could not be read), after the retries
+    /// [`labforge_http::send_with_retry`] makes.
     #[error(transparent)]
     Http(#[from] HttpError),
     /// An HTTP status other than 200: 429 or 5xx still failing after the
@@ -58,8 +59,8 @@ pub enum ApiError {
         /// The start of the body (200 characters at most), or `(empty body)`.
         body: String,
     },
-    /// The body could not be read, is not the JSON envelope, or its
-    /// `response` does not have the shape the client expects.
+    /// The body is not the JSON envelope, or its `response` does not have
+    /// the shape the client expects.
     #[error("{path}: unexpected response: {message}")]
     Decode {
         /// The API path called, e.g. `/api/zones/records/add`.
@@ -105,19 +106,27 @@ pub enum ApiError {
     },
 }
 
-impl ApiError {
-    /// Whether the zone or record does not exist ([`ApiError::NotFound`]).
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, ApiError::NotFound { .. })
-    }
-    /// "Access was denied.": the token lacks the permission the call needs.
-    pub fn is_access_denied(&self) -> bool {
-        matches!(self, ApiError::Api { message, .. }
-            if message.to_ascii_lowercase().contains("access was denied"))
-    }
-    /// Whether the zone or record exists already ([`ApiError::AlreadyExists`]).
-    pub fn is_already_exists(&self) -> bool {
-        matches!(self, ApiError::AlreadyExists { .. })
+impl ApiErrorKind for ApiError {
+    /// "Access was denied." is what DnsServer throws when the session's user
+    /// lacks the section's permission (TechnitiumSoftware/DnsServer
+    /// `DnsServerCore/WebServiceDhcpApi.cs` and the other `WebService*Api.cs`:
+    /// `if (!_authManager.IsPermitted(...)) throw new
+    /// DnsWebServiceException("Access was denied.")`).
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ApiError::Http(e) => e.api_kind(),
+            ApiError::Status { status, .. } => ErrorKind::from_status(*status),
+            ApiError::Decode { .. } => ErrorKind::Decode,
+            ApiError::InvalidToken { .. } => ErrorKind::Unauthorized,
+            ApiError::NotFound { .. } => ErrorKind::NotFound,
+            ApiError::AlreadyExists { .. } => ErrorKind::AlreadyExists,
+            ApiError::Api { message, .. }
+                if message.to_ascii_lowercase().contains("access was denied") =>
+            {
+                ErrorKind::Forbidden
+            }
+            ApiError::Api { .. } => ErrorKind::Other,
+        }
     }
 }
 
@@ -410,10 +419,10 @@ impl Client {
         })
         .await?;
         let status = resp.status().as_u16();
-        let body = resp.text().await.map_err(|e| ApiError::Decode {
-            path: path.to_string(),
-            message: format!("reading the body failed: {e}"),
-        })?;
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| HttpError::body("POST", path, e))?;
         if status != 200 {
             let mut body: String = body.trim().chars().take(200).collect();
             if body.is_empty() {
@@ -756,6 +765,44 @@ mod tests {
     }
 
     #[test]
+    fn errors_have_the_shared_kinds() {
+        let kind = |status: &str, m: &str| classify("/p", status, m.into()).kind();
+        assert_eq!(
+            kind("error", "No such zone was found: x"),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            kind("error", "Cannot add record: record already exists."),
+            ErrorKind::AlreadyExists
+        );
+        assert_eq!(
+            kind("invalid-token", "Invalid token or session expired."),
+            ErrorKind::Unauthorized
+        );
+        assert_eq!(kind("error", "Access was denied."), ErrorKind::Forbidden);
+        assert_eq!(kind("error", "Invalid domain name."), ErrorKind::Other);
+        let status = |status: u16| {
+            ApiError::Status {
+                path: "/p".into(),
+                status,
+                body: "(empty body)".into(),
+            }
+            .kind()
+        };
+        assert_eq!(status(429), ErrorKind::RateLimited);
+        assert_eq!(status(502), ErrorKind::Unavailable);
+        assert_eq!(status(404), ErrorKind::NotFound);
+        let decode = ApiError::Decode {
+            path: "/p".into(),
+            message: "x".into(),
+        };
+        assert_eq!(decode.kind(), ErrorKind::Decode);
+        // Every call is a POST: a lost answer may hide a change.
+        let lost: ApiError = HttpError::answer_lost("POST", "/p", "reset").into();
+        assert!(lost.is_answer_lost() && !lost.is_not_found());
+    }
+
+    #[test]
     fn records_decode_leniently() {
         let v = serde_json::json!({"records": [
             {"name": "x.home.arpa", "type": "MX", "ttl": 60, "rData": {"preference": 10, "exchange": "m"}},
@@ -829,8 +876,8 @@ mod tests {
 
     #[test]
     fn access_denied_is_recognised() {
-        assert!(classify("/p", "error", "Access was denied.".into()).is_access_denied());
-        assert!(!classify("/p", "error", "No such zone was found: x".into()).is_access_denied());
+        assert!(classify("/p", "error", "Access was denied.".into()).is_forbidden());
+        assert!(!classify("/p", "error", "No such zone was found: x".into()).is_forbidden());
     }
 
     /// The field names a `Deserialize` struct asks for (serde hands them to

@@ -6,6 +6,8 @@ use labforge_framework::{
 };
 use serde::{Deserialize, Serialize};
 
+use labforge_http::ApiErrorKind as _;
+
 use crate::client::{ApiError, Client, RecordInfo};
 use crate::rdata::{RECORD_TYPES, RType, RecordData, fqdn, import_id, norm_name, parse_import_id};
 

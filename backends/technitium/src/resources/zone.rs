@@ -5,6 +5,8 @@ use labforge_framework::schema::{Attribute, Schema, modifiers, validators};
 use labforge_framework::{AttributePath, Ctx, Diagnostics, Error, Resource, Result, Type, Value};
 use serde::{Deserialize, Serialize};
 
+use labforge_http::ApiErrorKind as _;
+
 use crate::client::ApiError;
 use crate::rdata::norm_name;
 
@@ -101,7 +103,7 @@ impl Zone {
         let servers: Option<Vec<String>> = match info.zone_type.as_str() {
             "Secondary" | "Stub" => match c.zone_options(&name).await {
                 Ok(o) => Some(o.primary_name_server_addresses.unwrap_or_default()),
-                Err(e) if e.is_access_denied() => {
+                Err(e) if e.is_forbidden() => {
                     tracing::debug!(zone = %name, "zone options need Zones: Modify; primary name servers not refreshed");
                     None
                 }
