@@ -42,6 +42,7 @@
 
 pub mod cloudflare;
 pub mod common;
+pub mod kubernetes;
 pub mod pfsense;
 pub mod proxmox;
 pub mod routeros;

@@ -30,7 +30,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use labforge_simulators::common::Counters;
-use labforge_simulators::{cloudflare, pfsense, proxmox, routeros, technitium};
+use labforge_simulators::{cloudflare, kubernetes, pfsense, proxmox, routeros, technitium};
 use serde_json::{Map, Value, json};
 
 const USAGE: &str =
@@ -43,6 +43,7 @@ Starts the homelab backend simulators on 127.0.0.1, in this order:
   2 proxmox      Proxmox VE API (/api2/json: VMs, clones, tasks, storage)
   3 routeros     MikroTik RouterOS REST API (/rest, HTTPS; plain HTTP on 4)
   5 pfsense      pfSense-pkg-RESTAPI v2 (/api/v2, plain HTTP)
+  6 kubernetes   Kubernetes API for MetalLB's CRDs (plain HTTP, bearer tokens)
 and runs until SIGINT/SIGTERM. Its own control endpoint (not a vendor API) listens on
 --control-port: GET /_sim/counters, POST /_sim/counters/reset.";
 
@@ -275,6 +276,22 @@ fn start_all(args: &Args) -> Result<Vec<Running>> {
         ],
         counters: f.counters().clone(),
         _keep: Box::new(f),
+    });
+
+    let k = kubernetes::KubernetesSim::start_on_port(port(base, 6)?)
+        .context("starting the Kubernetes simulator")?;
+    all.push(Running {
+        name: "kubernetes",
+        url: k.url(),
+        env: vec![
+            ("KUBE_HOST", k.url()),
+            ("KUBE_TOKEN", kubernetes::ADMIN_TOKEN.into()),
+            ("KUBE_READONLY_TOKEN", kubernetes::READONLY_TOKEN.into()),
+        ],
+        // No tfvars yet: examples/lab does not declare kubernetes variables.
+        tfvars: vec![],
+        counters: k.counters().clone(),
+        _keep: Box::new(k),
     });
 
     Ok(all)

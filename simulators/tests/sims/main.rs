@@ -5,6 +5,7 @@
 mod cloudflare;
 mod cloudflare_openapi;
 mod homelab_sim;
+mod kubernetes;
 mod pfsense;
 mod proxmox;
 mod routeros;

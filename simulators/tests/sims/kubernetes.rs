@@ -1,0 +1,486 @@
+//! Kubernetes (MetalLB CRDs) simulator behaviour over HTTP.
+#![allow(clippy::unwrap_used)]
+
+use labforge_simulators::kubernetes::{
+    ADMIN_TOKEN, KubernetesSim, METALLB_NAMESPACE, NOACCESS_TOKEN, READONLY_TOKEN,
+};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const POOLS: &str = "/apis/metallb.io/v1beta1/namespaces/metallb-system/ipaddresspools";
+
+async fn call(
+    sim: &KubernetesSim,
+    token: &str,
+    method: Method,
+    path: &str,
+    ct: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut b = reqwest::Client::new()
+        .request(method, format!("{}{path}", sim.url()))
+        .bearer_auth(token);
+    if let Some(ct) = ct {
+        b = b.header("Content-Type", ct);
+    }
+    if let Some(body) = body {
+        b = b.body(body.to_string());
+    }
+    let r = b.send().await.unwrap();
+    let code = r.status().as_u16();
+    let v: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    if code >= 400 {
+        assert_eq!(v["kind"], "Status", "{v}");
+        assert_eq!(v["code"], code, "{v}");
+    }
+    (code, v)
+}
+
+fn pool(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+        "metadata": {"name": name, "namespace": METALLB_NAMESPACE}, "spec": spec})
+}
+
+async fn apply(
+    sim: &KubernetesSim,
+    name: &str,
+    mgr: &str,
+    force: bool,
+    spec: Value,
+) -> (u16, Value) {
+    let q = if force { "&force=true" } else { "" };
+    call(
+        sim,
+        ADMIN_TOKEN,
+        Method::PATCH,
+        &format!("{POOLS}/{name}?fieldManager={mgr}{q}"),
+        Some("application/apply-patch+yaml"),
+        Some(pool(name, spec)),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn apply_creates_defaults_prunes_and_tracks_managed_fields() {
+    let sim = KubernetesSim::start().unwrap();
+    let (code, v) = apply(
+        &sim,
+        "p",
+        "tf",
+        false,
+        json!({"addresses": ["10.0.0.0/28"], "bogus": 1}),
+    )
+    .await;
+    assert_eq!(code, 201, "{v}");
+    assert_eq!(v["spec"]["autoAssign"], true);
+    assert_eq!(v["spec"]["avoidBuggyIPs"], false);
+    assert!(v["spec"].get("bogus").is_none());
+    assert_eq!(sim.pruned_fields(), vec!["ipaddresspools/p: spec.bogus"]);
+    let mf = &v["metadata"]["managedFields"][0];
+    assert_eq!(mf["manager"], "tf");
+    assert_eq!(mf["operation"], "Apply");
+    assert!(
+        mf["fieldsV1"]["f:spec"].get("f:addresses").is_some(),
+        "{mf}"
+    );
+    let rv = v["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The same apply again changes nothing: same resourceVersion, 200.
+    let (code, v) = apply(
+        &sim,
+        "p",
+        "tf",
+        false,
+        json!({"addresses": ["10.0.0.0/28"]}),
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(v["metadata"]["resourceVersion"], rv.as_str());
+    // A stale resourceVersion is a 409.
+    let mut body = pool("p", json!({"addresses": ["10.0.0.0/29"]}));
+    body["metadata"]["resourceVersion"] = json!("1");
+    let (code, v) = call(
+        &sim,
+        ADMIN_TOKEN,
+        Method::PATCH,
+        &format!("{POOLS}/p?fieldManager=tf"),
+        Some("application/apply-patch+yaml"),
+        Some(body),
+    )
+    .await;
+    assert_eq!(code, 409);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("the object has been modified"),
+        "{v}"
+    );
+    // GET and 404s: an object's names it, an unserved resource's does not.
+    let (code, v) = call(
+        &sim,
+        ADMIN_TOKEN,
+        Method::GET,
+        &format!("{POOLS}/p"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (code, v["spec"]["addresses"][0].clone()),
+        (200, json!("10.0.0.0/28"))
+    );
+    let (code, v) = call(
+        &sim,
+        ADMIN_TOKEN,
+        Method::GET,
+        &format!("{POOLS}/nope"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!((code, v["details"]["name"].clone()), (404, json!("nope")));
+    sim.set_crds_installed(false);
+    let (code, v) = call(
+        &sim,
+        ADMIN_TOKEN,
+        Method::GET,
+        &format!("{POOLS}/p"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(code, 404);
+    assert!(v["details"].get("name").is_none(), "{v}");
+    sim.set_crds_installed(true);
+    let (code, _) = call(
+        &sim,
+        ADMIN_TOKEN,
+        Method::DELETE,
+        &format!("{POOLS}/p"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(code, 200);
+    let (code, _) = call(
+        &sim,
+        ADMIN_TOKEN,
+        Method::DELETE,
+        &format!("{POOLS}/p"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(code, 404);
+}
+
+#[tokio::test]
+async fn conflicts_force_and_removal_of_dropped_fields() {
+    let sim = KubernetesSim::start().unwrap();
+    apply(
+        &sim,
+        "p",
+        "tf",
+        false,
+        json!({"addresses": ["10.0.0.0/28"], "serviceAllocation": {"priority": 5}}),
+    )
+    .await;
+    // Another manager setting a field tf owns to another value: 409 naming both.
+    let (code, v) = apply(
+        &sim,
+        "p",
+        "helm",
+        false,
+        json!({"addresses": ["10.0.1.0/28"]}),
+    )
+    .await;
+    assert_eq!(code, 409, "{v}");
+    assert_eq!(v["reason"], "Conflict");
+    assert_eq!(v["details"]["causes"][0]["reason"], "FieldManagerConflict");
+    assert_eq!(v["details"]["causes"][0]["field"], ".spec.addresses");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Apply failed with 1 conflict: conflict with \"tf\""),
+        "{v}"
+    );
+    // The same value is shared ownership, no conflict.
+    let (code, _) = apply(
+        &sim,
+        "p",
+        "helm",
+        false,
+        json!({"addresses": ["10.0.0.0/28"]}),
+    )
+    .await;
+    assert_eq!(code, 200);
+    // tf stops sending serviceAllocation: removed (only tf owned it);
+    // addresses stay (helm co-owns them) even when tf drops them... tf keeps them here.
+    let (_, v) = apply(
+        &sim,
+        "p",
+        "tf",
+        false,
+        json!({"addresses": ["10.0.0.0/28"]}),
+    )
+    .await;
+    assert!(v["spec"].get("serviceAllocation").is_none(), "{v}");
+    // force moves ownership.
+    let (code, v) = apply(
+        &sim,
+        "p",
+        "helm",
+        true,
+        json!({"addresses": ["10.0.2.0/28"]}),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    let owners: Vec<&str> = v["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["fieldsV1"]["f:spec"].get("f:addresses").is_some())
+        .map(|m| m["manager"].as_str().unwrap())
+        .collect();
+    assert_eq!(owners, vec!["helm"]);
+    // Update (edit) takes what it changes without conflict.
+    sim.edit_as(
+        "kubectl-edit",
+        "ipaddresspools",
+        METALLB_NAMESPACE,
+        "p",
+        json!({"autoAssign": false}),
+    )
+    .unwrap();
+    let (code, v) = apply(
+        &sim,
+        "p",
+        "tf",
+        false,
+        json!({"addresses": ["10.0.2.0/28"], "autoAssign": true}),
+    )
+    .await;
+    assert_eq!(code, 409, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("kubectl-edit"),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn validation_webhook_and_auth() {
+    let sim = KubernetesSim::start().unwrap();
+    // Schema: a wrong type is 422 Invalid naming the field.
+    let (code, v) = apply(
+        &sim,
+        "p",
+        "tf",
+        false,
+        json!({"addresses": ["10.0.0.0/28"], "autoAssign": "yes"}),
+    )
+    .await;
+    assert_eq!(code, 422, "{v}");
+    assert_eq!(v["details"]["causes"][0]["field"], "spec.autoAssign");
+    assert_eq!(sim.invalid_writes().len(), 1);
+    // Webhook: bad range, overlap across pools, wrong namespace.
+    let (code, v) = apply(
+        &sim,
+        "p",
+        "tf",
+        false,
+        json!({"addresses": ["10.0.0.9-10.0.0.1"]}),
+    )
+    .await;
+    assert_eq!(code, 403);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("is after the end IP"),
+        "{v}"
+    );
+    assert_eq!(
+        apply(
+            &sim,
+            "a",
+            "tf",
+            false,
+            json!({"addresses": ["10.0.0.0/28"]})
+        )
+        .await
+        .0,
+        201
+    );
+    let (code, v) = apply(
+        &sim,
+        "b",
+        "tf",
+        false,
+        json!({"addresses": ["10.0.0.8-10.0.0.9"]}),
+    )
+    .await;
+    assert_eq!(code, 403);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("overlaps with already defined CIDR \"10.0.0.0/28\""),
+        "{v}"
+    );
+    let (code, v) = call(&sim, ADMIN_TOKEN, Method::PATCH,
+        "/apis/metallb.io/v1beta1/namespaces/default/ipaddresspools/x?fieldManager=tf",
+        Some("application/apply-patch+yaml"),
+        Some(json!({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": "x"}, "spec": {"addresses": ["10.9.0.0/28"]}}))).await;
+    assert_eq!(code, 403);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("resource must be created in metallb-system namespace"),
+        "{v}"
+    );
+    // Webhook unreachable: 500 InternalError "failed calling webhook".
+    sim.webhook_unreachable_for(1);
+    let (code, v) = apply(
+        &sim,
+        "c",
+        "tf",
+        false,
+        json!({"addresses": ["10.0.5.0/28"]}),
+    )
+    .await;
+    assert_eq!(code, 500);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("failed calling webhook \"ipaddresspoolvalidationwebhook.metallb.io\""),
+        "{v}"
+    );
+    assert_eq!(
+        apply(
+            &sim,
+            "c",
+            "tf",
+            false,
+            json!({"addresses": ["10.0.5.0/28"]})
+        )
+        .await
+        .0,
+        201
+    );
+    // Apply needs a fieldManager; strategic merge is not for CRs.
+    let (code, _) = call(
+        &sim,
+        ADMIN_TOKEN,
+        Method::PATCH,
+        &format!("{POOLS}/c"),
+        Some("application/apply-patch+yaml"),
+        Some(pool("c", json!({"addresses": ["10.0.5.0/28"]}))),
+    )
+    .await;
+    assert_eq!(code, 422);
+    let (code, _) = call(
+        &sim,
+        ADMIN_TOKEN,
+        Method::PATCH,
+        &format!("{POOLS}/c"),
+        Some("application/strategic-merge-patch+json"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(code, 415);
+    // Tokens: reader may get, not patch; nobody may not get; a bad token is 401.
+    assert_eq!(
+        call(
+            &sim,
+            READONLY_TOKEN,
+            Method::GET,
+            &format!("{POOLS}/c"),
+            None,
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    let (code, v) = call(
+        &sim,
+        READONLY_TOKEN,
+        Method::PATCH,
+        &format!("{POOLS}/c?fieldManager=tf"),
+        Some("application/apply-patch+yaml"),
+        Some(pool("c", json!({"addresses": ["10.0.5.0/28"]}))),
+    )
+    .await;
+    assert_eq!(code, 403);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot patch resource \"ipaddresspools\" in API group \"metallb.io\""),
+        "{v}"
+    );
+    assert_eq!(
+        call(
+            &sim,
+            NOACCESS_TOKEN,
+            Method::GET,
+            &format!("{POOLS}/c"),
+            None,
+            None
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        call(
+            &sim,
+            "wrong",
+            Method::GET,
+            &format!("{POOLS}/c"),
+            None,
+            None
+        )
+        .await
+        .0,
+        401
+    );
+    // Discovery lists the kinds while the CRDs are installed.
+    let (code, v) = call(
+        &sim,
+        ADMIN_TOKEN,
+        Method::GET,
+        "/apis/metallb.io/v1beta1",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert!(
+        v["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "l2advertisements")
+    );
+    sim.set_crds_installed(false);
+    assert_eq!(
+        call(
+            &sim,
+            ADMIN_TOKEN,
+            Method::GET,
+            "/apis/metallb.io/v1beta1",
+            None,
+            None
+        )
+        .await
+        .0,
+        404
+    );
+}
