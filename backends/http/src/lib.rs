@@ -1,10 +1,13 @@
 //! # labforge-http: the HTTP layer every backend client shares
 //!
-//! One reqwest (hyper, rustls) client per backend ([`client`]), retries with
+//! One reqwest (hyper, rustls) client per backend ([`client`]), with an
+//! optional CA, `insecure` and a client certificate ([`TlsSettings`]), retries with
 //! backoff on 429, 5xx and connection failures, honouring `Retry-After`
 //! ([`send_with_retry`]), an optional client-side rate limit (a token
 //! bucket, [`RateLimiter`]), credentials that never print ([`Secret`]), and
-//! errors that never carry them ([`HttpError`]). The system CA roots are read
+//! errors that never carry them ([`HttpError`], with its kind and source
+//! error). Every backend client's own error type says what it means the
+//! same way ([`ApiErrorKind`], [`ErrorKind`]). The system CA roots are read
 //! once per process, at the first TLS handshake (never for `http://`).
 //!
 //! It knows nothing of Terraform: backend clients build on it, resources
@@ -30,6 +33,19 @@ pub struct TlsSettings {
     pub ca_cert: Option<String>,
     /// Skip certificate verification (lab use only).
     pub insecure: bool,
+    /// A client certificate to present when the server asks for one (mTLS).
+    pub client_identity: Option<ClientIdentity>,
+}
+
+/// A client certificate and its private key, both PEM (mutual TLS, e.g. a
+/// kubeconfig's `client-certificate-data` / `client-key-data`).
+#[derive(Debug, Clone)]
+pub struct ClientIdentity {
+    /// The certificate chain, leaf first (`CERTIFICATE` blocks).
+    pub cert_pem: String,
+    /// The leaf's private key: a `PRIVATE KEY` (PKCS#8), `RSA PRIVATE KEY`
+    /// (PKCS#1) or `EC PRIVATE KEY` (SEC1) block.
+    pub key_pem: Secret,
 }
 
 /// Why a client could not be built.
@@ -38,6 +54,15 @@ pub enum ClientError {
     /// `ca_cert` is not a PEM certificate.
     #[error("ca_cert is not a PEM certificate: {0}")]
     InvalidCaCert(String),
+    /// The client identity's certificate is not a PEM certificate.
+    #[error("the client certificate is not a PEM certificate: {0}")]
+    InvalidClientCert(String),
+    /// The client identity's key is not a PEM private key the TLS stack can use.
+    #[error("the client key is not a usable PEM private key: {0}")]
+    InvalidClientKey(String),
+    /// The client identity's key is not the certificate's.
+    #[error("the client key does not belong to the client certificate (their public keys differ)")]
+    ClientKeyMismatch,
     /// The TLS stack refused the settings.
     #[error("unable to create the HTTP client: {0}")]
     Tls(#[source] rustls::Error),
@@ -62,7 +87,17 @@ fn client_with_roots(
         Some(pem) => tls::parse_ca_pem(pem).map_err(ClientError::InvalidCaCert)?,
         None => Vec::new(),
     };
-    let config = tls::client_config(extra, tls.insecure, roots).map_err(ClientError::Tls)?;
+    let provider = tls::provider();
+    let identity = match &tls.client_identity {
+        Some(id) => Some(tls::certified_key(
+            &id.cert_pem,
+            id.key_pem.expose(),
+            &provider,
+        )?),
+        None => None,
+    };
+    let config = tls::client_config(provider, extra, tls.insecure, identity, roots)
+        .map_err(ClientError::Tls)?;
     reqwest::Client::builder()
         .user_agent(concat!(
             "terraform-provider-homelab/",
@@ -223,6 +258,7 @@ mod tests {
         TlsSettings {
             ca_cert: ca_cert.map(str::to_string),
             insecure,
+            client_identity: None,
         }
     }
 
@@ -378,6 +414,164 @@ mod tests {
         assert_eq!(e.kind(), HttpErrorKind::AnswerLost);
         assert_eq!(e.api_kind(), ErrorKind::Transport);
         assert!(!e.to_string().contains("carried out"), "{e}");
+    }
+
+    /// A CA, and a certificate it signed for `name`, with its key.
+    struct Issued {
+        ca_der: rustls::pki_types::CertificateDer<'static>,
+        ca_pem: String,
+        cert: rcgen::Certificate,
+        key: rcgen::KeyPair,
+    }
+
+    fn issue(name: &str) -> Issued {
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, format!("{name} CA"));
+        let ca =
+            rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let cert = params.signed_by(&key, &ca).unwrap();
+        Issued {
+            ca_der: ca.der().clone(),
+            ca_pem: ca.pem(),
+            cert,
+            key,
+        }
+    }
+
+    /// The leaf certificates the server was shown, one per connection.
+    type Seen = Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
+    /// An HTTPS server that requires a client certificate issued by
+    /// `client_ca`, recording the leaf each connection presented; returns
+    /// its address and the PEM of the CA that signed its own certificate.
+    async fn mtls_server(
+        client_ca: rustls::pki_types::CertificateDer<'static>,
+    ) -> (SocketAddr, String, Seen) {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let server = issue("127.0.0.1");
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(client_ca).unwrap();
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(server.key.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(vec![server.cert.der().clone()], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let seen: Seen = Arc::default();
+        let record = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                let acceptor = acceptor.clone();
+                let record = record.clone();
+                tokio::spawn(async move {
+                    if let Ok(tls) = acceptor.accept(s).await {
+                        let leaf = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+                        if let Some(leaf) = leaf {
+                            record.lock().unwrap().push(leaf.to_vec());
+                        }
+                        respond(tls).await;
+                    }
+                });
+            }
+        });
+        (addr, server.ca_pem, seen)
+    }
+
+    fn with_identity(ca_pem: &str, cert_pem: String, key_pem: String) -> TlsSettings {
+        TlsSettings {
+            ca_cert: Some(ca_pem.to_string()),
+            insecure: false,
+            client_identity: Some(ClientIdentity {
+                cert_pem,
+                key_pem: Secret::new(key_pem),
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_client_identity_is_presented_to_a_server_that_requires_one() {
+        let client_id = issue("labforge-client");
+        let (addr, server_ca, seen) = mtls_server(client_id.ca_der.clone()).await;
+        let url = format!("https://{addr}/");
+        // With the identity: the handshake succeeds and the server saw our leaf.
+        let tls = with_identity(
+            &server_ca,
+            client_id.cert.pem(),
+            client_id.key.serialize_pem(),
+        );
+        let c = client(&tls, Duration::from_secs(5)).unwrap();
+        assert_eq!(c.get(&url).send().await.unwrap().status(), 200);
+        assert_eq!(
+            seen.lock().unwrap().as_slice(),
+            [client_id.cert.der().to_vec()]
+        );
+        // Without one, the server refuses the connection.
+        let c = client(&settings(Some(&server_ca), false), Duration::from_secs(5)).unwrap();
+        let err = c.get(&url).send().await.unwrap_err();
+        assert!(
+            format!("{err:?}").to_lowercase().contains("certificate"),
+            "{err:?}"
+        );
+        // An identity the server's CA did not issue is refused too.
+        let stranger = issue("stranger");
+        let tls = with_identity(
+            &server_ca,
+            stranger.cert.pem(),
+            stranger.key.serialize_pem(),
+        );
+        let c = client(&tls, Duration::from_secs(5)).unwrap();
+        assert!(c.get(&url).send().await.is_err());
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_bad_client_identity_is_refused_when_the_client_is_built() {
+        let id = issue("labforge-client");
+        let other = rcgen::KeyPair::generate().unwrap();
+        let build = |cert: String, key: String| {
+            client(
+                &with_identity(&id.ca_pem, cert, key),
+                Duration::from_secs(1),
+            )
+            .unwrap_err()
+        };
+        let e = build(id.cert.pem(), other.serialize_pem());
+        assert!(matches!(e, ClientError::ClientKeyMismatch), "{e}");
+        for bad in ["", "not a certificate", &other.serialize_pem()] {
+            let e = build(bad.to_string(), id.key.serialize_pem());
+            assert!(
+                matches!(e, ClientError::InvalidClientCert(_)),
+                "{bad:?}: {e}"
+            );
+        }
+        let garbled = id.key.serialize_pem().replacen("M", "!", 3);
+        for bad in ["", "not a key", &id.cert.pem(), &garbled] {
+            let e = build(id.cert.pem(), bad.to_string());
+            assert!(
+                matches!(e, ClientError::InvalidClientKey(_)),
+                "{bad:?}: {e}"
+            );
+            // The text never quotes the key.
+            let body: String = id.key.serialize_pem().lines().nth(1).unwrap().into();
+            assert!(!e.to_string().contains(&body), "{e}");
+        }
     }
 
     #[test]

@@ -16,8 +16,11 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls::{DigitallySignedStruct, InconsistentKeys, RootCertStore, SignatureScheme};
+
+use crate::ClientError;
 
 /// The system's CA roots, read at most once.
 pub(crate) struct SystemRoots {
@@ -245,26 +248,74 @@ impl ServerCertVerifier for AcceptAnyCert {
     }
 }
 
-/// The rustls client config for one backend client.
+/// The crypto provider: as reqwest does, a process default if one was
+/// installed, else aws-lc-rs.
+pub(crate) fn provider() -> Arc<CryptoProvider> {
+    CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+}
+
+/// A client certificate chain (leaf first) and its private key (PKCS#8,
+/// PKCS#1 or SEC1), both PEM, checked to belong together. Error texts never
+/// quote the key.
+pub(crate) fn certified_key(
+    cert_pem: &str,
+    key_pem: &str,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, ClientError> {
+    let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ClientError::InvalidClientCert(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(ClientError::InvalidClientCert(
+            "no CERTIFICATE block found".to_string(),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| {
+        ClientError::InvalidClientKey(match e {
+            rustls::pki_types::pem::Error::NoItemsFound => {
+                "no PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY block found".to_string()
+            }
+            other => other.to_string(),
+        })
+    })?;
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| ClientError::InvalidClientKey(e.to_string()))?;
+    let ck = CertifiedKey::new(certs, signing_key);
+    match ck.keys_match() {
+        // Keys whose public half the provider cannot tell are not refused
+        // here (as rustls does); the server's handshake check still applies.
+        Ok(()) | Err(rustls::Error::InconsistentKeys(InconsistentKeys::Unknown)) => Ok(ck),
+        Err(rustls::Error::InconsistentKeys(_)) => Err(ClientError::ClientKeyMismatch),
+        Err(e) => Err(ClientError::InvalidClientCert(e.to_string())),
+    }
+}
+
+/// The rustls client config for one backend client, presenting `identity`
+/// when the server asks for a client certificate.
 pub(crate) fn client_config(
+    provider: Arc<CryptoProvider>,
     extra: Vec<CertificateDer<'static>>,
     insecure: bool,
+    identity: Option<CertifiedKey>,
     system: &'static SystemRoots,
 ) -> Result<rustls::ClientConfig, rustls::Error> {
-    // As reqwest does: a process default if one was installed, else aws-lc-rs.
-    let provider = CryptoProvider::get_default()
-        .cloned()
-        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
     let verifier: Arc<dyn ServerCertVerifier> = if insecure {
         Arc::new(AcceptAnyCert::new(provider.clone()))
     } else {
         Arc::new(LazyRootsVerifier::new(extra, provider.clone(), system))
     };
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match identity {
+        Some(ck) => builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(ck))),
+        None => builder.with_no_client_auth(),
+    };
     // reqwest is built without its http2 feature: HTTP/1.1 only, as its own
     // rustls setup would advertise.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];

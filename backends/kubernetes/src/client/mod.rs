@@ -281,6 +281,7 @@ impl Client {
             &TlsSettings {
                 ca_cert: s.ca_cert,
                 insecure: s.insecure,
+                client_identity: None,
             },
             Duration::from_secs(60),
         )?;

@@ -287,6 +287,7 @@ impl Client {
             &TlsSettings {
                 ca_cert: settings.ca_certificate.clone(),
                 insecure: settings.insecure,
+                client_identity: None,
             },
             // A synchronous filter reload can take a while on a busy box.
             Duration::from_secs(120),

@@ -361,6 +361,7 @@ impl Client {
             &TlsSettings {
                 ca_cert: settings.ca_certificate.clone(),
                 insecure: settings.insecure,
+                client_identity: None,
             },
             // RouterOS ends REST requests after 60 s ("Session closed").
             Duration::from_secs(59),

@@ -284,18 +284,16 @@ pub(crate) async fn create(spec: &Spec, ctx: &Ctx<Client>, plan: Raw) -> Result<
         .await
     {
         Ok(i) => i,
-        Err(e) if e.is_already_exists() && !spec.unique.is_empty() => take_over(
-            spec, c, &obj, &what, e,
-        )
-        .await
-        .inspect(|_| {
+        Err(e) if e.is_already_exists() && !spec.unique.is_empty() => {
+            let taken = take_over(spec, c, &obj, &what, e).await?;
             ctx.warn(
                 format!("Took over existing {}", spec.what),
                 format!(
                     "The router already had {what}, identical; it is now managed by this resource."
                 ),
             );
-        })?,
+            taken
+        }
         Err(e) => return Err(fail("create", spec, &what, e)),
     };
     Ok(Raw(state(spec, &item, &obj)))

@@ -376,6 +376,7 @@ impl Client {
             &TlsSettings {
                 ca_cert: settings.ca_cert.clone(),
                 insecure: settings.insecure,
+                client_identity: None,
             },
             Duration::from_secs(60),
         )?;
