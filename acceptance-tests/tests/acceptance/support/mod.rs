@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod kubernetes;
 pub mod pfsense;
 pub mod proxmox;
 pub mod routeros;

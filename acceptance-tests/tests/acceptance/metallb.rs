@@ -1,0 +1,269 @@
+//! Acceptance tests of `homelab_metallb_ip_address_pool` and
+//! `homelab_metallb_l2_advertisement` through the real CLI against the
+//! Kubernetes simulator.
+//!
+//! Every test: apply, empty plan, import, drift, destroy, nothing left; and
+//! every object sent validates against MetalLB's CRD schemas.
+
+#![allow(clippy::unwrap_used)]
+
+use anyhow::{Context as _, ensure};
+use labforge_acceptance_tests::{Action, Provider, Step, TestCase};
+use labforge_simulators::kubernetes::{KubernetesSim, METALLB_NAMESPACE, READONLY_TOKEN};
+use serde_json::{Value, json};
+
+use crate::support::kubernetes::{hcl, hcl_at, nothing_left, sent_valid_objects, sim};
+
+const POOL: &str = "homelab_metallb_ip_address_pool.lab";
+const L2: &str = "homelab_metallb_l2_advertisement.lab";
+
+fn spec(sim: &KubernetesSim, plural: &str, name: &str) -> anyhow::Result<Value> {
+    sim.object(plural, METALLB_NAMESPACE, name)
+        .map(|o| o["spec"].clone())
+        .with_context(|| format!("no {plural} {name}"))
+}
+
+fn pool_v1() -> String {
+    r#"resource "homelab_metallb_ip_address_pool" "lab" {
+  name      = "lab-pool"
+  addresses = ["192.168.1.225-192.168.1.240", "10.0.0.0/28"]
+  service_allocation = {
+    priority   = 10
+    namespaces = ["web"]
+    service_selectors = [{
+      match_expressions = [{ key = "tier", operator = "In", values = ["edge"] }]
+    }]
+  }
+}
+
+resource "homelab_metallb_l2_advertisement" "lab" {
+  name             = "lab-l2"
+  ip_address_pools = [homelab_metallb_ip_address_pool.lab.name]
+  interfaces       = ["eth0"]
+}
+"#
+    .into()
+}
+
+fn pool_v2(force: bool) -> String {
+    format!(
+        r#"resource "homelab_metallb_ip_address_pool" "lab" {{
+  name            = "lab-pool"
+  addresses       = ["192.168.77.200-192.168.77.254"]
+  auto_assign     = false
+  force_conflicts = {force}
+}}
+
+resource "homelab_metallb_l2_advertisement" "lab" {{
+  name             = "lab-l2"
+  ip_address_pools = [homelab_metallb_ip_address_pool.lab.name]
+  node_selectors   = [{{ match_labels = {{ "kubernetes.io/hostname" = "talos-1" }} }}]
+}}
+"#
+    )
+}
+
+#[test]
+fn pool_and_l2_create_update_import_drift_conflict_delete() {
+    let sim = sim();
+    let (s1, s2, s3, s4, s5, s6, s7, sd) = (
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+    );
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::config(hcl(&sim, &pool_v1()))
+                .expect_attr(POOL, "id", "metallb-system/lab-pool")
+                .expect_attr(POOL, "auto_assign", true)
+                .expect_attr(POOL, "avoid_buggy_ips", false)
+                .expect_attr(POOL, "namespace", "metallb-system")
+                .check(move |_| {
+                    let p = spec(&s1, "ipaddresspools", "lab-pool")?;
+                    ensure!(
+                        p["addresses"] == json!(["192.168.1.225-192.168.1.240", "10.0.0.0/28"]),
+                        "{p}"
+                    );
+                    ensure!(p["autoAssign"] == json!(true), "{p}");
+                    ensure!(p["serviceAllocation"]["priority"] == json!(10), "{p}");
+                    ensure!(
+                        p["serviceAllocation"]["serviceSelectors"][0]["matchExpressions"][0]["values"]
+                            == json!(["edge"]),
+                        "{p}"
+                    );
+                    let l = spec(&s1, "l2advertisements", "lab-l2")?;
+                    ensure!(l == json!({"ipAddressPools": ["lab-pool"], "interfaces": ["eth0"]}), "{l}");
+                    let o = s1.object("ipaddresspools", METALLB_NAMESPACE, "lab-pool").unwrap();
+                    ensure!(
+                        o["metadata"]["managedFields"][0]["manager"] == "labforge-homelab",
+                        "{o}"
+                    );
+                    sent_valid_objects(&s1)
+                }),
+        )
+        .step(Step::import(POOL).import_state_verify_ignore(&["force_conflicts"]))
+        .step(Step::import(L2).import_state_verify_ignore(&["force_conflicts"]))
+        // Update: fields no longer set are removed by server-side apply.
+        .step(Step::config(hcl(&sim, &pool_v2(false))).check(move |_| {
+            let p = spec(&s2, "ipaddresspools", "lab-pool")?;
+            ensure!(p.get("serviceAllocation").is_none(), "{p}");
+            ensure!(p["autoAssign"] == json!(false), "{p}");
+            let l = spec(&s2, "l2advertisements", "lab-l2")?;
+            ensure!(l.get("interfaces").is_none(), "{l}");
+            ensure!(
+                l["nodeSelectors"][0]["matchLabels"]["kubernetes.io/hostname"] == "talos-1",
+                "{l}"
+            );
+            sent_valid_objects(&s2)
+        }))
+        // Another manager adds a field this configuration does not set: not fought over.
+        .step(
+            Step::plan_only(hcl(&sim, &pool_v2(false)))
+                .pre_step(move |_| {
+                    s3.apply_as(
+                        "netops",
+                        "l2advertisements",
+                        METALLB_NAMESPACE,
+                        "lab-l2",
+                        json!({"interfaces": ["eth1"]}),
+                        false,
+                    )
+                    .map_err(anyhow::Error::msg)?;
+                    Ok(())
+                })
+                .expect_empty_plan(),
+        )
+        // Drift by `kubectl edit`: the plan shows it; the apply conflicts,
+        // naming the manager and field, until forced.
+        .step(
+            Step::plan_only(hcl(&sim, &pool_v2(false)))
+                .pre_step(move |_| {
+                    s4.edit_as(
+                        "kubectl-edit",
+                        "ipaddresspools",
+                        METALLB_NAMESPACE,
+                        "lab-pool",
+                        json!({"autoAssign": true}),
+                    )
+                    .map_err(anyhow::Error::msg)?;
+                    Ok(())
+                })
+                .expect_action(POOL, Action::Update),
+        )
+        .step(
+            Step::config(hcl(&sim, &pool_v2(false)))
+                .expect_error(r#"(?s)Unable to update IPAddressPool.*conflict with \\?"kubectl-edit\\?".*\.spec\.autoAssign.*force_conflicts"#),
+        )
+        .step(Step::config(hcl(&sim, &pool_v2(true))).check(move |_| {
+            let p = spec(&s5, "ipaddresspools", "lab-pool")?;
+            ensure!(p["autoAssign"] == json!(false), "{p}");
+            Ok(())
+        }))
+        // Deleted behind Terraform's back: gone from state, created again.
+        .step(
+            Step::plan_only(hcl(&sim, &pool_v2(true)))
+                .pre_step(move |_| {
+                    ensure!(s6.delete("ipaddresspools", METALLB_NAMESPACE, "lab-pool"));
+                    Ok(())
+                })
+                .expect_action(POOL, Action::Create),
+        )
+        .step(Step::config(hcl(&sim, &pool_v2(true))).check(move |_| {
+            ensure!(s7.object("ipaddresspools", METALLB_NAMESPACE, "lab-pool").is_some());
+            sent_valid_objects(&s7)
+        }))
+        .check_destroy(move |_| nothing_left(&sd))
+        .run();
+}
+
+#[test]
+fn new_objects_plan_without_a_cluster_and_bad_addresses_fail_at_plan() {
+    // Nothing listens on port 1: a plan for new objects must not need it.
+    let nowhere = "https://127.0.0.1:1";
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::plan_only(hcl_at(nowhere, "t", &pool_v1()))
+                .expect_action(POOL, Action::Create)
+                .expect_action(L2, Action::Create)
+                .expect_planned(POOL, "auto_assign", true)
+                .expect_unknown(POOL, "id"),
+        )
+        .step(
+            Step::plan_only(hcl_at(
+                nowhere,
+                "t",
+                r#"resource "homelab_metallb_ip_address_pool" "bad" {
+  name      = "bad"
+  addresses = ["10.0.0.0/28", "10.0.0.20-10.0.0.10", "10.0.0.300/24", "10.0.0.8/29"]
+}
+"#,
+            ))
+            .expect_error(r#"(?s)addresses\[1\].*is\s+after\s+the\s+end\s+IP.*addresses\[2\]: invalid CIDR"#),
+        )
+        .step(
+            Step::plan_only(hcl_at(
+                nowhere,
+                "t",
+                r#"resource "homelab_metallb_ip_address_pool" "bad" {
+  name      = "bad"
+  addresses = ["10.0.0.0/28", "10.0.0.8/29"]
+}
+"#,
+            ))
+            .expect_error(r#"(?s)addresses\[1\].*overlaps\s+with\s+already\s+defined\s+CIDR"#),
+        )
+        .run();
+}
+
+#[test]
+fn webhook_not_ready_is_retried_crds_missing_and_read_only_are_reported() {
+    let sim = sim();
+    let (s1, s2, s3, sd) = (sim.clone(), sim.clone(), sim.clone(), sim.clone());
+    let body = pool_v1();
+    TestCase::new()
+        .provider(Provider::homelab())
+        // MetalLB not installed yet: the apply says so.
+        .step(
+            Step::config(hcl(&sim, &body))
+                .pre_step(move |_| {
+                    s1.set_crds_installed(false);
+                    Ok(())
+                })
+                .expect_error(r"(?s)Unable to create IPAddressPool.*CRDs\s+installed"),
+        )
+        // Installed, its webhook not answering yet: retried until it does.
+        .step(
+            Step::config(hcl(&sim, &body))
+                .pre_step(move |_| {
+                    s2.set_crds_installed(true);
+                    s2.webhook_unreachable_for(7);
+                    Ok(())
+                })
+                .check(move |_| {
+                    ensure!(s3.webhook_failures_pending() == 0);
+                    ensure!(
+                        s3.object("ipaddresspools", METALLB_NAMESPACE, "lab-pool")
+                            .is_some()
+                    );
+                    sent_valid_objects(&s3)
+                }),
+        )
+        // A read-only token refreshes, and cannot write.
+        .step(Step::plan_only(hcl_at(&sim.url(), READONLY_TOKEN, &body)).expect_empty_plan())
+        .step(
+            Step::config(hcl_at(&sim.url(), READONLY_TOKEN, &pool_v2(false)))
+                .expect_error(r#"(?s)Unable to update IPAddressPool.*cannot patch resource"#),
+        )
+        // Back to the admin: nothing changed meanwhile, so the plan is empty.
+        .step(Step::plan_only(hcl(&sim, &body)).expect_empty_plan())
+        .step(Step::config(hcl(&sim, &body)))
+        .check_destroy(move |_| nothing_left(&sd))
+        .run();
+}
