@@ -15,8 +15,10 @@ pub struct Resolved {
     pub ca_cert: Option<String>,
     /// `cluster.insecure-skip-tls-verify`.
     pub insecure: bool,
-    /// The user has a client certificate.
-    pub client_cert: bool,
+    /// `user.client-certificate-data` (decoded) or the file's text.
+    pub client_cert: Option<String>,
+    /// `user.client-key-data` (decoded) or the file's text.
+    pub client_key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -54,6 +56,29 @@ struct User {
     token: Option<String>,
     client_certificate_data: Option<String>,
     client_certificate: Option<String>,
+    client_key_data: Option<String>,
+    client_key: Option<String>,
+}
+
+/// Inline base64 data, else a file's text.
+fn data_or_file(
+    data: &Option<String>,
+    file: &Option<String>,
+    what: &str,
+) -> Result<Option<String>, String> {
+    match (data, file) {
+        (Some(d), _) => Ok(Some(
+            base64::engine::general_purpose::STANDARD
+                .decode(d.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or(format!("{what}-data is not base64 PEM"))?,
+        )),
+        (None, Some(p)) => Ok(Some(
+            std::fs::read_to_string(p).map_err(|e| format!("{what} {p:?}: {e}"))?,
+        )),
+        (None, None) => Ok(None),
+    }
 }
 
 #[derive(Deserialize)]
@@ -97,29 +122,28 @@ pub fn settings(text: &str, context: Option<&str>) -> Result<Resolved, String> {
         ),
         None => None,
     };
-    let ca_cert = match (
+    let ca_cert = data_or_file(
         &cluster.item.certificate_authority_data,
         &cluster.item.certificate_authority,
-    ) {
-        (Some(d), _) => Some(
-            base64::engine::general_purpose::STANDARD
-                .decode(d.trim())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or("certificate-authority-data is not base64 PEM")?,
+        "certificate-authority",
+    )?;
+    let (client_cert, client_key) = match user {
+        Some(u) => (
+            data_or_file(
+                &u.item.client_certificate_data,
+                &u.item.client_certificate,
+                "client-certificate",
+            )?,
+            data_or_file(&u.item.client_key_data, &u.item.client_key, "client-key")?,
         ),
-        (None, Some(p)) => Some(
-            std::fs::read_to_string(p).map_err(|e| format!("certificate-authority {p:?}: {e}"))?,
-        ),
-        (None, None) => None,
+        None => (None, None),
     };
     Ok(Resolved {
         host: cluster.item.server.clone(),
         token: user.and_then(|u| u.item.token.clone()),
         ca_cert,
         insecure: cluster.item.insecure_skip_tls_verify,
-        client_cert: user.is_some_and(|u| {
-            u.item.client_certificate_data.is_some() || u.item.client_certificate.is_some()
-        }),
+        client_cert,
+        client_key,
     })
 }

@@ -76,7 +76,7 @@ impl Backend for Kubernetes {
     fn schema(&self) -> Schema {
         use labforge_framework::backend::attrs::{insecure, secret, string, url};
         Schema::new(
-            "Kubernetes API access, for the MetalLB resources. Give `host` with a `token`, or a \
+            "Kubernetes API access, for the MetalLB resources. Give `host` with a `token` or a client certificate and key, or a \
              kubeconfig (`config_path` or `config_raw`, JSON) and optionally its `context`. The \
              environment variables are the hashicorp kubernetes provider's. Nothing is \
              contacted at plan for objects that do not exist yet.",
@@ -92,14 +92,14 @@ impl Backend for Kubernetes {
         .attribute(
             "client_certificate",
             string(
-                "PEM client certificate (not supported yet: use a token).",
+                "PEM client certificate, for mutual TLS (with `client_key`).",
                 "KUBE_CLIENT_CERT_DATA",
             ),
         )
         .attribute(
             "client_key",
             secret(
-                "PEM client key (not supported yet: use a token).",
+                "PEM private key of `client_certificate`.",
                 "KUBE_CLIENT_KEY_DATA",
             ),
         )
@@ -188,25 +188,39 @@ impl Backend for Kubernetes {
         if let Some(i) = b.insecure.or_else(|| env.flag("KUBE_INSECURE")) {
             settings.insecure = i;
         }
-        let cert = env.pick(b.client_certificate.as_ref(), "KUBE_CLIENT_CERT_DATA");
-        let key = env.pick(b.client_key.as_ref(), "KUBE_CLIENT_KEY_DATA");
-        if settings.client_cert || cert.is_some() || key.is_some() {
-            if settings.token.is_none() {
-                return Err(Error::new(
-                    SUMMARY,
-                    "client certificate authentication is not supported yet (the shared HTTP \
-                     layer has no client identity); give a bearer `token` (e.g. a service \
-                     account token) instead.",
-                )
-                .at(at("client_certificate")));
-            }
-            tracing::warn!("a client certificate is set but not supported yet; using the token");
+        if let Some(c) = env.pick(b.client_certificate.as_ref(), "KUBE_CLIENT_CERT_DATA") {
+            settings.client_cert = Some(c);
         }
-        if settings.token.is_none() {
+        if let Some(k) = env.pick(b.client_key.as_ref(), "KUBE_CLIENT_KEY_DATA") {
+            settings.client_key = Some(k);
+        }
+        let client_identity = match (settings.client_cert.take(), settings.client_key.take()) {
+            (Some(cert_pem), Some(key)) => Some(labforge_http::ClientIdentity {
+                cert_pem,
+                key_pem: Secret::new(key),
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(missing_setting(
+                    Self::BLOCK,
+                    "client_key",
+                    "A client certificate needs its key: set `client_key` (or KUBE_CLIENT_KEY_DATA).",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(missing_setting(
+                    Self::BLOCK,
+                    "client_certificate",
+                    "A client key needs its certificate: set `client_certificate` (or KUBE_CLIENT_CERT_DATA).",
+                ));
+            }
+        };
+        if settings.token.is_none() && client_identity.is_none() {
             return Err(missing_setting(
                 Self::BLOCK,
                 "token",
-                "Set `token` (or KUBE_TOKEN), or use a kubeconfig whose user has a token.",
+                "Set `token` (or KUBE_TOKEN), or `client_certificate` and `client_key`, or use a \
+                 kubeconfig whose user has one of them.",
             ));
         }
         if !(settings.host.starts_with("https://") || settings.host.starts_with("http://")) {
@@ -221,6 +235,7 @@ impl Backend for Kubernetes {
             token: settings.token.map(Secret::new),
             ca_cert: settings.ca_cert,
             insecure: settings.insecure,
+            client_identity,
             webhook_wait: Duration::from_secs(180),
         })
         .map(Some)
@@ -271,6 +286,14 @@ mod tests {
             ..Block::default()
         };
         let e = k.configure(Some(b), &Env::default()).err().unwrap();
-        assert!(e.to_string().contains("not supported yet"), "{e}");
+        assert!(e.to_string().contains("needs its key"), "{e}");
+        let b = Block {
+            host: Some("https://k".into()),
+            client_certificate: Some("not pem".into()),
+            client_key: Some("not pem".into()),
+            ..Block::default()
+        };
+        let e = k.configure(Some(b), &Env::default()).err().unwrap();
+        assert!(e.to_string().contains("client certificate"), "{e}");
     }
 }

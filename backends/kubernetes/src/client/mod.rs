@@ -36,6 +36,8 @@ pub struct Settings {
     pub ca_cert: Option<String>,
     /// Skip TLS verification.
     pub insecure: bool,
+    /// Client certificate and key (PEM), for mutual TLS.
+    pub client_identity: Option<http::ClientIdentity>,
     /// How long to keep retrying an unreachable admission webhook.
     pub webhook_wait: Duration,
 }
@@ -281,7 +283,7 @@ impl Client {
             &TlsSettings {
                 ca_cert: s.ca_cert,
                 insecure: s.insecure,
-                client_identity: None,
+                client_identity: s.client_identity,
             },
             Duration::from_secs(60),
         )?;
