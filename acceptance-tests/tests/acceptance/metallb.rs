@@ -9,10 +9,14 @@
 
 use anyhow::{Context as _, ensure};
 use labforge_acceptance_tests::{Action, Provider, Step, TestCase};
-use labforge_simulators::kubernetes::{KubernetesSim, METALLB_NAMESPACE, READONLY_TOKEN};
+use labforge_simulators::kubernetes::{
+    CERT_ADMIN_USER, CERT_READONLY_USER, KubernetesSim, METALLB_NAMESPACE, READONLY_TOKEN,
+};
 use serde_json::{Value, json};
 
-use crate::support::kubernetes::{hcl, hcl_at, nothing_left, sent_valid_objects, sim};
+use crate::support::kubernetes::{
+    hcl, hcl_at, hcl_cert, hcl_kubeconfig, nothing_left, sent_valid_objects, sim,
+};
 
 const POOL: &str = "homelab_metallb_ip_address_pool.lab";
 const L2: &str = "homelab_metallb_l2_advertisement.lab";
@@ -205,7 +209,9 @@ fn new_objects_plan_without_a_cluster_and_bad_addresses_fail_at_plan() {
 }
 "#,
             ))
-            .expect_error(r#"(?s)addresses\[1\].*is\s+after\s+the\s+end\s+IP.*addresses\[2\]: invalid CIDR"#),
+            .expect_error(
+                r#"(?s)addresses\[1\].*is\s+after\s+the\s+end\s+IP.*addresses\[2\]: invalid CIDR"#,
+            ),
         )
         .step(
             Step::plan_only(hcl_at(
@@ -264,6 +270,34 @@ fn webhook_not_ready_is_retried_crds_missing_and_read_only_are_reported() {
         // Back to the admin: nothing changed meanwhile, so the plan is empty.
         .step(Step::plan_only(hcl(&sim, &body)).expect_empty_plan())
         .step(Step::config(hcl(&sim, &body)))
+        .check_destroy(move |_| nothing_left(&sd))
+        .run();
+}
+
+#[test]
+fn client_certificates_in_the_block_and_in_a_kubeconfig() {
+    let sim = sim();
+    let (s1, sd) = (sim.clone(), sim.clone());
+    let v1 = pool_v1();
+    let v2 = pool_v2(false);
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(Step::config(hcl_cert(&sim, CERT_ADMIN_USER, &v1)).check(move |_| {
+            let o = s1
+                .object("ipaddresspools", METALLB_NAMESPACE, "lab-pool")
+                .context("no pool")?;
+            ensure!(o["metadata"]["managedFields"][0]["manager"] == "labforge-homelab");
+            sent_valid_objects(&s1)
+        }))
+        .step(Step::plan_only(hcl_kubeconfig(&sim, CERT_ADMIN_USER, &v1)).expect_empty_plan())
+        .step(Step::import(POOL).with_config(hcl_kubeconfig(&sim, CERT_ADMIN_USER, &v1)).import_state_verify_ignore(&["force_conflicts"]))
+        // The viewer's certificate reads, and may not write.
+        .step(Step::plan_only(hcl_cert(&sim, CERT_READONLY_USER, &v1)).expect_empty_plan())
+        .step(
+            Step::config(hcl_kubeconfig(&sim, CERT_READONLY_USER, &v2))
+                .expect_error(r#"(?s)Unable to update IPAddressPool.*User\s+\\?"metallb-viewer\\?"\s+cannot\s+patch"#),
+        )
+        .step(Step::config(hcl_kubeconfig(&sim, CERT_ADMIN_USER, &v2)))
         .check_destroy(move |_| nothing_left(&sd))
         .run();
 }

@@ -29,6 +29,10 @@ use crate::common::text::decode_form;
 
 pub(crate) type Shared = Arc<Mutex<K8s>>;
 
+/// The user of the connection's client certificate (HTTPS port), if any.
+#[derive(Debug, Clone)]
+pub(crate) struct CertUser(pub(crate) Option<(Access, String)>);
+
 /// Who a token is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Access {
@@ -43,10 +47,12 @@ pub(crate) fn router(shared: Shared) -> Router {
             |State(s): State<Shared>,
              method: Method,
              uri: Uri,
+             cert: Option<axum::Extension<CertUser>>,
              headers: HeaderMap,
              RawQuery(q): RawQuery,
              body: Bytes| async move {
-                let r = handle(&s, &method, uri.path(), &headers, q.as_deref(), &body);
+                let cert = cert.and_then(|c| c.0.0);
+                let r = handle(&s, cert, &method, uri.path(), &headers, q.as_deref(), &body);
                 match r {
                     Ok((code, v, warnings)) => {
                         let mut resp = reply(code, &v);
@@ -114,6 +120,7 @@ type Answer = Result<(u16, Value, Vec<String>), KErr>;
 
 fn handle(
     shared: &Shared,
+    cert: Option<(Access, String)>,
     method: &Method,
     path: &str,
     headers: &HeaderMap,
@@ -121,7 +128,8 @@ fn handle(
     body: &[u8],
 ) -> Answer {
     let mut s = lock(shared);
-    let Some((access, user)) = token_access(&s, headers) else {
+    // A bearer token, else the client certificate's user.
+    let Some((access, user)) = token_access(&s, headers).or(cert) else {
         return Err(KErr::new(401, "Unauthorized", "Unauthorized"));
     };
     let q = decode_form(query.unwrap_or(""));

@@ -12,7 +12,10 @@
 //! pools (namespace, address syntax, overlaps across pools).
 //!
 //! Tokens: [`ADMIN_TOKEN`] (everything), [`READONLY_TOKEN`] (get, list),
-//! [`NOACCESS_TOKEN`] (authenticated, no RBAC rights). Namespaces:
+//! [`NOACCESS_TOKEN`] (authenticated, no RBAC rights). The HTTPS port
+//! ([`KubernetesSim::https_url`], CA [`KubernetesSim::ca_pem`]) also takes
+//! client certificates ([`KubernetesSim::client_cert`]) of
+//! [`CERT_ADMIN_USER`] and [`CERT_READONLY_USER`]. Namespaces:
 //! `default`, `kube-system`, `metallb-system`.
 //!
 //! Switches: [`KubernetesSim::set_crds_installed`] (MetalLB not installed:
@@ -30,6 +33,7 @@ mod api;
 mod cidr;
 pub(crate) mod schema;
 mod state;
+mod tls;
 
 use serde_json::{Value, json};
 
@@ -43,11 +47,18 @@ pub const ADMIN_TOKEN: &str = "k8s-admin-7c0ffee5ca1ab1e";
 pub const READONLY_TOKEN: &str = "k8s-reader-0ddba11c0ffee";
 /// An authenticated token without any RBAC rights.
 pub const NOACCESS_TOKEN: &str = "k8s-nobody-5ca1ab1e0ddba11";
+/// The client certificate user with every right (CN, as kubeadm's `kubernetes-admin`).
+pub const CERT_ADMIN_USER: &str = "kubernetes-admin";
+/// The client certificate user allowed `get` and `list` only.
+pub const CERT_READONLY_USER: &str = "metallb-viewer";
 /// MetalLB's namespace.
 pub const METALLB_NAMESPACE: &str = "metallb-system";
 
 /// A running Kubernetes simulator. Stops when dropped.
 pub struct KubernetesSim {
+    front: tls::Front,
+    ca_pem: String,
+    clients: Vec<tls::Issued>,
     server: SimServer,
     state: Shared,
     faults: Faults,
@@ -92,8 +103,13 @@ impl KubernetesSim {
         Self::start_on_port(0)
     }
 
-    /// Starts on `port` (`0`: ephemeral).
+    /// Starts on `port` (`0`: ephemeral), plain HTTP; HTTPS on an ephemeral port.
     pub fn start_on_port(port: u16) -> std::io::Result<Self> {
+        Self::start_on_ports(port, 0)
+    }
+
+    /// Starts plain HTTP on `port` and HTTPS on `https_port` (`0`: ephemeral).
+    pub fn start_on_ports(port: u16, https_port: u16) -> std::io::Result<Self> {
         let SimParts {
             state,
             faults,
@@ -106,7 +122,16 @@ impl KubernetesSim {
             api::router,
             api::fault_response,
         )?;
+        let m = tls::material(&[
+            (CERT_ADMIN_USER, Access::Admin),
+            (CERT_READONLY_USER, Access::ReadOnly),
+        ])
+        .map_err(std::io::Error::other)?;
+        let front = tls::start(https_port, state.clone(), m.config, m.clients.clone())?;
         Ok(Self {
+            front,
+            ca_pem: m.ca_pem,
+            clients: m.clients,
             server,
             state,
             faults,
@@ -117,6 +142,25 @@ impl KubernetesSim {
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         self.server.url()
+    }
+
+    /// `https://127.0.0.1:PORT`: the HTTPS port (client certificates or tokens).
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.front.addr)
+    }
+
+    /// The cluster CA (PEM) that signed the HTTPS port's and the users' certificates.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The PEM certificate and key of a client-certificate user
+    /// ([`CERT_ADMIN_USER`] or [`CERT_READONLY_USER`]).
+    pub fn client_cert(&self, user: &str) -> Option<(String, String)> {
+        self.clients
+            .iter()
+            .find(|c| c.user == user)
+            .map(|c| (c.cert_pem.clone(), c.key_pem.clone()))
     }
 
     /// Fault injection rules (glob paths such as `/apis/metallb.io/v1beta1/**`).

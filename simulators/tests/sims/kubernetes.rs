@@ -484,3 +484,46 @@ async fn validation_webhook_and_auth() {
         404
     );
 }
+
+#[tokio::test]
+async fn https_port_takes_client_certificates_and_tokens() {
+    use labforge_simulators::kubernetes::{CERT_ADMIN_USER, CERT_READONLY_USER};
+    let sim = KubernetesSim::start().unwrap();
+    let ca = reqwest::Certificate::from_pem(sim.ca_pem().as_bytes()).unwrap();
+    let client = |user: Option<&str>| {
+        let mut b = reqwest::Client::builder().add_root_certificate(ca.clone());
+        if let Some(u) = user {
+            let (c, k) = sim.client_cert(u).unwrap();
+            b = b.identity(reqwest::Identity::from_pem(format!("{c}{k}").as_bytes()).unwrap());
+        }
+        b.build().unwrap()
+    };
+    let url = format!("{}{POOLS}/p?fieldManager=tf", sim.https_url());
+    let body = pool("p", json!({"addresses": ["10.0.0.0/28"]})).to_string();
+    let send = |c: reqwest::Client, token: Option<&str>| {
+        let mut r = c
+            .patch(&url)
+            .header("Content-Type", "application/apply-patch+yaml")
+            .body(body.clone());
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            let code = r.status().as_u16();
+            (code, r.json::<Value>().await.unwrap())
+        }
+    };
+    let (code, v) = send(client(Some(CERT_READONLY_USER)), None).await;
+    assert_eq!(code, 403, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("User \"metallb-viewer\" cannot patch"),
+        "{v}"
+    );
+    assert_eq!(send(client(None), None).await.0, 401);
+    assert_eq!(send(client(Some(CERT_ADMIN_USER)), None).await.0, 201);
+    assert_eq!(send(client(None), Some(ADMIN_TOKEN)).await.0, 200);
+}

@@ -59,3 +59,71 @@ pub fn nothing_left(sim: &KubernetesSim) -> Result<()> {
     }
     Ok(())
 }
+
+/// The root module with a `kubernetes` block for the HTTPS port, trusting
+/// the cluster CA and authenticating with `user`'s client certificate.
+pub fn hcl_cert(sim: &KubernetesSim, user: &str, body: &str) -> String {
+    let (cert, key) = sim.client_cert(user).unwrap();
+    format!(
+        r#"{REQUIRED_PROVIDERS}
+
+provider "homelab" {{
+  kubernetes {{
+    host                   = "{host}"
+    cluster_ca_certificate = <<-EOT
+{ca}EOT
+    client_certificate     = <<-EOT
+{cert}EOT
+    client_key             = <<-EOT
+{key}EOT
+  }}
+}}
+
+{body}"#,
+        host = sim.https_url(),
+        ca = sim.ca_pem(),
+    )
+}
+
+/// The root module with `config_raw`: a kubeconfig (JSON, inline base64
+/// data as `kubectl config view --flatten` writes it) whose context `lab`
+/// uses `user`'s client certificate; `current-context` names another one.
+pub fn hcl_kubeconfig(sim: &KubernetesSim, user: &str, body: &str) -> String {
+    let (cert, key) = sim.client_cert(user).unwrap();
+    format!(
+        r#"{REQUIRED_PROVIDERS}
+
+locals {{
+  ca   = <<-EOT
+{ca}EOT
+  cert = <<-EOT
+{cert}EOT
+  key  = <<-EOT
+{key}EOT
+}}
+
+provider "homelab" {{
+  kubernetes {{
+    context = "lab"
+    config_raw = jsonencode({{
+      apiVersion        = "v1"
+      kind              = "Config"
+      "current-context" = "elsewhere"
+      clusters = [
+        {{ name = "lab", cluster = {{ server = "{host}", "certificate-authority-data" = base64encode(local.ca) }} }},
+        {{ name = "other", cluster = {{ server = "https://127.0.0.1:1" }} }},
+      ]
+      users = [{{ name = "{user}", user = {{ "client-certificate-data" = base64encode(local.cert), "client-key-data" = base64encode(local.key) }} }}]
+      contexts = [
+        {{ name = "lab", context = {{ cluster = "lab", user = "{user}" }} }},
+        {{ name = "elsewhere", context = {{ cluster = "other", user = "{user}" }} }},
+      ]
+    }})
+  }}
+}}
+
+{body}"#,
+        host = sim.https_url(),
+        ca = sim.ca_pem(),
+    )
+}
