@@ -2,7 +2,8 @@
 //! in them (pure: no I/O).
 //!
 //! Field names, choices and defaults follow the package's native schema
-//! (`FirewallRule`, `FirewallAlias`, v2.10; `/work/shared/reference/pfsense/`).
+//! (`FirewallRule`, `FirewallAlias`, v2.10; as embedded in pfrest/ansible-collection-pfsense
+//! `plugins/module_utils/embedded_schema.py`).
 //! The value checks mirror the package's field validators so that a plan
 //! never sends what pfSense would refuse, or silently drop:
 //! `Fields/FilterAddressField.inc` (rule addresses), `Fields/PortField.inc`

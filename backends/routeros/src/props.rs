@@ -7,7 +7,7 @@
 //! the `/console/inspect` dumps of RouterOS 7.22.3 (deep inspect: `add`
 //! arguments and completions, and the `unset value-name` completion) and
 //! 7.24 (same argument names), `tikoci/restraml`
-//! (`/work/shared/reference/routeros/`). What a GET prints for unset
+//! (`routeros/7.22.3/deep-inspect.json` at 676c4bd). What a GET prints for unset
 //! properties (absent keys; `disabled`/`log` `"false"`, `log-prefix` `""`,
 //! DNS `ttl` `"1d"`) is from the REST manual and the research notes §1c.
 

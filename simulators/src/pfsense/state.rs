@@ -4,7 +4,8 @@
 //!
 //! What is modelled, and from where (paths under the package's
 //! `pfSense-pkg-RESTAPI/files/usr/local/pkg/RESTAPI/`, tag v2.10.0, and the
-//! native schema in `/work/shared/reference/pfsense/`):
+//! package's native schema, as embedded in pfrest/ansible-collection-pfsense
+//! `plugins/module_utils/embedded_schema.py`):
 //! - ids are positions in the stored list and shift after every create with
 //!   `placement`, move and delete; `placement` is `min(placement, count)`,
 //!   the object is taken out and put back there, and a position past the
@@ -179,7 +180,7 @@ const READ_ONLY: &[&str] = &[
 
 /// The package's native schema for the firewall endpoints (v2.10, the
 /// pfREST Ansible collection's embedded `native.json`, extracted as
-/// `/work/shared/reference/pfsense/pfsense-firewall-native-schema.json`).
+/// `schema.json` beside this file).
 /// Field choices and conditions come from here.
 pub(crate) fn native_schema() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();

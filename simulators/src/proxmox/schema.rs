@@ -3,7 +3,7 @@
 //! `schema.json` is a compact extract of the endpoints the simulator serves,
 //! generated at build time of the repository (not of the crate) by
 //! `simulators/tools/extract_proxmox_schema.py` from
-//! `shared/reference/proxmox/pve-apidata.full.json` (the PVE 9 apidoc data).
+//! the PVE 9 API schema (proxmox/pve-docs `api-viewer/apidata.js`).
 //! Error texts follow `pve-common:src/PVE/JSONSchema.pm`.
 
 use std::collections::BTreeMap;

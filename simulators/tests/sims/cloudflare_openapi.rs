@@ -1,5 +1,6 @@
 //! The Cloudflare simulator's accepted types, fields and bounds agree with
-//! the official OpenAPI subset kept in `shared/reference/cloudflare/`.
+//! the official OpenAPI (cloudflare/api-schemas `openapi.yaml`, DNS subset;
+//! the project's shared reference copy is read at run time).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
