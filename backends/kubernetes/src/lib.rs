@@ -245,6 +245,9 @@ impl Backend for Kubernetes {
     fn register(&self, r: Registry<Client>) -> Registry<Client> {
         r.resource(resources::IpAddressPool)
             .resource(resources::L2Advertisement)
+            .resource(resources::BgpAdvertisement)
+            .resource(resources::BgpPeer)
+            .resource(resources::Community)
     }
 }
 

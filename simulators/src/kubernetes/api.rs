@@ -23,7 +23,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::state::{K8s, KErr, not_found};
+use super::state::{Access, K8s, KErr, not_found};
 use crate::common::lock;
 use crate::common::text::decode_form;
 
@@ -32,14 +32,6 @@ pub(crate) type Shared = Arc<Mutex<K8s>>;
 /// The user of the connection's client certificate (HTTPS port), if any.
 #[derive(Debug, Clone)]
 pub(crate) struct CertUser(pub(crate) Option<(Access, String)>);
-
-/// Who a token is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Access {
-    Admin,
-    ReadOnly,
-    None,
-}
 
 pub(crate) fn router(shared: Shared) -> Router {
     Router::new()

@@ -38,8 +38,8 @@ mod tls;
 use serde_json::{Value, json};
 
 use crate::common::{Counters, Faults, SimParts, SimServer, lock, start_sim};
-use api::{Access, Shared};
-use state::K8s;
+use api::Shared;
+use state::{Access, K8s};
 
 /// A token of `system:admin`-like rights.
 pub const ADMIN_TOKEN: &str = "k8s-admin-7c0ffee5ca1ab1e";
@@ -188,7 +188,7 @@ impl KubernetesSim {
         lock(&self.state).webhook_down
     }
 
-    fn schema_of(s: &K8s, plural: &str) -> Option<(state_crd::Crd, Value)> {
+    fn schema_of(s: &K8s, plural: &str) -> Option<(schema::Crd, Value)> {
         let c = s.crds.iter().find(|c| c.plural == plural)?.clone();
         let (_, sc) = c.versions.iter().find(|_| true)?.clone();
         let storage = c.versions.last().map(|v| v.1.clone()).unwrap_or(sc);
@@ -301,8 +301,4 @@ impl KubernetesSim {
     pub fn invalid_writes(&self) -> Vec<String> {
         lock(&self.state).invalid.clone()
     }
-}
-
-mod state_crd {
-    pub(crate) use super::schema::Crd;
 }

@@ -19,6 +19,17 @@ use serde_json::{Map, Value, json};
 
 use super::schema::{self, Crd};
 
+/// What a user may do (RBAC, coarsely).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Every verb.
+    Admin,
+    /// `get` and `list`.
+    ReadOnly,
+    /// Nothing.
+    None,
+}
+
 /// A failure, rendered as a `Status` object.
 #[derive(Debug, Clone)]
 pub(crate) struct KErr {
@@ -99,7 +110,7 @@ pub(crate) struct K8s {
     /// The MetalLB namespace its webhook accepts.
     pub(crate) metallb_namespace: String,
     /// Bearer tokens: who they are.
-    pub(crate) tokens: BTreeMap<String, (super::api::Access, String)>,
+    pub(crate) tokens: BTreeMap<String, (Access, String)>,
 }
 
 fn now() -> String {
@@ -440,6 +451,39 @@ impl K8s {
                 "resource must be created in {} namespace",
                 self.metallb_namespace
             )));
+        }
+        if crd.plural == "bgppeers" {
+            // metallb internal/k8s/webhooks/webhookv1beta2/bgppeer_webhook.go
+            // and internal/config/config.go (parsePeer).
+            let has = |k: &str| spec.get(k).is_some_and(|v| !v.is_null() && v != "");
+            match (has("peerASN"), has("dynamicASN")) {
+                (false, false) => return Err(deny("missing peer ASN and dynamicASN".into())),
+                (true, true) => return Err(deny("both peer ASN and dynamicASN specified".into())),
+                _ => {}
+            }
+            if !has("peerAddress") && !has("interface") {
+                return Err(deny("peer has no Address or Interface specified".into()));
+            }
+            if has("password") && has("passwordSecret") {
+                return Err(deny(
+                    "can not have both password and secret ref set in peer config".into(),
+                ));
+            }
+        }
+        if crd.plural == "bgpadvertisements" {
+            // The CRD's CEL rule (x-kubernetes-validations on spec).
+            let sel = spec["serviceSelectors"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty());
+            if sel && (spec["aggregationLength"] != 32 || spec["aggregationLengthV6"] != 128) {
+                return Err(KErr::new(
+                    422,
+                    "Invalid",
+                    format!(
+                        "BGPAdvertisement.metallb.io \"{name}\" is invalid: spec: Invalid value: \"object\": serviceSelectors and aggregationLength are mutually exclusive, can only be used together with default aggregationLength (32) and aggregationLengthV6 (128)"
+                    ),
+                ));
+            }
         }
         if crd.plural == "ipaddresspools" {
             let mine: Vec<String> = spec["addresses"]

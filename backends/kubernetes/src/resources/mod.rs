@@ -3,6 +3,9 @@
 //! import ID, label selectors, the validation of names, and how API errors
 //! become diagnostics.
 
+mod bgp_adv;
+mod bgp_peer;
+mod community;
 mod l2;
 mod pool;
 
@@ -15,6 +18,9 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::client::{ApiError, Kind};
 
+pub use bgp_adv::BgpAdvertisement;
+pub use bgp_peer::BgpPeer;
+pub use community::Community;
 pub use l2::L2Advertisement;
 pub use pool::IpAddressPool;
 

@@ -1,0 +1,374 @@
+//! `homelab_metallb_bgp_advertisement`: a MetalLB `BGPAdvertisement`
+//! (`metallb.io/v1beta1`, metallb `api/v1beta1/bgpadvertisement_types.go`).
+
+use labforge_framework::schema::{Attribute, Schema, validators};
+use labforge_framework::{AttributePath, Ctx, Diagnostics, Resource, Result, Type, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json, json};
+
+use super::{
+    Selector, api_error, check_selectors, identity, parse_import_id, selectors_attr,
+    selectors_from, selectors_json, strings_from,
+};
+use crate::Client;
+use crate::client::{FIELD_MANAGER, Kind, Object};
+
+const KIND: Kind = Kind {
+    api_version: "metallb.io/v1beta1",
+    kind: "BGPAdvertisement",
+    plural: "bgpadvertisements",
+};
+
+/// The resource.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BgpAdvertisement;
+
+/// One advertisement.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BgpAdvModel {
+    /// `namespace/name`.
+    pub id: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Namespace.
+    pub namespace: Option<String>,
+    /// `aggregationLength` (CRD default 32).
+    pub aggregation_length: Option<i64>,
+    /// `aggregationLengthV6` (CRD default 128).
+    pub aggregation_length_v6: Option<i64>,
+    /// `localPref`.
+    pub local_pref: Option<i64>,
+    /// `communities`.
+    pub communities: Option<Vec<String>>,
+    /// `ipAddressPools`.
+    pub ip_address_pools: Option<Vec<String>>,
+    /// `ipAddressPoolSelectors`.
+    pub ip_address_pool_selectors: Option<Vec<Selector>>,
+    /// `nodeSelectors`.
+    pub node_selectors: Option<Vec<Selector>>,
+    /// `peers`.
+    pub peers: Option<Vec<String>>,
+    /// SSA `force`.
+    pub force_conflicts: Option<bool>,
+}
+
+impl BgpAdvModel {
+    fn ns(&self) -> String {
+        self.namespace
+            .clone()
+            .unwrap_or_else(|| super::DEFAULT_NAMESPACE.into())
+    }
+}
+
+pub(crate) fn spec(m: &BgpAdvModel) -> Json {
+    let mut s = Map::new();
+    s.insert(
+        "aggregationLength".into(),
+        json!(m.aggregation_length.unwrap_or(32)),
+    );
+    s.insert(
+        "aggregationLengthV6".into(),
+        json!(m.aggregation_length_v6.unwrap_or(128)),
+    );
+    if let Some(v) = m.local_pref {
+        s.insert("localPref".into(), json!(v));
+    }
+    for (k, v) in [
+        ("communities", &m.communities),
+        ("ipAddressPools", &m.ip_address_pools),
+        ("peers", &m.peers),
+    ] {
+        if let Some(v) = v {
+            s.insert(k.into(), json!(v));
+        }
+    }
+    if let Some(v) = &m.ip_address_pool_selectors {
+        s.insert("ipAddressPoolSelectors".into(), selectors_json(v));
+    }
+    if let Some(v) = &m.node_selectors {
+        s.insert("nodeSelectors".into(), selectors_json(v));
+    }
+    Json::Object(s)
+}
+
+fn fill(mut m: BgpAdvModel, o: &Object<Json>, all: bool) -> BgpAdvModel {
+    let s = &o.spec;
+    let mine = |set: bool, field: &str| all || set || o.metadata.owns(FIELD_MANAGER, field);
+    m.aggregation_length = Some(
+        s.get("aggregationLength")
+            .and_then(Json::as_i64)
+            .unwrap_or(32),
+    );
+    m.aggregation_length_v6 = Some(
+        s.get("aggregationLengthV6")
+            .and_then(Json::as_i64)
+            .unwrap_or(128),
+    );
+    if mine(m.local_pref.is_some(), "localPref") {
+        m.local_pref = s.get("localPref").and_then(Json::as_i64);
+    }
+    if mine(m.communities.is_some(), "communities") {
+        m.communities = strings_from(s.get("communities"));
+    }
+    if mine(m.ip_address_pools.is_some(), "ipAddressPools") {
+        m.ip_address_pools = strings_from(s.get("ipAddressPools"));
+    }
+    if mine(m.peers.is_some(), "peers") {
+        m.peers = strings_from(s.get("peers"));
+    }
+    if mine(
+        m.ip_address_pool_selectors.is_some(),
+        "ipAddressPoolSelectors",
+    ) {
+        m.ip_address_pool_selectors = selectors_from(s.get("ipAddressPoolSelectors"));
+    }
+    if mine(m.node_selectors.is_some(), "nodeSelectors") {
+        m.node_selectors = selectors_from(s.get("nodeSelectors"));
+    }
+    m.namespace = Some(o.metadata.namespace.clone().unwrap_or_else(|| m.ns()));
+    m.id = Some(format!("{}/{}", m.ns(), m.name));
+    m
+}
+
+/// A BGP community: `AA:NN` (16-bit halves), `large:AA:BB:CC` (32-bit
+/// parts), or the name of a `Community` alias (metallb
+/// `internal/bgp/community`).
+fn check_community(c: &str) -> Result<(), String> {
+    if let Some(rest) = c.strip_prefix("large:") {
+        let parts: Vec<&str> = rest.split(':').collect();
+        if parts.len() == 3 && parts.iter().all(|p| p.parse::<u32>().is_ok()) {
+            return Ok(());
+        }
+        return Err(format!(
+            "invalid large community {c:?}: expected large:AA:BB:CC"
+        ));
+    }
+    if c.contains(':') {
+        let parts: Vec<&str> = c.split(':').collect();
+        if parts.len() == 2 && parts.iter().all(|p| p.parse::<u16>().is_ok()) {
+            return Ok(());
+        }
+        return Err(format!(
+            "invalid community {c:?}: expected AA:NN with 16-bit numbers"
+        ));
+    }
+    Ok(())
+}
+
+impl BgpAdvertisement {
+    async fn apply(&self, ctx: &Ctx<Client>, plan: BgpAdvModel, verb: &str) -> Result<BgpAdvModel> {
+        let ns = plan.ns();
+        let o: Object<Json> = ctx
+            .client()
+            .apply(
+                KIND,
+                &ns,
+                &plan.name,
+                spec(&plan),
+                plan.force_conflicts.unwrap_or(false),
+            )
+            .await
+            .map_err(|e| {
+                api_error(
+                    format!("Unable to {verb} BGPAdvertisement"),
+                    KIND,
+                    &ns,
+                    &plan.name,
+                    e,
+                )
+            })?;
+        let mut out = plan;
+        out.id = Some(format!("{}/{}", ns, o.metadata.name));
+        Ok(out)
+    }
+}
+
+impl Resource for BgpAdvertisement {
+    type Client = Client;
+    type Model = BgpAdvModel;
+    const NAME: &'static str = "metallb_bgp_advertisement";
+
+    fn schema(&self) -> Schema {
+        let s = Schema::new(
+            "A MetalLB `BGPAdvertisement` (`metallb.io/v1beta1`): announce pools' addresses to \
+             BGP peers. Without pools or pool selectors it announces every pool; without \
+             `peers`, to every peer.",
+        );
+        identity(s, "advertisement")
+            .attribute(
+                "aggregation_length",
+                Attribute::int()
+                    .default(32)
+                    .describe("IPv4 prefix length announced (`aggregationLength`).")
+                    .validator(validators::between(1, 32)),
+            )
+            .attribute(
+                "aggregation_length_v6",
+                Attribute::int()
+                    .default(128)
+                    .describe("IPv6 prefix length announced (`aggregationLengthV6`).")
+                    .validator(validators::between(1, 128)),
+            )
+            .attribute(
+                "local_pref",
+                Attribute::int()
+                    .optional()
+                    .describe("BGP LOCAL_PREF (iBGP only).")
+                    .validator(validators::between(0, u32::MAX as i64)),
+            )
+            .attribute(
+                "communities",
+                Attribute::list(Type::String).optional().describe(
+                    "Communities: `AA:NN`, `large:AA:BB:CC`, or a `Community` alias name.",
+                ),
+            )
+            .attribute(
+                "ip_address_pools",
+                Attribute::list(Type::String)
+                    .optional()
+                    .describe("Names of the pools to announce."),
+            )
+            .attribute(
+                "ip_address_pool_selectors",
+                selectors_attr("Announce the pools matching these."),
+            )
+            .attribute(
+                "node_selectors",
+                selectors_attr("Announce from the nodes matching these."),
+            )
+            .attribute(
+                "peers",
+                Attribute::list(Type::String)
+                    .optional()
+                    .describe("Names of the `BGPPeer`s to announce to (default: all)."),
+            )
+    }
+
+    fn validate(&self, config: &Value) -> Diagnostics {
+        let mut d = Diagnostics::new();
+        for sel in ["ip_address_pool_selectors", "node_selectors"] {
+            if let Some(v) = config.get(sel) {
+                check_selectors(v, AttributePath::attr(sel), &mut d);
+            }
+        }
+        if let Some(list) = config.get("communities").and_then(Value::elements) {
+            for (i, c) in list.iter().enumerate() {
+                if let Some(c) = c.as_str()
+                    && let Err(e) = check_community(c)
+                {
+                    d.attribute_error(
+                        AttributePath::attr("communities").join_index(i as i64),
+                        "Invalid attribute value",
+                        e,
+                    );
+                }
+            }
+        }
+        d
+    }
+
+    fn import_id_format(&self) -> Option<&'static str> {
+        Some("`namespace/name`, e.g. `metallb-system/lab-bgp`")
+    }
+
+    async fn create(&self, ctx: &Ctx<Client>, plan: BgpAdvModel) -> Result<BgpAdvModel> {
+        self.apply(ctx, plan, "create").await
+    }
+
+    async fn read(&self, ctx: &Ctx<Client>, state: BgpAdvModel) -> Result<Option<BgpAdvModel>> {
+        let ns = state.ns();
+        let o = ctx
+            .client()
+            .get::<Json>(KIND, &ns, &state.name)
+            .await
+            .map_err(|e| {
+                api_error(
+                    "Unable to read BGPAdvertisement".into(),
+                    KIND,
+                    &ns,
+                    &state.name,
+                    e,
+                )
+            })?;
+        Ok(o.map(|o| fill(state, &o, false)))
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx<Client>,
+        _prior: BgpAdvModel,
+        plan: BgpAdvModel,
+    ) -> Result<BgpAdvModel> {
+        self.apply(ctx, plan, "update").await
+    }
+
+    async fn delete(&self, ctx: &Ctx<Client>, state: BgpAdvModel) -> Result<()> {
+        let ns = state.ns();
+        ctx.client()
+            .delete(KIND, &ns, &state.name)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                api_error(
+                    "Unable to delete BGPAdvertisement".into(),
+                    KIND,
+                    &ns,
+                    &state.name,
+                    e,
+                )
+            })
+    }
+
+    async fn import(&self, ctx: &Ctx<Client>, id: &str) -> Result<BgpAdvModel> {
+        let (ns, name) = parse_import_id(id)?;
+        let m = BgpAdvModel {
+            id: None,
+            name: name.clone(),
+            namespace: Some(ns.clone()),
+            aggregation_length: None,
+            aggregation_length_v6: None,
+            local_pref: None,
+            communities: None,
+            ip_address_pools: None,
+            ip_address_pool_selectors: None,
+            node_selectors: None,
+            peers: None,
+            force_conflicts: Some(false),
+        };
+        let o = ctx
+            .client()
+            .get::<Json>(KIND, &ns, &name)
+            .await
+            .map_err(|e| {
+                api_error(
+                    "Unable to import BGPAdvertisement".into(),
+                    KIND,
+                    &ns,
+                    &name,
+                    e,
+                )
+            })?
+            .ok_or_else(|| {
+                labforge_framework::Error::new(
+                    "Unable to import BGPAdvertisement",
+                    format!("no BGPAdvertisement {ns}/{name} on the cluster"),
+                )
+            })?;
+        Ok(fill(m, &o, true))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn communities() {
+        assert!(check_community("65000:100").is_ok());
+        assert!(check_community("large:65000:1:2").is_ok());
+        assert!(check_community("no-advertise").is_ok());
+        assert!(check_community("70000:1").is_err());
+        assert!(check_community("large:1:2").is_err());
+    }
+}
