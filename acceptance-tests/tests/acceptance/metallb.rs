@@ -301,3 +301,147 @@ fn client_certificates_in_the_block_and_in_a_kubeconfig() {
         .check_destroy(move |_| nothing_left(&sd))
         .run();
 }
+
+fn bgp(v: u8) -> String {
+    let (hold, pref, extra) = match v {
+        1 => ("90s", 100, ""),
+        2 => ("3m", 200, "\n  ebgp_multi_hop = true"),
+        _ => (
+            "3m",
+            200,
+            "\n  ebgp_multi_hop = true\n  force_conflicts = true",
+        ),
+    };
+    format!(
+        r#"resource "homelab_metallb_community" "lab" {{
+  name        = "lab-communities"
+  communities = {{ "no-export" = "65535:65281", big = "large:64512:1:{v}" }}
+}}
+
+resource "homelab_metallb_bgp_peer" "router" {{
+  name           = "router"
+  my_asn         = 64512
+  peer_asn       = 64513
+  peer_address   = "192.168.1.1"
+  hold_time      = "{hold}"
+  keepalive_time = "30s"
+  connect_time   = "10s"
+  password_secret = {{ name = "bgp-auth" }}{extra}
+}}
+
+resource "homelab_metallb_bgp_advertisement" "lab" {{
+  name             = "lab-bgp"
+  ip_address_pools = ["lab-pool"]
+  peers            = [homelab_metallb_bgp_peer.router.name]
+  local_pref       = {pref}
+  communities      = ["65000:100", "no-export"]
+}}
+"#
+    )
+}
+
+#[test]
+fn bgp_peer_advertisement_and_community() {
+    let sim = sim();
+    let (s1, s2, s3, s4, sd) = (
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+    );
+    let peer = "homelab_metallb_bgp_peer.router";
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::config(hcl(&sim, &bgp(1)))
+                .expect_attr(peer, "peer_port", 179)
+                .expect_attr(peer, "disable_mp", false)
+                .expect_attr(
+                    "homelab_metallb_bgp_advertisement.lab",
+                    "aggregation_length",
+                    32,
+                )
+                .check(move |_| {
+                    let p = s1
+                        .object("bgppeers", METALLB_NAMESPACE, "router")
+                        .context("no peer")?;
+                    ensure!(p["apiVersion"] == "metallb.io/v1beta2", "{p}");
+                    ensure!(
+                        p["spec"]["peerASN"] == 64513 && p["spec"]["holdTime"] == "90s",
+                        "{p}"
+                    );
+                    ensure!(
+                        p["spec"]["passwordSecret"] == json!({"name": "bgp-auth"}),
+                        "{p}"
+                    );
+                    let a = spec(&s1, "bgpadvertisements", "lab-bgp")?;
+                    ensure!(
+                        a["peers"] == json!(["router"]) && a["localPref"] == 100,
+                        "{a}"
+                    );
+                    let c = spec(&s1, "communities", "lab-communities")?;
+                    ensure!(c["communities"].as_array().map(Vec::len) == Some(2), "{c}");
+                    sent_valid_objects(&s1)
+                }),
+        )
+        .step(Step::import(peer).import_state_verify_ignore(&["force_conflicts"]))
+        .step(
+            Step::import("homelab_metallb_bgp_advertisement.lab")
+                .import_state_verify_ignore(&["force_conflicts"]),
+        )
+        .step(
+            Step::import("homelab_metallb_community.lab")
+                .import_state_verify_ignore(&["force_conflicts"]),
+        )
+        .step(Step::config(hcl(&sim, &bgp(2))).check(move |_| {
+            let p = spec(&s2, "bgppeers", "router")?;
+            ensure!(p["holdTime"] == "3m" && p["ebgpMultiHop"] == true, "{p}");
+            sent_valid_objects(&s2)
+        }))
+        .step(
+            Step::plan_only(hcl(&sim, &bgp(2)))
+                .pre_step(move |_| {
+                    s3.edit_as(
+                        "kubectl-edit",
+                        "bgppeers",
+                        METALLB_NAMESPACE,
+                        "router",
+                        json!({"peerPort": 1790}),
+                    )
+                    .map_err(anyhow::Error::msg)?;
+                    Ok(())
+                })
+                .expect_action(peer, Action::Update),
+        )
+        .step(
+            Step::config(hcl(&sim, &bgp(2)))
+                .expect_error(r#"(?s)Unable to update BGPPeer.*kubectl-edit.*\.spec\.peerPort"#),
+        )
+        .step(Step::config(hcl(&sim, &bgp(3))).check(move |_| {
+            let p = spec(&s4, "bgppeers", "router")?;
+            ensure!(p["peerPort"] == 179, "{p}");
+            Ok(())
+        }))
+        .step(
+            Step::plan_only(hcl(
+                &sim,
+                r#"resource "homelab_metallb_bgp_peer" "bad" {
+  name         = "bad"
+  my_asn       = 64512
+  connect_time = "0.5s"
+}
+"#,
+            ))
+            .expect_error(
+                r"(?s)missing\s+peer\s+ASN.*no\s+Address\s+or\s+Interface.*connect\s+time",
+            ),
+        )
+        .check_destroy(move |_| {
+            for plural in ["bgppeers", "bgpadvertisements", "communities"] {
+                ensure!(sd.objects(plural).is_empty(), "{plural} left");
+            }
+            Ok(())
+        })
+        .run();
+}
