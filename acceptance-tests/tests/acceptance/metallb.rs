@@ -289,15 +289,15 @@ fn client_certificates_in_the_block_and_in_a_kubeconfig() {
             ensure!(o["metadata"]["managedFields"][0]["manager"] == "labforge-homelab");
             sent_valid_objects(&s1)
         }))
-        .step(Step::plan_only(hcl_kubeconfig(&sim, CERT_ADMIN_USER, &v1)).expect_empty_plan())
-        .step(Step::import(POOL).with_config(hcl_kubeconfig(&sim, CERT_ADMIN_USER, &v1)).import_state_verify_ignore(&["force_conflicts"]))
+        .step(Step::plan_only(hcl_kubeconfig(&sim, CERT_ADMIN_USER, "yamlencode", &v1)).expect_empty_plan())
+        .step(Step::import(POOL).with_config(hcl_kubeconfig(&sim, CERT_ADMIN_USER, "jsonencode", &v1)).import_state_verify_ignore(&["force_conflicts"]))
         // The viewer's certificate reads, and may not write.
         .step(Step::plan_only(hcl_cert(&sim, CERT_READONLY_USER, &v1)).expect_empty_plan())
         .step(
-            Step::config(hcl_kubeconfig(&sim, CERT_READONLY_USER, &v2))
+            Step::config(hcl_kubeconfig(&sim, CERT_READONLY_USER, "yamlencode", &v2))
                 .expect_error(r#"(?s)Unable to update IPAddressPool.*User\s+\\?"metallb-viewer\\?"\s+cannot\s+patch"#),
         )
-        .step(Step::config(hcl_kubeconfig(&sim, CERT_ADMIN_USER, &v2)))
+        .step(Step::config(hcl_kubeconfig(&sim, CERT_ADMIN_USER, "yamlencode", &v2)))
         .check_destroy(move |_| nothing_left(&sd))
         .run();
 }

@@ -1,5 +1,6 @@
 //! Kubeconfig files (`clusters`, `users`, `contexts`, `current-context`),
-//! read as JSON (valid kubeconfig: `kubectl config view --flatten -o json`).
+//! YAML as kubectl and talosctl write them, or JSON
+//! (`kubectl config view --flatten -o json`).
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -91,14 +92,11 @@ struct Context {
 /// The settings of `context` (default: `current-context`) in `text`.
 pub fn settings(text: &str, context: Option<&str>) -> Result<Resolved, String> {
     let t = text.trim_start();
-    if !t.starts_with('{') {
-        return Err(
-            "only JSON kubeconfigs are read (e.g. `kubectl config view --flatten -o json`); \
-             this one looks like YAML"
-                .into(),
-        );
-    }
-    let c: Config = serde_json::from_str(t).map_err(|e| format!("not a kubeconfig: {e}"))?;
+    let c: Config = if t.starts_with('{') {
+        serde_json::from_str(t).map_err(|e| format!("not a kubeconfig (JSON): {e}"))?
+    } else {
+        serde_norway::from_str(t).map_err(|e| format!("not a kubeconfig (YAML): {e}"))?
+    };
     let want = context
         .map(str::to_string)
         .or(c.current_context.clone())
@@ -146,4 +144,39 @@ pub fn settings(text: &str, context: Option<&str>) -> Result<Resolved, String> {
         client_cert,
         client_key,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_as_kubectl_writes_it() {
+        let y = "apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    server: https://10.0.0.10:6443
+    certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==
+  name: lab
+contexts:
+- context:
+    cluster: lab
+    namespace: default
+    user: admin@lab
+  name: admin@lab
+current-context: admin@lab
+users:
+- name: admin@lab
+  user:
+    token: abc
+";
+        let r = settings(y, None).unwrap();
+        assert_eq!(r.host, "https://10.0.0.10:6443");
+        assert_eq!(r.token.as_deref(), Some("abc"));
+        assert!(r.ca_cert.unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(settings(y, Some("nope")).unwrap_err().contains("no context"));
+        assert!(settings("- a\n- b\n", None).unwrap_err().contains("YAML"));
+    }
 }

@@ -7,7 +7,7 @@
 //!   (reqwest + rustls, already built for every backend, so it adds no
 //!   crate): `GET`, server-side apply with the field manager
 //!   `labforge-homelab`, `DELETE`, and the apiserver's `Status` errors.
-//! - [`kubeconfig`] reads a kubeconfig (JSON) for `config_path` /
+//! - [`kubeconfig`] reads a kubeconfig (YAML or JSON) for `config_path` /
 //!   `config_raw`.
 //! - [`resources`] holds `homelab_metallb_ip_address_pool` and
 //!   `homelab_metallb_l2_advertisement`.
@@ -77,7 +77,7 @@ impl Backend for Kubernetes {
         use labforge_framework::backend::attrs::{insecure, secret, string, url};
         Schema::new(
             "Kubernetes API access, for the MetalLB resources. Give `host` with a `token` or a client certificate and key, or a \
-             kubeconfig (`config_path` or `config_raw`, JSON) and optionally its `context`. The \
+             kubeconfig (`config_path` or `config_raw`, YAML or JSON) and optionally its `context`. The \
              environment variables are the hashicorp kubernetes provider's. Nothing is \
              contacted at plan for objects that do not exist yet.",
         )
@@ -113,7 +113,7 @@ impl Backend for Kubernetes {
         .attribute("insecure", insecure("KUBE_INSECURE"))
         .attribute(
             "config_path",
-            string("Path of a kubeconfig file (JSON).", "KUBE_CONFIG_PATH"),
+            string("Path of a kubeconfig file (YAML or JSON).", "KUBE_CONFIG_PATH"),
         )
         .attribute(
             "config_raw",
@@ -121,7 +121,7 @@ impl Backend for Kubernetes {
                 .optional()
                 .sensitive()
                 .describe(
-                    "A kubeconfig's text (JSON), e.g. from a cluster made in the same apply.",
+                    "A kubeconfig's text (YAML or JSON), e.g. from a cluster made in the same apply.",
                 ),
         )
         .attribute(

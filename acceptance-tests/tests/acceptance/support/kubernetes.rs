@@ -85,10 +85,11 @@ provider "homelab" {{
     )
 }
 
-/// The root module with `config_raw`: a kubeconfig (JSON, inline base64
-/// data as `kubectl config view --flatten` writes it) whose context `lab`
-/// uses `user`'s client certificate; `current-context` names another one.
-pub fn hcl_kubeconfig(sim: &KubernetesSim, user: &str, body: &str) -> String {
+/// The root module with `config_raw`: a kubeconfig (inline base64 data as
+/// `kubectl config view --flatten` writes it; `encode` is `yamlencode` or
+/// `jsonencode`) whose context `lab` uses `user`'s client certificate;
+/// `current-context` names another one.
+pub fn hcl_kubeconfig(sim: &KubernetesSim, user: &str, encode: &str, body: &str) -> String {
     let (cert, key) = sim.client_cert(user).unwrap();
     format!(
         r#"{REQUIRED_PROVIDERS}
@@ -105,7 +106,7 @@ locals {{
 provider "homelab" {{
   kubernetes {{
     context = "lab"
-    config_raw = jsonencode({{
+    config_raw = {encode}({{
       apiVersion        = "v1"
       kind              = "Config"
       "current-context" = "elsewhere"
