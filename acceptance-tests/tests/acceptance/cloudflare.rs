@@ -54,19 +54,13 @@ fn writes(sim: &CloudflareSim) -> u64 {
         + sim.counters().get("DELETE", RECORD)
 }
 
-/// Runs `plan` (with refresh) and returns the number of API requests it made,
-/// which must be at most one per managed record.
+/// Runs `plan` (with refresh), which must be empty and make at most one
+/// request per managed record.
 fn measure_refresh(sim: &CloudflareSim, wd: &Workdir, records: u64, label: &str) -> Result<()> {
-    sim.counters().reset();
-    let (empty, out) = wd.plan_is_empty(true)?;
-    ensure!(empty, "plan after apply is not empty:\n{}", out.combined());
-    let n = sim.counters().total();
-    let per = n as f64 / records as f64;
-    eprintln!(
-        "[cloudflare] {label}: refresh of {records} records made {n} API requests \
-         ({per:.2} per record): {:?}",
-        sim.counters().snapshot()
-    );
+    let n =
+        crate::support::refresh_cost("cloudflare", sim.counters(), wd, records, label, |m, _| {
+            m != "GET"
+        })?;
     ensure!(
         n <= records,
         "refresh made {n} requests for {records} records"
