@@ -445,3 +445,50 @@ fn bgp_peer_advertisement_and_community() {
         })
         .run();
 }
+
+#[test]
+fn provider_block_known_only_after_apply_as_with_a_cluster_made_in_the_same_apply() {
+    let sim = sim();
+    let (s1, sd) = (sim.clone(), sim.clone());
+    // The connection comes from a resource (as from a Talos cluster's
+    // kubeconfig): unknown at the first plan.
+    let cfg = format!(
+        r#"{req}
+
+resource "terraform_data" "cluster" {{
+  input = {{ host = "{host}", token = "{token}" }}
+}}
+
+provider "homelab" {{
+  kubernetes {{
+    host  = terraform_data.cluster.output.host
+    token = terraform_data.cluster.output.token
+  }}
+}}
+
+{body}"#,
+        req = crate::support::REQUIRED_PROVIDERS,
+        host = sim.url(),
+        token = labforge_simulators::kubernetes::ADMIN_TOKEN,
+        body = pool_v1(),
+    );
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::config(cfg)
+                .expect_action(POOL, Action::Create)
+                .check(move |_| {
+                    ensure!(
+                        s1.object("ipaddresspools", METALLB_NAMESPACE, "lab-pool")
+                            .is_some()
+                    );
+                    ensure!(
+                        s1.object("l2advertisements", METALLB_NAMESPACE, "lab-l2")
+                            .is_some()
+                    );
+                    sent_valid_objects(&s1)
+                }),
+        )
+        .check_destroy(move |_| nothing_left(&sd))
+        .run();
+}
