@@ -70,6 +70,7 @@ resource "homelab_metallb_l2_advertisement" "lab" {{
 #[test]
 fn pool_and_l2_create_update_import_drift_conflict_delete() {
     let sim = sim();
+    let (s8, s9) = (sim.clone(), sim.clone());
     let (s1, s2, s3, s4, s5, s6, s7, sd) = (
         sim.clone(),
         sim.clone(),
@@ -109,6 +110,22 @@ fn pool_and_l2_create_update_import_drift_conflict_delete() {
                         "{o}"
                     );
                     sent_valid_objects(&s1)
+                }),
+        )
+        // Refresh: one GET per object, nothing written.
+        .step(
+            Step::plan_only(hcl(&sim, &pool_v1()))
+                .pre_step(move |_| {
+                    s8.counters().reset();
+                    Ok(())
+                })
+                .expect_empty_plan()
+                .plan_check(move |_| {
+                    let snap = s9.counters().snapshot();
+                    eprintln!("[metallb] refresh of 2 objects: {snap:?}");
+                    let gets: u64 = snap.iter().filter(|((m, _), _)| m == "GET").map(|(_, n)| n).sum();
+                    ensure!(gets == 2 && s9.counters().total() == 2, "refresh requests: {snap:?}");
+                    Ok(())
                 }),
         )
         .step(Step::import(POOL).import_state_verify_ignore(&["force_conflicts"]))
