@@ -175,8 +175,16 @@ users:
         let r = settings(y, None).unwrap();
         assert_eq!(r.host, "https://10.0.0.10:6443");
         assert_eq!(r.token.as_deref(), Some("abc"));
-        assert!(r.ca_cert.unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
-        assert!(settings(y, Some("nope")).unwrap_err().contains("no context"));
+        assert!(
+            r.ca_cert
+                .unwrap()
+                .starts_with("-----BEGIN CERTIFICATE-----")
+        );
+        assert!(
+            settings(y, Some("nope"))
+                .unwrap_err()
+                .contains("no context")
+        );
         assert!(settings("- a\n- b\n", None).unwrap_err().contains("YAML"));
     }
 }

@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use labforge_http::{self as http, HttpError, RetryPolicy, Secret, TlsSettings};
+use labforge_http::{
+    self as http, ApiErrorKind, ErrorKind, HttpError, RetryPolicy, Secret, TlsSettings,
+};
 
 /// The field manager of every apply (`?fieldManager=`).
 pub const FIELD_MANAGER: &str = "labforge-homelab";
@@ -77,8 +79,9 @@ impl ApiError {
             _ => None,
         }
     }
-    /// A server-side apply conflict with other field managers.
-    pub fn is_conflict(&self) -> bool {
+    /// A server-side apply conflict with other field managers (409,
+    /// `reason: Conflict`; a stale `resourceVersion` is one too).
+    pub fn is_apply_conflict(&self) -> bool {
         self.status()
             .is_some_and(|(s, c)| c == 409 && s.reason.as_deref() == Some("Conflict"))
     }
@@ -112,6 +115,21 @@ impl ApiError {
                     .as_deref()
                     .is_some_and(|m| m.contains("failed calling webhook"))
         })
+    }
+}
+
+impl ApiErrorKind for ApiError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ApiError::Http(e) => e.api_kind(),
+            ApiError::Decode { .. } => ErrorKind::Decode,
+            ApiError::Status { code, status, .. } => match (*code, status.reason.as_deref()) {
+                (409, Some("AlreadyExists")) => ErrorKind::AlreadyExists,
+                // An admission webhook not answering yet (MetalLB just installed).
+                (500, _) if self.is_webhook_unreachable() => ErrorKind::Unavailable,
+                (c, _) => ErrorKind::from_status(c),
+            },
+        }
     }
 }
 
@@ -462,7 +480,8 @@ mod tests {
             code: 409,
             status: Box::new(s),
         };
-        assert!(e.is_conflict());
+        assert!(e.is_apply_conflict());
+        assert_eq!(e.kind(), ErrorKind::Conflict);
         assert_eq!(
             e.conflicts(),
             vec![("conflict with \"helm\"".into(), ".spec.addresses".into())]

@@ -264,7 +264,7 @@ pub(crate) fn parse_import_id(id: &str) -> Result<(String, String), Error> {
 /// with what the apiserver said, conflicts named.
 pub(crate) fn api_error(summary: String, kind: Kind, ns: &str, name: &str, e: ApiError) -> Error {
     let what = format!("{} {ns}/{name}", kind.kind);
-    if e.is_conflict() {
+    if e.is_apply_conflict() {
         let list: Vec<String> = e
             .conflicts()
             .into_iter()
