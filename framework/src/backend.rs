@@ -111,6 +111,23 @@ pub fn missing_setting(block: &str, attribute: &str, detail: impl Into<String>) 
         .at(AttributePath::attr(block).join_attr(attribute))
 }
 
+/// A certificate setting that takes PEM text or a file name (as
+/// terraform-routeros and the kubernetes provider do): PEM text is returned
+/// as is, anything else is read as a file. An unreadable file is an error
+/// pointing at the block's attribute.
+pub fn pem_or_file(block: &str, attribute: &str, value: String) -> Result<String> {
+    if value.contains("-----BEGIN") {
+        return Ok(value);
+    }
+    std::fs::read_to_string(&value).map_err(|e| {
+        Error::new(
+            format!("Unable to configure {block}"),
+            format!("{attribute}: {value:?} is neither PEM text nor a readable file: {e}"),
+        )
+        .at(AttributePath::attr(block).join_attr(attribute))
+    })
+}
+
 /// Attributes of a provider block, each described with the environment
 /// variable it falls back to.
 pub mod attrs {
@@ -333,6 +350,23 @@ mod tests {
         fn register(&self, r: Registry<String>) -> Registry<String> {
             r
         }
+    }
+
+    #[test]
+    fn certificates_are_pem_text_or_a_file() {
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        assert_eq!(pem_or_file("b", "ca", pem.into()).unwrap(), pem);
+        let dir = std::env::temp_dir().join(format!("labforge-pem-{}", std::process::id()));
+        std::fs::write(&dir, pem).unwrap();
+        let path = dir.display().to_string();
+        assert_eq!(pem_or_file("b", "ca", path.clone()).unwrap(), pem);
+        std::fs::remove_file(&dir).unwrap();
+        let e = pem_or_file("routeros", "ca_certificate", path).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("neither PEM text nor a readable file"),
+            "{e}"
+        );
     }
 
     #[test]

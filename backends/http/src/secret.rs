@@ -53,9 +53,43 @@ pub enum Auth {
     },
 }
 
+impl Auth {
+    /// A token if there is one, else a login when both a user name and a
+    /// password are given; `None` when neither is complete.
+    pub fn token_or_login(
+        token: Option<String>,
+        username: Option<String>,
+        password: Option<String>,
+    ) -> Option<Auth> {
+        match (token, username, password) {
+            (Some(t), _, _) => Some(Auth::Token(t.into())),
+            (None, Some(username), Some(p)) => Some(Auth::Login {
+                username,
+                password: p.into(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_wins_over_a_login_and_half_a_login_is_none() {
+        let s = |v: &str| Some(v.to_string());
+        assert!(matches!(
+            Auth::token_or_login(s("t"), s("u"), s("p")),
+            Some(Auth::Token(t)) if t.expose() == "t"
+        ));
+        assert!(matches!(
+            Auth::token_or_login(None, s("u"), s("p")),
+            Some(Auth::Login { username, password }) if username == "u" && password.expose() == "p"
+        ));
+        assert!(Auth::token_or_login(None, s("u"), None).is_none());
+        assert!(Auth::token_or_login(None, None, None).is_none());
+    }
 
     #[test]
     fn debug_never_shows_the_secret() {

@@ -45,16 +45,7 @@ pub struct Pfsense;
 
 /// `ca_certificate`: PEM text as is, anything else is a file to read.
 fn ca_certificate(value: String) -> Result<String> {
-    if value.contains("-----BEGIN") {
-        return Ok(value);
-    }
-    std::fs::read_to_string(&value).map_err(|e| {
-        Error::new(
-            "Unable to configure pfSense",
-            format!("ca_certificate: {value:?} is neither PEM text nor a readable file: {e}"),
-        )
-        .at(AttributePath::attr(Pfsense::BLOCK).join_attr("ca_certificate"))
-    })
+    labforge_framework::backend::pem_or_file(Pfsense::BLOCK, "ca_certificate", value)
 }
 
 fn normalize_url(url: &str) -> Result<String> {

@@ -122,20 +122,13 @@ impl Backend for Proxmox {
         let token = env.pick(b.api_token.as_ref(), "PROXMOX_VE_API_TOKEN");
         let username = env.pick(b.username.as_ref(), "PROXMOX_VE_USERNAME");
         let password = env.pick(b.password.as_ref(), "PROXMOX_VE_PASSWORD");
-        let auth = match (token, username, password) {
-            (Some(t), _, _) => Auth::Token(t.into()),
-            (None, Some(username), Some(p)) => Auth::Login {
-                username,
-                password: p.into(),
-            },
-            _ => {
-                return Err(missing_setting(
-                    Self::BLOCK,
-                    "api_token",
-                    "Set `api_token` (or PROXMOX_VE_API_TOKEN), or `username` and `password`.",
-                ));
-            }
-        };
+        let auth = Auth::token_or_login(token, username, password).ok_or_else(|| {
+            missing_setting(
+                Self::BLOCK,
+                "api_token",
+                "Set `api_token` (or PROXMOX_VE_API_TOKEN), or `username` and `password`.",
+            )
+        })?;
         let settings = Settings {
             endpoint,
             auth,

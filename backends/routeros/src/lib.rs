@@ -51,16 +51,7 @@ pub struct Routeros;
 
 /// `ca_certificate`: PEM text as is, anything else is a file to read.
 fn ca_certificate(value: String) -> Result<String> {
-    if value.contains("-----BEGIN") {
-        return Ok(value);
-    }
-    std::fs::read_to_string(&value).map_err(|e| {
-        Error::new(
-            "Unable to configure RouterOS",
-            format!("ca_certificate: {value:?} is neither PEM text nor a readable file: {e}"),
-        )
-        .at(AttributePath::attr(Routeros::BLOCK).join_attr("ca_certificate"))
-    })
+    labforge_framework::backend::pem_or_file(Routeros::BLOCK, "ca_certificate", value)
 }
 
 /// `url`: `https://` is assumed without a scheme (as terraform-routeros does).

@@ -120,20 +120,13 @@ impl Backend for Technitium {
         let token = env.pick(b.token.as_ref(), "TECHNITIUM_TOKEN");
         let username = env.pick(b.username.as_ref(), "TECHNITIUM_USERNAME");
         let password = env.pick(b.password.as_ref(), "TECHNITIUM_PASSWORD");
-        let auth = match (token, username, password) {
-            (Some(t), _, _) => Auth::Token(t.into()),
-            (None, Some(username), Some(p)) => Auth::Login {
-                username,
-                password: p.into(),
-            },
-            _ => {
-                return Err(missing_setting(
-                    Self::BLOCK,
-                    "token",
-                    "Set `token` (or TECHNITIUM_TOKEN), or `username` and `password`.",
-                ));
-            }
-        };
+        let auth = Auth::token_or_login(token, username, password).ok_or_else(|| {
+            missing_setting(
+                Self::BLOCK,
+                "token",
+                "Set `token` (or TECHNITIUM_TOKEN), or `username` and `password`.",
+            )
+        })?;
         let settings = Settings {
             url,
             auth,
