@@ -267,10 +267,14 @@ fn webhook_not_ready_is_retried_crds_missing_and_read_only_are_reported() {
                 .pre_step(move |_| {
                     s2.set_crds_installed(true);
                     s2.webhook_unreachable_for(7);
+                    // And one apiserver 503 on the way (retried by labforge-http).
+                    s2.faults()
+                        .fail_next("PATCH", "/apis/metallb.io/v1beta1/**", 503);
                     Ok(())
                 })
                 .check(move |_| {
                     ensure!(s3.webhook_failures_pending() == 0);
+                    ensure!(s3.faults().pending() == 0, "the injected 503 was not hit");
                     ensure!(
                         s3.object("ipaddresspools", METALLB_NAMESPACE, "lab-pool")
                             .is_some()
