@@ -1,10 +1,10 @@
 //! The MetalLB CRDs and what the apiserver does with their structural
 //! schemas: pruning of unknown fields, defaulting, and validation.
 //!
-//! `crds.json` is the `spec` of each CRD in
-//! `/work/shared/reference/metallb/main/metallb.io_*.yaml` (metallb main,
-//! `config/crd/bases`), descriptions dropped, converted with
-//! `python3 -c 'yaml.safe_load -> json.dump'` (no YAML parser is linked).
+//! `crds.json` is the `spec` of each CRD of github.com/metallb/metallb,
+//! `config/crd/bases/metallb.io_*.yaml` (branch main, the five kinds of
+//! v0.16), descriptions dropped, converted from YAML with Python's
+//! `yaml.safe_load` and `json.dump` (the simulator links no YAML parser).
 //!
 //! Apiserver behaviour followed (k8s.io/apiextensions-apiserver
 //! `pkg/apiserver/schema/{pruning,defaulting}`, `kube-openapi validate`):
