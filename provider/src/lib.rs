@@ -16,7 +16,8 @@ use labforge_framework::{Backends, Clients, Env, Provider, Registry, Result, Sch
 pub const ADDRESS: &str = "registry.terraform.io/labforge/homelab";
 
 const DESCRIPTION: &str = "The `homelab` provider manages a whole homelab: Proxmox VE virtual \
-    machines, MikroTik RouterOS and pfSense firewall rules, and Technitium and Cloudflare DNS. \
+    machines, MikroTik RouterOS and pfSense firewall rules, MetalLB through the Kubernetes API, and \
+    Technitium and Cloudflare DNS. \
     Configure only the backends you use; each block's attributes fall back to environment variables.";
 
 /// Every backend of the provider, in the order the docs list their blocks.
