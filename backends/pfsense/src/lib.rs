@@ -16,6 +16,8 @@
 //! pfSense has no REST API of its own: this backend talks to the
 //! pfSense-pkg-RESTAPI package (pfrest, v2.10), which must be installed.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod client;
 pub mod model;
 pub mod resources;

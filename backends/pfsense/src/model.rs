@@ -79,21 +79,34 @@ pub struct RuleSpec {
     /// The interface, as the API represents interfaces (see
     /// [`InterfaceMode`]).
     pub interface: String,
+    /// IP version: `inet` (IPv4), `inet6` (IPv6) or `inet46` (both).
     pub ipprotocol: String,
     /// `None`: any protocol.
     pub protocol: Option<String>,
     /// Only with `icmp`; pfSense's default is `["any"]`.
     pub icmptype: Option<Vec<String>>,
+    /// An address, subnet, alias, interface (`LAN`, `LAN:ip`), `any`,
+    /// `(self)`, `l2tp` or `pppoe`; a leading `!` inverts.
     pub source: String,
+    /// A port, `start:end` or a port alias; only with a port protocol
+    /// ([`PORT_PROTOCOLS`]). `None`: any port.
     pub source_port: Option<String>,
+    /// As [`RuleSpec::source`].
     pub destination: String,
+    /// As [`RuleSpec::source_port`].
     pub destination_port: Option<String>,
     /// `descr`.
     pub descr: String,
+    /// The rule is kept but not used.
     pub disabled: bool,
+    /// Log the packets the rule matches.
     pub log: bool,
+    /// State tracking, one of [`STATE_TYPES`].
     pub statetype: String,
+    /// A gateway or gateway group for policy routing; `None` (or empty on
+    /// the wire): the default route.
     pub gateway: Option<String>,
+    /// A firewall schedule's name; `None` (or empty on the wire): always.
     pub sched: Option<String>,
 }
 
@@ -140,11 +153,14 @@ pub struct Rule {
     /// `tracker`: the rule's identity, the Unix time of its creation (two
     /// rules made in the same second share one).
     pub tracker: Option<i64>,
+    /// A floating rule (Firewall > Rules > Floating); the rule resources
+    /// neither adopt nor count them as their interface's rules.
     pub floating: bool,
     /// Every interface of the rule (more than one only for floating rules).
     pub interfaces: Vec<String>,
     /// `associated_rule_id`: a rule pfSense made for a NAT port forward.
     pub associated: bool,
+    /// The settings; `spec.interface` is the first of `interfaces`.
     pub spec: RuleSpec,
     /// The whole object as answered, without `id`: what tells a rule from
     /// any other, including fields labforge does not manage.
@@ -154,10 +170,15 @@ pub struct Rule {
 /// One alias's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AliasSpec {
+    /// The name rules refer to it by (letters, digits, `_`; at most
+    /// [`MAX_ALIAS_NAME`] characters).
     pub name: String,
     /// host, network or port.
     pub kind: String,
+    /// `descr`: the alias's description (empty when none).
     pub descr: String,
+    /// The entries: addresses, subnets, host names, ports or port ranges,
+    /// or other aliases' names, as `kind` allows.
     pub address: Vec<String>,
     /// One description per address.
     pub detail: Vec<String>,
@@ -168,6 +189,7 @@ pub struct AliasSpec {
 pub struct Alias {
     /// Position in `aliases/alias` (changes when an alias before it goes).
     pub id: usize,
+    /// The settings.
     pub spec: AliasSpec,
 }
 
@@ -195,6 +217,8 @@ pub enum InterfaceMode {
 }
 
 impl InterfaceMode {
+    /// The mode a `represent_interfaces_as` value names; `None` for any
+    /// other value.
     pub fn parse(s: &str) -> Option<InterfaceMode> {
         match s {
             "descr" => Some(InterfaceMode::Descr),
@@ -204,6 +228,7 @@ impl InterfaceMode {
         }
     }
 
+    /// The mode's `represent_interfaces_as` value: `descr`, `id` or `if`.
     pub fn name(self) -> &'static str {
         match self {
             InterfaceMode::Descr => "descr",
@@ -226,8 +251,14 @@ impl InterfaceMode {
 /// an interface (with the right one), or unknown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InterfaceCheck {
+    /// The name is how the API names an interface of this box.
     Ok,
-    WrongSpelling { right: String },
+    /// The name is an interface's name in another mode.
+    WrongSpelling {
+        /// The same interface as the API names it.
+        right: String,
+    },
+    /// No interface of this box has this name in any mode.
     Unknown,
 }
 

@@ -78,6 +78,8 @@ pub enum Committed {
 }
 
 impl Committer {
+    /// An empty account whose last commit waits `settle` for more sessions
+    /// ([`SETTLE`] by default).
     pub fn new(settle: Duration) -> Self {
         let (tick, _) = watch::channel(0);
         Self {

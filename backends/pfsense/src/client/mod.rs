@@ -62,7 +62,12 @@ pub enum Credentials {
     /// `X-API-Key` (the package's `KeyAuth` method must be enabled).
     ApiKey(Secret),
     /// HTTP Basic with a local user (`BasicAuth`, enabled by default).
-    Basic { username: String, password: Secret },
+    Basic {
+        /// A local pfSense user (not an LDAP or RADIUS one).
+        username: String,
+        /// That user's password.
+        password: Secret,
+    },
 }
 
 /// Connection settings, resolved from the provider block and environment.
@@ -70,6 +75,7 @@ pub enum Credentials {
 pub struct Settings {
     /// `https://pfsense.lan` (an `/api/v2` suffix is accepted).
     pub url: String,
+    /// How to authenticate.
     pub credentials: Credentials,
     /// PEM CA certificate to trust.
     pub ca_certificate: Option<String>,
@@ -80,14 +86,24 @@ pub struct Settings {
 /// Why an API call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// The request did not get an answer (connection, TLS, timeout), after
+    /// the retries its kind allows; a write reported this surely did not
+    /// reach pfSense.
     #[error(transparent)]
     Http(#[from] http::HttpError),
+    /// HTTP 401: the credentials were refused (wrong, or their method is
+    /// disabled in the package's settings).
     #[error("{method} {path}: HTTP 401 {response_id}: {message} {hint}")]
     Unauthenticated {
+        /// The HTTP method, e.g. `POST`.
         method: String,
+        /// The request path, e.g. `/api/v2/firewall/rule`.
         path: String,
+        /// The envelope's `response_id` (`(no envelope)` when there was none).
         response_id: String,
+        /// The envelope's `message`, or the start of the body without one.
         message: String,
+        /// What to check for the credentials used (key or Basic).
         hint: &'static str,
     },
     #[error(
@@ -95,52 +111,89 @@ pub enum ApiError {
          needs the privilege `{privilege}` (or \"WebCfg - All pages\"). A read-only user or key can plan, \
          not apply."
     )]
+    /// HTTP 403 `AUTH_AUTHORIZATION_FAILED`: the user lacks the
+    /// endpoint's privilege.
     Forbidden {
+        /// The HTTP method.
         method: String,
+        /// The request path.
         path: String,
+        /// The envelope's `response_id`.
         response_id: String,
+        /// The envelope's `message`.
         message: String,
+        /// The privilege the package requires for this endpoint and
+        /// method, e.g. `api-v2-firewall-rule-post`.
         privilege: String,
     },
     #[error("{method} {path}: HTTP {status} {response_id}: {message}")]
+    /// HTTP 404: the object (or endpoint) does not exist. A 404
+    /// `FOREIGN_MODEL_FIELD_VALUE_NOT_FOUND` (a field names something
+    /// missing) is [`ApiError::Refused`] instead.
     NotFound {
+        /// The HTTP method.
         method: String,
+        /// The request path.
         path: String,
+        /// The HTTP status (404).
         status: u16,
+        /// The envelope's `response_id`.
         response_id: String,
+        /// The envelope's `message`.
         message: String,
     },
     #[error("{method} {path}: pfSense refused the request: HTTP {status} {response_id}: {message}")]
+    /// Any other unsuccessful answer, typically a 400 validation error
+    /// (a bad field value, a position past the end).
     Refused {
+        /// The HTTP method.
         method: String,
+        /// The request path.
         path: String,
+        /// The HTTP status.
         status: u16,
+        /// The envelope's `response_id`, e.g. `FIELD_INVALID_CHOICE`.
         response_id: String,
+        /// The envelope's `message`, or the start of the body without one.
         message: String,
     },
     #[error(
         "{method} {path}: the answer was lost ({message}); the change may or may not have been made"
     )]
+    /// A write was sent but its answer was lost (transport failure, an
+    /// unreadable body, or a 502/504 from a gateway): it may have been made.
+    /// Callers list again to find out.
     Lost {
+        /// The HTTP method.
         method: String,
+        /// The request path.
         path: String,
+        /// What went wrong.
         message: String,
     },
     #[error("{method} {path}: unexpected answer: {message}")]
+    /// A successful answer the client could not read (not JSON, no
+    /// `data`, or an object without the fields it needs).
     Decode {
+        /// The HTTP method.
         method: String,
+        /// The request path.
         path: String,
+        /// What was wrong with the answer.
         message: String,
     },
 }
 
 impl ApiError {
+    /// Whether this is [`ApiError::NotFound`].
     pub fn is_not_found(&self) -> bool {
         matches!(self, ApiError::NotFound { .. })
     }
+    /// Whether this is [`ApiError::Forbidden`].
     pub fn is_forbidden(&self) -> bool {
         matches!(self, ApiError::Forbidden { .. })
     }
+    /// Whether this is [`ApiError::Lost`]: the write may have been made.
     pub fn is_lost(&self) -> bool {
         matches!(self, ApiError::Lost { .. })
     }
@@ -262,7 +315,10 @@ impl<T> Listing<T> {
 /// were not readable with these credentials).
 #[derive(Debug, Clone)]
 pub struct Interfaces {
+    /// Every interface `GET /api/v2/interfaces` lists.
     pub list: Vec<Interface>,
+    /// The package's `represent_interfaces_as` setting; `None` when the
+    /// settings could not be read (403 or 404) or named an unknown mode.
     pub mode: Option<InterfaceMode>,
 }
 
@@ -282,6 +338,9 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client for `settings` (an `/api/v2` suffix on the URL is dropped).
+    /// Sends nothing; fails only when the HTTP client cannot be built (e.g.
+    /// an unreadable CA certificate).
     pub fn new(settings: Settings) -> Result<Self, labforge_http::ClientError> {
         let http = http::client(
             &TlsSettings {

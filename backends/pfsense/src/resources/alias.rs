@@ -26,19 +26,29 @@ const REFERENCE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// One entry: an address (or port) and its description.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
+    /// An IP address or host name (host), a subnet or host name (network), a
+    /// port or `start:end` range (port), or another alias's name.
     pub address: String,
+    /// The entry's description (no `||`); `None`: empty.
     pub description: Option<String>,
 }
 
 /// The alias, as configured and stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AliasModel {
+    /// The alias name.
     pub id: Option<String>,
+    /// The name rules refer to the alias by (letters, digits, `_`; at most 31).
     pub name: String,
+    /// `type`: `host`, `network` or `port`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The alias description; `None`: empty.
     pub description: Option<String>,
+    /// The entries, in order.
     pub entries: Vec<Entry>,
+    /// Whether the last apply made the changes live; `false`: the apply
+    /// failed and the next plan applies again. `None`: not yet known.
     pub applied: Option<bool>,
 }
 

@@ -19,7 +19,9 @@ use crate::model::{Rule, RuleSpec};
 /// was made), or the n-th rule this run creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Label {
+    /// A rule listed when the board was made, by its position then.
     Old(usize),
+    /// The n-th rule (from 0) this run creates.
     New(usize),
 }
 
@@ -30,7 +32,9 @@ pub enum Expect {
     Exact(String),
     /// A rule just written: its tracker (if known) and settings.
     Rule {
+        /// Its tracker; `None`: not known yet (any tracker matches).
         tracker: Option<i64>,
+        /// Its settings, compared normalized.
         spec: Box<RuleSpec>,
     },
 }
@@ -66,10 +70,12 @@ impl Board {
         Board { labels, expect }
     }
 
+    /// How many rules the list should hold (all interfaces).
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
+    /// Whether the list should be empty.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }

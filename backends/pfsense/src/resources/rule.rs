@@ -24,24 +24,46 @@ pub struct FirewallRule;
 /// One rule, as configured and stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RuleModel {
+    /// The rule's tracker, as a string.
     pub id: Option<String>,
+    /// The interface, as pfSense's REST API names it (`LAN` by default).
     pub interface: String,
+    /// `type`: `pass`, `block` (drop silently) or `reject`; `None`: unset (`pass` is sent).
     #[serde(rename = "type")]
     pub action: Option<String>,
+    /// IP version: `inet` (IPv4), `inet6` (IPv6) or `inet46` (both); `None`: `inet`.
     pub ipprotocol: Option<String>,
+    /// The protocol (one of [`PROTOCOLS`](crate::model::PROTOCOLS)); `None`: any protocol.
     pub protocol: Option<String>,
+    /// ICMP types, with `protocol = "icmp"` only; `None`: any (pfSense stores `["any"]`).
     pub icmptype: Option<Vec<String>>,
+    /// An IP address, subnet, alias, interface (`LAN`, `LAN:ip`), `any`, `(self)`,
+    /// `l2tp` or `pppoe`; `!` in front inverts. `None`: `any`.
     pub source: Option<String>,
+    /// A port, a range `start:end` or a port alias, with `tcp`, `udp` or
+    /// `tcp/udp` only; `None`: any port.
     pub source_port: Option<String>,
+    /// As `source`, for the destination.
     pub destination: Option<String>,
+    /// As `source_port`, for the destination.
     pub destination_port: Option<String>,
+    /// The rule's description (pfSense's `descr`).
     pub description: Option<String>,
+    /// Keep the rule but do not use it; `None`: `false`.
     pub disabled: Option<bool>,
+    /// Log the packets the rule matches; `None`: `false`.
     pub log: Option<bool>,
+    /// State tracking (one of [`STATE_TYPES`](crate::model::STATE_TYPES)); `None`: `keep state`.
     pub statetype: Option<String>,
+    /// A gateway or gateway group for policy routing; `None`: the default route.
     pub gateway: Option<String>,
+    /// A firewall schedule that limits when the rule applies; `None`: always.
     pub sched: Option<String>,
+    /// pfSense's tracker: the Unix time (seconds) of the rule's creation, its
+    /// identity; `None` until the rule exists.
     pub tracker: Option<i64>,
+    /// Whether the last apply made the changes live; `false`: the apply
+    /// failed and the next plan applies again. `None`: not yet known.
     pub applied: Option<bool>,
 }
 

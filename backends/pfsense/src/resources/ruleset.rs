@@ -51,11 +51,20 @@ const DEFAULT_OWNER: &str = "homelab";
 /// The ruleset, as configured and stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RulesetModel {
+    /// The interface (`interface/owner` with another owner than the default).
     pub id: Option<String>,
+    /// The interface, as pfSense's REST API names it (`LAN` by default).
     pub interface: String,
+    /// The marker `[<owner>]` that starts the descriptions of the ruleset's
+    /// rules; `None`: `homelab`.
     pub owner: Option<String>,
+    /// The rules, top to bottom (first match wins).
     pub rules: Vec<RuleAttrs>,
+    /// Rules the ruleset does not own that sit above or among its rules, as
+    /// last read (tracker and description); planned empty.
     pub foreign_rules: Option<Vec<String>>,
+    /// Whether the last apply made the changes live; `false`: the apply
+    /// failed and the next plan applies again. `None`: not yet known.
     pub applied: Option<bool>,
 }
 
