@@ -44,7 +44,13 @@ fn schema_is_visible_to_terraform() {
     // backend's block has resources or data sources of its own.
     for backend in names {
         assert_eq!(blocks[backend]["nesting_mode"], "single", "{backend} block");
-        let prefix = format!("homelab_{backend}_");
+        // Resources are named by what they manage; the kubernetes block's
+        // are MetalLB's.
+        let family = match backend.as_str() {
+            "kubernetes" => "metallb",
+            other => other,
+        };
+        let prefix = format!("homelab_{family}_");
         let owns = |kind: &str| {
             homelab[kind]
                 .as_object()
