@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
 use super::{
-    Selector, api_error, check_selectors, identity, parse_import_id, selectors_attr,
+    Selector, api_error, apply_object, check_selectors, identity, parse_import_id, selectors_attr,
     selectors_from, selectors_json, strings_from,
 };
 use crate::Client;
@@ -158,28 +158,20 @@ fn check_community(c: &str) -> Result<(), String> {
 impl BgpAdvertisement {
     async fn apply(&self, ctx: &Ctx<Client>, plan: BgpAdvModel, verb: &str) -> Result<BgpAdvModel> {
         let ns = plan.ns();
-        let o: Object<Json> = ctx
-            .client()
-            .apply(
-                KIND,
-                &ns,
-                &plan.name,
-                spec(&plan),
-                plan.force_conflicts.unwrap_or(false),
-            )
-            .await
-            .map_err(|e| {
-                api_error(
-                    format!("Unable to {verb} BGPAdvertisement"),
-                    KIND,
-                    &ns,
-                    &plan.name,
-                    e,
-                )
-            })?;
-        let mut out = plan;
-        out.id = Some(format!("{}/{}", ns, o.metadata.name));
-        Ok(out)
+        let force = plan.force_conflicts.unwrap_or(false);
+        let o = apply_object(
+            ctx.client(),
+            KIND,
+            "BGPAdvertisement",
+            verb,
+            &ns,
+            &plan.name,
+            spec(&plan),
+            force,
+        )
+        .await?;
+        // The state is what the apiserver answered, read as a refresh reads it.
+        Ok(fill(plan, &o, false))
     }
 }
 

@@ -9,7 +9,7 @@ use labforge_framework::{AttributePath, Ctx, Diagnostics, Resource, Result, Type
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
-use super::{api_error, identity, parse_import_id};
+use super::{api_error, apply_object, identity, parse_import_id};
 use crate::Client;
 use crate::client::{Kind, Object};
 
@@ -84,28 +84,20 @@ impl Community {
         verb: &str,
     ) -> Result<CommunityModel> {
         let ns = plan.ns();
-        let o: Object<Json> = ctx
-            .client()
-            .apply(
-                KIND,
-                &ns,
-                &plan.name,
-                spec(&plan),
-                plan.force_conflicts.unwrap_or(false),
-            )
-            .await
-            .map_err(|e| {
-                api_error(
-                    format!("Unable to {verb} Community"),
-                    KIND,
-                    &ns,
-                    &plan.name,
-                    e,
-                )
-            })?;
-        let mut out = plan;
-        out.id = Some(format!("{}/{}", ns, o.metadata.name));
-        Ok(out)
+        let force = plan.force_conflicts.unwrap_or(false);
+        let o = apply_object(
+            ctx.client(),
+            KIND,
+            "Community",
+            verb,
+            &ns,
+            &plan.name,
+            spec(&plan),
+            force,
+        )
+        .await?;
+        // The state is what the apiserver answered, read as a refresh reads it.
+        Ok(fill(plan, &o))
     }
 }
 

@@ -16,7 +16,7 @@ use labforge_framework::{AttributePath, Diagnostics, Error, Type, Value};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
-use crate::client::{ApiError, Kind};
+use crate::client::{ApiError, Client, Kind, Object};
 
 pub use bgp_adv::BgpAdvertisement;
 pub use bgp_peer::BgpPeer;
@@ -258,6 +258,26 @@ pub(crate) fn parse_import_id(id: &str) -> Result<(String, String), Error> {
             format!("{id:?}: expected `namespace/name`, e.g. `metallb-system/lab-pool`"),
         )),
     }
+}
+
+/// Server-side apply of `spec` as `ns/name`, failing with "Unable to {verb}
+/// {label}". Returns the object as the apiserver answered, for the resource
+/// to read its state back from (never the plan copied).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn apply_object(
+    client: &Client,
+    kind: Kind,
+    label: &str,
+    verb: &str,
+    ns: &str,
+    name: &str,
+    spec: Json,
+    force: bool,
+) -> Result<Object<Json>, Error> {
+    client
+        .apply(kind, ns, name, spec, force)
+        .await
+        .map_err(|e| api_error(format!("Unable to {verb} {label}"), kind, ns, name, e))
 }
 
 /// An API error as a diagnostic: `summary` ("Unable to create IPAddressPool"),

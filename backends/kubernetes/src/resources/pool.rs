@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
 use super::{
-    Selector, api_error, check_selectors, identity, parse_import_id, selectors_attr,
+    Selector, api_error, apply_object, check_selectors, identity, parse_import_id, selectors_attr,
     selectors_from, selectors_json, strings_from,
 };
 use crate::Client;
@@ -126,28 +126,20 @@ fn fill(mut m: PoolModel, o: &Object<Json>, all: bool) -> PoolModel {
 impl IpAddressPool {
     async fn apply(&self, ctx: &Ctx<Client>, plan: PoolModel, verb: &str) -> Result<PoolModel> {
         let ns = plan.ns();
-        let o: Object<Json> = ctx
-            .client()
-            .apply(
-                KIND,
-                &ns,
-                &plan.name,
-                spec(&plan),
-                plan.force_conflicts.unwrap_or(false),
-            )
-            .await
-            .map_err(|e| {
-                api_error(
-                    format!("Unable to {verb} IPAddressPool"),
-                    KIND,
-                    &ns,
-                    &plan.name,
-                    e,
-                )
-            })?;
-        let mut out = plan;
-        out.id = Some(format!("{}/{}", ns, o.metadata.name));
-        Ok(out)
+        let force = plan.force_conflicts.unwrap_or(false);
+        let o = apply_object(
+            ctx.client(),
+            KIND,
+            "IPAddressPool",
+            verb,
+            &ns,
+            &plan.name,
+            spec(&plan),
+            force,
+        )
+        .await?;
+        // The state is what the apiserver answered, read as a refresh reads it.
+        Ok(fill(plan, &o, false))
     }
 }
 
