@@ -14,4 +14,4 @@ pub use faults::{Fault, Faults};
 pub use server::{FaultRenderer, SimServer};
 
 pub(crate) use faults::lock;
-pub(crate) use server::{SimParts, start_sim};
+pub(crate) use server::{SimParts, instrument, start_sim};

@@ -127,7 +127,14 @@ impl KubernetesSim {
             (CERT_READONLY_USER, Access::ReadOnly),
         ])
         .map_err(std::io::Error::other)?;
-        let front = tls::start(https_port, state.clone(), m.config, m.clients.clone())?;
+        let front = tls::start(
+            https_port,
+            state.clone(),
+            m.config,
+            m.clients.clone(),
+            faults.clone(),
+            counters.clone(),
+        )?;
         Ok(Self {
             front,
             ca_pem: m.ca_pem,

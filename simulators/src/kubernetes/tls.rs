@@ -3,8 +3,9 @@
 //! kubeadm/Talos issue them to users: the subject's CN is the user name
 //! (Kubernetes "Authenticating": X509 client certificates). A client
 //! without a certificate may still use a bearer token. Each connection is
-//! served by the same API router, with the certificate's user attached;
-//! fault injection and counters apply to the plain-HTTP port only.
+//! served by the same API router, with the certificate's user attached,
+//! and counted and faulted as the plain-HTTP port is (one [`Faults`] and
+//! one [`Counters`] for both ports).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use tokio::sync::oneshot;
 
 use super::api::{CertUser, Shared};
 use super::state::Access;
+use crate::common::{Counters, Faults, instrument};
 
 /// An issued client certificate: PEM certificate and key, and who it is.
 #[derive(Debug, Clone)]
@@ -125,6 +127,8 @@ pub(crate) fn start(
     shared: Shared,
     config: Arc<ServerConfig>,
     clients: Vec<Issued>,
+    faults: Faults,
+    counters: Counters,
 ) -> std::io::Result<Front> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
     listener.set_nonblocking(true)?;
@@ -154,6 +158,7 @@ pub(crate) fn start(
                                 continue;
                             };
                             let (acceptor, shared, clients) = (acceptor.clone(), shared.clone(), clients.clone());
+                            let (faults, counters) = (faults.clone(), counters.clone());
                             tokio::spawn(async move {
                                 let Ok(tls) = acceptor.accept(tcp).await else {
                                     return;
@@ -165,8 +170,13 @@ pub(crate) fn start(
                                     .and_then(|c| c.first())
                                     .and_then(|leaf| clients.iter().find(|i| i.der == leaf.as_ref()))
                                     .map(|i| (i.access, i.user.clone()));
-                                let router = super::api::router(shared)
-                                    .layer(axum::Extension(CertUser(user)));
+                                let router = instrument(
+                                    super::api::router(shared),
+                                    &faults,
+                                    &counters,
+                                    Arc::new(super::api::fault_response),
+                                )
+                                .layer(axum::Extension(CertUser(user)));
                                 let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                                     let inner = TowerToHyperService::new(router.clone());
                                     async move { inner.call(req).await }

@@ -526,4 +526,16 @@ async fn https_port_takes_client_certificates_and_tokens() {
     assert_eq!(send(client(None), None).await.0, 401);
     assert_eq!(send(client(Some(CERT_ADMIN_USER)), None).await.0, 201);
     assert_eq!(send(client(None), Some(ADMIN_TOKEN)).await.0, 200);
+
+    // Faults and counters cover the HTTPS port too.
+    sim.counters().reset();
+    sim.faults()
+        .fail_next("PATCH", "/apis/metallb.io/v1beta1/**", 503);
+    let (code, v) = send(client(Some(CERT_ADMIN_USER)), None).await;
+    assert_eq!(code, 503, "{v}");
+    assert_eq!(v["kind"], "Status", "{v}");
+    assert_eq!(v["reason"], "ServiceUnavailable", "{v}");
+    assert_eq!(sim.faults().pending(), 0);
+    assert_eq!(send(client(Some(CERT_ADMIN_USER)), None).await.0, 200);
+    assert_eq!(sim.counters().total(), 2, "{:?}", sim.counters().snapshot());
 }
