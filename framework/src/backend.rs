@@ -11,7 +11,9 @@
 //! - scopes each backend's resources to that backend's client, so that a
 //!   resource of a backend that is not configured gets "The proxmox backend
 //!   is not configured" at plan, naming the block and the variables, without
-//!   a line of resource code.
+//!   a line of resource code; unless the backend hands out a client of its
+//!   own for that case ([`Backend::unconfigured`]), for resources that carry
+//!   their own connection.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -51,6 +53,31 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The backend's resources, data sources and ephemeral resources.
     fn register(&self, registry: Registry<Self::Client>) -> Registry<Self::Client>;
+
+    /// The client its resources get when neither the block nor the
+    /// environment configures the backend, for a backend whose resources
+    /// may carry their own connection (a per-resource `connection` block,
+    /// e.g. to a cluster made in the same apply). Such a client then says
+    /// itself, with [`not_configured`], when a resource has no connection
+    /// either. `None` (the default): every resource of the backend fails
+    /// with "The <block> backend is not configured" at plan.
+    fn unconfigured(&self) -> Option<Self::Client> {
+        None
+    }
+}
+
+/// "The `block` backend is not configured", naming the block, the
+/// variables (`configured_by`) and, when the backend has one, the other way
+/// (`or`, e.g. "give the resource a `connection` block").
+pub fn not_configured(block: &str, configured_by: &str, or: Option<&str>) -> Error {
+    let or = or.map(|o| format!(", or {o}")).unwrap_or_default();
+    Error::new(
+        format!("The {block} backend is not configured"),
+        format!(
+            "This resource needs {block}: add a `{block} {{ ... }}` block to the provider, \
+             or set {configured_by}{or}."
+        ),
+    )
 }
 
 /// A snapshot of the environment variables the backends read.
@@ -165,8 +192,9 @@ pub mod attrs {
 #[allow(clippy::enum_variant_names)]
 enum Configured {
     Ready(Arc<dyn Any + Send + Sync>),
-    /// Neither the block nor the environment configures it.
-    NotConfigured(&'static str),
+    /// Neither the block nor the environment configures it; the client of
+    /// [`Backend::unconfigured`], if the backend has one.
+    NotConfigured(&'static str, Option<Arc<dyn Any + Send + Sync>>),
     /// Its block holds values known only after apply.
     Unknown,
 }
@@ -180,7 +208,10 @@ impl std::fmt::Debug for Clients {
         for (block, c) in &self.0 {
             let state = match c {
                 Configured::Ready(_) => "ready",
-                Configured::NotConfigured(_) => "not configured",
+                Configured::NotConfigured(_, None) => "not configured",
+                Configured::NotConfigured(_, Some(_)) => {
+                    "not configured (resources may carry their own connection)"
+                }
                 Configured::Unknown => "unknown until apply",
             };
             m.entry(block, &state);
@@ -194,19 +225,18 @@ impl Clients {
     /// configured" (naming the block and its variables), or
     /// [`Error::config_unknown`] while its block is unknown.
     pub fn get<T: Send + Sync + 'static>(&self, block: &'static str) -> Result<Arc<T>> {
-        match self.0.get(block) {
-            Some(Configured::Ready(c)) => Arc::clone(c).downcast::<T>().map_err(|_| {
+        let downcast = |c: &Arc<dyn Any + Send + Sync>| {
+            Arc::clone(c).downcast::<T>().map_err(|_| {
                 Error::msg(format!(
                     "the {block} backend's client has another type. This is a bug in the provider."
                 ))
-            }),
-            Some(Configured::NotConfigured(variables)) => Err(Error::new(
-                format!("The {block} backend is not configured"),
-                format!(
-                    "This resource needs {block}: add a `{block} {{ ... }}` block to the provider, \
-                     or set {variables}."
-                ),
-            )),
+            })
+        };
+        match self.0.get(block) {
+            Some(Configured::Ready(c) | Configured::NotConfigured(_, Some(c))) => downcast(c),
+            Some(Configured::NotConfigured(variables, None)) => {
+                Err(not_configured(block, variables, None))
+            }
             Some(Configured::Unknown) => Err(Error::config_unknown(format!(
                 "The provider's {block} block"
             ))),
@@ -216,7 +246,7 @@ impl Clients {
         }
     }
 
-    /// Whether backend `block` has a client.
+    /// Whether backend `block` is configured by its block or the environment.
     pub fn is_ready(&self, block: &str) -> bool {
         matches!(self.0.get(block), Some(Configured::Ready(_)))
     }
@@ -303,7 +333,11 @@ impl<B: Backend> AnyBackend for B {
         };
         Ok(match Backend::configure(self, block, env)? {
             Some(client) => Configured::Ready(Arc::new(client)),
-            None => Configured::NotConfigured(B::CONFIGURED_BY),
+            None => Configured::NotConfigured(
+                B::CONFIGURED_BY,
+                self.unconfigured()
+                    .map(|c| Arc::new(c) as Arc<dyn Any + Send + Sync>),
+            ),
         })
     }
 
@@ -350,6 +384,77 @@ mod tests {
         fn register(&self, r: Registry<String>) -> Registry<String> {
             r
         }
+    }
+
+    /// A backend whose resources may carry their own connection: without
+    /// its block it hands them a client that holds no default.
+    struct Kube;
+
+    impl Backend for Kube {
+        const BLOCK: &'static str = "kube";
+        const CONFIGURED_BY: &'static str = "KUBE_URL";
+        const ENV: &'static [&'static str] = &["KUBE_URL"];
+        type Client = Option<String>;
+        type Block = DnsBlock;
+
+        fn schema(&self) -> Schema {
+            Schema::new("Kube access.").attribute("url", Attribute::string().optional())
+        }
+
+        fn configure(&self, block: Option<DnsBlock>, env: &Env) -> Result<Option<Option<String>>> {
+            let b = block.unwrap_or_default();
+            Ok(env.pick(b.url.as_ref(), "KUBE_URL").map(Some))
+        }
+
+        fn register(&self, r: Registry<Option<String>>) -> Registry<Option<String>> {
+            r
+        }
+
+        fn unconfigured(&self) -> Option<Option<String>> {
+            Some(None)
+        }
+    }
+
+    #[test]
+    fn a_backend_with_an_unconfigured_client_hands_it_out_without_its_block() {
+        let set = Backends::new().with(Kube).with(Dns);
+        let none = set.configure(&Value::Null, &Env::default()).unwrap();
+        // Kube's resources get its fallback client; Dns's still fail.
+        assert_eq!(*none.get::<Option<String>>("kube").unwrap(), None);
+        assert!(!none.is_ready("kube"));
+        assert!(format!("{none:?}").contains("their own connection"));
+        let e = none.get::<String>("dns").unwrap_err();
+        assert!(
+            e.to_string().contains("The dns backend is not configured"),
+            "{e}"
+        );
+        // Configured, the block's client wins.
+        let env = Env::from_pairs([("KUBE_URL", "http://k")]);
+        let by_env = set.configure(&Value::Null, &env).unwrap();
+        assert_eq!(
+            by_env.get::<Option<String>>("kube").unwrap().as_deref(),
+            Some("http://k")
+        );
+        assert!(by_env.is_ready("kube"));
+        // Unknown until apply stays unknown: the fallback is for "absent" only.
+        let unknown = Value::object([("kube", Value::object([("url", Value::unknown())]))]);
+        let later = set.configure(&unknown, &Env::default()).unwrap();
+        assert!(
+            later
+                .get::<Option<String>>("kube")
+                .unwrap_err()
+                .is_config_unknown()
+        );
+        // The message a fallback client gives, with its other way.
+        let e = not_configured(
+            "kube",
+            "KUBE_URL",
+            Some("give the resource a `connection` block"),
+        );
+        assert!(
+            e.to_string().contains("set KUBE_URL, or give the resource"),
+            "{e}"
+        );
     }
 
     #[test]
