@@ -1,6 +1,7 @@
 //! A small typed Kubernetes API client on the shared HTTP layer.
 //!
-//! Only what the resources need: `GET`, server-side apply (`PATCH` with
+//! Only what the resources need: `GET` (of an object, and of a namespace's
+//! objects for plan-time checks), server-side apply (`PATCH` with
 //! `Content-Type: application/apply-patch+yaml`; a JSON body is valid YAML)
 //! with a fixed field manager ([`FIELD_MANAGER`]), and `DELETE`. Failures
 //! are the apiserver's `Status` objects ([`Status`]), kept whole so that a
@@ -253,12 +254,16 @@ pub struct Kind {
 impl Kind {
     /// The object's path.
     pub fn path(&self, namespace: &str, name: &str) -> String {
+        format!("{}/{}", self.collection_path(namespace), enc(name))
+    }
+
+    /// The path of the kind's objects in `namespace`.
+    pub fn collection_path(&self, namespace: &str) -> String {
         format!(
-            "/apis/{}/namespaces/{}/{}/{}",
+            "/apis/{}/namespaces/{}/{}",
             self.api_version,
             enc(namespace),
-            self.plural,
-            enc(name)
+            self.plural
         )
     }
 }
@@ -325,13 +330,27 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(u16, Value), ApiError> {
+        self.send_with(self.retry, None, method, path, body).await
+    }
+
+    async fn send_with(
+        &self,
+        retry: RetryPolicy,
+        timeout: Option<Duration>,
+        method: &'static str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), ApiError> {
         let url = format!("{}{}", self.host, path);
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
-        let resp = http::send_with_retry(self.retry, method, path, || {
+        let resp = http::send_with_retry(retry, method, path, || {
             let mut rb = self
                 .http
                 .request(m.clone(), &url)
                 .header("Accept", "application/json");
+            if let Some(t) = timeout {
+                rb = rb.timeout(t);
+            }
             if let Some(t) = &self.token {
                 rb = rb.bearer_auth(t.expose());
             }
@@ -429,6 +448,38 @@ impl Client {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// The objects of `kind` in `namespace` (`GET` of the collection), in
+    /// one attempt of at most `timeout`: for checks at plan, which skip
+    /// when the cluster does not answer (a plan for new objects needs no
+    /// cluster).
+    pub async fn list_once<S: serde::de::DeserializeOwned>(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        timeout: Duration,
+    ) -> Result<Vec<Object<S>>, ApiError> {
+        let path = kind.collection_path(namespace);
+        let once = RetryPolicy {
+            max_retries: 0,
+            ..RetryPolicy::default()
+        };
+        let (_, v) = self
+            .send_with(once, Some(timeout), "GET", &path, None)
+            .await?;
+        let items = match v.get("items") {
+            Some(Value::Array(a)) => a.clone(),
+            // `items: null` is an empty list in the apiserver's JSON.
+            Some(Value::Null) | None => Vec::new(),
+            Some(_) => {
+                return Err(ApiError::Decode {
+                    path,
+                    message: "`items` is not a list".into(),
+                });
+            }
+        };
+        items.into_iter().map(|o| decode(&path, o)).collect()
     }
 
     /// `DELETE` an object; `Ok(false)` if it was not there.

@@ -2,16 +2,18 @@
 //! (`metallb.io/v1beta1`, metallb `api/v1beta1/bgpadvertisement_types.go`).
 
 use labforge_framework::schema::{Attribute, Schema, validators};
-use labforge_framework::{AttributePath, Ctx, Diagnostics, Resource, Result, Type, Value};
+use labforge_framework::{
+    AttributePath, Ctx, Diagnostics, PlanChange, Resource, Result, Type, Value,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
 use super::{
-    Selector, api_error, apply_object, check_selectors, identity, parse_import_id, selectors_attr,
-    selectors_from, selectors_json, strings_from,
+    Managed, Selector, apply, check_selectors, delete, identity, identity_fields, import,
+    plan_client, read, selectors_attr, selectors_from, selectors_json, strings_from,
 };
-use crate::Client;
 use crate::client::{FIELD_MANAGER, Kind, Object};
+use crate::connection::{Connection, Connections};
 
 const KIND: Kind = Kind {
     api_version: "metallb.io/v1beta1",
@@ -24,7 +26,7 @@ const KIND: Kind = Kind {
 pub struct BgpAdvertisement;
 
 /// One advertisement.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct BgpAdvModel {
     /// `namespace/name`.
     pub id: Option<String>,
@@ -50,14 +52,8 @@ pub struct BgpAdvModel {
     pub peers: Option<Vec<String>>,
     /// SSA `force`.
     pub force_conflicts: Option<bool>,
-}
-
-impl BgpAdvModel {
-    fn ns(&self) -> String {
-        self.namespace
-            .clone()
-            .unwrap_or_else(|| super::DEFAULT_NAMESPACE.into())
-    }
+    /// The resource's own `connection` (else the provider block's).
+    pub connection: Option<Connection>,
 }
 
 pub(crate) fn spec(m: &BgpAdvModel) -> Json {
@@ -125,8 +121,6 @@ fn fill(mut m: BgpAdvModel, o: &Object<Json>, all: bool) -> BgpAdvModel {
     if mine(m.node_selectors.is_some(), "nodeSelectors") {
         m.node_selectors = selectors_from(s.get("nodeSelectors"));
     }
-    m.namespace = Some(o.metadata.namespace.clone().unwrap_or_else(|| m.ns()));
-    m.id = Some(format!("{}/{}", m.ns(), m.name));
     m
 }
 
@@ -155,28 +149,19 @@ fn check_community(c: &str) -> Result<(), String> {
     Ok(())
 }
 
-impl BgpAdvertisement {
-    async fn apply(&self, ctx: &Ctx<Client>, plan: BgpAdvModel, verb: &str) -> Result<BgpAdvModel> {
-        let ns = plan.ns();
-        let force = plan.force_conflicts.unwrap_or(false);
-        let o = apply_object(
-            ctx.client(),
-            KIND,
-            "BGPAdvertisement",
-            verb,
-            &ns,
-            &plan.name,
-            spec(&plan),
-            force,
-        )
-        .await?;
-        // The state is what the apiserver answered, read as a refresh reads it.
-        Ok(fill(plan, &o, false))
+impl Managed for BgpAdvModel {
+    const KIND: Kind = KIND;
+    identity_fields!();
+    fn spec(&self) -> Json {
+        spec(self)
+    }
+    fn fill(self, o: &Object<Json>, all: bool) -> Self {
+        fill(self, o, all)
     }
 }
 
 impl Resource for BgpAdvertisement {
-    type Client = Client;
+    type Client = Connections;
     type Model = BgpAdvModel;
     const NAME: &'static str = "metallb_bgp_advertisement";
 
@@ -263,90 +248,37 @@ impl Resource for BgpAdvertisement {
         Some("`namespace/name`, e.g. `metallb-system/lab-bgp`")
     }
 
-    async fn create(&self, ctx: &Ctx<Client>, plan: BgpAdvModel) -> Result<BgpAdvModel> {
-        self.apply(ctx, plan, "create").await
+    async fn modify_plan(&self, ctx: &Ctx<Connections>, plan: &mut PlanChange<'_>) -> Result<()> {
+        plan_client(ctx, plan).map(|_| ())
     }
 
-    async fn read(&self, ctx: &Ctx<Client>, state: BgpAdvModel) -> Result<Option<BgpAdvModel>> {
-        let ns = state.ns();
-        let o = ctx
-            .client()
-            .get::<Json>(KIND, &ns, &state.name)
-            .await
-            .map_err(|e| {
-                api_error(
-                    "Unable to read BGPAdvertisement".into(),
-                    KIND,
-                    &ns,
-                    &state.name,
-                    e,
-                )
-            })?;
-        Ok(o.map(|o| fill(state, &o, false)))
+    async fn create(&self, ctx: &Ctx<Connections>, plan: BgpAdvModel) -> Result<BgpAdvModel> {
+        apply(ctx, plan, "create").await
+    }
+
+    async fn read(
+        &self,
+        ctx: &Ctx<Connections>,
+        state: BgpAdvModel,
+    ) -> Result<Option<BgpAdvModel>> {
+        read(ctx, state).await
     }
 
     async fn update(
         &self,
-        ctx: &Ctx<Client>,
+        ctx: &Ctx<Connections>,
         _prior: BgpAdvModel,
         plan: BgpAdvModel,
     ) -> Result<BgpAdvModel> {
-        self.apply(ctx, plan, "update").await
+        apply(ctx, plan, "update").await
     }
 
-    async fn delete(&self, ctx: &Ctx<Client>, state: BgpAdvModel) -> Result<()> {
-        let ns = state.ns();
-        ctx.client()
-            .delete(KIND, &ns, &state.name)
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                api_error(
-                    "Unable to delete BGPAdvertisement".into(),
-                    KIND,
-                    &ns,
-                    &state.name,
-                    e,
-                )
-            })
+    async fn delete(&self, ctx: &Ctx<Connections>, state: BgpAdvModel) -> Result<()> {
+        delete(ctx, state).await
     }
 
-    async fn import(&self, ctx: &Ctx<Client>, id: &str) -> Result<BgpAdvModel> {
-        let (ns, name) = parse_import_id(id)?;
-        let m = BgpAdvModel {
-            id: None,
-            name: name.clone(),
-            namespace: Some(ns.clone()),
-            aggregation_length: None,
-            aggregation_length_v6: None,
-            local_pref: None,
-            communities: None,
-            ip_address_pools: None,
-            ip_address_pool_selectors: None,
-            node_selectors: None,
-            peers: None,
-            force_conflicts: Some(false),
-        };
-        let o = ctx
-            .client()
-            .get::<Json>(KIND, &ns, &name)
-            .await
-            .map_err(|e| {
-                api_error(
-                    "Unable to import BGPAdvertisement".into(),
-                    KIND,
-                    &ns,
-                    &name,
-                    e,
-                )
-            })?
-            .ok_or_else(|| {
-                labforge_framework::Error::new(
-                    "Unable to import BGPAdvertisement",
-                    format!("no BGPAdvertisement {ns}/{name} on the cluster"),
-                )
-            })?;
-        Ok(fill(m, &o, true))
+    async fn import(&self, ctx: &Ctx<Connections>, id: &str) -> Result<BgpAdvModel> {
+        import(ctx, id).await
     }
 }
 

@@ -9,16 +9,16 @@
 //! `keepalive_time` not above it.
 
 use labforge_framework::schema::{Attribute, Nesting, Schema, modifiers, validators};
-use labforge_framework::{AttributePath, Ctx, Diagnostics, Resource, Result, Value};
+use labforge_framework::{AttributePath, Ctx, Diagnostics, PlanChange, Resource, Result, Value};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
 use super::{
-    Selector, api_error, apply_object, check_selectors, identity, parse_import_id, selectors_attr,
-    selectors_from, selectors_json,
+    Managed, Selector, apply, check_selectors, delete, identity, identity_fields, import,
+    plan_client, read, selectors_attr, selectors_from, selectors_json,
 };
-use crate::Client;
 use crate::client::{FIELD_MANAGER, Kind, Object};
+use crate::connection::{Connection, Connections};
 
 const KIND: Kind = Kind {
     api_version: "metallb.io/v1beta2",
@@ -40,7 +40,7 @@ pub struct SecretRef {
 }
 
 /// One peer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PeerModel {
     /// `namespace/name`.
     pub id: Option<String>,
@@ -92,14 +92,8 @@ pub struct PeerModel {
     pub dual_stack_address_family: Option<bool>,
     /// SSA `force`.
     pub force_conflicts: Option<bool>,
-}
-
-impl PeerModel {
-    fn ns(&self) -> String {
-        self.namespace
-            .clone()
-            .unwrap_or_else(|| super::DEFAULT_NAMESPACE.into())
-    }
+    /// The resource's own `connection` (else the provider block's).
+    pub connection: Option<Connection>,
 }
 
 fn strings_of(m: &mut PeerModel) -> [(&'static str, &mut Option<String>); 11] {
@@ -203,8 +197,6 @@ fn fill(mut m: PeerModel, o: &Object<Json>, all: bool) -> PeerModel {
                 .map(str::to_string),
         });
     }
-    m.namespace = Some(o.metadata.namespace.clone().unwrap_or_else(|| m.ns()));
-    m.id = Some(format!("{}/{}", m.ns(), m.name));
     m
 }
 
@@ -255,23 +247,14 @@ fn unknown(config: &Value, k: &str) -> bool {
     config.get(k).is_some_and(Value::is_unknown)
 }
 
-impl BgpPeer {
-    async fn apply(&self, ctx: &Ctx<Client>, plan: PeerModel, verb: &str) -> Result<PeerModel> {
-        let ns = plan.ns();
-        let force = plan.force_conflicts.unwrap_or(false);
-        let o = apply_object(
-            ctx.client(),
-            KIND,
-            "BGPPeer",
-            verb,
-            &ns,
-            &plan.name,
-            spec(&plan),
-            force,
-        )
-        .await?;
-        // The state is what the apiserver answered, read as a refresh reads it.
-        Ok(fill(plan, &o, false))
+impl Managed for PeerModel {
+    const KIND: Kind = KIND;
+    identity_fields!();
+    fn spec(&self) -> Json {
+        spec(self)
+    }
+    fn fill(self, o: &Object<Json>, all: bool) -> Self {
+        fill(self, o, all)
     }
 }
 
@@ -280,7 +263,7 @@ fn opt_string(d: &str) -> Attribute {
 }
 
 impl Resource for BgpPeer {
-    type Client = Client;
+    type Client = Connections;
     type Model = PeerModel;
     const NAME: &'static str = "metallb_bgp_peer";
 
@@ -457,79 +440,33 @@ impl Resource for BgpPeer {
         Some("`namespace/name`, e.g. `metallb-system/router`")
     }
 
-    async fn create(&self, ctx: &Ctx<Client>, plan: PeerModel) -> Result<PeerModel> {
-        self.apply(ctx, plan, "create").await
+    async fn modify_plan(&self, ctx: &Ctx<Connections>, plan: &mut PlanChange<'_>) -> Result<()> {
+        plan_client(ctx, plan).map(|_| ())
     }
 
-    async fn read(&self, ctx: &Ctx<Client>, state: PeerModel) -> Result<Option<PeerModel>> {
-        let ns = state.ns();
-        let o = ctx
-            .client()
-            .get::<Json>(KIND, &ns, &state.name)
-            .await
-            .map_err(|e| api_error("Unable to read BGPPeer".into(), KIND, &ns, &state.name, e))?;
-        Ok(o.map(|o| fill(state, &o, false)))
+    async fn create(&self, ctx: &Ctx<Connections>, plan: PeerModel) -> Result<PeerModel> {
+        apply(ctx, plan, "create").await
+    }
+
+    async fn read(&self, ctx: &Ctx<Connections>, state: PeerModel) -> Result<Option<PeerModel>> {
+        read(ctx, state).await
     }
 
     async fn update(
         &self,
-        ctx: &Ctx<Client>,
+        ctx: &Ctx<Connections>,
         _prior: PeerModel,
         plan: PeerModel,
     ) -> Result<PeerModel> {
-        self.apply(ctx, plan, "update").await
+        apply(ctx, plan, "update").await
     }
 
-    async fn delete(&self, ctx: &Ctx<Client>, state: PeerModel) -> Result<()> {
-        let ns = state.ns();
-        ctx.client()
-            .delete(KIND, &ns, &state.name)
-            .await
-            .map(|_| ())
-            .map_err(|e| api_error("Unable to delete BGPPeer".into(), KIND, &ns, &state.name, e))
+    async fn delete(&self, ctx: &Ctx<Connections>, state: PeerModel) -> Result<()> {
+        delete(ctx, state).await
     }
 
-    async fn import(&self, ctx: &Ctx<Client>, id: &str) -> Result<PeerModel> {
-        let (ns, name) = parse_import_id(id)?;
-        let o = ctx
-            .client()
-            .get::<Json>(KIND, &ns, &name)
-            .await
-            .map_err(|e| api_error("Unable to import BGPPeer".into(), KIND, &ns, &name, e))?
-            .ok_or_else(|| {
-                labforge_framework::Error::new(
-                    "Unable to import BGPPeer",
-                    format!("no BGPPeer {ns}/{name} on the cluster"),
-                )
-            })?;
-        let m = PeerModel {
-            id: None,
-            name,
-            namespace: Some(ns),
-            my_asn: 0,
-            peer_asn: None,
-            dynamic_asn: None,
-            local_asn: None,
-            peer_address: None,
-            interface: None,
-            source_address: None,
-            peer_port: None,
-            hold_time: None,
-            keepalive_time: None,
-            connect_time: None,
-            router_id: None,
-            node_selectors: None,
-            password: None,
-            password_secret: None,
-            bfd_profile: None,
-            enable_graceful_restart: None,
-            ebgp_multi_hop: None,
-            vrf: None,
-            disable_mp: None,
-            dual_stack_address_family: None,
-            force_conflicts: Some(false),
-        };
-        Ok(fill(m, &o, true))
+    async fn import(&self, ctx: &Ctx<Connections>, id: &str) -> Result<PeerModel> {
+        import(ctx, id).await
     }
 }
 

@@ -5,13 +5,15 @@
 use std::collections::BTreeMap;
 
 use labforge_framework::schema::{Attribute, Schema};
-use labforge_framework::{AttributePath, Ctx, Diagnostics, Resource, Result, Type, Value};
+use labforge_framework::{
+    AttributePath, Ctx, Diagnostics, PlanChange, Resource, Result, Type, Value,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
-use super::{api_error, apply_object, identity, parse_import_id};
-use crate::Client;
+use super::{Managed, apply, delete, identity, identity_fields, import, plan_client, read};
 use crate::client::{Kind, Object};
+use crate::connection::{Connection, Connections};
 
 const KIND: Kind = Kind {
     api_version: "metallb.io/v1beta1",
@@ -24,7 +26,7 @@ const KIND: Kind = Kind {
 pub struct Community;
 
 /// One `Community` object.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CommunityModel {
     /// `namespace/name`.
     pub id: Option<String>,
@@ -36,14 +38,8 @@ pub struct CommunityModel {
     pub communities: BTreeMap<String, String>,
     /// SSA `force`.
     pub force_conflicts: Option<bool>,
-}
-
-impl CommunityModel {
-    fn ns(&self) -> String {
-        self.namespace
-            .clone()
-            .unwrap_or_else(|| super::DEFAULT_NAMESPACE.into())
-    }
+    /// The resource's own `connection` (else the provider block's).
+    pub connection: Option<Connection>,
 }
 
 fn spec(m: &CommunityModel) -> Json {
@@ -71,38 +67,22 @@ fn fill(mut m: CommunityModel, o: &Object<Json>) -> CommunityModel {
                 .collect()
         })
         .unwrap_or_default();
-    m.namespace = Some(o.metadata.namespace.clone().unwrap_or_else(|| m.ns()));
-    m.id = Some(format!("{}/{}", m.ns(), m.name));
     m
 }
 
-impl Community {
-    async fn apply(
-        &self,
-        ctx: &Ctx<Client>,
-        plan: CommunityModel,
-        verb: &str,
-    ) -> Result<CommunityModel> {
-        let ns = plan.ns();
-        let force = plan.force_conflicts.unwrap_or(false);
-        let o = apply_object(
-            ctx.client(),
-            KIND,
-            "Community",
-            verb,
-            &ns,
-            &plan.name,
-            spec(&plan),
-            force,
-        )
-        .await?;
-        // The state is what the apiserver answered, read as a refresh reads it.
-        Ok(fill(plan, &o))
+impl Managed for CommunityModel {
+    const KIND: Kind = KIND;
+    identity_fields!();
+    fn spec(&self) -> Json {
+        spec(self)
+    }
+    fn fill(self, o: &Object<Json>, _all: bool) -> Self {
+        fill(self, o)
     }
 }
 
 impl Resource for Community {
-    type Client = Client;
+    type Client = Connections;
     type Model = CommunityModel;
     const NAME: &'static str = "metallb_community";
 
@@ -153,70 +133,36 @@ impl Resource for Community {
         Some("`namespace/name`, e.g. `metallb-system/communities`")
     }
 
-    async fn create(&self, ctx: &Ctx<Client>, plan: CommunityModel) -> Result<CommunityModel> {
-        self.apply(ctx, plan, "create").await
+    async fn modify_plan(&self, ctx: &Ctx<Connections>, plan: &mut PlanChange<'_>) -> Result<()> {
+        plan_client(ctx, plan).map(|_| ())
+    }
+
+    async fn create(&self, ctx: &Ctx<Connections>, plan: CommunityModel) -> Result<CommunityModel> {
+        apply(ctx, plan, "create").await
     }
 
     async fn read(
         &self,
-        ctx: &Ctx<Client>,
+        ctx: &Ctx<Connections>,
         state: CommunityModel,
     ) -> Result<Option<CommunityModel>> {
-        let ns = state.ns();
-        let o = ctx
-            .client()
-            .get::<Json>(KIND, &ns, &state.name)
-            .await
-            .map_err(|e| api_error("Unable to read Community".into(), KIND, &ns, &state.name, e))?;
-        Ok(o.map(|o| fill(state, &o)))
+        read(ctx, state).await
     }
 
     async fn update(
         &self,
-        ctx: &Ctx<Client>,
+        ctx: &Ctx<Connections>,
         _prior: CommunityModel,
         plan: CommunityModel,
     ) -> Result<CommunityModel> {
-        self.apply(ctx, plan, "update").await
+        apply(ctx, plan, "update").await
     }
 
-    async fn delete(&self, ctx: &Ctx<Client>, state: CommunityModel) -> Result<()> {
-        let ns = state.ns();
-        ctx.client()
-            .delete(KIND, &ns, &state.name)
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                api_error(
-                    "Unable to delete Community".into(),
-                    KIND,
-                    &ns,
-                    &state.name,
-                    e,
-                )
-            })
+    async fn delete(&self, ctx: &Ctx<Connections>, state: CommunityModel) -> Result<()> {
+        delete(ctx, state).await
     }
 
-    async fn import(&self, ctx: &Ctx<Client>, id: &str) -> Result<CommunityModel> {
-        let (ns, name) = parse_import_id(id)?;
-        let m = CommunityModel {
-            id: None,
-            name: name.clone(),
-            namespace: Some(ns.clone()),
-            communities: BTreeMap::new(),
-            force_conflicts: Some(false),
-        };
-        let o = ctx
-            .client()
-            .get::<Json>(KIND, &ns, &name)
-            .await
-            .map_err(|e| api_error("Unable to import Community".into(), KIND, &ns, &name, e))?
-            .ok_or_else(|| {
-                labforge_framework::Error::new(
-                    "Unable to import Community",
-                    format!("no Community {ns}/{name} on the cluster"),
-                )
-            })?;
-        Ok(fill(m, &o))
+    async fn import(&self, ctx: &Ctx<Connections>, id: &str) -> Result<CommunityModel> {
+        import(ctx, id).await
     }
 }

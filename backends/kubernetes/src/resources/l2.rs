@@ -3,16 +3,18 @@
 //! No pool selection means every pool.
 
 use labforge_framework::schema::{Attribute, Schema};
-use labforge_framework::{AttributePath, Ctx, Diagnostics, Resource, Result, Type, Value};
+use labforge_framework::{
+    AttributePath, Ctx, Diagnostics, PlanChange, Resource, Result, Type, Value,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
 use super::{
-    Selector, api_error, apply_object, check_selectors, identity, parse_import_id, selectors_attr,
-    selectors_from, selectors_json, strings_from,
+    Managed, Selector, apply, check_selectors, delete, identity, identity_fields, import,
+    plan_client, read, selectors_attr, selectors_from, selectors_json, strings_from,
 };
-use crate::Client;
 use crate::client::{FIELD_MANAGER, Kind, Object};
+use crate::connection::{Connection, Connections};
 
 const KIND: Kind = Kind {
     api_version: "metallb.io/v1beta1",
@@ -25,7 +27,7 @@ const KIND: Kind = Kind {
 pub struct L2Advertisement;
 
 /// One advertisement.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct L2Model {
     /// `namespace/name`.
     pub id: Option<String>,
@@ -43,14 +45,8 @@ pub struct L2Model {
     pub interfaces: Option<Vec<String>>,
     /// SSA `force`.
     pub force_conflicts: Option<bool>,
-}
-
-impl L2Model {
-    fn ns(&self) -> String {
-        self.namespace
-            .clone()
-            .unwrap_or_else(|| super::DEFAULT_NAMESPACE.into())
-    }
+    /// The resource's own `connection` (else the provider block's).
+    pub connection: Option<Connection>,
 }
 
 /// The spec this resource applies: what is configured, nothing else.
@@ -90,33 +86,22 @@ fn fill(mut m: L2Model, o: &Object<Json>, all: bool) -> L2Model {
     if mine(m.interfaces.is_some(), "interfaces") {
         m.interfaces = strings_from(s.get("interfaces"));
     }
-    m.namespace = Some(o.metadata.namespace.clone().unwrap_or_else(|| m.ns()));
-    m.id = Some(format!("{}/{}", m.ns(), m.name));
     m
 }
 
-impl L2Advertisement {
-    async fn apply(&self, ctx: &Ctx<Client>, plan: L2Model, verb: &str) -> Result<L2Model> {
-        let ns = plan.ns();
-        let force = plan.force_conflicts.unwrap_or(false);
-        let o = apply_object(
-            ctx.client(),
-            KIND,
-            "L2Advertisement",
-            verb,
-            &ns,
-            &plan.name,
-            spec(&plan),
-            force,
-        )
-        .await?;
-        // The state is what the apiserver answered, read as a refresh reads it.
-        Ok(fill(plan, &o, false))
+impl Managed for L2Model {
+    const KIND: Kind = KIND;
+    identity_fields!();
+    fn spec(&self) -> Json {
+        spec(self)
+    }
+    fn fill(self, o: &Object<Json>, all: bool) -> Self {
+        fill(self, o, all)
     }
 }
 
 impl Resource for L2Advertisement {
-    type Client = Client;
+    type Client = Connections;
     type Model = L2Model;
     const NAME: &'static str = "metallb_l2_advertisement";
 
@@ -164,80 +149,32 @@ impl Resource for L2Advertisement {
         Some("`namespace/name`, e.g. `metallb-system/lab-l2`")
     }
 
-    async fn create(&self, ctx: &Ctx<Client>, plan: L2Model) -> Result<L2Model> {
-        self.apply(ctx, plan, "create").await
+    async fn modify_plan(&self, ctx: &Ctx<Connections>, plan: &mut PlanChange<'_>) -> Result<()> {
+        plan_client(ctx, plan).map(|_| ())
     }
 
-    async fn read(&self, ctx: &Ctx<Client>, state: L2Model) -> Result<Option<L2Model>> {
-        let ns = state.ns();
-        let o = ctx
-            .client()
-            .get::<Json>(KIND, &ns, &state.name)
-            .await
-            .map_err(|e| {
-                api_error(
-                    "Unable to read L2Advertisement".into(),
-                    KIND,
-                    &ns,
-                    &state.name,
-                    e,
-                )
-            })?;
-        Ok(o.map(|o| fill(state, &o, false)))
+    async fn create(&self, ctx: &Ctx<Connections>, plan: L2Model) -> Result<L2Model> {
+        apply(ctx, plan, "create").await
     }
 
-    async fn update(&self, ctx: &Ctx<Client>, _prior: L2Model, plan: L2Model) -> Result<L2Model> {
-        self.apply(ctx, plan, "update").await
+    async fn read(&self, ctx: &Ctx<Connections>, state: L2Model) -> Result<Option<L2Model>> {
+        read(ctx, state).await
     }
 
-    async fn delete(&self, ctx: &Ctx<Client>, state: L2Model) -> Result<()> {
-        let ns = state.ns();
-        ctx.client()
-            .delete(KIND, &ns, &state.name)
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                api_error(
-                    "Unable to delete L2Advertisement".into(),
-                    KIND,
-                    &ns,
-                    &state.name,
-                    e,
-                )
-            })
+    async fn update(
+        &self,
+        ctx: &Ctx<Connections>,
+        _prior: L2Model,
+        plan: L2Model,
+    ) -> Result<L2Model> {
+        apply(ctx, plan, "update").await
     }
 
-    async fn import(&self, ctx: &Ctx<Client>, id: &str) -> Result<L2Model> {
-        let (ns, name) = parse_import_id(id)?;
-        let m = L2Model {
-            id: None,
-            name: name.clone(),
-            namespace: Some(ns.clone()),
-            ip_address_pools: None,
-            ip_address_pool_selectors: None,
-            node_selectors: None,
-            interfaces: None,
-            force_conflicts: Some(false),
-        };
-        let o = ctx
-            .client()
-            .get::<Json>(KIND, &ns, &name)
-            .await
-            .map_err(|e| {
-                api_error(
-                    "Unable to import L2Advertisement".into(),
-                    KIND,
-                    &ns,
-                    &name,
-                    e,
-                )
-            })?
-            .ok_or_else(|| {
-                labforge_framework::Error::new(
-                    "Unable to import L2Advertisement",
-                    format!("no L2Advertisement {ns}/{name} on the cluster"),
-                )
-            })?;
-        Ok(fill(m, &o, true))
+    async fn delete(&self, ctx: &Ctx<Connections>, state: L2Model) -> Result<()> {
+        delete(ctx, state).await
+    }
+
+    async fn import(&self, ctx: &Ctx<Connections>, id: &str) -> Result<L2Model> {
+        import(ctx, id).await
     }
 }

@@ -1,7 +1,9 @@
 //! The MetalLB resources: one Kubernetes object each, written with
 //! server-side apply. What they share: the namespace/name identity and
-//! import ID, label selectors, the validation of names, and how API errors
-//! become diagnostics.
+//! import ID, the `connection` block, label selectors, the validation of
+//! names, how API errors become diagnostics, and their whole life cycle
+//! ([`Managed`] and [`apply`], [`read`], [`delete`], [`import`],
+//! [`plan_client`]): a resource keeps only its spec mapping and its checks.
 
 mod bgp_adv;
 mod bgp_peer;
@@ -10,13 +12,15 @@ mod l2;
 mod pool;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use labforge_framework::schema::{Attribute, Nesting, modifiers, validators};
-use labforge_framework::{AttributePath, Diagnostics, Error, Type, Value};
+use labforge_framework::schema::{Attribute, Block, Nesting, modifiers, validators};
+use labforge_framework::{AttributePath, Ctx, Diagnostics, Error, PlanChange, Result, Type, Value};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
 use crate::client::{ApiError, Client, Kind, Object};
+use crate::connection::{Connection, Connections, connection_schema};
 
 pub use bgp_adv::BgpAdvertisement;
 pub use bgp_peer::BgpPeer;
@@ -199,7 +203,8 @@ pub(crate) fn check_selectors(config: &Value, path: AttributePath, d: &mut Diagn
     }
 }
 
-/// `id`, `name`, `namespace` and `force_conflicts`, shared by every kind.
+/// `id`, `name`, `namespace`, `force_conflicts` and the `connection`
+/// block, shared by every kind.
 pub(crate) fn identity(
     schema: labforge_framework::schema::Schema,
     what: &str,
@@ -243,6 +248,178 @@ pub(crate) fn identity(
                  Without it, such a conflict fails the apply, naming the manager and fields.",
             ),
         )
+        .block(
+            "connection",
+            Block::single(connection_schema()).describe(
+                "How to reach the cluster, instead of the provider's `kubernetes` block: for a \
+                 cluster made in the same apply. Import uses the provider block (or its \
+                 variables); the next apply stores this block.",
+            ),
+        )
+}
+
+/// What a MetalLB resource's model gives the shared life cycle: its kind,
+/// identity and connection (see [`identity_fields`]), the spec it applies,
+/// and how it reads its own fields back.
+pub(crate) trait Managed: Default + Send + Sync + Sized + 'static {
+    /// The object's kind.
+    const KIND: Kind;
+    /// `name`.
+    fn name(&self) -> &str;
+    /// `namespace` (`None`: the default).
+    fn namespace(&self) -> Option<&str>;
+    /// `force_conflicts`.
+    fn force(&self) -> bool;
+    /// The resource's `connection`, if any.
+    fn connection(&self) -> Option<&Connection>;
+    /// Set `namespace`, `name` and `id` (`namespace/name`).
+    fn set_identity(&mut self, namespace: String, name: String);
+    /// Set `force_conflicts`.
+    fn set_force(&mut self, force: bool);
+    /// The spec this resource applies: what is configured (with the CRD's
+    /// defaults the schema plans), nothing else.
+    fn spec(&self) -> Json;
+    /// The resource's own fields from the object read. `all`: take every
+    /// field (import); otherwise an optional field this resource never set
+    /// is left unset when another manager owns it (not fought over).
+    fn fill(self, o: &Object<Json>, all: bool) -> Self;
+
+    /// The namespace, defaulted.
+    fn ns(&self) -> String {
+        self.namespace().unwrap_or(DEFAULT_NAMESPACE).to_string()
+    }
+}
+
+/// The [`Managed`] accessors of a model with the fields `id`, `name`,
+/// `namespace`, `force_conflicts` and `connection`.
+macro_rules! identity_fields {
+    () => {
+        fn name(&self) -> &str {
+            &self.name
+        }
+        fn namespace(&self) -> Option<&str> {
+            self.namespace.as_deref()
+        }
+        fn force(&self) -> bool {
+            self.force_conflicts.unwrap_or(false)
+        }
+        fn connection(&self) -> Option<&crate::connection::Connection> {
+            self.connection.as_ref()
+        }
+        fn set_force(&mut self, force: bool) {
+            self.force_conflicts = Some(force);
+        }
+        fn set_identity(&mut self, namespace: String, name: String) {
+            self.id = Some(format!("{namespace}/{name}"));
+            self.namespace = Some(namespace);
+            self.name = name;
+        }
+    };
+}
+pub(crate) use identity_fields;
+
+/// The model read from `o`: the resource's fields, then the identity.
+fn finish<M: Managed>(m: M, o: &Object<Json>, all: bool) -> M {
+    let ns = o.metadata.namespace.clone().unwrap_or_else(|| m.ns());
+    let name = m.name().to_string();
+    let mut m = m.fill(o, all);
+    m.set_identity(ns, name);
+    m
+}
+
+/// Create or update (`verb`) with server-side apply; the state is what the
+/// apiserver answered, read as a refresh reads it (never the plan copied).
+pub(crate) async fn apply<M: Managed>(ctx: &Ctx<Connections>, plan: M, verb: &str) -> Result<M> {
+    let client = ctx.client().resolve(plan.connection())?;
+    let ns = plan.ns();
+    let o = apply_object(
+        &client,
+        M::KIND,
+        M::KIND.kind,
+        verb,
+        &ns,
+        plan.name(),
+        plan.spec(),
+        plan.force(),
+    )
+    .await?;
+    Ok(finish(plan, &o, false))
+}
+
+/// Refresh: one `GET`; not found is `None` (removed from state).
+pub(crate) async fn read<M: Managed>(ctx: &Ctx<Connections>, state: M) -> Result<Option<M>> {
+    let client = ctx.client().resolve(state.connection())?;
+    let ns = state.ns();
+    let o = client
+        .get::<Json>(M::KIND, &ns, state.name())
+        .await
+        .map_err(|e| {
+            let summary = format!("Unable to read {}", M::KIND.kind);
+            api_error(summary, M::KIND, &ns, state.name(), e)
+        })?;
+    Ok(o.map(|o| finish(state, &o, false)))
+}
+
+/// Delete; already gone is fine.
+pub(crate) async fn delete<M: Managed>(ctx: &Ctx<Connections>, state: M) -> Result<()> {
+    let client = ctx.client().resolve(state.connection())?;
+    let ns = state.ns();
+    client
+        .delete(M::KIND, &ns, state.name())
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            let summary = format!("Unable to delete {}", M::KIND.kind);
+            api_error(summary, M::KIND, &ns, state.name(), e)
+        })
+}
+
+/// Import `namespace/name` through the provider block's client (an import
+/// ID carries no connection, and Terraform gives import nothing else).
+pub(crate) async fn import<M: Managed>(ctx: &Ctx<Connections>, id: &str) -> Result<M> {
+    let summary = format!("Unable to import {}", M::KIND.kind);
+    let (ns, name) = parse_import_id(id)?;
+    let client = ctx.client().resolve(None).map_err(|e| {
+        Error::new(
+            summary.clone(),
+            format!(
+                "{e} Import reads through the provider's `kubernetes` block (or its \
+                 variables, e.g. KUBE_CONFIG_PATH): a resource's `connection` block is not \
+                 known to an import."
+            ),
+        )
+    })?;
+    let o = client
+        .get::<Json>(M::KIND, &ns, &name)
+        .await
+        .map_err(|e| api_error(summary.clone(), M::KIND, &ns, &name, e))?
+        .ok_or_else(|| {
+            Error::new(
+                summary.clone(),
+                format!("no {} {ns}/{name} on the cluster", M::KIND.kind),
+            )
+        })?;
+    let mut m = M::default();
+    m.set_identity(ns, name);
+    // Not known from the cluster: the schema's default.
+    m.set_force(false);
+    Ok(finish(m, &o, true))
+}
+
+/// At plan: the client this resource will use, from the configuration's
+/// `connection` or the provider block. `Err(config_unknown)` while the
+/// connection is unknown (planned as is; checked at apply); "not
+/// configured" when there is neither. Builds no request.
+pub(crate) fn plan_client(ctx: &Ctx<Connections>, plan: &PlanChange<'_>) -> Result<Arc<Client>> {
+    let conn = plan.config_attr("connection");
+    if conn.is_null() {
+        return ctx.client().resolve(None);
+    }
+    if conn.contains_unknown() {
+        return Err(Error::config_unknown("The resource's connection"));
+    }
+    let c: Connection = labforge_framework::model::from_value(conn)?;
+    ctx.client().resolve(Some(&c))
 }
 
 /// `namespace/name` (or just `name`, in the default namespace).

@@ -2,17 +2,21 @@
 //! (`metallb.io/v1beta1`, metallb `api/v1beta1/ipaddresspool_types.go`).
 
 use labforge_framework::schema::{Attribute, Nesting, Schema};
-use labforge_framework::{AttributePath, Ctx, Diagnostics, Resource, Result, Type, Value};
+use labforge_framework::{
+    AttributePath, Ctx, Diagnostics, PlanChange, Resource, Result, Type, Value,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
 use super::{
-    Selector, api_error, apply_object, check_selectors, identity, parse_import_id, selectors_attr,
-    selectors_from, selectors_json, strings_from,
+    Managed, Selector, apply, check_selectors, delete, identity, identity_fields, import,
+    plan_client, read, selectors_attr, selectors_from, selectors_json, strings_from,
 };
 use crate::Client;
 use crate::client::{FIELD_MANAGER, Kind, Object};
+use crate::connection::{Connection, Connections};
 use crate::net;
+use std::time::Duration;
 
 const KIND: Kind = Kind {
     api_version: "metallb.io/v1beta1",
@@ -38,7 +42,7 @@ pub struct ServiceAllocation {
 }
 
 /// One pool.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PoolModel {
     /// `namespace/name`.
     pub id: Option<String>,
@@ -56,14 +60,8 @@ pub struct PoolModel {
     pub service_allocation: Option<ServiceAllocation>,
     /// SSA `force`.
     pub force_conflicts: Option<bool>,
-}
-
-impl PoolModel {
-    fn ns(&self) -> String {
-        self.namespace
-            .clone()
-            .unwrap_or_else(|| super::DEFAULT_NAMESPACE.into())
-    }
+    /// The resource's own `connection` (else the provider block's).
+    pub connection: Option<Connection>,
 }
 
 /// The spec this resource applies: what is configured (with the CRD's
@@ -118,33 +116,88 @@ fn fill(mut m: PoolModel, o: &Object<Json>, all: bool) -> PoolModel {
             service_selectors: selectors_from(a.get("serviceSelectors")),
         });
     }
-    m.namespace = Some(o.metadata.namespace.clone().unwrap_or_else(|| m.ns()));
-    m.id = Some(format!("{}/{}", m.ns(), m.name));
     m
 }
 
-impl IpAddressPool {
-    async fn apply(&self, ctx: &Ctx<Client>, plan: PoolModel, verb: &str) -> Result<PoolModel> {
-        let ns = plan.ns();
-        let force = plan.force_conflicts.unwrap_or(false);
-        let o = apply_object(
-            ctx.client(),
-            KIND,
-            "IPAddressPool",
-            verb,
-            &ns,
-            &plan.name,
-            spec(&plan),
-            force,
-        )
-        .await?;
-        // The state is what the apiserver answered, read as a refresh reads it.
-        Ok(fill(plan, &o, false))
+impl Managed for PoolModel {
+    const KIND: Kind = KIND;
+    identity_fields!();
+    fn spec(&self) -> Json {
+        spec(self)
+    }
+    fn fill(self, o: &Object<Json>, all: bool) -> Self {
+        fill(self, o, all)
+    }
+}
+
+/// Across pools, at plan: MetalLB's webhook validates every pool of the
+/// namespace with the candidate swapped in (metallb
+/// `internal/k8s/webhooks/webhookv1beta1/ipaddresspool_webhook.go`,
+/// `ipAddressListWithUpdate`), so an address overlapping another pool is
+/// refused at apply. When the cluster answers, the namespace's pools are
+/// listed (one request, only when the addresses are new or changed) and an
+/// overlap is an error at `addresses[i]` naming the other pool. When it
+/// does not (a cluster made in the same apply), the check is skipped: a
+/// plan for new objects needs no cluster. Pools of the same configuration
+/// that do not exist yet cannot be seen here; the webhook refuses the
+/// second at apply.
+async fn overlaps_with_other_pools(client: &Client, plan: &mut PlanChange<'_>) {
+    let addrs = plan.planned_attr("addresses");
+    if addrs.contains_unknown() || (!plan.creating() && plan.prior_attr("addresses") == addrs) {
+        return;
+    }
+    let mine: Vec<(usize, String, net::Span)> = addrs
+        .elements()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| {
+            let a = v.as_str()?;
+            net::parse(a).ok().map(|sp| (i, a.to_string(), sp))
+        })
+        .collect();
+    let (Some(name), Some(ns)) = (
+        plan.planned_attr("name").as_str().map(str::to_string),
+        plan.planned_attr("namespace").as_str().map(str::to_string),
+    ) else {
+        return;
+    };
+    if mine.is_empty() {
+        return;
+    }
+    let others = match client
+        .list_once::<Json>(KIND, &ns, Duration::from_secs(5))
+        .await
+    {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::debug!(error = %e, "pools not listed at plan; the overlap check is left to the webhook");
+            return;
+        }
+    };
+    for other in others.iter().filter(|o| o.metadata.name != name) {
+        let theirs = strings_from(other.spec.get("addresses")).unwrap_or_default();
+        for (i, a, sp) in &mine {
+            let hit = theirs
+                .iter()
+                .find(|t| net::parse(t).is_ok_and(|o| o.overlaps(sp)));
+            if let Some(t) = hit {
+                plan.diagnostics.attribute_error(
+                    AttributePath::attr("addresses").join_index(*i as i64),
+                    "Invalid attribute value",
+                    format!(
+                        "addresses[{i}]: CIDR {a:?} overlaps with CIDR {t:?} of IPAddressPool \
+                         {ns}/{} on the cluster: MetalLB's webhook refuses overlapping pools.",
+                        other.metadata.name
+                    ),
+                );
+            }
+        }
     }
 }
 
 impl Resource for IpAddressPool {
-    type Client = Client;
+    type Client = Connections;
     type Model = PoolModel;
     const NAME: &'static str = "metallb_ip_address_pool";
 
@@ -162,7 +215,10 @@ impl Resource for IpAddressPool {
                     .required()
                     .describe(
                         "CIDRs (`10.0.0.0/28`, `fd00::/120`) or ranges \
-                         (`192.168.1.240-192.168.1.250`). They may not overlap.",
+                         (`192.168.1.240-192.168.1.250`). They may not overlap each other, nor another \
+                         pool's in the namespace (checked at plan when the cluster answers; pools \
+                         of this configuration that do not exist yet are checked by MetalLB's \
+                         webhook at apply).",
                     )
                     .validator(labforge_framework::schema::validators::size_between(
                         1, 4096,
@@ -248,78 +304,35 @@ impl Resource for IpAddressPool {
         Some("`namespace/name`, e.g. `metallb-system/lab-pool`")
     }
 
-    async fn create(&self, ctx: &Ctx<Client>, plan: PoolModel) -> Result<PoolModel> {
-        self.apply(ctx, plan, "create").await
+    async fn modify_plan(&self, ctx: &Ctx<Connections>, plan: &mut PlanChange<'_>) -> Result<()> {
+        let client = plan_client(ctx, plan)?;
+        overlaps_with_other_pools(&client, plan).await;
+        Ok(())
     }
 
-    async fn read(&self, ctx: &Ctx<Client>, state: PoolModel) -> Result<Option<PoolModel>> {
-        let ns = state.ns();
-        let o = ctx
-            .client()
-            .get::<Json>(KIND, &ns, &state.name)
-            .await
-            .map_err(|e| {
-                api_error(
-                    "Unable to read IPAddressPool".into(),
-                    KIND,
-                    &ns,
-                    &state.name,
-                    e,
-                )
-            })?;
-        Ok(o.map(|o| fill(state, &o, false)))
+    async fn create(&self, ctx: &Ctx<Connections>, plan: PoolModel) -> Result<PoolModel> {
+        apply(ctx, plan, "create").await
+    }
+
+    async fn read(&self, ctx: &Ctx<Connections>, state: PoolModel) -> Result<Option<PoolModel>> {
+        read(ctx, state).await
     }
 
     async fn update(
         &self,
-        ctx: &Ctx<Client>,
+        ctx: &Ctx<Connections>,
         _prior: PoolModel,
         plan: PoolModel,
     ) -> Result<PoolModel> {
-        self.apply(ctx, plan, "update").await
+        apply(ctx, plan, "update").await
     }
 
-    async fn delete(&self, ctx: &Ctx<Client>, state: PoolModel) -> Result<()> {
-        let ns = state.ns();
-        ctx.client()
-            .delete(KIND, &ns, &state.name)
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                api_error(
-                    "Unable to delete IPAddressPool".into(),
-                    KIND,
-                    &ns,
-                    &state.name,
-                    e,
-                )
-            })
+    async fn delete(&self, ctx: &Ctx<Connections>, state: PoolModel) -> Result<()> {
+        delete(ctx, state).await
     }
 
-    async fn import(&self, ctx: &Ctx<Client>, id: &str) -> Result<PoolModel> {
-        let (ns, name) = parse_import_id(id)?;
-        let m = PoolModel {
-            id: None,
-            name: name.clone(),
-            namespace: Some(ns.clone()),
-            addresses: Vec::new(),
-            auto_assign: None,
-            avoid_buggy_ips: None,
-            service_allocation: None,
-            force_conflicts: Some(false),
-        };
-        let o = ctx
-            .client()
-            .get::<Json>(KIND, &ns, &name)
-            .await
-            .map_err(|e| api_error("Unable to import IPAddressPool".into(), KIND, &ns, &name, e))?
-            .ok_or_else(|| {
-                labforge_framework::Error::new(
-                    "Unable to import IPAddressPool",
-                    format!("no IPAddressPool {ns}/{name} on the cluster"),
-                )
-            })?;
-        Ok(fill(m, &o, true))
+    async fn import(&self, ctx: &Ctx<Connections>, id: &str) -> Result<PoolModel> {
+        import(ctx, id).await
     }
 }
 
@@ -338,7 +351,7 @@ mod tests {
             auto_assign: None,
             avoid_buggy_ips: Some(true),
             service_allocation: None,
-            force_conflicts: None,
+            ..PoolModel::default()
         };
         assert_eq!(
             spec(&m),
