@@ -55,7 +55,10 @@ impl fmt::Display for Contract {
 
 /// A version string that names no supported contract.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsupported Talos version {given:?}: supported versions are {}", supported_list())]
+#[error(
+    "unsupported Talos version {given:?}: supported versions are {}",
+    supported_list()
+)]
 pub struct UnsupportedContract {
     /// The text that was given.
     pub given: String,
@@ -117,7 +120,9 @@ mod tests {
 
     #[test]
     fn refuses_others_listing_the_supported() {
-        for s in ["v1.12", "v2.0", "1", "", "v1.13x", "1.13.", "latest", "v1.141"] {
+        for s in [
+            "v1.12", "v2.0", "1", "", "v1.13x", "1.13.", "latest", "v1.141",
+        ] {
             let e = s.parse::<Contract>().unwrap_err();
             assert!(e.to_string().contains("v1.13, v1.14"), "{s}: {e}");
         }

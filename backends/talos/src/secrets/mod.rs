@@ -133,8 +133,7 @@ fn gen_token() -> Result<String, SecretsError> {
 pub fn is_token(s: &str) -> bool {
     let ok = |p: &str, n: usize| {
         p.len() == n
-            && p
-                .bytes()
+            && p.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
     };
     matches!(s.split_once('.'), Some((a, b)) if ok(a, 6) && ok(b, 16))
@@ -241,8 +240,12 @@ impl Bundle {
         let now = SystemTime::now();
         let (etcd_crt, etcd_key) =
             pki::new_ca(pki::KeyKind::EcdsaP256, Some("etcd"), now, CA_VALIDITY)?;
-        let (k8s_crt, k8s_key) =
-            pki::new_ca(pki::KeyKind::EcdsaP256, Some("kubernetes"), now, CA_VALIDITY)?;
+        let (k8s_crt, k8s_key) = pki::new_ca(
+            pki::KeyKind::EcdsaP256,
+            Some("kubernetes"),
+            now,
+            CA_VALIDITY,
+        )?;
         // NewAggregatorCA sets CommonName("front-proxy"), which siderolabs/crypto's
         // CA constructor ignores: the subject is empty (see the testdata bundle).
         let (agg_crt, agg_key) = pki::new_ca(pki::KeyKind::EcdsaP256, None, now, CA_VALIDITY)?;
@@ -294,10 +297,13 @@ impl Bundle {
         if secrets.bootstraptoken.is_empty() {
             missing.push("secrets.bootstraptoken is required".to_string());
         }
-        if secrets.aescbcencryptionsecret.is_empty() && secrets.secretboxencryptionsecret.is_empty() {
+        if secrets.aescbcencryptionsecret.is_empty() && secrets.secretboxencryptionsecret.is_empty()
+        {
             missing.push("one of [secrets.secretboxencryptionsecret, secrets.aescbcencryptionsecret] is required".to_string());
         }
-        if !secrets.aescbcencryptionsecret.is_empty() && !secrets.secretboxencryptionsecret.is_empty() {
+        if !secrets.aescbcencryptionsecret.is_empty()
+            && !secrets.secretboxencryptionsecret.is_empty()
+        {
             missing.push("only one of [secrets.secretboxencryptionsecret, secrets.aescbcencryptionsecret] is allowed".to_string());
         }
         let trustd = file.trustdinfo.unwrap_or_default();
@@ -338,7 +344,9 @@ impl Bundle {
             },
         };
         match (etcd, k8s, agg, os, sa) {
-            (Some(etcd), Some(k8s), Some(k8s_aggregator), Some(os), Some(sa)) if missing.is_empty() => {
+            (Some(etcd), Some(k8s), Some(k8s_aggregator), Some(os), Some(sa))
+                if missing.is_empty() =>
+            {
                 Ok(Bundle {
                     cluster_id: cluster.id,
                     cluster_secret: cluster.secret,

@@ -14,8 +14,8 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, Ed25519
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
 };
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
 
@@ -51,9 +51,13 @@ pub(crate) fn pem_encode(label: &str, der: &[u8]) -> String {
 /// Decodes the first PEM block: (label, DER).
 pub(crate) fn pem_decode(text: &str) -> Result<(String, Vec<u8>), SecretsError> {
     let bad = |why: &str| SecretsError::InvalidPem(why.to_string());
-    let start = text.find("-----BEGIN ").ok_or_else(|| bad("no BEGIN line"))?;
+    let start = text
+        .find("-----BEGIN ")
+        .ok_or_else(|| bad("no BEGIN line"))?;
     let rest = &text[start + "-----BEGIN ".len()..];
-    let label_end = rest.find("-----").ok_or_else(|| bad("malformed BEGIN line"))?;
+    let label_end = rest
+        .find("-----")
+        .ok_or_else(|| bad("malformed BEGIN line"))?;
     let label = rest[..label_end].to_string();
     let body_and_end = &rest[label_end + 5..];
     let end_marker = format!("-----END {label}-----");
@@ -118,9 +122,7 @@ pub(crate) fn load_key(pem: &str) -> Result<Key, SecretsError> {
             &rcgen::PKCS_ED25519,
         )
         .map_err(|_| bad())?,
-        "PRIVATE KEY" | "RSA PRIVATE KEY" => {
-            KeyPair::from_pem(pem).map_err(|_| bad())?
-        }
+        "PRIVATE KEY" | "RSA PRIVATE KEY" => KeyPair::from_pem(pem).map_err(|_| bad())?,
         _ => {
             return Err(SecretsError::InvalidKey(format!(
                 "unsupported PEM block {label:?}"
@@ -160,7 +162,10 @@ pub(crate) fn new_ca(
     let mut params = CertificateParams::default();
     params.distinguished_name = organizations(organization.as_slice());
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyCertSign];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyCertSign,
+    ];
     params.extended_key_usages = vec![
         ExtendedKeyUsagePurpose::ServerAuth,
         ExtendedKeyUsagePurpose::ClientAuth,

@@ -38,14 +38,31 @@ fn generated_bundle_has_talos_key_types_and_lifetimes() {
     assert!(is_token(&b.trustd_token));
     assert_eq!(URL_SAFE.decode(&b.cluster_id).unwrap().len(), 32);
     assert_eq!(STANDARD.decode(&b.cluster_secret).unwrap().len(), 32);
-    assert_eq!(STANDARD.decode(&b.secretbox_encryption_secret).unwrap().len(), 32);
+    assert_eq!(
+        STANDARD
+            .decode(&b.secretbox_encryption_secret)
+            .unwrap()
+            .len(),
+        32
+    );
     assert!(b.aescbc_encryption_secret.is_none());
 
-    for (ca, org) in [(&b.etcd, vec!["etcd"]), (&b.k8s, vec!["kubernetes"]), (&b.k8s_aggregator, vec![])] {
-        assert!(ca.key.starts_with("-----BEGIN EC PRIVATE KEY-----"), "{}", ca.cert);
+    for (ca, org) in [
+        (&b.etcd, vec!["etcd"]),
+        (&b.k8s, vec!["kubernetes"]),
+        (&b.k8s_aggregator, vec![]),
+    ] {
+        assert!(
+            ca.key.starts_with("-----BEGIN EC PRIVATE KEY-----"),
+            "{}",
+            ca.cert
+        );
         with_cert(&ca.cert, |c| {
             assert_eq!(orgs(c), org);
-            assert_eq!(c.public_key().algorithm.algorithm, x509_parser::oid_registry::OID_KEY_TYPE_EC_PUBLIC_KEY);
+            assert_eq!(
+                c.public_key().algorithm.algorithm,
+                x509_parser::oid_registry::OID_KEY_TYPE_EC_PUBLIC_KEY
+            );
             assert!(c.is_ca());
             let life = c.validity().not_after.timestamp() - c.validity().not_before.timestamp();
             assert_eq!(life, 87_600 * 3600);
@@ -58,10 +75,16 @@ fn generated_bundle_has_talos_key_types_and_lifetimes() {
     assert!(b.os.key.starts_with("-----BEGIN ED25519 PRIVATE KEY-----"));
     with_cert(&b.os.cert, |c| {
         assert_eq!(orgs(c), vec!["talos"]);
-        assert_eq!(c.public_key().algorithm.algorithm, x509_parser::oid_registry::OID_SIG_ED25519);
+        assert_eq!(
+            c.public_key().algorithm.algorithm,
+            x509_parser::oid_registry::OID_SIG_ED25519
+        );
         assert!(c.is_ca());
     });
-    assert!(b.k8s_serviceaccount_key.starts_with("-----BEGIN EC PRIVATE KEY-----"));
+    assert!(
+        b.k8s_serviceaccount_key
+            .starts_with("-----BEGIN EC PRIVATE KEY-----")
+    );
     pki::load_key(&b.k8s_serviceaccount_key).unwrap();
     // Two bundles share nothing.
     let b2 = Bundle::generate(Contract::V1_13).unwrap();
@@ -96,7 +119,9 @@ fn generated_bundle_round_trips() {
 
 #[test]
 fn incomplete_files_are_refused_with_talos_texts() {
-    let e = Bundle::from_yaml("cluster:\n  id: x\n").unwrap_err().to_string();
+    let e = Bundle::from_yaml("cluster:\n  id: x\n")
+        .unwrap_err()
+        .to_string();
     for want in [
         "cluster.secret is required",
         "secrets.bootstraptoken is required",
@@ -154,7 +179,9 @@ fn admin_certificate_from_imported_talos_ca() {
     let cert = decode_b64_pem(&cc.client_certificate).unwrap();
     let (_, ca_der) = parsed(&b.os.cert);
     let (_, ca) = parse_x509_certificate(&ca_der).unwrap();
-    with_cert(&cert, |c| c.verify_signature(Some(ca.public_key())).unwrap());
+    with_cert(&cert, |c| {
+        c.verify_signature(Some(ca.public_key())).unwrap()
+    });
 }
 
 #[test]
@@ -184,7 +211,12 @@ fn talosconfig_has_talosctl_shape() {
         client_certificate: "Q1JU".into(),
         client_key: "S0VZ".into(),
     };
-    let text = talosconfig("lab", &cc, &["10.0.0.5".into()], &["10.0.0.6".into(), "10.0.0.7".into()]);
+    let text = talosconfig(
+        "lab",
+        &cc,
+        &["10.0.0.5".into()],
+        &["10.0.0.6".into(), "10.0.0.7".into()],
+    );
     let v: serde_norway::Value = serde_norway::from_str(&text).unwrap();
     assert_eq!(v["context"].as_str(), Some("lab"));
     let c = &v["contexts"]["lab"];
