@@ -46,4 +46,5 @@ pub mod kubernetes;
 pub mod pfsense;
 pub mod proxmox;
 pub mod routeros;
+pub mod talos;
 pub mod technitium;

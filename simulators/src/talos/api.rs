@@ -1,0 +1,638 @@
+//! The gRPC handlers: MachineService and the COSI State service, as
+//! machined and apid answer them (siderolabs/talos
+//! `internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go`,
+//! `internal/app/internal/machinehelper/machinehelper.go`,
+//! `internal/app/resources/access.go`, `pkg/grpc/middleware/authz/
+//! authorizer.go`; tags v1.13.9 and v1.14.0-rc.1). Error texts are quoted
+//! from those files.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prost::Message as _;
+use tokio::sync::Notify;
+use tonic::{Code, Request, Response, Status};
+
+use super::config::{self, MachineType};
+use super::kubeconfig::{self, KubeTarget};
+use super::proto::common::{Data, Metadata};
+use super::proto::cosi::resource as cosi;
+use super::proto::machine::{
+    self as pb, apply_configuration_request::Mode, machine_service_server::MachineService,
+};
+use super::schema::{self, SchemaVersion};
+use super::tls::{Level, level};
+use super::{Cluster, Node, Shared, TalosVersion, schedule_reboot};
+use crate::common::lock;
+
+/// Who is calling over this connection.
+#[derive(Debug, Clone)]
+pub(crate) enum Peer {
+    /// Maintenance mode: no client certificate; every caller is `os:reader`.
+    Maintenance,
+    /// mTLS: the client certificate's roles.
+    Roles(Vec<String>),
+}
+
+/// The handlers of one connection.
+#[derive(Clone)]
+pub(crate) struct Api {
+    pub(crate) shared: Shared,
+    pub(crate) node: String,
+    pub(crate) peer: Peer,
+    /// Closes this connection (an answer lost on the way back).
+    pub(crate) kill: Arc<Notify>,
+}
+
+/// A server stream of `common.Data`.
+type DataStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<Data, Status>> + Send + 'static>>;
+
+/// `ErrNotAuthorized` of Talos's authorizer.
+fn not_authorized() -> Status {
+    Status::permission_denied("not authorized")
+}
+
+/// `MachineConfigs.config.talos.dev`.
+const MACHINE_CONFIG_TYPE: &str = "MachineConfigs.config.talos.dev";
+const DEFAULT_TRY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Go's `time.Duration.String()` for whole milliseconds.
+fn go_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let (h, m) = (ms / 3_600_000, (ms / 60_000) % 60);
+    let s = (ms % 60_000) as f64 / 1000.0;
+    let secs = if s.fract() == 0.0 {
+        format!("{}s", s as u64)
+    } else {
+        format!("{s}s")
+    };
+    match (h, m) {
+        (0, 0) => secs,
+        (0, m) => format!("{m}m{secs}"),
+        (h, m) => format!("{h}h{m}m{secs}"),
+    }
+}
+
+impl Api {
+    fn level(&self) -> Option<Level> {
+        match &self.peer {
+            Peer::Maintenance => Some(Level::Reader),
+            Peer::Roles(r) => level(r),
+        }
+    }
+
+    fn require(&self, need: Level) -> Result<(), Status> {
+        match self.level() {
+            Some(l) if l >= need => Ok(()),
+            _ => Err(not_authorized()),
+        }
+    }
+
+    /// The node a request is for: the receiving one, or the one named in
+    /// the `node` metadata (apid proxies to it; answers then carry its
+    /// hostname).
+    fn target<T>(&self, req: &Request<T>) -> Result<(String, Option<Metadata>), Status> {
+        let Some(v) = req.metadata().get("node").and_then(|v| v.to_str().ok()) else {
+            return Ok((self.node.clone(), None));
+        };
+        let c = lock(&self.shared);
+        let found = c
+            .nodes
+            .values()
+            .find(|n| {
+                n.name == v
+                    || n.addr.to_string() == v
+                    || (n.name == self.node && (v == "127.0.0.1" || v == "localhost"))
+            })
+            .map(|n| n.name.clone());
+        match found {
+            Some(name) => {
+                if name != self.node && matches!(self.peer, Peer::Maintenance) {
+                    // Maintenance mode does not proxy.
+                    return Err(not_authorized());
+                }
+                Ok((
+                    name.clone(),
+                    Some(Metadata {
+                        hostname: name,
+                        error: String::new(),
+                    }),
+                ))
+            }
+            None => Err(Status::unavailable(format!(
+                "connection error: desc = \"transport: Error while dialing: dial tcp {v}:50000: connect: no route to host\""
+            ))),
+        }
+    }
+
+    /// Counts the call, lets time pass, takes an injected failure, and
+    /// refuses a node that is down (proxied to while rebooting).
+    fn enter(&self, node: &str, rpc: &str, path: &str) -> Result<(), Status> {
+        let mut c = lock(&self.shared);
+        c.counters.hit("GRPC", path);
+        c.tick(node);
+        let Some(n) = c.nodes.get_mut(node) else {
+            return Err(Status::unavailable("node not found"));
+        };
+        n.counters.hit("GRPC", path);
+        if n.down_until.is_some() {
+            return Err(Status::unavailable("node is rebooting"));
+        }
+        if let Some(i) = n.fail_next.iter().position(|(r, _, _)| r == rpc) {
+            let (_, code, msg) = n.fail_next.remove(i);
+            return Err(Status::new(code, msg));
+        }
+        Ok(())
+    }
+}
+
+fn node_mut<'a>(c: &'a mut Cluster, name: &str) -> Result<&'a mut Node, Status> {
+    c.nodes
+        .get_mut(name)
+        .ok_or_else(|| Status::unavailable("node not found"))
+}
+
+fn docs_of(text: Option<&String>) -> Vec<config::Document> {
+    text.and_then(|t| config::parse_documents(t).ok())
+        .unwrap_or_default()
+}
+
+/// What an accepted apply does.
+enum Effect {
+    /// Maintenance: write the config, install, reboot.
+    Install,
+    /// Running and persistent config now.
+    Live,
+    /// Persistent now, running at the next boot, reboot now.
+    Reboot,
+    /// Persistent only.
+    Staged,
+    /// Running only, reverted after the timeout.
+    Try(Duration),
+}
+
+/// Decodes and validates as Talos's loader does: InvalidArgument on failure.
+fn decode(version: TalosVersion, data: &[u8]) -> Result<(String, Vec<config::Document>), Status> {
+    let text = String::from_utf8(data.to_vec())
+        .map_err(|_| Status::invalid_argument("failed to parse config: not UTF-8 text"))?;
+    let docs = config::parse_documents(&text).map_err(Status::invalid_argument)?;
+    let sv = match version {
+        TalosVersion::V1_13 => SchemaVersion::V1_13,
+        TalosVersion::V1_14 => SchemaVersion::V1_14,
+    };
+    let schema = sv.schema().map_err(Status::internal)?;
+    for d in &docs {
+        if let Some(e) = schema::check_document(schema, d).into_iter().next() {
+            return Err(Status::invalid_argument(e));
+        }
+    }
+    Ok((text, docs))
+}
+
+#[tonic::async_trait]
+impl MachineService for Api {
+    async fn apply_configuration(
+        &self,
+        req: Request<pb::ApplyConfigurationRequest>,
+    ) -> Result<Response<pb::ApplyConfigurationResponse>, Status> {
+        let (node, md) = self.target(&req)?;
+        self.enter(
+            &node,
+            "ApplyConfiguration",
+            "/machine.MachineService/ApplyConfiguration",
+        )?;
+        let r = req.into_inner();
+        let mode = Mode::try_from(r.mode).unwrap_or(Mode::Reboot);
+        let try_timeout = r
+            .try_mode_timeout
+            .and_then(|d| Duration::try_from(d).ok())
+            .filter(|d| !d.is_zero())
+            .unwrap_or(DEFAULT_TRY_TIMEOUT);
+
+        let (effect, chosen, details, diff, text, docs, delay) = {
+            let mut c = lock(&self.shared);
+            let delay = c.apply_delay;
+            let n = node_mut(&mut c, &node)?;
+            let maintenance = !n.configured;
+            // The apply RPC needs os:admin; in maintenance mode the handler
+            // lets os:reader through (machined.go's rules).
+            if !maintenance {
+                self.require(Level::Admin)?;
+            }
+            let (text, docs) = decode(n.version, &r.data)?;
+            let has_v1alpha1 = docs.iter().any(config::Document::is_v1alpha1);
+            if !maintenance && !has_v1alpha1 {
+                return Err(Status::invalid_argument(
+                    "the applied machine configuration doesn't contain v1alpha1 config, did you mean to patch the machine config instead?",
+                ));
+            }
+            let mut errs = config::semantic_errors(&docs);
+            if maintenance {
+                errs.extend(config::install_errors(&docs));
+            }
+            if !errs.is_empty() {
+                return Err(Status::invalid_argument(config::multierror(&errs)));
+            }
+            if n.reboot_pending && !r.dry_run {
+                return Err(Status::failed_precondition(
+                    "configuration was already applied and node is rebooting, cannot apply more configuration changes until next reboot",
+                ));
+            }
+            if n.applying {
+                return Err(Status::failed_precondition(
+                    "another apply configuration is already in progress",
+                ));
+            }
+            let old = n.running.clone().unwrap_or_default();
+            let diff = config::line_diff(&old, &text);
+            let (effect, chosen, details) = if maintenance {
+                match n.version {
+                    TalosVersion::V1_13 => (
+                        Effect::Install,
+                        Mode::Reboot,
+                        "Applied configuration with a reboot".to_string(),
+                    ),
+                    TalosVersion::V1_14 => (
+                        Effect::Install,
+                        Mode::NoReboot,
+                        "Applied configuration without a reboot".to_string(),
+                    ),
+                }
+            } else {
+                resolve_mode(n, mode, &docs, &diff, try_timeout)?
+            };
+            if !r.dry_run {
+                n.applying = true;
+            }
+            (effect, chosen, details, diff, text, docs, delay)
+        };
+
+        if r.dry_run {
+            return Ok(Response::new(pb::ApplyConfigurationResponse {
+                messages: vec![pb::ApplyConfiguration {
+                    metadata: md,
+                    warnings: vec![],
+                    mode: chosen as i32,
+                    mode_details: format!(
+                        "Dry run summary:\n{details} (skipped in dry-run).\n\nConfig diff:\n\n{diff}"
+                    ),
+                }],
+            }));
+        }
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let drop_answer = {
+            let mut c = lock(&self.shared);
+            if config::machine_type(&docs) == Some(MachineType::ControlPlane) {
+                c.learn_ca(&docs);
+            }
+            let n = node_mut(&mut c, &node)?;
+            n.applying = false;
+            n.apply_count += 1;
+            let reboot = match effect {
+                Effect::Install => {
+                    n.persistent = Some(text.clone());
+                    n.running = Some(text);
+                    true
+                }
+                Effect::Live => {
+                    n.persistent = Some(text.clone());
+                    n.running = Some(text);
+                    n.try_until = None;
+                    false
+                }
+                Effect::Reboot => {
+                    n.persistent = Some(text);
+                    true
+                }
+                Effect::Staged => {
+                    n.persistent = Some(text);
+                    false
+                }
+                Effect::Try(d) => {
+                    n.running = Some(text);
+                    n.try_until = Some(Instant::now() + d);
+                    false
+                }
+            };
+            if reboot {
+                n.reboot_pending = true;
+            }
+            let drop_answer = std::mem::take(&mut n.drop_next_apply);
+            drop(c);
+            if reboot {
+                schedule_reboot(&self.shared, &node);
+            }
+            drop_answer
+        };
+        if drop_answer {
+            self.kill.notify_one();
+            std::future::pending::<()>().await;
+        }
+        Ok(Response::new(pb::ApplyConfigurationResponse {
+            messages: vec![pb::ApplyConfiguration {
+                metadata: md,
+                warnings: vec![],
+                mode: chosen as i32,
+                mode_details: details,
+            }],
+        }))
+    }
+
+    async fn bootstrap(
+        &self,
+        req: Request<pb::BootstrapRequest>,
+    ) -> Result<Response<pb::BootstrapResponse>, Status> {
+        let (node, md) = self.target(&req)?;
+        self.enter(&node, "Bootstrap", "/machine.MachineService/Bootstrap")?;
+        self.require(Level::Admin)?;
+        let mut c = lock(&self.shared);
+        let n = node_mut(&mut c, &node)?;
+        // Order of checks: v1alpha1_server.go Bootstrap (Addendum item 9).
+        if Instant::now() < n.bootstrap_not_before {
+            return Err(Status::failed_precondition(
+                "bootstrap is not available yet",
+            ));
+        }
+        match config::machine_type(&docs_of(n.running.as_ref())) {
+            None => {
+                return Err(Status::unimplemented(
+                    "machine type is not set, cannot use bootstrap API",
+                ));
+            }
+            Some(MachineType::Worker) => {
+                return Err(Status::unimplemented(
+                    "bootstrap is only available on control plane nodes",
+                ));
+            }
+            Some(MachineType::ControlPlane) => {}
+        }
+        if !n.time_in_sync {
+            return Err(Status::failed_precondition("time is not in sync yet"));
+        }
+        if n.bootstrapped {
+            return Err(Status::already_exists("etcd data directory is not empty"));
+        }
+        n.bootstrapped = true;
+        Ok(Response::new(pb::BootstrapResponse {
+            messages: vec![pb::Bootstrap { metadata: md }],
+        }))
+    }
+
+    async fn kubeconfig(&self, req: Request<()>) -> Result<Response<DataStream>, Status> {
+        let (node, md) = self.target(&req)?;
+        self.enter(&node, "Kubeconfig", "/machine.MachineService/Kubeconfig")?;
+        self.require(Level::Admin)?;
+        let (docs, target) = {
+            let c = lock(&self.shared);
+            let n = c
+                .nodes
+                .get(&node)
+                .ok_or_else(|| Status::unavailable("node not found"))?;
+            let docs = docs_of(n.running.as_ref());
+            match config::machine_type(&docs) {
+                None => {
+                    return Err(Status::unimplemented(
+                        "machine type is not set, cannot use kubeconfig API",
+                    ));
+                }
+                Some(MachineType::Worker) => {
+                    return Err(Status::unimplemented(
+                        "kubeconfig is only available on control plane nodes",
+                    ));
+                }
+                Some(MachineType::ControlPlane) => {}
+            }
+            // Simulator model (not a Talos text): the admin kubeconfig is
+            // handed out once etcd was bootstrapped on this node, so a
+            // provider that asks too early retries ("not available yet").
+            if !n.bootstrapped {
+                return Err(Status::failed_precondition(
+                    "kubeconfig is not available yet: the cluster is not bootstrapped",
+                ));
+            }
+            (docs, c.kubernetes.clone())
+        };
+        let cluster = config::cluster_name(&docs).unwrap_or_else(|| "talos".into());
+        let target = match target {
+            Some(t) => t,
+            None => {
+                let Some((ca, Some(ca_key))) = config::kubernetes_ca(&docs) else {
+                    return Err(Status::failed_precondition(
+                        "k8s API server CA config is not set",
+                    ));
+                };
+                let server = config::cluster_endpoint(&docs).unwrap_or_default();
+                let lifetime = config::admin_cert_lifetime(&docs);
+                let (cert_pem, key_pem) =
+                    kubeconfig::admin_cert(&ca, &ca_key, lifetime).map_err(Status::internal)?;
+                KubeTarget {
+                    server,
+                    ca_pem: ca,
+                    cert_pem,
+                    key_pem,
+                }
+            }
+        };
+        let bytes = kubeconfig::archive(&kubeconfig::render(&cluster, &target))
+            .map_err(Status::internal)?;
+        Ok(Response::new(Box::pin(tokio_stream::iter(vec![Ok(
+            Data {
+                metadata: md,
+                bytes,
+            },
+        )]))))
+    }
+
+    async fn reboot(
+        &self,
+        req: Request<pb::RebootRequest>,
+    ) -> Result<Response<pb::RebootResponse>, Status> {
+        let (node, md) = self.target(&req)?;
+        self.enter(&node, "Reboot", "/machine.MachineService/Reboot")?;
+        self.require(Level::Operator)?;
+        schedule_reboot(&self.shared, &node);
+        Ok(Response::new(pb::RebootResponse {
+            messages: vec![pb::Reboot {
+                metadata: md,
+                actor_id: format!("sim-{node}-reboot"),
+            }],
+        }))
+    }
+
+    async fn version(&self, req: Request<()>) -> Result<Response<pb::VersionResponse>, Status> {
+        let (node, md) = self.target(&req)?;
+        self.enter(&node, "Version", "/machine.MachineService/Version")?;
+        self.require(Level::Reader)?;
+        let c = lock(&self.shared);
+        let n = c
+            .nodes
+            .get(&node)
+            .ok_or_else(|| Status::unavailable("node not found"))?;
+        Ok(Response::new(pb::VersionResponse {
+            messages: vec![pb::Version {
+                metadata: md,
+                version: Some(pb::VersionInfo {
+                    tag: n.tag.clone(),
+                    sha: "0000000".into(),
+                    built: String::new(),
+                    go_version: "go1.25.0".into(),
+                    os: "linux".into(),
+                    arch: "amd64".into(),
+                }),
+                platform: Some(pb::PlatformInfo {
+                    name: "metal".into(),
+                    mode: "metal".into(),
+                }),
+                // `features` only once a machine config is loaded.
+                features: n
+                    .running
+                    .is_some()
+                    .then_some(pb::FeaturesInfo { rbac: true }),
+            }],
+        }))
+    }
+}
+
+/// Mode resolution outside maintenance mode, per version.
+fn resolve_mode(
+    n: &Node,
+    mode: Mode,
+    docs: &[config::Document],
+    diff: &str,
+    try_timeout: Duration,
+) -> Result<(Effect, Mode, String), Status> {
+    const LIVE: &str = "Applied configuration without a reboot";
+    const STAGED: &str = "Staged configuration to be applied after the next reboot";
+    let try_note = |d: Duration| {
+        format!(
+            "{LIVE}\nThe config is applied in 'try' mode and will be automatically reverted back in {}",
+            go_duration(d)
+        )
+    };
+    match n.version {
+        TalosVersion::V1_14 => match mode {
+            Mode::Reboot => Err(Status::unimplemented(
+                "the REBOOT mode is not supported, please use AUTO or NO_REBOOT modes instead",
+            )),
+            Mode::Auto | Mode::NoReboot => Ok((Effect::Live, Mode::NoReboot, LIVE.into())),
+            Mode::Staged => Ok((Effect::Staged, Mode::Staged, STAGED.into())),
+            Mode::Try => Ok((Effect::Try(try_timeout), Mode::Try, try_note(try_timeout))),
+        },
+        TalosVersion::V1_13 => {
+            let old = docs_of(n.running.as_ref());
+            let immediate = config::can_apply_immediate(&old, docs);
+            let refusal =
+                format!("this config change can't be applied in immediate mode\ndiff:\n{diff}");
+            match mode {
+                Mode::Reboot => Ok((
+                    Effect::Reboot,
+                    Mode::Reboot,
+                    "Applied configuration with a reboot".into(),
+                )),
+                Mode::Auto if immediate => Ok((Effect::Live, Mode::NoReboot, LIVE.into())),
+                Mode::Auto => Ok((
+                    Effect::Reboot,
+                    Mode::Reboot,
+                    format!("Applied configuration with a reboot: {refusal}"),
+                )),
+                Mode::NoReboot | Mode::Try if !immediate => {
+                    Err(Status::new(Code::InvalidArgument, refusal))
+                }
+                Mode::NoReboot => Ok((Effect::Live, Mode::NoReboot, LIVE.into())),
+                Mode::Try => Ok((Effect::Try(try_timeout), Mode::Try, try_note(try_timeout))),
+                Mode::Staged => Ok((Effect::Staged, Mode::Staged, STAGED.into())),
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl cosi::state_server::State for Api {
+    async fn get(
+        &self,
+        req: Request<cosi::GetRequest>,
+    ) -> Result<Response<cosi::GetResponse>, Status> {
+        let (node, _) = self.target(&req)?;
+        self.enter(&node, "Get", "/cosi.resource.State/Get")?;
+        self.require(Level::Reader)?;
+        let r = req.into_inner();
+        // access.go AccessPolicy: namespace and type first, then
+        // sensitivity (MachineConfigs are Sensitive: os:admin only).
+        if r.namespace != "config" {
+            return Err(Status::permission_denied(format!(
+                "namespace {:?} is not supported",
+                r.namespace
+            )));
+        }
+        if r.r#type != MACHINE_CONFIG_TYPE {
+            return Err(Status::permission_denied(format!(
+                "resource type {:?} is not supported",
+                r.r#type
+            )));
+        }
+        self.require(Level::Admin)?;
+        let c = lock(&self.shared);
+        let n = c
+            .nodes
+            .get(&node)
+            .ok_or_else(|| Status::unavailable("node not found"))?;
+        let text = match r.id.as_str() {
+            "v1alpha1" => n.running.clone(),
+            "persistent" => n.persistent.clone(),
+            _ => None,
+        };
+        let Some(text) = text else {
+            return Err(Status::not_found(format!(
+                "resource {MACHINE_CONFIG_TYPE}(config/{}@undefined) doesn't exist",
+                r.id
+            )));
+        };
+        let spec = super::proto::config::MachineConfigSpec {
+            yaml_marshalled: text.clone().into_bytes(),
+        };
+        Ok(Response::new(cosi::GetResponse {
+            resource: Some(cosi::Resource {
+                metadata: Some(cosi::Metadata {
+                    namespace: "config".into(),
+                    r#type: MACHINE_CONFIG_TYPE.into(),
+                    id: r.id,
+                    version: n.apply_count.max(1).to_string(),
+                    owner: String::new(),
+                    phase: "running".into(),
+                    created: None,
+                    updated: None,
+                    finalizers: vec![],
+                    annotations: Default::default(),
+                    labels: Default::default(),
+                }),
+                spec: Some(cosi::Spec {
+                    proto_spec: spec.encode_to_vec(),
+                    yaml_spec: text,
+                }),
+            }),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration(Duration::from_secs(60)), "1m0s");
+        assert_eq!(go_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(go_duration(Duration::from_millis(500)), "500ms");
+        assert_eq!(go_duration(Duration::from_secs(3725)), "1h2m5s");
+    }
+}
