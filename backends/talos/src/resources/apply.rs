@@ -21,12 +21,14 @@
 use std::time::{Duration, Instant};
 
 use labforge_framework::schema::{Attribute, Nesting, Schema, modifiers, validators};
-use labforge_framework::{AttributePath, Ctx, Diagnostics, Error, PlanChange, Resource, Result, Value};
+use labforge_framework::{
+    AttributePath, Ctx, Diagnostics, Error, PlanChange, Resource, Result, Value,
+};
 use serde::{Deserialize, Serialize};
 use tonic::Code;
 
 use crate::client::{
-    ApplyMode, ApplyRequest, Auth, Client, Credentials, ErrorKind, NodeState, Target, TalosError,
+    ApplyMode, ApplyRequest, Auth, Client, Credentials, ErrorKind, NodeState, TalosError, Target,
 };
 use crate::config;
 
@@ -284,7 +286,12 @@ pub(crate) fn is_definitive(e: &TalosError) -> bool {
 
 /// A failed probe of the node, as a diagnostic: where the provider
 /// connected when nothing answered, `client_configuration` when TLS failed.
-pub(crate) fn unreachable(summary: &str, node: &str, endpoint: Option<&str>, e: &TalosError) -> Error {
+pub(crate) fn unreachable(
+    summary: &str,
+    node: &str,
+    endpoint: Option<&str>,
+    e: &TalosError,
+) -> Error {
     let t = target(node, endpoint);
     match e.kind() {
         ErrorKind::Tls | ErrorKind::CertificateRejected => Error::new(
@@ -398,7 +405,10 @@ pub struct ApplyModel {
 pub(crate) fn desired(input: &str, patches: &[String]) -> Result<String> {
     config::apply_patches(input, patches).map_err(|e| {
         // The input itself did not parse: blame it, not a patch.
-        if patches.is_empty() || e.message.starts_with("the machine configuration to patch is invalid") {
+        if patches.is_empty()
+            || e.message
+                .starts_with("the machine configuration to patch is invalid")
+        {
             return Error::new(
                 "Invalid machine configuration",
                 format!("machine_configuration_input: {}", e.message),
@@ -488,7 +498,12 @@ async fn running(
 const SUMMARY_APPLY: &str = "Unable to apply the machine configuration";
 
 /// Apply `plan` to its node and verify it; returns the mode the node used.
-async fn apply(ctx: &Ctx<Client>, plan: &ApplyModel, timeout: Duration, prior_mode: Option<&str>) -> Result<String> {
+async fn apply(
+    ctx: &Ctx<Client>,
+    plan: &ApplyModel,
+    timeout: Duration,
+    prior_mode: Option<&str>,
+) -> Result<String> {
     let client = ctx.client();
     let node = plan.node.as_str();
     let endpoint = plan.endpoint.as_deref();
@@ -516,14 +531,24 @@ async fn apply(ctx: &Ctx<Client>, plan: &ApplyModel, timeout: Duration, prior_mo
             };
             let req = ApplyRequest {
                 data: wanted.clone().into_bytes(),
-                mode: if staged { ApplyMode::Auto } else { mode_of(plan.apply_mode.as_deref()) },
+                mode: if staged {
+                    ApplyMode::Auto
+                } else {
+                    mode_of(plan.apply_mode.as_deref())
+                },
                 dry_run: false,
                 try_timeout: None,
             };
-            tracing::info!(node, "applying the machine configuration in maintenance mode (install and reboot)");
+            tracing::info!(
+                node,
+                "applying the machine configuration in maintenance mode (install and reboot)"
+            );
             resolved = mode_name(&req.mode).to_string();
             loop {
-                match client.apply_configuration(&direct, Auth::Insecure, &req).await {
+                match client
+                    .apply_configuration(&direct, Auth::Insecure, &req)
+                    .await
+                {
                     Ok(r) => {
                         resolved = mode_name(&r.mode).to_string();
                         for w in &r.warnings {
@@ -541,7 +566,11 @@ async fn apply(ctx: &Ctx<Client>, plan: &ApplyModel, timeout: Duration, prior_mo
                         match client.node_state(&t, Some(&creds)).await {
                             Ok(NodeState::Maintenance) if Instant::now() < deadline => continue,
                             Ok(NodeState::Maintenance) => {
-                                return Err(timed_out(node, started, &format!("the node stayed in maintenance mode ({e})")));
+                                return Err(timed_out(
+                                    node,
+                                    started,
+                                    &format!("the node stayed in maintenance mode ({e})"),
+                                ));
                             }
                             _ => break,
                         }
@@ -561,7 +590,10 @@ async fn apply(ctx: &Ctx<Client>, plan: &ApplyModel, timeout: Duration, prior_mo
     // A configured node: mutual TLS. Already running it? Then nothing to send.
     match running(client, &t, &creds, staged).await {
         Ok(Some(cur)) if config::normalize(&cur).ok().as_deref() == Some(wanted_norm.as_str()) => {
-            tracing::info!(node, "the node already runs this machine configuration; nothing to apply");
+            tracing::info!(
+                node,
+                "the node already runs this machine configuration; nothing to apply"
+            );
             return Ok(prior_mode.unwrap_or("no_reboot").to_string());
         }
         Ok(_) => {}
@@ -576,9 +608,16 @@ async fn apply(ctx: &Ctx<Client>, plan: &ApplyModel, timeout: Duration, prior_mo
         try_timeout: None,
     };
     let mut backoff = Duration::from_millis(500);
-    tracing::info!(node, mode = mode_name(&req.mode), "applying the machine configuration");
+    tracing::info!(
+        node,
+        mode = mode_name(&req.mode),
+        "applying the machine configuration"
+    );
     loop {
-        match client.apply_configuration(&t, Auth::Mtls(&creds), &req).await {
+        match client
+            .apply_configuration(&t, Auth::Mtls(&creds), &req)
+            .await
+        {
             Ok(r) => {
                 resolved = mode_name(&r.mode).to_string();
                 for w in &r.warnings {
@@ -610,8 +649,14 @@ async fn apply(ctx: &Ctx<Client>, plan: &ApplyModel, timeout: Duration, prior_mo
                 // before sending again (never a blind re-apply).
                 tracing::info!(node, error = %e, "no answer to the apply; reading the node's configuration to see whether it took it");
                 match poll_config(ctx, &t, &creds, staged, deadline, started).await? {
-                    Some(cur) if config::normalize(&cur).ok().as_deref() == Some(wanted_norm.as_str()) => {
-                        tracing::info!(node, "the node took the configuration (its answer was lost)");
+                    Some(cur)
+                        if config::normalize(&cur).ok().as_deref()
+                            == Some(wanted_norm.as_str()) =>
+                    {
+                        tracing::info!(
+                            node,
+                            "the node took the configuration (its answer was lost)"
+                        );
                         resolved = mode_name(&req.mode).to_string();
                         break;
                     }
@@ -619,7 +664,10 @@ async fn apply(ctx: &Ctx<Client>, plan: &ApplyModel, timeout: Duration, prior_mo
                         if Instant::now() + backoff > deadline {
                             return Err(timed_out(node, started, &e.to_string()));
                         }
-                        tracing::info!(node, "the node did not take the configuration; sending it again");
+                        tracing::info!(
+                            node,
+                            "the node did not take the configuration; sending it again"
+                        );
                     }
                 }
             }
@@ -752,7 +800,13 @@ async fn wait_running(
 }
 
 impl MachineConfigurationApply {
-    async fn write(&self, ctx: &Ctx<Client>, mut plan: ApplyModel, timeout: Duration, prior_mode: Option<&str>) -> Result<ApplyModel> {
+    async fn write(
+        &self,
+        ctx: &Ctx<Client>,
+        mut plan: ApplyModel,
+        timeout: Duration,
+        prior_mode: Option<&str>,
+    ) -> Result<ApplyModel> {
         let resolved = apply(ctx, &plan, timeout, prior_mode).await?;
         let patches = plan.config_patches.clone().unwrap_or_default();
         let sent = desired(&plan.machine_configuration_input, &patches)?;
@@ -799,13 +853,10 @@ impl Resource for MachineConfigurationApply {
         node_attrs(s, true)
             .attribute(
                 "machine_configuration_input",
-                Attribute::string()
-                    .required()
-                    .sensitive()
-                    .describe(
-                        "The machine configuration (YAML), e.g. from the \
+                Attribute::string().required().sensitive().describe(
+                    "The machine configuration (YAML), e.g. from the \
                          `homelab_talos_machine_configuration` data source.",
-                    ),
+                ),
             )
             .attribute(
                 "config_patches",
@@ -887,19 +938,27 @@ impl Resource for MachineConfigurationApply {
         let known_patches: Option<Vec<String>> = match &patches {
             Value::Null => Some(Vec::new()),
             v if v.is_unknown() => None,
-            v => v.elements().and_then(|es| {
-                es.iter().map(|e| e.as_str().map(str::to_string)).collect()
-            }),
+            v => v
+                .elements()
+                .and_then(|es| es.iter().map(|e| e.as_str().map(str::to_string)).collect()),
         };
         if let (Some(input), Some(patches)) = (input.as_str(), known_patches) {
             let sent = desired(input, &patches)?;
             normalized(&sent)?;
             let hash = config_hash(&sent);
-            let prior_hash = plan.prior_attr("machine_configuration_hash").as_str().map(str::to_string);
-            let prior_sent = plan.prior_attr("machine_configuration").as_str().map(str::to_string);
+            let prior_hash = plan
+                .prior_attr("machine_configuration_hash")
+                .as_str()
+                .map(str::to_string);
+            let prior_sent = plan
+                .prior_attr("machine_configuration")
+                .as_str()
+                .map(str::to_string);
             plan.set("machine_configuration", Value::string(sent.clone()));
             plan.set("machine_configuration_hash", Value::string(hash.clone()));
-            if !plan.creating() && (prior_hash.as_deref() != Some(&hash) || prior_sent.as_deref() != Some(&sent)) {
+            if !plan.creating()
+                && (prior_hash.as_deref() != Some(&hash) || prior_sent.as_deref() != Some(&sent))
+            {
                 plan.set("resolved_apply_mode", Value::unknown());
             }
         } else {
@@ -908,8 +967,11 @@ impl Resource for MachineConfigurationApply {
             plan.set("resolved_apply_mode", Value::unknown());
         }
         // Talos 1.14 refuses REBOOT on a configured node: say so now when the
-        // node can be asked (if not, the apply says it).
-        if plan.planned_attr("apply_mode").as_str() == Some("reboot")
+        // node can be asked (if not, the apply says it). Only when something
+        // is to be applied.
+        let applying = plan.creating() || *plan.planned != *plan.prior;
+        if applying
+            && plan.planned_attr("apply_mode").as_str() == Some("reboot")
             && let (Some(node), Some(cc)) = (
                 plan.planned_attr("node").as_str().map(str::to_string),
                 client_config_of(plan.planned_attr("client_configuration")),
@@ -998,9 +1060,15 @@ impl Resource for MachineConfigurationApply {
         Ok(Some(state))
     }
 
-    async fn update(&self, ctx: &Ctx<Client>, prior: ApplyModel, plan: ApplyModel) -> Result<ApplyModel> {
+    async fn update(
+        &self,
+        ctx: &Ctx<Client>,
+        prior: ApplyModel,
+        plan: ApplyModel,
+    ) -> Result<ApplyModel> {
         let timeout = Timeouts::update(&plan.timeouts);
-        self.write(ctx, plan, timeout, prior.resolved_apply_mode.as_deref()).await
+        self.write(ctx, plan, timeout, prior.resolved_apply_mode.as_deref())
+            .await
     }
 
     async fn delete(&self, _ctx: &Ctx<Client>, state: ApplyModel) -> Result<()> {
@@ -1030,7 +1098,10 @@ mod tests {
         assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("720h").unwrap(), Duration::from_secs(720 * 3600));
+        assert_eq!(
+            parse_duration("720h").unwrap(),
+            Duration::from_secs(720 * 3600)
+        );
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
         for bad in ["", "10", "m", "10x", "1h-5m", "h1", "1..5s"] {
@@ -1047,7 +1118,10 @@ mod tests {
         assert_eq!(t.endpoint, "10.0.0.2");
         assert_eq!(t.node.as_deref(), Some("10.0.0.5"));
         assert_eq!(target("a", Some("a")).node, None);
-        assert_eq!(endpoint_attr("a", Some("b")), AttributePath::attr("endpoint"));
+        assert_eq!(
+            endpoint_attr("a", Some("b")),
+            AttributePath::attr("endpoint")
+        );
         assert_eq!(endpoint_attr("a", None), AttributePath::attr("node"));
         assert_eq!(version_of("v1.14.0-rc.1"), Some((1, 14)));
         assert_eq!(version_of("v1.13.9"), Some((1, 13)));
@@ -1070,7 +1144,11 @@ mod tests {
         let e = reboot_refused("10.0.0.5", "v1.14.0");
         let d = &e.diagnostics().0[0];
         assert_eq!(d.attribute, Some(AttributePath::attr("apply_mode")));
-        assert!(d.detail.contains("v1.14.0") && d.detail.contains("no_reboot"), "{}", d.detail);
+        assert!(
+            d.detail.contains("v1.14.0") && d.detail.contains("no_reboot"),
+            "{}",
+            d.detail
+        );
     }
 
     #[test]
