@@ -17,4 +17,5 @@ mod proxmox;
 mod proxmox_more;
 mod routeros;
 mod secrets;
+mod talos_configs;
 mod technitium;
