@@ -1,1 +1,15 @@
-//! TODO(skeleton): filled in by its owner.
+//! The Talos resources, one file each.
+//!
+//! - [`machine_secrets`] is `homelab_talos_machine_secrets` (local, no API);
+//!   its model types (`machine_secrets`, `client_configuration`) are shared
+//!   with the data sources.
+
+pub mod apply;
+pub mod bootstrap;
+pub mod kubeconfig;
+pub mod machine_secrets;
+
+pub use apply::MachineConfigurationApply;
+pub use bootstrap::MachineBootstrap;
+pub use kubeconfig::ClusterKubeconfig;
+pub use machine_secrets::MachineSecrets;
