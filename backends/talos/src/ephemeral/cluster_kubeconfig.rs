@@ -41,6 +41,7 @@ pub struct EphemeralKubeconfigModel {
 pub(crate) fn renew_at(not_after: SystemTime, window: std::time::Duration) -> SystemTime {
     not_after
         .checked_sub(window)
+        .filter(|t| *t >= SystemTime::UNIX_EPOCH)
         .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
@@ -67,7 +68,10 @@ impl EphemeralResource for ClusterKubeconfigEphemeral {
                     .sensitive()
                     .describe("The kubeconfig (YAML)."),
             )
-            .attribute("kubernetes_client_configuration", client_configuration_out())
+            .attribute(
+                "kubernetes_client_configuration",
+                client_configuration_out(),
+            )
     }
 
     async fn open(
@@ -117,12 +121,19 @@ mod tests {
             renew_at(t, Duration::from_secs(1000)),
             SystemTime::UNIX_EPOCH + Duration::from_secs(999_000)
         );
-        assert_eq!(renew_at(t, Duration::from_secs(2_000_000)), SystemTime::UNIX_EPOCH);
+        assert_eq!(
+            renew_at(t, Duration::from_secs(2_000_000)),
+            SystemTime::UNIX_EPOCH
+        );
     }
 
     #[test]
     fn schema_is_well_formed() {
         let s = ClusterKubeconfigEphemeral.schema();
-        assert!(s.definition_errors().is_empty(), "{:?}", s.definition_errors());
+        assert!(
+            s.definition_errors().is_empty(),
+            "{:?}",
+            s.definition_errors()
+        );
     }
 }
