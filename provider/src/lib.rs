@@ -16,7 +16,8 @@ use labforge_framework::{Backends, Clients, Env, Provider, Registry, Result, Sch
 pub const ADDRESS: &str = "registry.terraform.io/labforge/homelab";
 
 const DESCRIPTION: &str = "The `homelab` provider manages a whole homelab: Proxmox VE virtual \
-    machines, MikroTik RouterOS and pfSense firewall rules, MetalLB through the Kubernetes API, and \
+    machines, Talos Linux clusters (machine secrets, machine configurations and the Talos API), \
+    MikroTik RouterOS and pfSense firewall rules, MetalLB through the Kubernetes API, and \
     Technitium and Cloudflare DNS. \
     Configure only the backends you use; each block's attributes fall back to environment variables.";
 
@@ -24,6 +25,7 @@ const DESCRIPTION: &str = "The `homelab` provider manages a whole homelab: Proxm
 pub fn backends() -> Backends {
     Backends::new()
         .with(labforge_proxmox::Proxmox)
+        .with(labforge_talos::Talos)
         .with(labforge_technitium::Technitium)
         .with(labforge_cloudflare::Cloudflare)
         .with(labforge_routeros::Routeros)
