@@ -128,14 +128,12 @@ pub(crate) fn file_from_tar(tar: &[u8], wanted: &str) -> Result<String, String> 
                     .ok_or("the archive ends inside a PAX header")?;
                 pax_name = pax_path(records);
             }
-            b'0' | 0 => {
-                if name.trim_start_matches("./") == wanted {
-                    let data = tar
-                        .get(data_start..data_end)
-                        .ok_or_else(|| format!("the archive ends inside {wanted}"))?;
-                    return String::from_utf8(data.to_vec())
-                        .map_err(|_| format!("{wanted} is not UTF-8 text"));
-                }
+            b'0' | 0 if name.trim_start_matches("./") == wanted => {
+                let data = tar
+                    .get(data_start..data_end)
+                    .ok_or_else(|| format!("the archive ends inside {wanted}"))?;
+                return String::from_utf8(data.to_vec())
+                    .map_err(|_| format!("{wanted} is not UTF-8 text"));
             }
             _ => {}
         }

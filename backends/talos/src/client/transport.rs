@@ -183,8 +183,47 @@ fn rustls_error(e: &io::Error) -> Option<&rustls::Error> {
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
 }
 
+/// Alerts by which a server refuses the client certificate (or its absence).
+const CERTIFICATE_ALERTS: &[rustls::AlertDescription] = &[
+    rustls::AlertDescription::CertificateRequired,
+    rustls::AlertDescription::BadCertificate,
+    rustls::AlertDescription::UnknownCA,
+    rustls::AlertDescription::CertificateUnknown,
+    rustls::AlertDescription::CertificateExpired,
+    rustls::AlertDescription::CertificateRevoked,
+    rustls::AlertDescription::UnsupportedCertificate,
+    rustls::AlertDescription::AccessDenied,
+    // rustls servers answer a client certificate whose issuer name matches a
+    // trusted CA but whose signature does not (every Talos OS CA is named
+    // O=talos: another cluster's admin certificate) with decrypt_error.
+    rustls::AlertDescription::DecryptError,
+];
+
+fn certificate_rejected(alert: &dyn std::fmt::Debug, ep: &Endpoint) -> Failure {
+    Failure {
+        kind: ErrorKind::CertificateRejected,
+        message: format!(
+            "the Talos API at {ep} refused the connection's client certificate (TLS alert {alert:?}): \
+             a configured node needs the cluster's client configuration"
+        ),
+    }
+}
+
+/// An alert the server sent after the handshake (TLS 1.3 servers check the
+/// client certificate then) reaches us through hyper as the text of rustls's
+/// `Error::AlertReceived`: "received fatal alert: <name>".
+fn classify_alert_text(text: &str, ep: &Endpoint) -> Option<Failure> {
+    let name = text.strip_prefix("received fatal alert: ")?.trim();
+    if CERTIFICATE_ALERTS.iter().any(|a| format!("{a:?}") == name) {
+        return Some(certificate_rejected(&name, ep));
+    }
+    Some(Failure {
+        kind: ErrorKind::Tls,
+        message: format!("TLS with the Talos API at {ep} failed: the server sent the alert {name}"),
+    })
+}
+
 fn classify_tls(e: &rustls::Error, ep: &Endpoint) -> Failure {
-    use rustls::AlertDescription as A;
     match e {
         rustls::Error::InvalidCertificate(why) => Failure {
             kind: ErrorKind::Tls,
@@ -193,22 +232,9 @@ fn classify_tls(e: &rustls::Error, ep: &Endpoint) -> Failure {
                  (is it a node of this cluster, and is the endpoint one of its addresses?)"
             ),
         },
-        rustls::Error::AlertReceived(
-            alert @ (A::CertificateRequired
-            | A::BadCertificate
-            | A::UnknownCA
-            | A::CertificateUnknown
-            | A::CertificateExpired
-            | A::CertificateRevoked
-            | A::UnsupportedCertificate
-            | A::AccessDenied),
-        ) => Failure {
-            kind: ErrorKind::CertificateRejected,
-            message: format!(
-                "the Talos API at {ep} refused the connection's client certificate (TLS alert {alert:?}): \
-                 a configured node needs the cluster's client configuration"
-            ),
-        },
+        rustls::Error::AlertReceived(alert) if CERTIFICATE_ALERTS.contains(alert) => {
+            certificate_rejected(alert, ep)
+        }
         other => Failure {
             kind: ErrorKind::Tls,
             message: format!("TLS with the Talos API at {ep} failed: {other}"),
@@ -242,6 +268,9 @@ fn classify(err: &(dyn StdError + 'static), ep: &Endpoint) -> Failure {
         if let Some(io) = e.downcast_ref::<io::Error>() {
             if let Some(t) = rustls_error(io) {
                 return classify_tls(t, ep);
+            }
+            if let Some(f) = classify_alert_text(&io.to_string(), ep) {
+                return f;
             }
         }
         cur = e.source();
@@ -343,6 +372,32 @@ mod tests {
         assert_eq!(
             f.message,
             "the connection to the Talos API at 10.0.0.5:50000 failed: connection reset"
+        );
+    }
+
+    #[test]
+    fn alerts_received_as_text_are_classified() {
+        let io = io::Error::new(
+            io::ErrorKind::InvalidData,
+            "received fatal alert: CertificateRequired",
+        );
+        assert_eq!(classify(&io, &ep()).kind, ErrorKind::CertificateRejected);
+        let io = io::Error::new(
+            io::ErrorKind::InvalidData,
+            "received fatal alert: BadCertificate",
+        );
+        assert_eq!(classify(&io, &ep()).kind, ErrorKind::CertificateRejected);
+        let io = io::Error::new(
+            io::ErrorKind::InvalidData,
+            "received fatal alert: ProtocolVersion",
+        );
+        let f = classify(&io, &ep());
+        assert_eq!(f.kind, ErrorKind::Tls);
+        assert!(
+            f.message
+                .ends_with("the server sent the alert ProtocolVersion"),
+            "{}",
+            f.message
         );
     }
 
