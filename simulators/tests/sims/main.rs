@@ -9,4 +9,5 @@ mod kubernetes;
 mod pfsense;
 mod proxmox;
 mod routeros;
+mod talos;
 mod technitium;
