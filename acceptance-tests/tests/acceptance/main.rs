@@ -17,5 +17,6 @@ mod proxmox;
 mod proxmox_more;
 mod routeros;
 mod secrets;
+mod talos;
 mod talos_configs;
 mod technitium;

@@ -11,6 +11,7 @@ pub mod kubernetes;
 pub mod pfsense;
 pub mod proxmox;
 pub mod routeros;
+pub mod talos;
 
 /// The `terraform { required_providers { … } }` block pinning this build of
 /// the provider (no trailing newline).
