@@ -1,9 +1,11 @@
 //! How to reach the apiserver: the provider's `kubernetes` block and each
-//! resource's `connection` block (same settings, same parsing), and the
-//! clients built from them.
+//! resource's own `kubernetes` block (same settings, same parsing), and the
+//! clients built from them. (A resource's block cannot be called
+//! `connection`: Terraform reserves that name for provisioners and never
+//! sends it to the provider.)
 //!
 //! [`Connections`] is what the resources receive: the provider block's
-//! client, if any, and one cached client per distinct `connection` block,
+//! client, if any, and one cached client per distinct resource `kubernetes` block,
 //! so that a refresh of many objects reaching one cluster builds one HTTP
 //! client (one connection pool), not one per object.
 
@@ -26,7 +28,7 @@ pub(crate) const BLOCK: &str = "kubernetes";
 pub(crate) const CONFIGURED_BY: &str = "KUBE_HOST and KUBE_TOKEN, or KUBE_CONFIG_PATH";
 
 /// The settings of the provider's `kubernetes` block, and of a resource's
-/// `connection` block. `Debug` shows which settings are set, never their
+/// own `kubernetes` block. `Debug` shows which settings are set, never their
 /// values (some are secrets).
 #[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
 pub struct Block {
@@ -67,19 +69,19 @@ impl std::fmt::Debug for Block {
     }
 }
 
-/// A resource's `connection`: the provider block's settings, per resource.
+/// A resource's own `kubernetes` block: the provider block's settings, per resource.
 pub type Connection = Block;
 
 const SUMMARY: &str = "Unable to configure Kubernetes";
 
 /// Where the settings come from: the provider block (`kubernetes`, with the
-/// environment variables) or a resource's `connection` block (no variables:
+/// environment variables) or a resource's own `kubernetes` block (no variables:
 /// a connection says everything itself).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Source {
     /// The provider's `kubernetes` block.
     Provider,
-    /// A resource's `connection` block.
+    /// A resource's own `kubernetes` block.
     Resource,
 }
 
@@ -87,7 +89,7 @@ impl Source {
     fn root(self) -> &'static str {
         match self {
             Source::Provider => BLOCK,
-            Source::Resource => "connection",
+            Source::Resource => BLOCK,
         }
     }
 }
@@ -206,7 +208,7 @@ pub(crate) fn build(b: Option<Block>, env: &Env, source: Source) -> Result<Optio
 }
 
 /// The clients the resources use: the provider block's (if configured) and
-/// one per distinct `connection` block, built on first use and kept for the
+/// one per distinct resource `kubernetes` block, built on first use and kept for the
 /// provider process.
 #[derive(Debug, Default)]
 pub struct Connections {
@@ -217,7 +219,7 @@ pub struct Connections {
 
 impl Connections {
     /// The provider block's client (`None`: the block is absent and no
-    /// variable configures it; resources then need a `connection`).
+    /// variable configures it; resources then need their own block).
     pub fn new(default: Option<Client>) -> Self {
         Self {
             default: default.map(Arc::new),
@@ -225,7 +227,7 @@ impl Connections {
         }
     }
 
-    /// The client for a resource: its `connection`'s (built once per
+    /// The client for a resource: its own block's (built once per
     /// distinct connection), else the provider block's, else "The
     /// kubernetes backend is not configured".
     pub fn resolve(&self, connection: Option<&Connection>) -> Result<Arc<Client>> {
@@ -234,7 +236,7 @@ impl Connections {
                 not_configured(
                     BLOCK,
                     CONFIGURED_BY,
-                    Some("give the resource a `connection` block"),
+                    Some("give the resource its own `kubernetes` block"),
                 )
             });
         };
@@ -244,25 +246,27 @@ impl Connections {
         }
         let client = build(Some(c.clone()), &Env::default(), Source::Resource)?
             .map(Arc::new)
-            .ok_or_else(|| Error::msg("a connection block built no client. This is a bug."))?;
+            .ok_or_else(|| {
+                Error::msg("a resource's kubernetes block built no client. This is a bug.")
+            })?;
         self.built.fetch_add(1, Ordering::Relaxed);
         cache.insert(c.clone(), Arc::clone(&client));
         Ok(client)
     }
 
-    /// How many clients were built from `connection` blocks so far.
+    /// How many clients were built from resources' blocks so far.
     pub fn built(&self) -> usize {
         self.built.load(Ordering::Relaxed)
     }
 }
 
-/// The schema of a resource's `connection` block: the provider block's
+/// The schema of a resource's own `kubernetes` block: the provider block's
 /// settings, without its environment variables.
 pub(crate) fn connection_schema() -> Schema {
     let s = |d: &str| Attribute::string().optional().describe(d);
     Schema::new(
-        "How to reach the cluster, instead of the provider's `kubernetes` block (e.g. a cluster \
-         made in the same apply: `config_raw = homelab_talos_cluster_kubeconfig.this.kubeconfig_raw`). \
+        "How this resource reaches the cluster, instead of the provider's `kubernetes` block (e.g. a \
+         cluster made in the same apply: `config_raw = homelab_talos_cluster_kubeconfig.this.kubeconfig_raw`). \
          The same settings as the provider block, without its environment variables; values may be \
          unknown until apply. Kept in state (sensitive values marked so), as refresh and destroy \
          use it.",
@@ -323,7 +327,7 @@ mod tests {
             e.contains("The kubernetes backend is not configured"),
             "{e}"
         );
-        assert!(e.contains("`connection` block"), "{e}");
+        assert!(e.contains("its own `kubernetes` block"), "{e}");
         let a = Block {
             config_raw: Some(kubeconfig("https://a:6443")),
             ..Block::default()
@@ -366,7 +370,7 @@ mod tests {
         let e = c.resolve(Some(&bare)).unwrap_err();
         assert_eq!(
             e.diagnostics().0[0].attribute,
-            Some(AttributePath::attr("connection").join_attr("token"))
+            Some(AttributePath::attr("kubernetes").join_attr("token"))
         );
     }
 

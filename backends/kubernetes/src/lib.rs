@@ -7,7 +7,7 @@
 //!   (reqwest + rustls, already built for every backend, so it adds no
 //!   crate): `GET`, server-side apply with the field manager
 //!   `labforge-homelab`, `DELETE`, and the apiserver's `Status` errors.
-//! - [`connection`]: the provider block and each resource's `connection`
+//! - [`connection`]: the provider block and each resource's own `kubernetes`
 //!   block (same settings, same parsing), and [`Connections`], the clients
 //!   the resources use (one per distinct connection, cached).
 //! - [`kubeconfig`] reads a kubeconfig (YAML or JSON) for `config_path` /
@@ -117,7 +117,7 @@ impl Backend for Kubernetes {
         Ok(connection::build(block, env, Source::Provider)?.map(|c| Connections::new(Some(c))))
     }
 
-    /// Without the block, resources may still bring their own `connection`.
+    /// Without the block, resources may still bring their own `kubernetes` block.
     fn unconfigured(&self) -> Option<Connections> {
         Some(Connections::new(None))
     }

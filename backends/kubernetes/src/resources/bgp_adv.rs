@@ -52,8 +52,8 @@ pub struct BgpAdvModel {
     pub peers: Option<Vec<String>>,
     /// SSA `force`.
     pub force_conflicts: Option<bool>,
-    /// The resource's own `connection` (else the provider block's).
-    pub connection: Option<Connection>,
+    /// The resource's own `kubernetes` block (else the provider's).
+    pub kubernetes: Option<Connection>,
 }
 
 pub(crate) fn spec(m: &BgpAdvModel) -> Json {

@@ -92,8 +92,8 @@ pub struct PeerModel {
     pub dual_stack_address_family: Option<bool>,
     /// SSA `force`.
     pub force_conflicts: Option<bool>,
-    /// The resource's own `connection` (else the provider block's).
-    pub connection: Option<Connection>,
+    /// The resource's own `kubernetes` block (else the provider's).
+    pub kubernetes: Option<Connection>,
 }
 
 fn strings_of(m: &mut PeerModel) -> [(&'static str, &mut Option<String>); 11] {

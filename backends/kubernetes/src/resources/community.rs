@@ -38,8 +38,8 @@ pub struct CommunityModel {
     pub communities: BTreeMap<String, String>,
     /// SSA `force`.
     pub force_conflicts: Option<bool>,
-    /// The resource's own `connection` (else the provider block's).
-    pub connection: Option<Connection>,
+    /// The resource's own `kubernetes` block (else the provider's).
+    pub kubernetes: Option<Connection>,
 }
 
 fn spec(m: &CommunityModel) -> Json {

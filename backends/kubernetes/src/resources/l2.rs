@@ -45,8 +45,8 @@ pub struct L2Model {
     pub interfaces: Option<Vec<String>>,
     /// SSA `force`.
     pub force_conflicts: Option<bool>,
-    /// The resource's own `connection` (else the provider block's).
-    pub connection: Option<Connection>,
+    /// The resource's own `kubernetes` block (else the provider's).
+    pub kubernetes: Option<Connection>,
 }
 
 /// The spec this resource applies: what is configured, nothing else.

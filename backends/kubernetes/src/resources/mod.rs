@@ -1,6 +1,6 @@
 //! The MetalLB resources: one Kubernetes object each, written with
 //! server-side apply. What they share: the namespace/name identity and
-//! import ID, the `connection` block, label selectors, the validation of
+//! import ID, the per-resource `kubernetes` block, label selectors, the validation of
 //! names, how API errors become diagnostics, and their whole life cycle
 //! ([`Managed`] and [`apply`], [`read`], [`delete`], [`import`],
 //! [`plan_client`]): a resource keeps only its spec mapping and its checks.
@@ -203,8 +203,8 @@ pub(crate) fn check_selectors(config: &Value, path: AttributePath, d: &mut Diagn
     }
 }
 
-/// `id`, `name`, `namespace`, `force_conflicts` and the `connection`
-/// block, shared by every kind.
+/// `id`, `name`, `namespace`, `force_conflicts` and the resource's own
+/// `kubernetes` block, shared by every kind.
 pub(crate) fn identity(
     schema: labforge_framework::schema::Schema,
     what: &str,
@@ -249,10 +249,11 @@ pub(crate) fn identity(
             ),
         )
         .block(
-            "connection",
+            "kubernetes",
             Block::single(connection_schema()).describe(
-                "How to reach the cluster, instead of the provider's `kubernetes` block: for a \
-                 cluster made in the same apply. Import uses the provider block (or its \
+                "This resource's own connection to the cluster, instead of the provider's \
+                 `kubernetes` block: for a cluster made in the same apply. (Terraform reserves \
+                 the name `connection` for provisioners.) Import uses the provider block (or its \
                  variables); the next apply stores this block.",
             ),
         )
@@ -270,7 +271,7 @@ pub(crate) trait Managed: Default + Send + Sync + Sized + 'static {
     fn namespace(&self) -> Option<&str>;
     /// `force_conflicts`.
     fn force(&self) -> bool;
-    /// The resource's `connection`, if any.
+    /// The resource's own `kubernetes` block, if any.
     fn connection(&self) -> Option<&Connection>;
     /// Set `namespace`, `name` and `id` (`namespace/name`).
     fn set_identity(&mut self, namespace: String, name: String);
@@ -291,7 +292,7 @@ pub(crate) trait Managed: Default + Send + Sync + Sized + 'static {
 }
 
 /// The [`Managed`] accessors of a model with the fields `id`, `name`,
-/// `namespace`, `force_conflicts` and `connection`.
+/// `namespace`, `force_conflicts` and `kubernetes`.
 macro_rules! identity_fields {
     () => {
         fn name(&self) -> &str {
@@ -304,7 +305,7 @@ macro_rules! identity_fields {
             self.force_conflicts.unwrap_or(false)
         }
         fn connection(&self) -> Option<&crate::connection::Connection> {
-            self.connection.as_ref()
+            self.kubernetes.as_ref()
         }
         fn set_force(&mut self, force: bool) {
             self.force_conflicts = Some(force);
@@ -384,7 +385,7 @@ pub(crate) async fn import<M: Managed>(ctx: &Ctx<Connections>, id: &str) -> Resu
             summary.clone(),
             format!(
                 "{e} Import reads through the provider's `kubernetes` block (or its \
-                 variables, e.g. KUBE_CONFIG_PATH): a resource's `connection` block is not \
+                 variables, e.g. KUBE_CONFIG_PATH): a resource's own `kubernetes` block is not \
                  known to an import."
             ),
         )
@@ -407,16 +408,16 @@ pub(crate) async fn import<M: Managed>(ctx: &Ctx<Connections>, id: &str) -> Resu
 }
 
 /// At plan: the client this resource will use, from the configuration's
-/// `connection` or the provider block. `Err(config_unknown)` while the
+/// own `kubernetes` block or the provider's. `Err(config_unknown)` while the
 /// connection is unknown (planned as is; checked at apply); "not
 /// configured" when there is neither. Builds no request.
 pub(crate) fn plan_client(ctx: &Ctx<Connections>, plan: &PlanChange<'_>) -> Result<Arc<Client>> {
-    let conn = plan.config_attr("connection");
+    let conn = plan.config_attr("kubernetes");
     if conn.is_null() {
         return ctx.client().resolve(None);
     }
     if conn.contains_unknown() {
-        return Err(Error::config_unknown("The resource's connection"));
+        return Err(Error::config_unknown("The resource's kubernetes block"));
     }
     let c: Connection = labforge_framework::model::from_value(conn)?;
     ctx.client().resolve(Some(&c))

@@ -60,8 +60,8 @@ pub struct PoolModel {
     pub service_allocation: Option<ServiceAllocation>,
     /// SSA `force`.
     pub force_conflicts: Option<bool>,
-    /// The resource's own `connection` (else the provider block's).
-    pub connection: Option<Connection>,
+    /// The resource's own `kubernetes` block (else the provider's).
+    pub kubernetes: Option<Connection>,
 }
 
 /// The spec this resource applies: what is configured (with the CRD's
