@@ -5,6 +5,7 @@
 //! ```text
 //! homelab-sim [--port-base N] [--env-file PATH] [--tfvars PATH] [--ready-file PATH]
 //!             [--control-port N] [--proxmox-time-factor F] [--proxmox-task-duration TYPE=MS]
+//!             [--talos-node NAME=VERSION] [--talos-boot-delay-ms MS]
 //! ```
 //!
 //! * `--port-base N`: simulator i listens on port N+i (in the order listed
@@ -22,6 +23,11 @@
 //! * `--proxmox-time-factor F`, `--proxmox-task-duration TYPE=MS` (repeatable):
 //!   the Proxmox simulator's task timing (`ProxmoxSim::set_time_factor`,
 //!   `ProxmoxSim::set_task_duration`).
+//! * `--talos-node NAME=VERSION` (repeatable): the Talos node NAME runs
+//!   VERSION (`v1.13.9`, `v1.14.0`); a new NAME adds a node. Default nodes:
+//!   cp1, cp2, cp3, w1, w2 on v1.14.0. Their kubeconfigs point at the
+//!   Kubernetes simulator's HTTPS port.
+//! * `--talos-boot-delay-ms MS`: how long a Talos node reboots (default 2000).
 //!
 //! Logs go to stderr (`RUST_LOG` filters, default `info`).
 
@@ -30,12 +36,13 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use labforge_simulators::common::Counters;
-use labforge_simulators::{cloudflare, kubernetes, pfsense, proxmox, routeros, technitium};
+use labforge_simulators::{cloudflare, kubernetes, pfsense, proxmox, routeros, talos, technitium};
 use serde_json::{Map, Value, json};
 
 const USAGE: &str =
     "usage: homelab-sim [--port-base N] [--env-file PATH] [--tfvars PATH] [--ready-file PATH]
                    [--control-port N] [--proxmox-time-factor F] [--proxmox-task-duration TYPE=MS]
+                   [--talos-node NAME=VERSION] [--talos-boot-delay-ms MS]
 
 Starts the homelab backend simulators on 127.0.0.1, in this order:
   0 technitium   Technitium DNS Server HTTP API
@@ -44,6 +51,7 @@ Starts the homelab backend simulators on 127.0.0.1, in this order:
   3 routeros     MikroTik RouterOS REST API (/rest, HTTPS; plain HTTP on 4)
   5 pfsense      pfSense-pkg-RESTAPI v2 (/api/v2, plain HTTP)
   6 kubernetes   Kubernetes API for MetalLB's CRDs (plain HTTP, bearer tokens)
+  7.. talos      Talos apid (gRPC over TLS), one port per node (cp1 cp2 cp3 w1 w2)
 and runs until SIGINT/SIGTERM. Its own control endpoint (not a vendor API) listens on
 --control-port: GET /_sim/counters, POST /_sim/counters/reset.";
 
@@ -56,6 +64,8 @@ struct Args {
     control_port: u16,
     proxmox_time_factor: Option<f64>,
     proxmox_task_durations: Vec<(String, u64)>,
+    talos_nodes: Vec<(String, String)>,
+    talos_boot_delay_ms: Option<u64>,
 }
 
 fn parse_args() -> Result<Option<Args>> {
@@ -106,6 +116,21 @@ fn parse_args() -> Result<Option<Args>> {
                     .parse()
                     .with_context(|| format!("bad milliseconds in --proxmox-task-duration {v}"))?;
                 args.proxmox_task_durations.push((ttype.to_string(), ms));
+            }
+            "--talos-node" => {
+                let v = value("--talos-node")?;
+                let Some((name, version)) = v.split_once('=') else {
+                    bail!("--talos-node takes NAME=VERSION, not {v}");
+                };
+                args.talos_nodes
+                    .push((name.to_string(), version.to_string()));
+            }
+            "--talos-boot-delay-ms" => {
+                let v = value("--talos-boot-delay-ms")?;
+                args.talos_boot_delay_ms = Some(
+                    v.parse()
+                        .with_context(|| format!("bad --talos-boot-delay-ms {v}"))?,
+                );
             }
             other => bail!("unknown argument {other}\n{USAGE}"),
         }
@@ -280,6 +305,9 @@ fn start_all(args: &Args) -> Result<Vec<Running>> {
 
     let k = kubernetes::KubernetesSim::start_on_port(port(base, 6)?)
         .context("starting the Kubernetes simulator")?;
+    let kube_https = k.https_url();
+    let kube_ca = k.ca_pem().to_string();
+    let kube_admin = k.client_cert(kubernetes::CERT_ADMIN_USER);
     all.push(Running {
         name: "kubernetes",
         url: k.url(),
@@ -292,6 +320,60 @@ fn start_all(args: &Args) -> Result<Vec<Running>> {
         tfvars: vec![],
         counters: k.counters().clone(),
         _keep: Box::new(k),
+    });
+
+    let mut nodes: Vec<(String, String)> = ["cp1", "cp2", "cp3", "w1", "w2"]
+        .iter()
+        .map(|n| ((*n).to_string(), "v1.14.0".to_string()))
+        .collect();
+    for (name, version) in &args.talos_nodes {
+        match nodes.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = version.clone(),
+            None => nodes.push((name.clone(), version.clone())),
+        }
+    }
+    let mut specs = Vec::new();
+    for (i, (name, version)) in nodes.iter().enumerate() {
+        let index = u16::try_from(7 + i).context("too many Talos nodes")?;
+        specs.push((talos::NodeSpec::new(name, version), port(base, index)?));
+    }
+    let t = talos::TalosSim::start_on_ports(specs).context("starting the Talos simulator")?;
+    if let Some(ms) = args.talos_boot_delay_ms {
+        t.set_boot_delay(std::time::Duration::from_millis(ms));
+    }
+    if let Some((cert, key)) = kube_admin {
+        t.set_kubernetes(&kube_https, &kube_ca, &cert, &key);
+    }
+    let endpoints: Vec<(String, String)> = nodes
+        .iter()
+        .filter_map(|(n, _)| t.endpoint(n).map(|e| (n.clone(), e)))
+        .collect();
+    let mut env: Vec<(&'static str, String)> = vec![(
+        "TALOS_NODES",
+        endpoints
+            .iter()
+            .map(|(n, e)| format!("{n}={e}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    )];
+    if let Some((_, e)) = endpoints.first() {
+        env.push(("TALOS_ENDPOINT", e.clone()));
+    }
+    let map: Map<String, Value> = endpoints
+        .iter()
+        .map(|(n, e)| (n.clone(), json!(e)))
+        .collect();
+    all.push(Running {
+        name: "talos",
+        url: endpoints
+            .iter()
+            .map(|(n, e)| format!("{n}={e}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        env,
+        tfvars: vec![("talos_nodes", Value::Object(map))],
+        counters: t.counters(),
+        _keep: Box::new(t),
     });
 
     Ok(all)

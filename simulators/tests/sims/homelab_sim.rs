@@ -40,6 +40,8 @@ fn writes_env_tfvars_and_ready_files() {
         "CLOUDFLARE_ZONE_ID",
         "PROXMOX_VE_ENDPOINT",
         "PROXMOX_VE_API_TOKEN",
+        "TALOS_NODES",
+        "TALOS_ENDPOINT",
     ] {
         assert!(
             env_text.contains(&format!("export {var}=")),
@@ -49,6 +51,13 @@ fn writes_env_tfvars_and_ready_files() {
     let tf: serde_json::Value = serde_json::from_str(&tf_text).unwrap();
     let base = tf["cloudflare_base_url"].as_str().unwrap();
     assert!(base.starts_with("http://127.0.0.1:") && base.ends_with("/client/v4"));
+    let talos = tf["talos_nodes"].as_object().unwrap();
+    for n in ["cp1", "cp2", "cp3", "w1", "w2"] {
+        assert!(
+            talos[n].as_str().unwrap().starts_with("127.0.0.1:"),
+            "{n}: {talos:?}"
+        );
+    }
     let pve = tf["proxmox_endpoint"].as_str().unwrap();
     assert!(pve.starts_with("http://127.0.0.1:") && pve.ends_with('/'));
     assert!(
