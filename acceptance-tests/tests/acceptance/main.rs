@@ -19,4 +19,5 @@ mod routeros;
 mod secrets;
 mod talos;
 mod talos_configs;
+mod talos_nodes;
 mod technitium;

@@ -12,6 +12,7 @@ pub mod pfsense;
 pub mod proxmox;
 pub mod routeros;
 pub mod talos;
+pub mod talos_nodes;
 
 /// The `terraform { required_providers { … } }` block pinning this build of
 /// the provider (no trailing newline).

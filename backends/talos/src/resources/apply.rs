@@ -577,7 +577,17 @@ async fn apply(
                     }
                 }
             }
-            wait_running(ctx, &t, &creds, &wanted_norm, false, deadline, started).await?;
+            wait_running(
+                ctx,
+                &t,
+                &creds,
+                &wanted_norm,
+                false,
+                true,
+                deadline,
+                started,
+            )
+            .await?;
             return Ok(resolved);
         }
         NodeState::Configured { tag } => {
@@ -673,7 +683,17 @@ async fn apply(
             }
         }
     }
-    wait_running(ctx, &t, &creds, &wanted_norm, staged, deadline, started).await?;
+    wait_running(
+        ctx,
+        &t,
+        &creds,
+        &wanted_norm,
+        staged,
+        false,
+        deadline,
+        started,
+    )
+    .await?;
     Ok(resolved)
 }
 
@@ -744,13 +764,16 @@ async fn poll_config(
 }
 
 /// Wait until the node answers with mutual TLS and runs (or, staged, holds)
-/// the configuration whose normalized text is `wanted`.
+/// the configuration whose normalized text is `wanted`. `installing`: the
+/// node was in maintenance mode and installs and reboots first.
+#[allow(clippy::too_many_arguments)]
 async fn wait_running(
     ctx: &Ctx<Client>,
     t: &Target,
     creds: &Credentials,
     wanted: &str,
     staged: bool,
+    installing: bool,
     deadline: Instant,
     started: Instant,
 ) -> Result<()> {
@@ -777,6 +800,14 @@ async fn wait_running(
                 Err(e) => return Err(node_error(SUMMARY_APPLY, &node, &e)),
             },
             Ok(NodeState::Maintenance) => last = "the node is still in maintenance mode".into(),
+            // Installing: until it reboots, the node still presents its
+            // maintenance certificate (not signed by the cluster's OS CA).
+            Err(e)
+                if installing
+                    && matches!(e.kind(), ErrorKind::Tls | ErrorKind::CertificateRejected) =>
+            {
+                last = format!("the node has not rebooted into its configuration yet ({e})");
+            }
             Err(e) if is_definitive(&e) => return Err(node_error(SUMMARY_APPLY, &node, &e)),
             Err(e) => last = format!("the node does not answer yet ({e})"),
         }
@@ -954,8 +985,13 @@ impl Resource for MachineConfigurationApply {
                 .prior_attr("machine_configuration")
                 .as_str()
                 .map(str::to_string);
-            plan.set("machine_configuration", Value::string(sent.clone()));
             plan.set("machine_configuration_hash", Value::string(hash.clone()));
+            if prior_sent.as_deref() == Some(sent.as_str()) {
+                plan.set("machine_configuration", Value::string(sent.clone()));
+            } else {
+                // Known after apply (it is sensitive: the hash shows the change).
+                plan.set("machine_configuration", Value::unknown());
+            }
             if !plan.creating()
                 && (prior_hash.as_deref() != Some(&hash) || prior_sent.as_deref() != Some(&sent))
             {
