@@ -17,7 +17,9 @@ use labforge_framework::{AttributePath, Ctx, Error, PlanChange, Resource, Result
 use serde::{Deserialize, Serialize};
 use tonic::Code;
 
-use super::apply::{ClientConfig, Timeouts, node_attrs, node_error, plan_endpoint, probe, target, timeouts_attr};
+use super::apply::{
+    ClientConfig, Timeouts, node_attrs, node_error, plan_endpoint, probe, target, timeouts_attr,
+};
 use crate::client::{Client, NodeState, TalosError, retry};
 
 const SUMMARY: &str = "Unable to bootstrap the cluster";
@@ -208,13 +210,25 @@ impl Resource for MachineBootstrap {
         Ok(plan)
     }
 
-    async fn read(&self, ctx: &Ctx<Client>, state: BootstrapModel) -> Result<Option<BootstrapModel>> {
+    async fn read(
+        &self,
+        ctx: &Ctx<Client>,
+        state: BootstrapModel,
+    ) -> Result<Option<BootstrapModel>> {
         const READ: &str = "Unable to read the bootstrap";
         let Some(cc) = &state.client_configuration else {
             return Ok(Some(state));
         };
         let creds = cc.credentials()?;
-        match probe(ctx.client(), READ, &state.node, state.endpoint.as_deref(), &creds).await? {
+        match probe(
+            ctx.client(),
+            READ,
+            &state.node,
+            state.endpoint.as_deref(),
+            &creds,
+        )
+        .await?
+        {
             NodeState::Maintenance => {
                 tracing::info!(node = %state.node, "the node is in maintenance mode (wiped): bootstrap planned again");
                 Ok(None)
@@ -223,7 +237,12 @@ impl Resource for MachineBootstrap {
         }
     }
 
-    async fn update(&self, _ctx: &Ctx<Client>, _prior: BootstrapModel, mut plan: BootstrapModel) -> Result<BootstrapModel> {
+    async fn update(
+        &self,
+        _ctx: &Ctx<Client>,
+        _prior: BootstrapModel,
+        mut plan: BootstrapModel,
+    ) -> Result<BootstrapModel> {
         // Only client_configuration, endpoint or timeouts changed: nothing to
         // do on the node (a cluster is bootstrapped once).
         plan.id = Some(plan.node.clone());
@@ -247,7 +266,8 @@ impl Resource for MachineBootstrap {
         }
         // Without credentials only the insecure probe can tell: a node in
         // maintenance mode has not been bootstrapped.
-        if let Ok(NodeState::Maintenance) = ctx.client().node_state(&target(node, None), None).await {
+        if let Ok(NodeState::Maintenance) = ctx.client().node_state(&target(node, None), None).await
+        {
             return Err(not_configured("Unable to import the bootstrap", node));
         }
         Ok(BootstrapModel {
@@ -281,7 +301,11 @@ mod tests {
     #[test]
     fn schema_is_well_formed() {
         let s = MachineBootstrap.schema();
-        assert!(s.definition_errors().is_empty(), "{:?}", s.definition_errors());
+        assert!(
+            s.definition_errors().is_empty(),
+            "{:?}",
+            s.definition_errors()
+        );
         assert!(s.attributes["client_configuration"].optional);
         assert!(s.attributes["client_configuration"].sensitive);
     }

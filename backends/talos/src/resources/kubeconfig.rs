@@ -67,20 +67,31 @@ pub struct KubeconfigModel {
 
 /// The parts of a kubeconfig (the current context's cluster and user, else
 /// the first ones).
-pub(crate) fn parse_kubeconfig(raw: &str) -> std::result::Result<KubernetesClientConfiguration, String> {
-    let doc: Json = serde_norway::from_str(raw).map_err(|e| format!("the kubeconfig is not YAML: {e}"))?;
+pub(crate) fn parse_kubeconfig(
+    raw: &str,
+) -> std::result::Result<KubernetesClientConfiguration, String> {
+    let doc: Json =
+        serde_norway::from_str(raw).map_err(|e| format!("the kubeconfig is not YAML: {e}"))?;
     let current = doc.get("current-context").and_then(Json::as_str);
     let named = |list: &str, name: Option<&str>| -> Option<Json> {
         let items = doc.get(list)?.as_array()?;
         let pick = match name {
-            Some(n) => items.iter().find(|i| i.get("name").and_then(Json::as_str) == Some(n)),
+            Some(n) => items
+                .iter()
+                .find(|i| i.get("name").and_then(Json::as_str) == Some(n)),
             None => None,
         };
         pick.or_else(|| items.first()).cloned()
     };
     let ctx = named("contexts", current).and_then(|c| c.get("context").cloned());
-    let cluster_name = ctx.as_ref().and_then(|c| c.get("cluster")).and_then(Json::as_str);
-    let user_name = ctx.as_ref().and_then(|c| c.get("user")).and_then(Json::as_str);
+    let cluster_name = ctx
+        .as_ref()
+        .and_then(|c| c.get("cluster"))
+        .and_then(Json::as_str);
+    let user_name = ctx
+        .as_ref()
+        .and_then(|c| c.get("user"))
+        .and_then(Json::as_str);
     let cluster = named("clusters", cluster_name)
         .and_then(|c| c.get("cluster").cloned())
         .ok_or("the kubeconfig has no cluster")?;
@@ -109,8 +120,7 @@ pub(crate) fn cert_expiry(client_certificate_b64: &str) -> Option<SystemTime> {
 
 /// The renewal window configured (default 720h).
 pub(crate) fn renewal(v: Option<&str>) -> Duration {
-    parse_duration(v.unwrap_or(DEFAULT_RENEWAL))
-        .unwrap_or_else(|_| Duration::from_secs(720 * 3600))
+    parse_duration(v.unwrap_or(DEFAULT_RENEWAL)).unwrap_or_else(|_| Duration::from_secs(720 * 3600))
 }
 
 /// Whether a certificate expiring at `not_after` is due for renewal.
@@ -139,7 +149,10 @@ pub(crate) async fn fetch(
     let t = target(node, endpoint);
     let raw = ctx
         .until_stopped(async {
-            Ok(retry(&format!("kubeconfig of {node}"), timeout, || client.kubeconfig(&t, &creds)).await)
+            Ok(retry(&format!("kubeconfig of {node}"), timeout, || {
+                client.kubeconfig(&t, &creds)
+            })
+            .await)
         })
         .await?
         .map_err(|e| {
@@ -161,7 +174,12 @@ pub(crate) fn client_configuration_out() -> Attribute {
     Attribute::nested(
         Nesting::Single,
         [
-            ("host", Attribute::string().computed().describe("The API server URL.")),
+            (
+                "host",
+                Attribute::string()
+                    .computed()
+                    .describe("The API server URL."),
+            ),
             (
                 "ca_certificate",
                 Attribute::string()
@@ -200,8 +218,20 @@ pub(crate) fn renewal_attr() -> Attribute {
 }
 
 impl ClusterKubeconfig {
-    async fn write(&self, ctx: &Ctx<Client>, mut plan: KubeconfigModel, timeout: Duration) -> Result<KubeconfigModel> {
-        let (raw, parts) = fetch(ctx, &plan.node, plan.endpoint.as_deref(), &plan.client_configuration, timeout).await?;
+    async fn write(
+        &self,
+        ctx: &Ctx<Client>,
+        mut plan: KubeconfigModel,
+        timeout: Duration,
+    ) -> Result<KubeconfigModel> {
+        let (raw, parts) = fetch(
+            ctx,
+            &plan.node,
+            plan.endpoint.as_deref(),
+            &plan.client_configuration,
+            timeout,
+        )
+        .await?;
         plan.kubeconfig_raw = Some(raw);
         plan.kubernetes_client_configuration = Some(parts);
         plan.id = Some(plan.node.clone());
@@ -245,7 +275,10 @@ impl Resource for ClusterKubeconfig {
                     .sensitive()
                     .describe("The kubeconfig (YAML)."),
             )
-            .attribute("kubernetes_client_configuration", client_configuration_out())
+            .attribute(
+                "kubernetes_client_configuration",
+                client_configuration_out(),
+            )
     }
 
     async fn modify_plan(&self, _ctx: &Ctx<Client>, plan: &mut PlanChange<'_>) -> Result<()> {
@@ -269,7 +302,9 @@ impl Resource for ClusterKubeconfig {
             None => true,
         };
         if renew {
-            tracing::info!("the kubeconfig's client certificate is due for renewal; a new one is fetched");
+            tracing::info!(
+                "the kubeconfig's client certificate is due for renewal; a new one is fetched"
+            );
             plan.set("kubeconfig_raw", Value::unknown());
             plan.set("kubernetes_client_configuration", Value::unknown());
         }
@@ -281,15 +316,32 @@ impl Resource for ClusterKubeconfig {
         self.write(ctx, plan, timeout).await
     }
 
-    async fn read(&self, ctx: &Ctx<Client>, state: KubeconfigModel) -> Result<Option<KubeconfigModel>> {
+    async fn read(
+        &self,
+        ctx: &Ctx<Client>,
+        state: KubeconfigModel,
+    ) -> Result<Option<KubeconfigModel>> {
         let creds = state.client_configuration.credentials()?;
-        match probe(ctx.client(), "Unable to read the kubeconfig", &state.node, state.endpoint.as_deref(), &creds).await? {
+        match probe(
+            ctx.client(),
+            "Unable to read the kubeconfig",
+            &state.node,
+            state.endpoint.as_deref(),
+            &creds,
+        )
+        .await?
+        {
             NodeState::Maintenance => Ok(None),
             NodeState::Configured { .. } => Ok(Some(state)),
         }
     }
 
-    async fn update(&self, ctx: &Ctx<Client>, prior: KubeconfigModel, plan: KubeconfigModel) -> Result<KubeconfigModel> {
+    async fn update(
+        &self,
+        ctx: &Ctx<Client>,
+        prior: KubeconfigModel,
+        plan: KubeconfigModel,
+    ) -> Result<KubeconfigModel> {
         let refetch = plan.kubeconfig_raw.is_none()
             || plan.node != prior.node
             || plan.endpoint != prior.endpoint;
