@@ -513,3 +513,176 @@ provider "homelab" {{
         .check_destroy(move |_| nothing_left(&sd))
         .run();
 }
+
+/// `pool_v1`'s pool and advertisement, each with its own `kubernetes = {
+/// config_raw = terraform_data.cluster.output }`.
+fn pool_v1_with_connection() -> String {
+    pool_v1().replace(
+        "resource \"homelab_metallb_ip_address_pool\" \"lab\" {\n",
+        "resource \"homelab_metallb_ip_address_pool\" \"lab\" {\n  kubernetes = {\n    config_raw = terraform_data.cluster.output\n  }\n",
+    )
+    .replace(
+        "resource \"homelab_metallb_l2_advertisement\" \"lab\" {\n",
+        "resource \"homelab_metallb_l2_advertisement\" \"lab\" {\n  kubernetes = {\n    config_raw = terraform_data.cluster.output\n  }\n",
+    )
+}
+
+#[test]
+fn per_resource_connection_from_the_same_apply_without_a_kubernetes_block() {
+    let sim = sim();
+    let (s1, s2, s3, s4, s5, sd) = (
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+    );
+    let cfg = crate::support::kubernetes::hcl_connection(
+        &sim,
+        CERT_ADMIN_USER,
+        &pool_v1_with_connection(),
+    );
+    let cfg_token = cfg
+        .replace(
+            "config_raw = terraform_data.cluster.output",
+            &format!(
+                "host  = \"{}\"\n    token = \"{}\"",
+                sim.url(),
+                labforge_simulators::kubernetes::ADMIN_TOKEN
+            ),
+        )
+        .replace(
+            "interfaces       = [\"eth0\"]",
+            "interfaces       = [\"eth0\"]\n  force_conflicts  = true",
+        );
+    // Import reads through the provider block: here, one for the same cluster.
+    let with_block = hcl_kubeconfig(&sim, CERT_ADMIN_USER, "yamlencode", &pool_v1_with_connection())
+        .replace(
+            "provider \"homelab\" {",
+            "resource \"terraform_data\" \"cluster\" {\n  input = \"unused by import\"\n}\n\nprovider \"homelab\" {",
+        );
+    TestCase::new()
+        .provider(Provider::homelab())
+        // The kubeconfig is unknown at plan; no provider block at all.
+        .step(
+            Step::config(cfg.clone())
+                .expect_action(POOL, Action::Create)
+                .expect_attr_null(POOL, "kubernetes")
+                .check(move |_| {
+                    let o = s1
+                        .object("ipaddresspools", METALLB_NAMESPACE, "lab-pool")
+                        .context("no pool")?;
+                    ensure!(o["metadata"]["managedFields"][0]["manager"] == "labforge-homelab");
+                    ensure!(
+                        s1.object("l2advertisements", METALLB_NAMESPACE, "lab-l2")
+                            .is_some()
+                    );
+                    sent_valid_objects(&s1)
+                }),
+        )
+        // Refresh through the connection: one GET per object (HTTPS port), nothing written.
+        .step(
+            Step::plan_only(cfg.clone())
+                .pre_step(move |_| {
+                    s2.counters().reset();
+                    Ok(())
+                })
+                .expect_empty_plan()
+                .plan_check(move |_| {
+                    let snap = s3.counters().snapshot();
+                    eprintln!(
+                        "[metallb] refresh of 2 objects through a connection block: {snap:?}"
+                    );
+                    let gets: u64 = snap
+                        .iter()
+                        .filter(|((m, _), _)| m == "GET")
+                        .map(|(_, n)| n)
+                        .sum();
+                    ensure!(
+                        gets == 2 && s3.counters().total() == 2,
+                        "refresh requests: {snap:?}"
+                    );
+                    Ok(())
+                }),
+        )
+        .step(Step::refresh())
+        // Drift seen through the connection, and fixed.
+        .step(
+            Step::plan_only(cfg.clone())
+                .pre_step(move |_| {
+                    s4.edit_as(
+                        "kubectl-edit",
+                        "l2advertisements",
+                        METALLB_NAMESPACE,
+                        "lab-l2",
+                        json!({"interfaces": ["eth9"]}),
+                    )
+                    .map_err(anyhow::Error::msg)?;
+                    Ok(())
+                })
+                .expect_action(L2, Action::Update),
+        )
+        .step(
+            Step::config(cfg.replace(
+                "interfaces       = [\"eth0\"]",
+                "interfaces       = [\"eth0\"]\n  force_conflicts  = true",
+            ))
+            .check(move |_| {
+                let l = spec(&s5, "l2advertisements", "lab-l2")?;
+                ensure!(l["interfaces"] == json!(["eth0"]), "{l}");
+                sent_valid_objects(&s5)
+            }),
+        )
+        // Another kubeconfig (here: a token on the plain-HTTP port): the
+        // write-only value makes no diff by itself, so the plan updates the
+        // objects (`id` unknown) and the apply stores it for refresh.
+        .step(
+            Step::config(cfg_token.clone())
+                .expect_action(POOL, Action::Update)
+                .expect_action(L2, Action::Update),
+        )
+        .step(Step::plan_only(cfg_token).expect_empty_plan())
+        // Import without a provider block: refused, saying why.
+        .step(Step::import(POOL).expect_error(
+            r"(?s)Unable to import IPAddressPool.*Import\s+reads\s+through\s+the\s+provider's",
+        ))
+        // With one: imported; the connection is stored by the next apply.
+        .step(
+            Step::import(POOL)
+                .with_config(with_block)
+                .import_state_verify_ignore(&["force_conflicts", "kubernetes"]),
+        )
+        .check_destroy(move |_| nothing_left(&sd))
+        .run();
+}
+
+#[test]
+fn a_pool_overlapping_another_pool_on_the_cluster_fails_at_plan_naming_it() {
+    let sim = sim();
+    sim.apply_as(
+        "helm",
+        "ipaddresspools",
+        METALLB_NAMESPACE,
+        "from-helm",
+        json!({"addresses": ["192.168.1.230/31"]}),
+        false,
+    )
+    .unwrap();
+    let s1 = sim.clone();
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::plan_only(hcl(&sim, &pool_v1()))
+                .pre_step(move |_| {
+                    s1.counters().reset();
+                    Ok(())
+                })
+                .expect_error(
+                    r#"(?s)addresses\[0\].*192\.168\.1\.225-192\.168\.1\.240.*overlaps\s+with\s+CIDR\s+\\?"192\.168\.1\.230/31\\?"\s+of\s+IPAddressPool\s+metallb-system/from-helm"#,
+                ),
+        )
+        // Not overlapping: the plan lists the pools once and goes on.
+        .step(Step::plan_only(hcl(&sim, &pool_v2(false))).expect_action(POOL, Action::Create))
+        .run();
+}

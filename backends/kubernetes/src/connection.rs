@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use labforge_framework::backend::{missing_setting, not_configured};
-use labforge_framework::schema::{Attribute, Schema};
+use labforge_framework::schema::{Attribute, Nesting};
 use labforge_framework::{AttributePath, Env, Error, Result};
 use labforge_http::Secret;
 use serde::{Deserialize, Serialize};
@@ -260,48 +260,59 @@ impl Connections {
     }
 }
 
-/// The schema of a resource's own `kubernetes` block: the provider block's
-/// settings, without its environment variables.
-pub(crate) fn connection_schema() -> Schema {
+/// The schema of a resource's own `kubernetes` attribute: the provider
+/// block's settings, without its environment variables. Write-only (it is
+/// credentials; the resources keep it in private state for refresh and
+/// destroy): neither a block (Terraform reserves `connection` and several
+/// sensitive attributes get marks whose order Terraform 1.11 does not keep,
+/// so a refresh-only plan flaps between "no changes" and exit code 2) nor a
+/// sensitive attribute (a resource with another sensitive attribute, such
+/// as the BGP peer's `password`, flaps the same way).
+pub(crate) fn connection_attr() -> Attribute {
     let s = |d: &str| Attribute::string().optional().describe(d);
-    Schema::new(
-        "How this resource reaches the cluster, instead of the provider's `kubernetes` block (e.g. a \
-         cluster made in the same apply: `config_raw = homelab_talos_cluster_kubeconfig.this.kubeconfig_raw`). \
-         The same settings as the provider block, without its environment variables; values may be \
-         unknown until apply. Kept in state (sensitive values marked so), as refresh and destroy \
-         use it.",
+    Attribute::nested(
+        Nesting::Single,
+        [
+            ("host", s("API server URL, e.g. `https://10.0.0.10:6443`.")),
+            ("token", s("Bearer token.")),
+            (
+                "client_certificate",
+                s("PEM client certificate, for mutual TLS (with `client_key`)."),
+            ),
+            ("client_key", s("PEM private key of `client_certificate`.")),
+            (
+                "cluster_ca_certificate",
+                s("PEM CA certificate of the cluster."),
+            ),
+            (
+                "insecure",
+                Attribute::bool()
+                    .optional()
+                    .describe("Skip TLS certificate verification (lab use only)."),
+            ),
+            (
+                "config_path",
+                s("Path of a kubeconfig file (YAML or JSON)."),
+            ),
+            ("config_raw", s("A kubeconfig's text (YAML or JSON).")),
+            (
+                "context",
+                s("The kubeconfig context to use (default: its `current-context`)."),
+            ),
+        ],
     )
-    .attribute("host", s("API server URL, e.g. `https://10.0.0.10:6443`."))
-    .attribute("token", s("Bearer token.").sensitive())
-    .attribute(
-        "client_certificate",
-        s("PEM client certificate, for mutual TLS (with `client_key`)."),
-    )
-    .attribute(
-        "client_key",
-        s("PEM private key of `client_certificate`.").sensitive(),
-    )
-    .attribute(
-        "cluster_ca_certificate",
-        s("PEM CA certificate of the cluster."),
-    )
-    .attribute(
-        "insecure",
-        Attribute::bool()
-            .optional()
-            .describe("Skip TLS certificate verification (lab use only)."),
-    )
-    .attribute(
-        "config_path",
-        s("Path of a kubeconfig file (YAML or JSON)."),
-    )
-    .attribute(
-        "config_raw",
-        s("A kubeconfig's text (YAML or JSON).").sensitive(),
-    )
-    .attribute(
-        "context",
-        s("The kubeconfig context to use (default: its `current-context`)."),
+    .optional()
+    .write_only()
+    .describe(
+        "This resource's own connection to the cluster, instead of the provider's `kubernetes` \
+         block: for a cluster made in the same apply, e.g. `kubernetes = { config_raw = \
+         homelab_talos_cluster_kubeconfig.this.kubeconfig_raw }`. The provider block's settings, \
+         without its environment variables; values may be unknown until apply (the plan then \
+         needs no cluster). Write-only (Terraform 1.11 or later): never in state or plan output; \
+         the provider keeps it in the resource's private state for refresh and destroy, and a \
+         changed one is stored by an update (planned with `id` unknown). Import uses the provider \
+         block (or its variables); the next apply stores this. (Not called `connection`: \
+         Terraform reserves that name for provisioners.)",
     )
 }
 

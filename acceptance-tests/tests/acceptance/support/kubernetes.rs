@@ -53,7 +53,13 @@ pub fn sent_valid_objects(sim: &KubernetesSim) -> Result<()> {
 
 /// Nothing of MetalLB's kinds is left.
 pub fn nothing_left(sim: &KubernetesSim) -> Result<()> {
-    for plural in ["ipaddresspools", "l2advertisements"] {
+    for plural in [
+        "ipaddresspools",
+        "l2advertisements",
+        "bgpadvertisements",
+        "bgppeers",
+        "communities",
+    ] {
         let left = sim.objects(plural);
         ensure!(left.is_empty(), "{plural} left: {left:?}");
     }
@@ -121,6 +127,42 @@ provider "homelab" {{
       ]
     }})
   }}
+}}
+
+{body}"#,
+        host = sim.https_url(),
+        ca = sim.ca_pem(),
+    )
+}
+
+/// A root module with no `kubernetes` provider block: the kubeconfig text
+/// (YAML, HTTPS with `user`'s client certificate) is a `terraform_data`
+/// output, unknown at the first plan as a cluster's made in the same apply.
+/// `body`'s resources use it with their own `kubernetes = { config_raw =
+/// terraform_data.cluster.output }`.
+pub fn hcl_connection(sim: &KubernetesSim, user: &str, body: &str) -> String {
+    let (cert, key) = sim.client_cert(user).unwrap();
+    format!(
+        r#"{REQUIRED_PROVIDERS}
+
+locals {{
+  ca   = <<-EOT
+{ca}EOT
+  cert = <<-EOT
+{cert}EOT
+  key  = <<-EOT
+{key}EOT
+}}
+
+resource "terraform_data" "cluster" {{
+  input = yamlencode({{
+    apiVersion        = "v1"
+    kind              = "Config"
+    "current-context" = "lab"
+    clusters = [{{ name = "lab", cluster = {{ server = "{host}", "certificate-authority-data" = base64encode(local.ca) }} }}]
+    users    = [{{ name = "{user}", user = {{ "client-certificate-data" = base64encode(local.cert), "client-key-data" = base64encode(local.key) }} }}]
+    contexts = [{{ name = "lab", context = {{ cluster = "lab", user = "{user}" }} }}]
+  }})
 }}
 
 {body}"#,

@@ -14,13 +14,13 @@ mod pool;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use labforge_framework::schema::{Attribute, Block, Nesting, modifiers, validators};
+use labforge_framework::schema::{Attribute, Nesting, modifiers, validators};
 use labforge_framework::{AttributePath, Ctx, Diagnostics, Error, PlanChange, Result, Type, Value};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
 use crate::client::{ApiError, Client, Kind, Object};
-use crate::connection::{Connection, Connections, connection_schema};
+use crate::connection::{Connection, Connections, connection_attr};
 
 pub use bgp_adv::BgpAdvertisement;
 pub use bgp_peer::BgpPeer;
@@ -248,15 +248,7 @@ pub(crate) fn identity(
                  Without it, such a conflict fails the apply, naming the manager and fields.",
             ),
         )
-        .block(
-            "kubernetes",
-            Block::single(connection_schema()).describe(
-                "This resource's own connection to the cluster, instead of the provider's \
-                 `kubernetes` block: for a cluster made in the same apply. (Terraform reserves \
-                 the name `connection` for provisioners.) Import uses the provider block (or its \
-                 variables); the next apply stores this block.",
-            ),
-        )
+        .attribute("kubernetes", connection_attr())
 }
 
 /// What a MetalLB resource's model gives the shared life cycle: its kind,
@@ -332,6 +324,11 @@ fn finish<M: Managed>(m: M, o: &Object<Json>, all: bool) -> M {
 /// apiserver answered, read as a refresh reads it (never the plan copied).
 pub(crate) async fn apply<M: Managed>(ctx: &Ctx<Connections>, plan: M, verb: &str) -> Result<M> {
     let client = ctx.client().resolve(plan.connection())?;
+    // The write-only `kubernetes` is kept in private state for refresh and destroy.
+    match plan.connection() {
+        Some(c) => ctx.set_private(PRIVATE_CONNECTION, c)?,
+        None => ctx.remove_private(PRIVATE_CONNECTION),
+    }
     let ns = plan.ns();
     let o = apply_object(
         &client,
@@ -349,7 +346,7 @@ pub(crate) async fn apply<M: Managed>(ctx: &Ctx<Connections>, plan: M, verb: &st
 
 /// Refresh: one `GET`; not found is `None` (removed from state).
 pub(crate) async fn read<M: Managed>(ctx: &Ctx<Connections>, state: M) -> Result<Option<M>> {
-    let client = ctx.client().resolve(state.connection())?;
+    let client = stored_client(ctx)?;
     let ns = state.ns();
     let o = client
         .get::<Json>(M::KIND, &ns, state.name())
@@ -363,7 +360,7 @@ pub(crate) async fn read<M: Managed>(ctx: &Ctx<Connections>, state: M) -> Result
 
 /// Delete; already gone is fine.
 pub(crate) async fn delete<M: Managed>(ctx: &Ctx<Connections>, state: M) -> Result<()> {
-    let client = ctx.client().resolve(state.connection())?;
+    let client = stored_client(ctx)?;
     let ns = state.ns();
     client
         .delete(M::KIND, &ns, state.name())
@@ -407,20 +404,44 @@ pub(crate) async fn import<M: Managed>(ctx: &Ctx<Connections>, id: &str) -> Resu
     Ok(finish(m, &o, true))
 }
 
+/// The private-state key of the resource's own `kubernetes` settings (the
+/// attribute is write-only: Terraform keeps it in no state, and refresh and
+/// destroy need it).
+const PRIVATE_CONNECTION: &str = "kubernetes";
+
+/// The client of refresh and destroy: the connection the last apply
+/// stored, else the provider block's.
+fn stored_client(ctx: &Ctx<Connections>) -> Result<Arc<Client>> {
+    let stored: Option<Connection> = ctx.private(PRIVATE_CONNECTION);
+    ctx.client().resolve(stored.as_ref())
+}
+
 /// At plan: the client this resource will use, from the configuration's
-/// own `kubernetes` block or the provider's. `Err(config_unknown)` while the
-/// connection is unknown (planned as is; checked at apply); "not
-/// configured" when there is neither. Builds no request.
-pub(crate) fn plan_client(ctx: &Ctx<Connections>, plan: &PlanChange<'_>) -> Result<Arc<Client>> {
-    let conn = plan.config_attr("kubernetes");
-    if conn.is_null() {
-        return ctx.client().resolve(None);
+/// own `kubernetes` or the provider block's. Builds no request. When an
+/// existing object's connection differs from the one stored by the last
+/// apply (a new kubeconfig, or one unknown until apply), `id` is planned
+/// unknown so that the apply stores it: a write-only value makes no diff
+/// by itself. `Err(config_unknown)` while the connection is unknown
+/// (planned as is; checked at apply); "not configured" when there is
+/// neither.
+pub(crate) fn plan_client(
+    ctx: &Ctx<Connections>,
+    plan: &mut PlanChange<'_>,
+) -> Result<Arc<Client>> {
+    let conn = plan.config_attr("kubernetes").clone();
+    let stored: Option<Connection> = ctx.private(PRIVATE_CONNECTION);
+    let configured: Option<Connection> = if conn.is_null() || conn.contains_unknown() {
+        None
+    } else {
+        Some(labforge_framework::model::from_value(&conn)?)
+    };
+    if !plan.creating() && (conn.contains_unknown() || configured != stored) {
+        plan.set("id", Value::unknown());
     }
     if conn.contains_unknown() {
-        return Err(Error::config_unknown("The resource's kubernetes block"));
+        return Err(Error::config_unknown("The resource's kubernetes attribute"));
     }
-    let c: Connection = labforge_framework::model::from_value(conn)?;
-    ctx.client().resolve(Some(&c))
+    ctx.client().resolve(configured.as_ref())
 }
 
 /// `namespace/name` (or just `name`, in the default namespace).
