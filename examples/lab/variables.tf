@@ -173,3 +173,16 @@ variable "pfsense_interfaces" {
     error_message = "The WAN's interface cannot also be a lab network's: its rules match traffic from anywhere."
   }
 }
+
+variable "talos_nodes" {
+  description = <<-EOT
+    Talos API endpoints of the cluster's nodes by name (`10.0.20.21` or
+    `host:port`; port 50000 by default): names starting with `cp` are control
+    plane nodes, the others workers. Nodes in maintenance mode get their
+    configuration installed. Written by homelab-sim; empty: secrets and
+    configurations only.
+  EOT
+  type        = map(string)
+  default     = {}
+  nullable    = false
+}
