@@ -62,6 +62,7 @@ resource "homelab_metallb_l2_advertisement" "lab" {{
   name             = "lab-l2"
   ip_address_pools = [homelab_metallb_ip_address_pool.lab.name]
   node_selectors   = [{{ match_labels = {{ "kubernetes.io/hostname" = "talos-1" }} }}]
+  service_selectors = [{{ match_expressions = [{{ key = "app", operator = "In", values = ["web"] }}] }}]
 }}
 "#
     )
@@ -139,6 +140,10 @@ fn pool_and_l2_create_update_import_drift_conflict_delete() {
             ensure!(l.get("interfaces").is_none(), "{l}");
             ensure!(
                 l["nodeSelectors"][0]["matchLabels"]["kubernetes.io/hostname"] == "talos-1",
+                "{l}"
+            );
+            ensure!(
+                l["serviceSelectors"][0]["matchExpressions"][0]["values"] == json!(["web"]),
                 "{l}"
             );
             sent_valid_objects(&s2)

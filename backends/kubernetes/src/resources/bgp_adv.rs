@@ -48,6 +48,8 @@ pub struct BgpAdvModel {
     pub ip_address_pool_selectors: Option<Vec<Selector>>,
     /// `nodeSelectors`.
     pub node_selectors: Option<Vec<Selector>>,
+    /// `spec.serviceSelectors`.
+    pub service_selectors: Option<Vec<Selector>>,
     /// `peers`.
     pub peers: Option<Vec<String>>,
     /// SSA `force`.
@@ -83,6 +85,9 @@ pub(crate) fn spec(m: &BgpAdvModel) -> Json {
     }
     if let Some(v) = &m.node_selectors {
         s.insert("nodeSelectors".into(), selectors_json(v));
+    }
+    if let Some(v) = &m.service_selectors {
+        s.insert("serviceSelectors".into(), selectors_json(v));
     }
     Json::Object(s)
 }
@@ -120,6 +125,9 @@ fn fill(mut m: BgpAdvModel, o: &Object<Json>, all: bool) -> BgpAdvModel {
     }
     if mine(m.node_selectors.is_some(), "nodeSelectors") {
         m.node_selectors = selectors_from(s.get("nodeSelectors"));
+    }
+    if mine(m.service_selectors.is_some(), "serviceSelectors") {
+        m.service_selectors = selectors_from(s.get("serviceSelectors"));
     }
     m
 }
@@ -214,6 +222,14 @@ impl Resource for BgpAdvertisement {
                 selectors_attr("Announce from the nodes matching these."),
             )
             .attribute(
+                "service_selectors",
+                selectors_attr(
+                    "Announce only the services matching these, of the selected pools \
+                     (`serviceSelectors`; default: all). Not with an `aggregation_length` other \
+                     than 32 or an `aggregation_length_v6` other than 128 (the CRD's rule).",
+                ),
+            )
+            .attribute(
                 "peers",
                 Attribute::list(Type::String)
                     .optional()
@@ -223,10 +239,33 @@ impl Resource for BgpAdvertisement {
 
     fn validate(&self, config: &Value) -> Diagnostics {
         let mut d = Diagnostics::new();
-        for sel in ["ip_address_pool_selectors", "node_selectors"] {
+        for sel in [
+            "ip_address_pool_selectors",
+            "node_selectors",
+            "service_selectors",
+        ] {
             if let Some(v) = config.get(sel) {
                 check_selectors(v, AttributePath::attr(sel), &mut d);
             }
+        }
+        // The CRD's CEL rule (metallb `config/crd/bases/metallb.io_bgpadvertisements.yaml`).
+        let selects = config
+            .get("service_selectors")
+            .and_then(Value::elements)
+            .is_some_and(|l| !l.is_empty());
+        let not = |k: &str, n: i64| {
+            config
+                .get(k)
+                .and_then(Value::as_i64)
+                .is_some_and(|v| v != n)
+        };
+        if selects && (not("aggregation_length", 32) || not("aggregation_length_v6", 128)) {
+            d.attribute_error(
+                AttributePath::attr("service_selectors"),
+                "Invalid attribute combination",
+                "serviceSelectors and aggregationLength are mutually exclusive, can only be used \
+                 together with default aggregationLength (32) and aggregationLengthV6 (128)",
+            );
         }
         if let Some(list) = config.get("communities").and_then(Value::elements) {
             for (i, c) in list.iter().enumerate() {
@@ -294,5 +333,28 @@ mod tests {
         assert!(check_community("no-advertise").is_ok());
         assert!(check_community("70000:1").is_err());
         assert!(check_community("large:1:2").is_err());
+    }
+
+    #[test]
+    fn service_selectors_exclude_a_non_default_aggregation() {
+        let sel = Value::list([Value::object([(
+            "match_labels",
+            Value::map([("app", Value::string("web"))]),
+        )])]);
+        let with = |k: &str, n: i64| {
+            BgpAdvertisement.validate(&Value::object([
+                ("service_selectors", sel.clone()),
+                (k, Value::from(n)),
+            ]))
+        };
+        let d = with("aggregation_length", 24);
+        assert!(d.has_errors());
+        assert_eq!(
+            d.0[0].attribute,
+            Some(AttributePath::attr("service_selectors"))
+        );
+        assert!(with("aggregation_length_v6", 64).has_errors());
+        assert!(!with("aggregation_length", 32).has_errors());
+        assert!(!with("aggregation_length_v6", 128).has_errors());
     }
 }

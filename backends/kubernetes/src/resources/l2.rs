@@ -41,6 +41,8 @@ pub struct L2Model {
     pub ip_address_pool_selectors: Option<Vec<Selector>>,
     /// `spec.nodeSelectors`.
     pub node_selectors: Option<Vec<Selector>>,
+    /// `spec.serviceSelectors`.
+    pub service_selectors: Option<Vec<Selector>>,
     /// `spec.interfaces`.
     pub interfaces: Option<Vec<String>>,
     /// SSA `force`.
@@ -60,6 +62,9 @@ pub(crate) fn spec(m: &L2Model) -> Json {
     }
     if let Some(v) = &m.node_selectors {
         s.insert("nodeSelectors".into(), selectors_json(v));
+    }
+    if let Some(v) = &m.service_selectors {
+        s.insert("serviceSelectors".into(), selectors_json(v));
     }
     if let Some(v) = &m.interfaces {
         s.insert("interfaces".into(), json!(v));
@@ -82,6 +87,9 @@ fn fill(mut m: L2Model, o: &Object<Json>, all: bool) -> L2Model {
     }
     if mine(m.node_selectors.is_some(), "nodeSelectors") {
         m.node_selectors = selectors_from(s.get("nodeSelectors"));
+    }
+    if mine(m.service_selectors.is_some(), "serviceSelectors") {
+        m.service_selectors = selectors_from(s.get("serviceSelectors"));
     }
     if mine(m.interfaces.is_some(), "interfaces") {
         m.interfaces = strings_from(s.get("interfaces"));
@@ -128,6 +136,13 @@ impl Resource for L2Advertisement {
                 selectors_attr("Announce from the nodes matching these (`nodeSelectors`)."),
             )
             .attribute(
+                "service_selectors",
+                selectors_attr(
+                    "Announce only the services matching these, of the selected pools \
+                     (`serviceSelectors`; default: all).",
+                ),
+            )
+            .attribute(
                 "interfaces",
                 Attribute::list(Type::String)
                     .optional()
@@ -137,7 +152,11 @@ impl Resource for L2Advertisement {
 
     fn validate(&self, config: &Value) -> Diagnostics {
         let mut d = Diagnostics::new();
-        for sel in ["ip_address_pool_selectors", "node_selectors"] {
+        for sel in [
+            "ip_address_pool_selectors",
+            "node_selectors",
+            "service_selectors",
+        ] {
             if let Some(v) = config.get(sel) {
                 check_selectors(v, AttributePath::attr(sel), &mut d);
             }
