@@ -16,8 +16,12 @@ values in clear (`before`/`after`) and marks which ones are sensitive in
 `before_sensitive`/`after_sensitive`, for values marked by the configuration
 (sensitive variables and outputs) and for attributes the provider's schema
 declares sensitive alike. This tool prints a value only when neither mark
-covers it or anything inside it; otherwise "(sensitive)". It prints nothing
-from `variables` (which holds sensitive variables in clear) nor from outputs.
+covers it or anything inside it, and when it contains none of the plan's
+sensitive strings (a provider may copy one into an unmarked attribute, such
+as an import ID); otherwise "(sensitive)". Addresses are printed as they are
+(Terraform refuses sensitive values in count and for_each). It prints
+nothing from `variables` (which holds sensitive variables in clear) nor from
+outputs.
 
 Standard library only (Python 3.9+). Exit status: 0 when the comment was
 written, 1 when the input is not a plan in Terraform's JSON format.
@@ -117,9 +121,57 @@ def child(mark: Any, key: Any) -> Any:
     return False
 
 
+#: Every sensitive string of the plan being rendered (see `collect_secrets`).
+SECRETS: set[str] = set()
+
+#: Shorter sensitive strings are not searched for inside other values (they
+#: would hide ordinary values such as "1" or "on"); the values themselves are
+#: still hidden wherever a mark covers them.
+MIN_SECRET = 4
+
+
+def collect_secrets(plan: dict[str, Any]) -> set[str]:
+    """Every string a sensitivity mark covers, in any resource change or
+    output, and the values of variables declared sensitive.
+
+    A provider may copy a sensitive value into an attribute that is not
+    marked (an import ID such as `zone/name/TXT/<value>`): `render` hides
+    any value that contains one of these strings.
+    """
+    found: set[str] = set()
+
+    def walk(value: Any, mark: Any, covered: bool = False) -> None:
+        covered = covered or mark is True
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, child(mark, k), covered)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, child(mark, i), covered)
+        elif covered and value is not None:
+            found.add(value if isinstance(value, str) else json.dumps(value))
+
+    for rc in list(plan.get("resource_changes") or []) + list(plan.get("resource_drift") or []):
+        change = rc.get("change") or {}
+        walk(change.get("before"), change.get("before_sensitive", False))
+        walk(change.get("after"), change.get("after_sensitive", False))
+    for oc in (plan.get("output_changes") or {}).values():
+        walk(oc.get("before"), oc.get("before_sensitive", False))
+        walk(oc.get("after"), oc.get("after_sensitive", False))
+    declared = ((plan.get("configuration") or {}).get("root_module") or {}).get("variables") or {}
+    for name, var in (plan.get("variables") or {}).items():
+        if (declared.get(name) or {}).get("sensitive"):
+            walk(var.get("value"), True)
+    return {s for s in found if len(s) >= MIN_SECRET}
+
+
 def render(value: Any) -> str:
-    """A value as compact JSON, cut to MAX_VALUE characters."""
+    """A value as compact JSON, cut to MAX_VALUE characters; "(sensitive)"
+    when it contains a sensitive string."""
     text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), sort_keys=True)
+    raw = json.dumps(value, ensure_ascii=False)
+    if any(secret in text or secret in raw or secret in str(value) for secret in SECRETS):
+        return SENSITIVE
     if len(text) > MAX_VALUE:
         half = (MAX_VALUE - 3) // 2
         text = text[:half] + "..." + text[-half:]
@@ -241,6 +293,8 @@ def summary(plan: dict[str, Any], title: str) -> str:
     if "planned_values" not in plan and "resource_changes" not in plan:
         raise PlanError("this is a state, not a plan (run `terraform show -json` on a plan file)")
 
+    SECRETS.clear()
+    SECRETS.update(collect_secrets(plan))
     by_action: dict[str, list[dict[str, Any]]] = {a: [] for a in ACTIONS}
     counts: dict[str, dict[str, int]] = {}
     for rc in plan.get("resource_changes") or []:

@@ -10,6 +10,7 @@ mod cloudflare;
 mod corner;
 mod examples;
 mod harness;
+mod lab_ci;
 mod metallb;
 mod pfsense;
 mod provider;

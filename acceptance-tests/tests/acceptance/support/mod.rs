@@ -8,11 +8,12 @@ use labforge_acceptance_tests::Workdir;
 use labforge_simulators::common::Counters;
 
 pub mod kubernetes;
+pub mod lab_ci;
 pub mod pfsense;
 pub mod proxmox;
 pub mod routeros;
-pub mod talos;
 pub mod talos_nodes;
+pub mod talos;
 
 /// The `terraform { required_providers { … } }` block pinning this build of
 /// the provider (no trailing newline).
