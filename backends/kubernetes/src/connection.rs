@@ -306,7 +306,7 @@ pub(crate) fn connection_attr() -> Attribute {
     .describe(
         "This resource's own connection to the cluster, instead of the provider's `kubernetes` \
          block: for a cluster made in the same apply, e.g. `kubernetes = { config_raw = \
-         homelab_talos_cluster_kubeconfig.this.kubeconfig_raw }`. The provider block's settings, \
+         homelab_talos_cluster_kubeconfig.lab[0].kubeconfig_raw }`. The provider block's settings, \
          without its environment variables; values may be unknown until apply (the plan then \
          needs no cluster). Write-only (Terraform 1.11 or later): never in state or plan output; \
          the provider keeps it in the resource's private state for refresh and destroy, and a \
