@@ -289,8 +289,9 @@ pub fn write_tfvars(
 /// Whether a request the simulator `backend` counted changes something.
 /// Reads: GET everywhere; RouterOS's `POST …/print` queries; Technitium
 /// answers reads and writes to GET alike, so its reads are told by route
-/// (`…/get`, `…/list`), and login/logout change no configuration. A
-/// simulator not listed here is judged by the method alone.
+/// (`…/get`, `…/list`), and login/logout change no configuration; Talos's
+/// are gRPC calls, told by RPC. A simulator not listed here is judged by
+/// the method alone.
 pub fn is_write(backend: &str, method: &str, route: &str) -> bool {
     let read_method = matches!(method, "GET" | "HEAD");
     match backend {
@@ -301,6 +302,14 @@ pub fn is_write(backend: &str, method: &str, route: &str) -> bool {
                 || route == "/api/user/logout")
         }
         "routeros" => !(read_method || route.ends_with("/print")),
+        // gRPC (method "GRPC", route the RPC's path): COSI reads and Version.
+        "talos" => !matches!(
+            route,
+            "/cosi.resource.State/Get"
+                | "/cosi.resource.State/List"
+                | "/cosi.resource.State/Watch"
+                | "/machine.MachineService/Version"
+        ),
         _ => !read_method,
     }
 }
