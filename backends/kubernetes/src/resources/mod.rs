@@ -510,3 +510,86 @@ pub(crate) fn api_error(summary: String, kind: Kind, ns: &str, name: &str, e: Ap
     }
     Error::new(summary, format!("{what}: {e}"))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use labforge_framework::StopSignal;
+
+    fn ctx(stored: Option<&Connection>) -> Ctx<Connections> {
+        let mut private = BTreeMap::new();
+        if let Some(c) = stored {
+            private.insert(
+                PRIVATE_CONNECTION.to_string(),
+                serde_json::to_value(c).unwrap(),
+            );
+        }
+        Ctx::new(
+            Arc::new(Connections::new(None)),
+            private,
+            StopSignal::never(),
+        )
+    }
+
+    fn own(host: &str) -> Connection {
+        Connection {
+            host: Some(host.into()),
+            token: Some("t".into()),
+            ..Connection::default()
+        }
+    }
+
+    fn conn_value(c: &Connection) -> Value {
+        Value::object([
+            ("host", Value::from(c.host.clone().unwrap())),
+            ("token", Value::from(c.token.clone().unwrap())),
+        ])
+    }
+
+    /// Plan `config`'s `kubernetes` over `prior` (null: create) with
+    /// `stored` in private state: the client's host (or the error), and
+    /// whether `id` was planned unknown.
+    fn plan(config: Value, prior: Value, stored: Option<&Connection>) -> (Result<String>, bool) {
+        let ctx = ctx(stored);
+        let config = Value::object([("kubernetes", config)]);
+        let mut planned = Value::object([("id", Value::from("metallb-system/p"))]);
+        let (mut rr, mut d) = (Vec::new(), Diagnostics::new());
+        let mut change = PlanChange {
+            config: &config,
+            prior: &prior,
+            planned: &mut planned,
+            requires_replace: &mut rr,
+            diagnostics: &mut d,
+        };
+        let r = plan_client(&ctx, &mut change).map(|c| c.host().to_string());
+        (r, planned.get("id").is_some_and(Value::is_unknown))
+    }
+
+    #[test]
+    fn plan_resolves_the_own_connection_and_replans_a_changed_one() {
+        let a = own("https://a:6443");
+        let existing = Value::object([("id", Value::from("metallb-system/p"))]);
+        // New object, own connection: its client; nothing else planned.
+        let (r, unknown) = plan(conn_value(&a), Value::Null, None);
+        assert_eq!(r.unwrap(), "https://a:6443");
+        assert!(!unknown);
+        // Unknown until apply: planned as is, no client needed.
+        let (r, unknown) = plan(Value::unknown(), Value::Null, None);
+        assert!(r.unwrap_err().is_config_unknown());
+        assert!(!unknown);
+        // Neither its own nor the provider block: "not configured".
+        let (r, _) = plan(Value::Null, Value::Null, None);
+        assert!(r.unwrap_err().to_string().contains("not configured"));
+        // Existing object, same connection as stored: no diff.
+        let (_, unknown) = plan(conn_value(&a), existing.clone(), Some(&a));
+        assert!(!unknown);
+        // Another kubeconfig (or one unknown until apply): an update stores it.
+        let b = own("https://b:6443");
+        let (r, unknown) = plan(conn_value(&b), existing.clone(), Some(&a));
+        assert_eq!(r.unwrap(), "https://b:6443");
+        assert!(unknown);
+        let (_, unknown) = plan(Value::unknown(), existing, Some(&a));
+        assert!(unknown);
+    }
+}
