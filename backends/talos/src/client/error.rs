@@ -61,7 +61,7 @@ impl TalosError {
 
     /// An error from the gRPC status a node answered with.
     pub fn from_status(status: &tonic::Status) -> Self {
-        if let Some(failure) = super::transport::failure_of(status) {
+        if let Some(failure) = failure_of(status) {
             return Self::new(failure.kind, failure.message.clone());
         }
         Self {
@@ -212,6 +212,27 @@ fn human(d: Duration) -> String {
     } else {
         format!("{}m{:02}s", secs / 60, secs % 60)
     }
+}
+
+/// A classified transport failure (the source of the `tonic::Status` the
+/// generated client returns for it).
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub(crate) kind: ErrorKind,
+    pub(crate) message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// The [`Failure`] behind a status, if the status stands for a transport failure.
+pub(crate) fn failure_of(status: &tonic::Status) -> Option<&Failure> {
+    std::error::Error::source(status).and_then(|s| s.downcast_ref::<Failure>())
 }
 
 #[cfg(test)]

@@ -24,28 +24,7 @@ use tonic::body::Body;
 use tonic::codegen::http::{Request, Response, Uri};
 
 use super::endpoint::Endpoint;
-use super::error::{ErrorKind, TalosError};
-
-/// A classified transport failure (the source of the `tonic::Status` the
-/// generated client returns for it).
-#[derive(Debug, Clone)]
-pub(crate) struct Failure {
-    pub(crate) kind: ErrorKind,
-    pub(crate) message: String,
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl StdError for Failure {}
-
-/// The [`Failure`] behind a status, if the status stands for a transport failure.
-pub(crate) fn failure_of(status: &tonic::Status) -> Option<&Failure> {
-    status.source().and_then(|s| s.downcast_ref::<Failure>())
-}
+use super::error::{ErrorKind, Failure, TalosError};
 
 fn status_of(failure: Failure) -> tonic::Status {
     let mut status = tonic::Status::unavailable(failure.message.clone());
