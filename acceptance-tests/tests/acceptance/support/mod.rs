@@ -12,8 +12,8 @@ pub mod lab_ci;
 pub mod pfsense;
 pub mod proxmox;
 pub mod routeros;
-pub mod talos_nodes;
 pub mod talos;
+pub mod talos_nodes;
 
 /// The `terraform { required_providers { … } }` block pinning this build of
 /// the provider (no trailing newline).
