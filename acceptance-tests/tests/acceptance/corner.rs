@@ -805,3 +805,193 @@ fn refresh_only_plan_is_empty_after_apply_and_not_after_drift() {
     wd.destroy().unwrap();
     assert!(load(&path).unwrap().objects.is_empty());
 }
+
+/// A state file's resource instances: `(address, sensitive_attributes as
+/// written)`, and the whole file without `serial` and with every instance's
+/// `sensitive_attributes` sorted (what a refresh must leave unchanged).
+fn state_parts(text: &str) -> Result<(Vec<(String, Value)>, Value)> {
+    let mut v: Value = serde_json::from_str(text).context("state file")?;
+    v.as_object_mut().context("state object")?.remove("serial");
+    let mut paths = Vec::new();
+    for r in v["resources"].as_array_mut().context("resources")? {
+        let addr = format!(
+            "{}.{}",
+            r["type"].as_str().unwrap_or(""),
+            r["name"].as_str().unwrap_or("")
+        );
+        for i in r["instances"].as_array_mut().context("instances")? {
+            let written = i["sensitive_attributes"].clone();
+            if let Some(ps) = i["sensitive_attributes"].as_array_mut() {
+                ps.sort_by_key(|p| p.to_string());
+            }
+            paths.push((addr.clone(), written));
+        }
+    }
+    Ok((paths, v))
+}
+
+/// `[["a"], ["b", "c"]]` for `sensitive_attributes` of attribute steps.
+fn path_names(paths: &Value) -> Vec<Vec<String>> {
+    paths
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .map(|p| {
+                    p.as_array()
+                        .map(|steps| {
+                            steps
+                                .iter()
+                                .map(|s| s["value"].as_str().unwrap_or("?").to_string())
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether this CLI writes a resource instance's sensitive paths in Go map
+/// order: Terraform up to 1.11 (the harness needs 1.11 or later). Terraform
+/// sorts them since 1.12 (hashicorp/terraform#36465,
+/// `internal/states/instance_object.go` `unmarkValueForStorage`).
+fn cli_orders_sensitive_paths_at_random(cli: &labforge_acceptance_tests::Cli) -> bool {
+    let mut parts = cli.version.split('.');
+    let (major, minor) = (
+        parts.next(),
+        parts.next().and_then(|m| m.parse::<u32>().ok()),
+    );
+    cli.flavor == labforge_acceptance_tests::Flavor::Terraform
+        && major == Some("1")
+        && minor.is_some_and(|m| m <= 11)
+}
+
+/// Sensitive values in state and the refresh-only drift check
+/// (`plan -refresh-only -detailed-exitcode`, what users run in CI).
+///
+/// A schema-sensitive attribute fed from another resource's sensitive value
+/// gets one path in `sensitive_attributes` (the schema's mark and the
+/// configuration's coincide): the check exits 0 every time.
+///
+/// Sensitive values in two attributes of one resource (here `secret` and
+/// `obj = sensitive(...)`; in the Talos resources `client_configuration`,
+/// `machine_configuration_input` and `machine_configuration`) get two paths.
+/// Terraform collects them by walking the object's attributes in Go map
+/// order (go-cty `cty/walk.go` `transform`: `for name := range atys`) and
+/// compares the state file with the refreshed state in that order, so
+/// Terraform up to 1.11 exits 2 at random with "No changes"
+/// (hashicorp/terraform#36403; both the prior and the refreshed state are
+/// re-encoded, so no provider can fix the order). The test pins what the
+/// harness's check relies on: every refresh leaves the state as it was but
+/// for that order, and on those versions the order does change.
+#[test]
+fn sensitive_paths_in_two_attributes_are_reordered_by_refresh_and_nothing_else() {
+    let (_dir, path) = store();
+    let mut wd = Workdir::new(&Provider::corner()).unwrap();
+    wd.set_env("CORNER_STORE", path.display().to_string());
+    let y = |extra: &str| {
+        everything("sens-y", extra)
+            .replace("\"corner_everything\" \"x\"", "\"corner_everything\" \"y\"")
+            .replace(
+                "secret   = \"s3cr3t\"",
+                "secret   = corner_everything.x.secret",
+            )
+    };
+    let one_path = format!("{}{}", everything("sens-x", ""), y(""));
+    wd.write_config(&env_hcl(&one_path)).unwrap();
+    wd.init().unwrap();
+    wd.apply().unwrap();
+    let text = std::fs::read_to_string(wd.path().join("terraform.tfstate")).unwrap();
+    let (paths, _) = state_parts(&text).unwrap();
+    for (addr, p) in &paths {
+        assert_eq!(path_names(p), vec![vec!["secret".to_string()]], "{addr}");
+    }
+    for i in 0..5 {
+        let (empty, out) = wd.plan_refresh_only_is_empty().unwrap();
+        assert!(
+            empty,
+            "one sensitive path per resource, run {i}: exit {:?}\n{}",
+            out.code,
+            out.combined()
+        );
+    }
+
+    // A second sensitive attribute on y: two paths.
+    let two_paths = format!(
+        "{}{}",
+        everything("sens-x", ""),
+        y("").replace(
+            "obj      = { a = \"s\", b = 1 }",
+            "obj      = sensitive({ a = \"s\", b = 1 })"
+        )
+    );
+    assert_ne!(two_paths, one_path);
+    wd.write_config(&env_hcl(&two_paths)).unwrap();
+    wd.apply().unwrap();
+    let before = std::fs::read_to_string(wd.path().join("terraform.tfstate")).unwrap();
+    let (paths_before, sorted_before) = state_parts(&before).unwrap();
+    let y_paths = |ps: &[(String, Value)]| {
+        ps.iter()
+            .find(|(a, _)| a == "corner_everything.y")
+            .map(|(_, p)| p.clone())
+            .unwrap()
+    };
+    let mut names = path_names(&y_paths(&paths_before));
+    names.sort();
+    assert_eq!(
+        names,
+        vec![vec!["obj".to_string()], vec!["secret".to_string()]]
+    );
+
+    const COPY: &str = "refreshed.tfstate.corner";
+    let mut reordered = 0;
+    let mut runs = 0;
+    while runs < 40 && reordered < 2 {
+        runs += 1;
+        let out = wd
+            .run(&[
+                "apply",
+                "-refresh-only",
+                "-auto-approve",
+                "-no-color",
+                "-input=false",
+                &format!("-state-out={COPY}"),
+            ])
+            .unwrap();
+        assert!(out.success());
+        let after = std::fs::read_to_string(wd.path().join(COPY)).unwrap();
+        let (paths_after, sorted_after) = state_parts(&after).unwrap();
+        assert_eq!(
+            sorted_after, sorted_before,
+            "a refresh changed more than the order of sensitive paths"
+        );
+        // x has one path: never reordered.
+        assert_eq!(paths_after[0], paths_before[0]);
+        if y_paths(&paths_after) != y_paths(&paths_before) {
+            reordered += 1;
+        }
+    }
+    eprintln!(
+        "[corner] {} {}: y's sensitive paths reordered by {reordered} of {runs} refreshes",
+        match wd.cli().flavor {
+            labforge_acceptance_tests::Flavor::Terraform => "terraform",
+            labforge_acceptance_tests::Flavor::OpenTofu => "tofu",
+        },
+        wd.cli().version
+    );
+    if cli_orders_sensitive_paths_at_random(wd.cli()) {
+        assert!(
+            reordered > 0,
+            "Terraform {} never reordered two sensitive paths in {runs} refreshes: \
+             the diagnosis of hashicorp/terraform#36403 in this test (and the harness's \
+             tolerance of it) is wrong",
+            wd.cli().version
+        );
+    }
+    // What the harness checks after every apply step passes.
+    wd.require_refresh_only_empty("after apply with two sensitive paths")
+        .unwrap();
+
+    wd.destroy().unwrap();
+    assert!(load(&path).unwrap().objects.is_empty());
+}
