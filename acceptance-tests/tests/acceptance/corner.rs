@@ -883,7 +883,9 @@ fn cli_orders_sensitive_paths_at_random(cli: &labforge_acceptance_tests::Cli) ->
 /// (hashicorp/terraform#36403; both the prior and the refreshed state are
 /// re-encoded, so no provider can fix the order). The test pins what the
 /// harness's check relies on: every refresh leaves the state as it was but
-/// for that order, and on those versions the order does change.
+/// for that order, and on those versions the order does change. A
+/// write-only attribute fed a sensitive value keeps its path too (null value,
+/// mark kept), so it is no way around this.
 #[test]
 fn sensitive_paths_in_two_attributes_are_reordered_by_refresh_and_nothing_else() {
     let (_dir, path) = store();
@@ -991,6 +993,29 @@ fn sensitive_paths_in_two_attributes_are_reordered_by_refresh_and_nothing_else()
     // What the harness checks after every apply step passes.
     wd.require_refresh_only_empty("after apply with two sensitive paths")
         .unwrap();
+
+    // A write-only attribute fed a sensitive value is no way out: its value
+    // is null in state but the mark is kept, a path like any other.
+    let write_only = format!(
+        "{}{}",
+        everything("sens-x", ""),
+        y("  password_wo = corner_everything.x.secret\n")
+    );
+    wd.write_config(&env_hcl(&write_only)).unwrap();
+    wd.apply().unwrap();
+    let text = std::fs::read_to_string(wd.path().join("terraform.tfstate")).unwrap();
+    let (paths, sorted) = state_parts(&text).unwrap();
+    let mut names = path_names(&y_paths(&paths));
+    names.sort();
+    assert_eq!(
+        names,
+        vec![vec!["password_wo".to_string()], vec!["secret".to_string()]]
+    );
+    let y_state = sorted["resources"]
+        .as_array()
+        .and_then(|rs| rs.iter().find(|r| r["name"] == "y"))
+        .map(|r| r["instances"][0]["attributes"]["password_wo"].clone());
+    assert_eq!(y_state, Some(Value::Null));
 
     wd.destroy().unwrap();
     assert!(load(&path).unwrap().objects.is_empty());
