@@ -30,6 +30,9 @@ pub enum ErrorKind {
     Response,
     /// [`retry`] ran out of time; the message names the operation and the last error.
     Timeout,
+    /// A wait has not seen the state it waits for yet (e.g. a reset node
+    /// still runs its configuration); retryable.
+    Waiting,
 }
 
 /// An error from the Talos API client. Its text is safe to show users: it
@@ -92,7 +95,7 @@ impl TalosError {
     /// `Unauthenticated` never are.
     pub fn is_retryable(&self) -> bool {
         match self.kind {
-            ErrorKind::Unreachable | ErrorKind::Transport => true,
+            ErrorKind::Unreachable | ErrorKind::Transport | ErrorKind::Waiting => true,
             ErrorKind::Status => match self.code {
                 Some(
                     tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Aborted,

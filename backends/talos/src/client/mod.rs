@@ -28,7 +28,9 @@ use endpoint::Endpoint;
 use proto::cosi::resource::GetRequest;
 use proto::cosi::resource::state_client::StateClient;
 use proto::machine::machine_service_client::MachineServiceClient;
-use proto::machine::{ApplyConfigurationRequest, BootstrapRequest, apply_configuration_request};
+use proto::machine::{
+    ApplyConfigurationRequest, BootstrapRequest, ResetPartitionSpec, apply_configuration_request,
+};
 use transport::Transport;
 
 /// The client credentials of a Talos admin: the cluster's OS CA, the client
@@ -197,6 +199,74 @@ pub struct ApplyResult {
     pub mode_details: String,
     /// Configuration validation warnings.
     pub warnings: Vec<String>,
+}
+
+/// A system disk partition (volume) to wipe on reset (`ResetPartitionSpec`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetPartition {
+    /// The volume label: `STATE` (the machine configuration), `EPHEMERAL`
+    /// (`/var`: etcd data, pods), `META`, ...
+    pub label: String,
+    /// Whether to wipe it.
+    pub wipe: bool,
+}
+
+/// A `Reset` call (`ResetRequest`). Needs `os:admin`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetRequest {
+    /// Leave etcd first (control planes), after Talos's etcd checks. Talos
+    /// refuses to remove the last etcd member, so a graceful reset of a
+    /// single control plane fails (siderolabs/talos#2095).
+    pub graceful: bool,
+    /// Reboot after the wipe; otherwise the node powers off.
+    pub reboot: bool,
+    /// The partitions to wipe; empty wipes the whole system disk (the
+    /// installation too).
+    pub system_partitions_to_wipe: Vec<ResetPartition>,
+}
+
+impl ResetRequest {
+    /// Wipes `STATE` and `EPHEMERAL` only, as siderolabs/terraform-provider-talos
+    /// does on destroy (`talos_machine_configuration_apply_resource.go`
+    /// `Delete`): the configuration and `/var` go, the installed Talos stays,
+    /// so a node that reboots comes back in maintenance mode.
+    pub fn state_and_ephemeral(graceful: bool, reboot: bool) -> Self {
+        Self {
+            graceful,
+            reboot,
+            system_partitions_to_wipe: ["STATE", "EPHEMERAL"]
+                .into_iter()
+                .map(|label| ResetPartition {
+                    label: label.to_string(),
+                    wipe: true,
+                })
+                .collect(),
+        }
+    }
+
+    fn to_proto(&self) -> proto::machine::ResetRequest {
+        proto::machine::ResetRequest {
+            graceful: self.graceful,
+            reboot: self.reboot,
+            system_partitions_to_wipe: self
+                .system_partitions_to_wipe
+                .iter()
+                .map(|p| ResetPartitionSpec {
+                    label: p.label.clone(),
+                    wipe: p.wipe,
+                })
+                .collect(),
+            // ALL (0): the partitions above on the system disk; no user disk is named.
+            mode: proto::machine::reset_request::WipeMode::All.into(),
+        }
+    }
+}
+
+/// The node's answer to `Reset`: the reset runs after it, in the background.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetResult {
+    /// The ID of the reset sequence (its events carry it).
+    pub actor_id: String,
 }
 
 /// The COSI resource type of the machine configuration
@@ -425,6 +495,95 @@ impl Client {
         archive::kubeconfig_from_tar_gz(&data)
     }
 
+    /// `MachineService/Reset` (`os:admin`). Talos answers at once and then
+    /// runs the reset sequence (siderolabs/talos `v1alpha1_server.go`
+    /// `Reset`): drain, leave etcd if graceful, wipe, then reboot or power
+    /// off. Follow it with [`Client::wait_for_maintenance`] or
+    /// [`Client::wait_until_down`].
+    pub async fn reset(
+        &self,
+        target: &Target,
+        creds: &Credentials,
+        req: &ResetRequest,
+    ) -> Result<ResetResult, TalosError> {
+        let mut client = self.machine(target, Auth::Mtls(creds))?;
+        let request = self.request(target, req.to_proto())?;
+        let response = self
+            .timed(target, "Reset", async {
+                Ok(client.reset(request).await?.into_inner())
+            })
+            .await?;
+        let message = response
+            .messages
+            .into_iter()
+            .next()
+            .ok_or_else(|| empty_answer("Reset"))?;
+        check_metadata(message.metadata.as_ref())?;
+        Ok(ResetResult {
+            actor_id: message.actor_id,
+        })
+    }
+
+    /// Waits until the node answers in maintenance mode (an insecure
+    /// `Version` without `features.rbac`), as after a reset with reboot.
+    /// While it still runs its configuration, or is down, it waits (progress
+    /// logged every ~5 s); after `timeout` the error names the last state seen.
+    pub async fn wait_for_maintenance(
+        &self,
+        target: &Target,
+        timeout: Duration,
+    ) -> Result<(), TalosError> {
+        let what = format!(
+            "waiting for {} to come back in maintenance mode",
+            target.endpoint
+        );
+        retry(&what, timeout, || async {
+            match self.version(target, Auth::Insecure).await {
+                Ok(v) if !v.configured => Ok(()),
+                Ok(_) => Err(still_configured()),
+                // A configured node wants a client certificate.
+                Err(e) if e.kind() == ErrorKind::CertificateRejected => Err(still_configured()),
+                Err(e) if e.is_retryable() => Err(TalosError::new(
+                    ErrorKind::Waiting,
+                    format!("the node does not answer yet ({e})"),
+                )),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
+    /// Waits until the node stops answering, as after a reset without reboot
+    /// (Talos powers the machine off). Progress is logged every ~5 s.
+    pub async fn wait_until_down(
+        &self,
+        target: &Target,
+        timeout: Duration,
+    ) -> Result<(), TalosError> {
+        let what = format!("waiting for {} to power off", target.endpoint);
+        retry(&what, timeout, || async {
+            match self.version(target, Auth::Insecure).await {
+                Err(e) if matches!(e.kind(), ErrorKind::Unreachable | ErrorKind::Transport) => {
+                    Ok(())
+                }
+                Ok(_) => Err(TalosError::new(
+                    ErrorKind::Waiting,
+                    "the node still answers",
+                )),
+                Err(e) if e.kind() == ErrorKind::CertificateRejected => Err(TalosError::new(
+                    ErrorKind::Waiting,
+                    "the node still answers",
+                )),
+                Err(e) if e.is_retryable() => Err(TalosError::new(
+                    ErrorKind::Waiting,
+                    format!("the node still answers ({e})"),
+                )),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
     /// The node's machine configuration as it was submitted (COSI
     /// `MachineConfigs.config.talos.dev` in namespace `config`): `id` is
     /// `v1alpha1` (running) or `persistent` (what the next boot uses). `None`
@@ -497,6 +656,14 @@ fn machine_config_text(spec: &proto::cosi::resource::Spec) -> Result<String, Tal
         ErrorKind::Response,
         "the node's MachineConfig resource has an empty spec",
     ))
+}
+
+fn still_configured() -> TalosError {
+    TalosError::new(
+        ErrorKind::Waiting,
+        "the node still runs its configuration (a graceful reset fails on the last etcd member: \
+         reset a single control plane with graceful = false)",
+    )
 }
 
 fn empty_answer(rpc: &str) -> TalosError {

@@ -20,7 +20,8 @@ use labforge_talos::client::proto::machine::machine_service_server::{
 use labforge_talos::client::proto::machine::{self as m, apply_configuration_request::Mode};
 use labforge_talos::client::proto::resource::config::MachineConfigSpec;
 use labforge_talos::client::{
-    ApplyMode, ApplyRequest, Auth, Client, Credentials, ErrorKind, NodeState, Target, retry,
+    ApplyMode, ApplyRequest, Auth, Client, Credentials, ErrorKind, NodeState, ResetPartition,
+    ResetRequest, Target, retry,
 };
 use prost::Message as _;
 use rustls::pki_types::pem::PemObject as _;
@@ -105,6 +106,7 @@ struct Node {
     configured: bool,
     nodes_seen: Mutex<Vec<String>>,
     bootstrap_calls: AtomicU32,
+    resets: Mutex<Vec<m::ResetRequest>>,
 }
 
 fn seen<T>(node: &Node, req: &Request<T>) {
@@ -225,6 +227,25 @@ impl MachineService for Svc {
             })
             .collect();
         Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+    }
+
+    async fn reset(
+        &self,
+        req: Request<m::ResetRequest>,
+    ) -> Result<Response<m::ResetResponse>, Status> {
+        seen(&self.0, &req);
+        let r = req.into_inner();
+        let n = {
+            let mut resets = self.0.resets.lock().unwrap();
+            resets.push(r);
+            resets.len()
+        };
+        Ok(Response::new(m::ResetResponse {
+            messages: vec![m::Reset {
+                metadata: Some(Metadata::default()),
+                actor_id: format!("actor-{n}"),
+            }],
+        }))
     }
 
     async fn version(&self, req: Request<()>) -> Result<Response<m::VersionResponse>, Status> {
@@ -615,4 +636,138 @@ async fn a_wrong_endpoint_fails_fast_and_clearly() {
     );
     assert!(e.is_retryable(), "{e}");
     assert!(e.to_string().contains("did not finish within"), "{e}");
+}
+
+#[tokio::test]
+async fn reset_sends_the_vendor_fields_over_mtls() {
+    let ca = ca();
+    let (cert, key) = server_cert(&ca);
+    let (addr, node) = serve(&cert, &key, Some(&ca.pem)).await;
+    let creds = admin(&ca, &rcgen::PKCS_ED25519);
+    let c = client();
+    let t = Target {
+        endpoint: addr.to_string(),
+        node: Some("10.0.0.7".into()),
+    };
+
+    let r = c
+        .reset(&t, &creds, &ResetRequest::state_and_ephemeral(false, true))
+        .await
+        .unwrap();
+    assert_eq!(r.actor_id, "actor-1");
+    let r = c
+        .reset(
+            &t,
+            &creds,
+            &ResetRequest {
+                graceful: true,
+                reboot: false,
+                system_partitions_to_wipe: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.actor_id, "actor-2");
+
+    let resets = node.resets.lock().unwrap().clone();
+    assert_eq!(resets.len(), 2);
+    assert!(!resets[0].graceful);
+    assert!(resets[0].reboot);
+    let labels: Vec<(&str, bool)> = resets[0]
+        .system_partitions_to_wipe
+        .iter()
+        .map(|p| (p.label.as_str(), p.wipe))
+        .collect();
+    assert_eq!(labels, [("STATE", true), ("EPHEMERAL", true)]);
+    // WipeMode ALL (0): what siderolabs/terraform-provider-talos sends.
+    assert_eq!(resets[0].mode, 0);
+    assert!(resets[1].graceful);
+    assert!(!resets[1].reboot);
+    assert!(resets[1].system_partitions_to_wipe.is_empty());
+    // Proxied to the node named.
+    assert_eq!(
+        *node.nodes_seen.lock().unwrap(),
+        vec!["10.0.0.7".to_string(), "10.0.0.7".to_string()]
+    );
+    assert_eq!(
+        ResetRequest::state_and_ephemeral(true, false).system_partitions_to_wipe,
+        vec![
+            ResetPartition {
+                label: "STATE".into(),
+                wipe: true
+            },
+            ResetPartition {
+                label: "EPHEMERAL".into(),
+                wipe: true
+            }
+        ]
+    );
+
+    // Credentials of another cluster: refused before anything is sent.
+    let other = admin(&ca_other(), &rcgen::PKCS_ED25519);
+    let e = c
+        .reset(&t, &other, &ResetRequest::state_and_ephemeral(false, true))
+        .await
+        .unwrap_err();
+    assert!(!e.is_retryable(), "{e}");
+    assert_eq!(node.resets.lock().unwrap().len(), 2);
+}
+
+fn ca_other() -> Ca {
+    ca()
+}
+
+#[tokio::test]
+async fn waiting_for_maintenance_and_for_power_off() {
+    let ca = ca();
+    let (cert, key) = server_cert(&ca);
+    let c = client();
+
+    // A maintenance node: the wait ends at once.
+    let (maint, _) = serve(&cert, &key, None).await;
+    let started = Instant::now();
+    c.wait_for_maintenance(&target(maint), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    // A node that keeps its configuration (mTLS only): the wait times out
+    // saying so, and hints at a graceful reset of the last etcd member.
+    let (configured, _) = serve(&cert, &key, Some(&ca.pem)).await;
+    let e = c
+        .wait_for_maintenance(&target(configured), Duration::from_secs(2))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    let text = e.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "waiting for {configured} to come back in maintenance mode: gave up after"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("the node still runs its configuration"),
+        "{text}"
+    );
+    assert!(text.contains("graceful = false"), "{text}");
+
+    // Power off: a port nothing listens on is down at once ...
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    c.wait_until_down(
+        &Target::endpoint(format!("127.0.0.1:{port}")),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    // ... and a node that answers is not.
+    let e = c
+        .wait_until_down(&target(maint), Duration::from_secs(2))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    assert!(e.to_string().contains("the node still answers"), "{e}");
 }
