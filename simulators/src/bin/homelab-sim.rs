@@ -5,7 +5,7 @@
 //! ```text
 //! homelab-sim [--port-base N] [--env-file PATH] [--tfvars PATH] [--ready-file PATH]
 //!             [--control-port N] [--proxmox-time-factor F] [--proxmox-task-duration TYPE=MS]
-//!             [--talos-node NAME=VERSION] [--talos-boot-delay-ms MS]
+//!             [--talos-node NAME=VERSION] [--talos-boot-delay-ms MS] [--sites N]
 //! ```
 //!
 //! * `--port-base N`: simulator i listens on port N+i (in the order listed
@@ -20,6 +20,10 @@
 //!   `/_sim/`: `GET /_sim/counters` answers every simulator's request
 //!   counters as JSON (`{"technitium": [{"method", "route", "count"}], ...}`),
 //!   `POST /_sim/counters/reset` forgets them. `make bench` reads them.
+//!   `GET /_sim/state` answers what each simulator holds, read from the
+//!   simulator itself (zones and records, VMs and volumes, firewall items,
+//!   aliases and rules, MetalLB objects, each Talos node's configuration
+//!   state): a test compares it before an apply and after the destroy.
 //! * `--proxmox-time-factor F`, `--proxmox-task-duration TYPE=MS` (repeatable):
 //!   the Proxmox simulator's task timing (`ProxmoxSim::set_time_factor`,
 //!   `ProxmoxSim::set_task_duration`).
@@ -28,6 +32,13 @@
 //!   cp1, cp2, cp3, w1, w2 on v1.14.0. Their kubeconfigs point at the
 //!   Kubernetes simulator's HTTPS port.
 //! * `--talos-boot-delay-ms MS`: how long a Talos node reboots (default 2000).
+//! * `--sites N`: starts every simulator N times (default 1), one set per
+//!   site, as two homelabs that share nothing (`examples/multi-site`). Site 1
+//!   keeps the plain names; site k > 1 prefixes its env variables with
+//!   `SITEk_` and its counter and state keys with `sitek/`. With N > 1 the
+//!   tfvars are `{"sites": {"site1": {...}, "site2": {...}}}`, each site's
+//!   object holding the keys a single site's tfvars hold. With
+//!   `--port-base`, site k's simulators follow site k-1's.
 //!
 //! Logs go to stderr (`RUST_LOG` filters, default `info`).
 
@@ -35,6 +46,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
+use axum::response::IntoResponse as _;
 use labforge_simulators::common::Counters;
 use labforge_simulators::{cloudflare, kubernetes, pfsense, proxmox, routeros, talos, technitium};
 use serde_json::{Map, Value, json};
@@ -42,7 +54,7 @@ use serde_json::{Map, Value, json};
 const USAGE: &str =
     "usage: homelab-sim [--port-base N] [--env-file PATH] [--tfvars PATH] [--ready-file PATH]
                    [--control-port N] [--proxmox-time-factor F] [--proxmox-task-duration TYPE=MS]
-                   [--talos-node NAME=VERSION] [--talos-boot-delay-ms MS]
+                   [--talos-node NAME=VERSION] [--talos-boot-delay-ms MS] [--sites N]
 
 Starts the homelab backend simulators on 127.0.0.1, in this order:
   0 technitium   Technitium DNS Server HTTP API
@@ -52,8 +64,9 @@ Starts the homelab backend simulators on 127.0.0.1, in this order:
   5 pfsense      pfSense-pkg-RESTAPI v2 (/api/v2, plain HTTP)
   6 kubernetes   Kubernetes API for MetalLB's CRDs (plain HTTP, bearer tokens)
   7.. talos      Talos apid (gRPC over TLS), one port per node (cp1 cp2 cp3 w1 w2)
-and runs until SIGINT/SIGTERM. Its own control endpoint (not a vendor API) listens on
---control-port: GET /_sim/counters, POST /_sim/counters/reset.";
+and runs until SIGINT/SIGTERM. --sites N starts that set N times (separate sites).
+Its own control endpoint (not a vendor API) listens on --control-port:
+GET /_sim/counters, POST /_sim/counters/reset, GET /_sim/state.";
 
 #[derive(Debug, Default)]
 struct Args {
@@ -66,10 +79,14 @@ struct Args {
     proxmox_task_durations: Vec<(String, u64)>,
     talos_nodes: Vec<(String, String)>,
     talos_boot_delay_ms: Option<u64>,
+    sites: usize,
 }
 
 fn parse_args() -> Result<Option<Args>> {
-    let mut args = Args::default();
+    let mut args = Args {
+        sites: 1,
+        ..Args::default()
+    };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let (flag, inline) = match a.split_once('=') {
@@ -132,6 +149,14 @@ fn parse_args() -> Result<Option<Args>> {
                         .with_context(|| format!("bad --talos-boot-delay-ms {v}"))?,
                 );
             }
+            "--sites" => {
+                let v = value("--sites")?;
+                let n: usize = v.parse().with_context(|| format!("bad --sites {v}"))?;
+                if !(1..=9).contains(&n) {
+                    bail!("--sites must be between 1 and 9, not {v}");
+                }
+                args.sites = n;
+            }
             other => bail!("unknown argument {other}\n{USAGE}"),
         }
     }
@@ -145,7 +170,40 @@ struct Running {
     env: Vec<(&'static str, String)>,
     tfvars: Vec<(&'static str, Value)>,
     counters: Counters,
-    _keep: Box<dyn std::any::Any>,
+    /// What the simulator holds now (`GET /_sim/state`); it keeps the
+    /// simulator alive.
+    state: StateFn,
+}
+
+/// Reads a simulator's state (the closure owns the simulator).
+type StateFn = std::sync::Arc<dyn Fn() -> Value + Send + Sync>;
+
+/// One site's simulators.
+struct Site {
+    /// `site1`, `site2`, ...
+    name: String,
+    sims: Vec<Running>,
+}
+
+impl Site {
+    /// The key of one of its simulators in the counters and the state:
+    /// plain for site 1, `sitek/NAME` for the others.
+    fn key(&self, sim: &str) -> String {
+        if self.name == "site1" {
+            sim.to_string()
+        } else {
+            format!("{}/{sim}", self.name)
+        }
+    }
+
+    /// The prefix of its env variables: none for site 1, `SITEk_` for the others.
+    fn env_prefix(&self) -> String {
+        if self.name == "site1" {
+            String::new()
+        } else {
+            format!("{}_", self.name.to_uppercase())
+        }
+    }
 }
 
 fn port(base: Option<u16>, index: u16) -> Result<u16> {
@@ -157,9 +215,54 @@ fn port(base: Option<u16>, index: u16) -> Result<u16> {
     }
 }
 
-/// Starts every simulator. Add new backends here, at the end of the list.
-fn start_all(args: &Args) -> Result<Vec<Running>> {
-    let base = args.port_base;
+/// The Talos nodes every site gets: the default five, changed or extended
+/// by `--talos-node`.
+fn talos_node_list(args: &Args) -> Vec<(String, String)> {
+    let mut nodes: Vec<(String, String)> = ["cp1", "cp2", "cp3", "w1", "w2"]
+        .iter()
+        .map(|n| ((*n).to_string(), "v1.14.0".to_string()))
+        .collect();
+    for (name, version) in &args.talos_nodes {
+        match nodes.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = version.clone(),
+            None => nodes.push((name.clone(), version.clone())),
+        }
+    }
+    nodes
+}
+
+/// Starts every site.
+fn start_sites(args: &Args) -> Result<Vec<Site>> {
+    let stride = u16::try_from(7 + talos_node_list(args).len()).context("too many Talos nodes")?;
+    let mut sites = Vec::new();
+    for i in 0..args.sites {
+        let offset = u16::try_from(i)
+            .ok()
+            .and_then(|i| i.checked_mul(stride))
+            .context("too many sites")?;
+        let base = match args.port_base {
+            None => None,
+            Some(b) => Some(
+                b.checked_add(offset)
+                    .context("--port-base too large for the number of sites")?,
+            ),
+        };
+        let name = format!("site{}", i + 1);
+        let sims = start_all(args, base).with_context(|| format!("starting {name}"))?;
+        sites.push(Site { name, sims });
+    }
+    Ok(sites)
+}
+
+/// JSON rows of a list of strings (sorted, for stable comparisons).
+fn sorted(mut v: Vec<String>) -> Value {
+    v.sort();
+    json!(v)
+}
+
+/// Starts every simulator of one site (ports from `base`). Add new backends
+/// here, at the end of the list.
+fn start_all(args: &Args, base: Option<u16>) -> Result<Vec<Running>> {
     let mut all = Vec::new();
 
     let t = technitium::TechnitiumSim::start_on_port(port(base, 0)?)
@@ -184,7 +287,20 @@ fn start_all(args: &Args) -> Result<Vec<Running>> {
             ("technitium_zone", json!(technitium::SEED_ZONE)),
         ],
         counters: t.counters().clone(),
-        _keep: Box::new(t),
+        state: {
+            let t = std::sync::Arc::new(t);
+            std::sync::Arc::new(move || {
+                let zones: Map<String, Value> = t
+                    .zone_names()
+                    .into_iter()
+                    .map(|z| {
+                        let records = t.zone_records(&z).unwrap_or_default();
+                        (z, Value::Array(records))
+                    })
+                    .collect();
+                json!({ "zones": zones })
+            })
+        },
     });
 
     let c = cloudflare::CloudflareSim::start_on_port(port(base, 1)?)
@@ -214,7 +330,19 @@ fn start_all(args: &Args) -> Result<Vec<Running>> {
             ("cloudflare_zone_name", json!("example.com")),
         ],
         counters: c.counters().clone(),
-        _keep: Box::new(c),
+        state: {
+            let c = std::sync::Arc::new(c);
+            std::sync::Arc::new(move || {
+                let zones: Map<String, Value> = [
+                    cloudflare::ZONE_EXAMPLE_COM,
+                    cloudflare::ZONE_LAB_EXAMPLE_NET,
+                ]
+                .iter()
+                .map(|z| ((*z).to_string(), Value::Array(c.records(z))))
+                .collect();
+                json!({ "records": zones })
+            })
+        },
     });
 
     let p = proxmox::ProxmoxSim::start_on_port(port(base, 2)?)
@@ -255,7 +383,25 @@ fn start_all(args: &Args) -> Result<Vec<Running>> {
             ("proxmox_cloud_image", json!(proxmox::SEED_IMAGE)),
         ],
         counters: p.counters().clone(),
-        _keep: Box::new(p),
+        state: {
+            let p = std::sync::Arc::new(p);
+            std::sync::Arc::new(move || {
+                let vms: Vec<Value> = p
+                    .list_vms()
+                    .into_iter()
+                    .map(|id| json!({"vmid": id, "node": p.vm_node(id), "config": p.vm_config_json(id)}))
+                    .collect();
+                let volumes: Map<String, Value> = proxmox::NODES
+                    .iter()
+                    .map(|n| ((*n).to_string(), sorted(p.volumes(n))))
+                    .collect();
+                let disks: Map<String, Value> = ["local-lvm", "fast", proxmox::SHARED_STORAGE]
+                    .iter()
+                    .map(|st| ((*st).to_string(), sorted(p.disk_images(st))))
+                    .collect();
+                json!({ "vms": vms, "volumes": volumes, "disk_images": disks })
+            })
+        },
     });
 
     let r = routeros::RouterosSim::start_on_ports(port(base, 3)?, port(base, 4)?)
@@ -279,7 +425,21 @@ fn start_all(args: &Args) -> Result<Vec<Running>> {
             ("routeros_ca_certificate", json!(r.ca_pem())),
         ],
         counters: r.counters().clone(),
-        _keep: Box::new(r),
+        state: {
+            let r = std::sync::Arc::new(r);
+            std::sync::Arc::new(move || {
+                let menus: Map<String, Value> = [
+                    routeros::FILTER,
+                    routeros::NAT,
+                    routeros::ADDRESS_LIST,
+                    routeros::DNS_STATIC,
+                ]
+                .iter()
+                .map(|m| ((*m).to_string(), Value::Array(r.items(m))))
+                .collect();
+                Value::Object(menus)
+            })
+        },
     });
 
     let f = pfsense::PfsenseSim::start_on_port(port(base, 5)?)
@@ -300,7 +460,10 @@ fn start_all(args: &Args) -> Result<Vec<Running>> {
             ("pfsense_password", json!(pfsense::ADMIN_PASSWORD)),
         ],
         counters: f.counters().clone(),
-        _keep: Box::new(f),
+        state: {
+            let f = std::sync::Arc::new(f);
+            std::sync::Arc::new(move || json!({ "rules": f.rules(), "aliases": f.aliases() }))
+        },
     });
 
     let k = kubernetes::KubernetesSim::start_on_port(port(base, 6)?)
@@ -319,19 +482,25 @@ fn start_all(args: &Args) -> Result<Vec<Running>> {
         // No tfvars yet: examples/lab does not declare kubernetes variables.
         tfvars: vec![],
         counters: k.counters().clone(),
-        _keep: Box::new(k),
+        state: {
+            let k = std::sync::Arc::new(k);
+            std::sync::Arc::new(move || {
+                let kinds: Map<String, Value> = [
+                    "ipaddresspools",
+                    "l2advertisements",
+                    "bgpadvertisements",
+                    "bgppeers",
+                    "communities",
+                ]
+                .iter()
+                .map(|plural| ((*plural).to_string(), Value::Array(k.objects(plural))))
+                .collect();
+                Value::Object(kinds)
+            })
+        },
     });
 
-    let mut nodes: Vec<(String, String)> = ["cp1", "cp2", "cp3", "w1", "w2"]
-        .iter()
-        .map(|n| ((*n).to_string(), "v1.14.0".to_string()))
-        .collect();
-    for (name, version) in &args.talos_nodes {
-        match nodes.iter_mut().find(|(n, _)| n == name) {
-            Some(slot) => slot.1 = version.clone(),
-            None => nodes.push((name.clone(), version.clone())),
-        }
-    }
+    let nodes = talos_node_list(args);
     let mut specs = Vec::new();
     for (i, (name, version)) in nodes.iter().enumerate() {
         let index = u16::try_from(7 + i).context("too many Talos nodes")?;
@@ -373,7 +542,23 @@ fn start_all(args: &Args) -> Result<Vec<Running>> {
         env,
         tfvars: vec![("talos_nodes", Value::Object(map))],
         counters: t.counters(),
-        _keep: Box::new(t),
+        state: {
+            let t = std::sync::Arc::new(t);
+            std::sync::Arc::new(move || {
+                let nodes: Map<String, Value> = t
+                    .names()
+                    .into_iter()
+                    .map(|n| {
+                        let v = json!({
+                            "configured": t.is_configured(&n),
+                            "bootstrapped": t.bootstrapped(&n),
+                        });
+                        (n, v)
+                    })
+                    .collect();
+                Value::Object(nodes)
+            })
+        },
     });
 
     Ok(all)
@@ -384,25 +569,39 @@ fn shell_quote(v: &str) -> String {
     format!("'{}'", v.replace('\'', "'\\''"))
 }
 
-/// `GET /_sim/counters`: every simulator's request counters, by name.
-fn counters_json(sims: &[(&'static str, Counters)]) -> Value {
+/// One simulator as the control endpoint sees it: its key (`technitium`,
+/// `site2/technitium`), counters and state.
+struct Controlled {
+    key: String,
+    counters: Counters,
+    state: StateFn,
+}
+
+/// `GET /_sim/counters`: every simulator's request counters, by key.
+fn counters_json(sims: &[Controlled]) -> Value {
     let mut m = Map::new();
-    for (name, counters) in sims {
-        let rows: Vec<Value> = counters
+    for s in sims {
+        let rows: Vec<Value> = s
+            .counters
             .snapshot()
             .into_iter()
             .map(|((method, route), count)| json!({"method": method, "route": route, "count": count}))
             .collect();
-        m.insert((*name).to_string(), Value::Array(rows));
+        m.insert(s.key.clone(), Value::Array(rows));
     }
     Value::Object(m)
 }
 
+/// `GET /_sim/state`: what every simulator holds, by key.
+fn state_json(sims: &[Controlled]) -> Value {
+    Value::Object(sims.iter().map(|s| (s.key.clone(), (s.state)())).collect())
+}
+
 /// The control endpoint: homelab-sim's own, on its own port, never a vendor's.
-fn control_router(sims: Vec<(&'static str, Counters)>) -> axum::Router {
+fn control_router(sims: Vec<Controlled>) -> axum::Router {
     use axum::routing::{get, post};
     let sims = std::sync::Arc::new(sims);
-    let (a, b) = (sims.clone(), sims);
+    let (a, b, c) = (sims.clone(), sims.clone(), sims);
     axum::Router::new()
         .route(
             "/_sim/counters",
@@ -411,37 +610,69 @@ fn control_router(sims: Vec<(&'static str, Counters)>) -> axum::Router {
         .route(
             "/_sim/counters/reset",
             post(move || async move {
-                for (_, c) in b.iter() {
-                    c.reset();
+                for s in b.iter() {
+                    s.counters.reset();
                 }
                 axum::http::StatusCode::NO_CONTENT
             }),
         )
+        .route(
+            "/_sim/state",
+            get(move || async move {
+                // The simulators' locks are std mutexes: read them off the
+                // runtime's thread.
+                let c = c.clone();
+                match tokio::task::spawn_blocking(move || state_json(&c)).await {
+                    Ok(v) => axum::Json(v).into_response(),
+                    Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                }
+            }),
+        )
 }
 
-fn env_text(sims: &[Running], control_url: &str) -> String {
+fn env_text(sites: &[Site], control_url: &str) -> String {
     let mut out =
         String::from("# Written by homelab-sim: endpoints and credentials of the simulators.\n");
     out.push_str(&format!(
         "export HOMELAB_SIM_CONTROL_URL={}\n",
         shell_quote(control_url)
     ));
-    for s in sims {
-        for (k, v) in &s.env {
-            out.push_str(&format!("export {k}={}\n", shell_quote(v)));
+    out.push_str(&format!("export HOMELAB_SIM_SITES={}\n", sites.len()));
+    for site in sites {
+        let prefix = site.env_prefix();
+        for s in &site.sims {
+            for (k, v) in &s.env {
+                out.push_str(&format!("export {prefix}{k}={}\n", shell_quote(v)));
+            }
         }
     }
     out
 }
 
-fn tfvars_text(sims: &[Running]) -> Result<String> {
+/// One site's tfvars object.
+fn site_tfvars(sims: &[Running]) -> Map<String, Value> {
     let mut m = Map::new();
     for s in sims {
         for (k, v) in &s.tfvars {
             m.insert((*k).to_string(), v.clone());
         }
     }
-    Ok(serde_json::to_string_pretty(&Value::Object(m))? + "\n")
+    m
+}
+
+/// One site: its tfvars; several: `{"sites": {"site1": {...}, ...}}`.
+fn tfvars_text(sites: &[Site]) -> Result<String> {
+    let value = match sites {
+        [one] => Value::Object(site_tfvars(&one.sims)),
+        _ => {
+            let all: Map<String, Value> = sites
+                .iter()
+                .map(|s| (s.name.clone(), Value::Object(site_tfvars(&s.sims))))
+                .collect();
+            json!({ "sites": all })
+        }
+    };
+    Ok(serde_json::to_string_pretty(&value)? + "\n")
 }
 
 /// Writes via a temporary file and a rename, so readers never see half.
@@ -481,7 +712,7 @@ fn main() -> Result<()> {
         writeln!(std::io::stderr(), "{USAGE}")?;
         return Ok(());
     };
-    let sims = start_all(&args)?;
+    let sites = start_sites(&args)?;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -494,35 +725,47 @@ fn main() -> Result<()> {
         )))
         .context("binding the control port")?;
     let control_url = format!("http://{}", control.local_addr()?);
-    let router = control_router(sims.iter().map(|s| (s.name, s.counters.clone())).collect());
+    let controlled: Vec<Controlled> = sites
+        .iter()
+        .flat_map(|site| {
+            site.sims.iter().map(|s| Controlled {
+                key: site.key(s.name),
+                counters: s.counters.clone(),
+                state: s.state.clone(),
+            })
+        })
+        .collect();
+    let router = control_router(controlled);
     runtime.spawn(async move {
         if let Err(e) = axum::serve(control, router).await {
             tracing::warn!(error = %e, "control endpoint stopped");
         }
     });
 
-    let env = env_text(&sims, &control_url);
+    let env = env_text(&sites, &control_url);
     if let Some(p) = &args.env_file {
         write_atomic(p, &env)?;
     }
     if let Some(p) = &args.tfvars {
-        write_atomic(p, &tfvars_text(&sims)?)?;
+        write_atomic(p, &tfvars_text(&sites)?)?;
     }
     let mut err = std::io::stderr();
     writeln!(err, "homelab-sim: simulators listening")?;
-    for s in &sims {
-        writeln!(err, "  {:<12} {}", s.name, s.url)?;
+    for site in &sites {
+        for s in &site.sims {
+            writeln!(err, "  {:<20} {}", site.key(s.name), s.url)?;
+        }
     }
     writeln!(
         err,
-        "  {:<12} {control_url}/_sim/ (not a vendor API)",
+        "  {:<20} {control_url}/_sim/ (not a vendor API)",
         "control"
     )?;
     if let Some(p) = &args.env_file {
-        writeln!(err, "  env file     {}", p.display())?;
+        writeln!(err, "  {:<20} {}", "env file", p.display())?;
     }
     if let Some(p) = &args.tfvars {
-        writeln!(err, "  tfvars       {}", p.display())?;
+        writeln!(err, "  {:<20} {}", "tfvars", p.display())?;
     }
     match &args.ready_file {
         Some(p) => write_atomic(p, &env)?,
@@ -536,7 +779,7 @@ fn main() -> Result<()> {
     runtime.block_on(wait_for_signal())?;
     drop(runtime);
     tracing::info!("signal received, stopping simulators");
-    drop(sims);
+    drop(sites);
     if let Some(p) = &args.ready_file {
         let _ = std::fs::remove_file(p);
     }
