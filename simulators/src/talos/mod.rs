@@ -13,20 +13,25 @@
 //! `api/machine/machine.proto`, `api/common/common.proto` and COSI's
 //! `state.proto`; our own copies in `simulators/proto/talos/`):
 //! `machine.MachineService/{ApplyConfiguration, Bootstrap, Kubeconfig,
-//! Reboot, Version}` and `cosi.resource.State/Get` for
+//! Reboot, Reset, Version}` and `cosi.resource.State/Get` for
 //! `MachineConfigs.config.talos.dev` (`v1alpha1`, `persistent`).
 //! Behaviour follows Talos v1.13.9 and v1.14.0 (`v1alpha1_server.go`; the
 //! texts are quoted from it): per-version apply modes, strict config
 //! decoding and the official JSON schema ([`schema::validate_config`]),
-//! the bootstrap state machine, the kubeconfig stream.
+//! the bootstrap state machine, the kubeconfig stream, and Reset (answered at
+//! once, then the sequence: leave etcd if graceful, wipe, reboot into
+//! maintenance mode or power off; see [`TalosSim::reset_error`]).
 //!
 //! Test hooks: [`TalosSim::replace_config`], [`TalosSim::wipe`],
 //! [`TalosSim::reboot`], [`TalosSim::bootstrap_not_ready_for`],
 //! [`TalosSim::time_out_of_sync`], [`TalosSim::fail_next`],
-//! [`TalosSim::drop_next_apply_answer`], [`TalosSim::set_apply_delay`];
+//! [`TalosSim::drop_next_apply_answer`], [`TalosSim::set_apply_delay`],
+//! [`TalosSim::power_on`];
 //! inspection: [`TalosSim::applied_config`],
 //! [`TalosSim::persistent_config`], [`TalosSim::bootstrapped`],
-//! [`TalosSim::apply_count`], [`TalosSim::counters`].
+//! [`TalosSim::apply_count`], [`TalosSim::reset_count`],
+//! [`TalosSim::is_powered_off`], [`TalosSim::etcd_members`],
+//! [`TalosSim::counters`].
 
 mod api;
 mod config;
@@ -118,6 +123,12 @@ pub(crate) struct Node {
     pub(crate) fail_next: Vec<(String, tonic::Code, String)>,
     pub(crate) drop_next_apply: bool,
     pub(crate) apply_count: u64,
+    /// Powered off by a reset without reboot: down until [`TalosSim::power_on`].
+    pub(crate) powered_off: bool,
+    /// Reset sequences that ran to the end.
+    pub(crate) reset_count: u64,
+    /// Why the last reset sequence failed (the node kept running).
+    pub(crate) reset_error: Option<String>,
     pub(crate) counters: Counters,
 }
 
@@ -131,6 +142,11 @@ pub(crate) struct Cluster {
     pub(crate) reboot_delay: Duration,
     pub(crate) bootstrap_delay: Duration,
     pub(crate) apply_delay: Duration,
+    /// etcd members by cluster (OS CA): set at Bootstrap and when a control
+    /// plane of a bootstrapped cluster boots; left by a graceful reset.
+    pub(crate) etcd: HashMap<String, std::collections::BTreeSet<String>>,
+    /// Numbers the reset sequences (their actor IDs).
+    pub(crate) resets: u64,
     pub(crate) counters: Counters,
 }
 
@@ -138,6 +154,12 @@ pub(crate) type Shared = Arc<Mutex<Cluster>>;
 
 fn ca_id(pem: &str) -> String {
     pem.split_whitespace().collect()
+}
+
+/// The cluster (OS CA) a config belongs to.
+pub(crate) fn cluster_of(config: Option<&String>) -> Option<String> {
+    let docs = config::parse_documents(config?).ok()?;
+    config::os_ca(&docs).map(|(crt, _)| ca_id(&crt))
 }
 
 impl Cluster {
@@ -152,7 +174,7 @@ impl Cluster {
             node.try_until = None;
             node.running = node.persistent.clone();
         }
-        if node.down_until.is_none_or(|t| now < t) {
+        if node.powered_off || node.down_until.is_none_or(|t| now < t) {
             return;
         }
         // Boot: the config on disk becomes the running one.
@@ -181,11 +203,22 @@ impl Cluster {
         };
         node.tls = tls;
         node.configured = config.is_some();
+        let control_plane = config
+            .as_ref()
+            .and_then(|t| config::parse_documents(t).ok())
+            .is_some_and(|d| config::machine_type(&d) == Some(MachineType::ControlPlane));
+        let cluster = cluster_of(config.as_ref());
         node.running = config;
         node.down_until = None;
         node.reboot_pending = false;
         node.try_until = None;
         node.bootstrap_not_before = now + bootstrap_delay;
+        // A control plane of a bootstrapped cluster joins its etcd.
+        if let Some(members) = cluster.and_then(|c| self.etcd.get_mut(&c))
+            && control_plane
+        {
+            members.insert(name.to_string());
+        }
     }
 
     /// Starts a reboot now: every connection closes, the node is down for
@@ -285,6 +318,9 @@ impl TalosSim {
                     fail_next: Vec::new(),
                     drop_next_apply: false,
                     apply_count: 0,
+                    powered_off: false,
+                    reset_count: 0,
+                    reset_error: None,
                     counters: Counters::default(),
                 },
             );
@@ -298,6 +334,8 @@ impl TalosSim {
             reboot_delay: Duration::from_millis(200),
             bootstrap_delay: Duration::from_millis(500),
             apply_delay: Duration::ZERO,
+            etcd: HashMap::new(),
+            resets: 0,
             counters: Counters::default(),
         }));
         let server = server::Server::start(shared.clone(), listeners)
@@ -388,6 +426,45 @@ impl TalosSim {
     /// Reboots a node now (staged configs take effect when it is back).
     pub fn reboot(&self, name: &str) {
         lock(&self.shared).begin_reboot(name);
+    }
+
+    /// Powers on a node a reset powered off: it boots (the boot delay) from
+    /// what is left on its disk.
+    pub fn power_on(&self, name: &str) {
+        let boot = lock(&self.shared).boot_delay;
+        self.with(name, |n| {
+            if n.powered_off {
+                n.powered_off = false;
+                n.down_until = Some(Instant::now() + boot);
+            }
+        });
+    }
+
+    /// Whether a reset without reboot powered the node off.
+    pub fn is_powered_off(&self, name: &str) -> bool {
+        self.with(name, |n| n.powered_off).unwrap_or(false)
+    }
+
+    /// Reset sequences that ran to the end on the node.
+    pub fn reset_count(&self, name: &str) -> u64 {
+        self.with(name, |n| n.reset_count).unwrap_or(0)
+    }
+
+    /// Why the node's last reset sequence failed, if it did (Talos logs it
+    /// and keeps running; the RPC had already answered).
+    pub fn reset_error(&self, name: &str) -> Option<String> {
+        self.with(name, |n| n.reset_error.clone()).flatten()
+    }
+
+    /// The etcd members of the cluster the node runs (by node name).
+    pub fn etcd_members(&self, name: &str) -> Vec<String> {
+        let c = lock(&self.shared);
+        c.nodes
+            .get(name)
+            .and_then(|n| cluster_of(n.running.as_ref()))
+            .and_then(|id| c.etcd.get(&id))
+            .map(|m| m.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Whether the node is up (not rebooting).

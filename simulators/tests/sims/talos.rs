@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use hyper_util::rt::TokioIo;
 use labforge_simulators::talos::proto::cosi::resource::{GetRequest, state_client::StateClient};
 use labforge_simulators::talos::proto::machine::{
-    ApplyConfigurationRequest, ApplyConfigurationResponse, BootstrapRequest,
-    apply_configuration_request::Mode, machine_service_client::MachineServiceClient,
+    ApplyConfigurationRequest, ApplyConfigurationResponse, BootstrapRequest, ResetPartitionSpec,
+    ResetRequest, apply_configuration_request::Mode, machine_service_client::MachineServiceClient,
+    reset_request::WipeMode,
 };
 use labforge_simulators::talos::testing::TestCluster;
 use labforge_simulators::talos::{NodeSpec, TalosSim, validate_config};
@@ -723,4 +724,233 @@ async fn node_metadata_proxies_to_another_node() {
             .get("GRPC", "/machine.MachineService/Version"),
         1
     );
+}
+
+fn reset_req(graceful: bool, reboot: bool, labels: &[&str]) -> ResetRequest {
+    ResetRequest {
+        graceful,
+        reboot,
+        system_partitions_to_wipe: labels
+            .iter()
+            .map(|l| ResetPartitionSpec {
+                label: (*l).to_string(),
+                wipe: true,
+            })
+            .collect(),
+        user_disks_to_wipe: vec![],
+        mode: WipeMode::All as i32,
+    }
+}
+
+/// Whether an insecure Version answers without `features` (maintenance mode).
+async fn in_maintenance(ep: &str) -> bool {
+    let Ok(ch) = connect(ep, Auth::Insecure).await else {
+        return false;
+    };
+    match MachineServiceClient::new(ch).version(()).await {
+        Ok(v) => v.into_inner().messages[0].features.is_none(),
+        Err(_) => false,
+    }
+}
+
+async fn wait_maintenance(sim: &TalosSim, name: &str, ep: &str) {
+    let start = Instant::now();
+    while !(sim.is_up(name) && in_maintenance(ep).await) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{name} did not come back in maintenance mode"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test]
+async fn reset_wipes_the_node_back_to_maintenance() {
+    for version in ["v1.13.9", "v1.14.0"] {
+        let (sim, cl, admin, ep) = configured(version).await;
+        let mut a = machine(&ep, Auth::Mtls(&cl.os_crt, &admin)).await;
+        a.bootstrap(BootstrapRequest::default()).await.unwrap();
+        assert_eq!(sim.etcd_members("cp1"), vec!["cp1".to_string()]);
+
+        // os:admin only (an operator may reboot, not reset).
+        let operator = cl
+            .client_cert(&["os:operator"], time::Duration::days(1))
+            .unwrap();
+        let mut o = machine(&ep, Auth::Mtls(&cl.os_crt, &operator)).await;
+        let e = o
+            .reset(reset_req(false, true, &["STATE", "EPHEMERAL"]))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.code(), e.message()),
+            (Code::PermissionDenied, "not authorized")
+        );
+        // The handler's input checks (plain Go errors: Unknown).
+        let mut bad = reset_req(false, true, &[]);
+        bad.user_disks_to_wipe = vec!["/dev/sdb".into()];
+        bad.mode = WipeMode::SystemDisk as i32;
+        let e = a.reset(bad.clone()).await.unwrap_err();
+        assert_eq!(
+            (e.code(), e.message()),
+            (
+                Code::Unknown,
+                "reset failed: invalid input, wipe mode SYSTEM_DISK doesn't support UserDisksToWipe parameter"
+            )
+        );
+        bad.mode = WipeMode::All as i32;
+        let e = a.reset(bad).await.unwrap_err();
+        assert_eq!(
+            e.message(),
+            "reset user disk failed: device /dev/sdb wasn't found"
+        );
+        let mut bad = reset_req(false, true, &["STATE"]);
+        bad.mode = WipeMode::UserDisks as i32;
+        let e = a.reset(bad).await.unwrap_err();
+        assert_eq!(
+            e.message(),
+            "reset failed: invalid input, wipe mode USER_DISKS doesn't support SystemPartitionsToWipe parameter"
+        );
+        let e = a
+            .reset(reset_req(false, true, &["DATA"]))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.message(),
+            "failed to get volume status with label \"DATA\": resource VolumeStatuses.block.talos.dev(runtime/DATA@undefined) doesn't exist"
+        );
+        assert!(sim.is_configured("cp1") && sim.is_up("cp1"));
+        assert_eq!(sim.reset_count("cp1"), 0);
+
+        // What siderolabs' provider sends on destroy: the answer comes first
+        // (with the sequence's actor ID), then the node goes down ...
+        let r = a
+            .reset(reset_req(false, true, &["STATE", "EPHEMERAL"]))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.messages.len(), 1);
+        assert_eq!(r.messages[0].actor_id.len(), 36, "{:?}", r.messages[0]);
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert!(!sim.is_up("cp1"), "{version}: down while it reboots");
+        assert!(a.version(()).await.is_err());
+        // ... and comes back in maintenance mode: no config, not
+        // bootstrapped, a self-signed certificate, no client certificate.
+        wait_maintenance(&sim, "cp1", &ep).await;
+        assert!(!sim.is_configured("cp1"));
+        assert_eq!(sim.applied_config("cp1"), None);
+        assert_eq!(sim.persistent_config("cp1"), None);
+        assert!(!sim.bootstrapped("cp1"));
+        assert_eq!(sim.reset_count("cp1"), 1);
+        assert_eq!(sim.reset_error("cp1"), None);
+        assert!(
+            connect(&ep, Auth::Mtls(&cl.os_crt, &admin)).await.is_err()
+                || machine(&ep, Auth::Mtls(&cl.os_crt, &admin))
+                    .await
+                    .version(())
+                    .await
+                    .is_err(),
+            "the old cluster's CA no longer signs the node's certificate"
+        );
+        // Maintenance callers are os:reader: no reset without a config.
+        let mut m = machine(&ep, Auth::Insecure).await;
+        let e = m
+            .reset(reset_req(false, true, &["STATE"]))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied);
+
+        // A new cluster's secrets are accepted now.
+        let next = TestCluster::new().unwrap();
+        apply(&mut m, &next.controlplane(version), Mode::Auto)
+            .await
+            .unwrap();
+        wait_up(&sim, "cp1").await;
+        let admin2 = next.admin().unwrap();
+        let mut a2 = machine(&ep, Auth::Mtls(&next.os_crt, &admin2)).await;
+        a2.bootstrap(BootstrapRequest::default()).await.unwrap();
+        assert_eq!(
+            sim.counters().get("GRPC", "/machine.MachineService/Reset"),
+            7,
+            "{version}: every Reset call is counted"
+        );
+        assert_eq!(
+            sim.node_counters("cp1")
+                .unwrap()
+                .get("GRPC", "/machine.MachineService/Reset"),
+            7
+        );
+    }
+}
+
+#[tokio::test]
+async fn graceful_reset_leaves_etcd_and_the_last_member_cannot() {
+    let sim = TalosSim::start(vec![
+        NodeSpec::new("cp1", "v1.14.0"),
+        NodeSpec::new("cp2", "v1.14.0"),
+    ])
+    .unwrap();
+    fast(&sim);
+    let cl = TestCluster::new().unwrap();
+    let (e1, e2) = (sim.endpoint("cp1").unwrap(), sim.endpoint("cp2").unwrap());
+    for ep in [&e1, &e2] {
+        apply(
+            &mut machine(ep, Auth::Insecure).await,
+            &cl.controlplane("v1.14.0"),
+            Mode::Auto,
+        )
+        .await
+        .unwrap();
+    }
+    wait_up(&sim, "cp1").await;
+    wait_up(&sim, "cp2").await;
+    let admin = cl.admin().unwrap();
+    let mut a1 = machine(&e1, Auth::Mtls(&cl.os_crt, &admin)).await;
+    let mut a2 = machine(&e2, Auth::Mtls(&cl.os_crt, &admin)).await;
+    // Before Bootstrap there is no etcd to leave.
+    assert!(sim.etcd_members("cp1").is_empty());
+    a1.bootstrap(BootstrapRequest::default()).await.unwrap();
+    assert_eq!(sim.etcd_members("cp1"), ["cp1", "cp2"]);
+
+    // Graceful, without reboot: cp2 leaves etcd, is wiped and powers off.
+    a2.reset(reset_req(true, false, &["STATE", "EPHEMERAL"]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(sim.is_powered_off("cp2"));
+    assert_eq!(sim.reset_count("cp2"), 1);
+    assert_eq!(sim.etcd_members("cp1"), ["cp1"]);
+    // Powered off: nothing answers, even after the boot delay.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(!sim.is_up("cp2"));
+    assert!(!in_maintenance(&e2).await);
+    assert!(
+        tokio::time::timeout(Duration::from_secs(2), connect(&e2, Auth::Insecure))
+            .await
+            .map_or(true, |r| r.is_err())
+    );
+    sim.power_on("cp2");
+    wait_maintenance(&sim, "cp2", &e2).await;
+    assert!(!sim.is_powered_off("cp2"));
+
+    // cp1 is the last member: the graceful reset answers, then its sequence
+    // fails at "leave" and the node keeps running its configuration.
+    a1.reset(reset_req(true, true, &["STATE", "EPHEMERAL"]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = sim.reset_error("cp1").unwrap();
+    assert!(
+        err.contains("failed to leave cluster") && err.contains("not enough started members"),
+        "{err}"
+    );
+    assert!(sim.is_up("cp1") && sim.is_configured("cp1") && sim.bootstrapped("cp1"));
+    assert_eq!(sim.reset_count("cp1"), 0);
+    assert!(a1.version(()).await.is_ok());
+
+    // Not graceful, the whole system disk: back in maintenance mode.
+    a1.reset(reset_req(false, true, &[])).await.unwrap();
+    wait_maintenance(&sim, "cp1", &e1).await;
+    assert_eq!(sim.reset_count("cp1"), 1);
+    assert_eq!(sim.reset_error("cp1"), None);
+    assert!(!sim.bootstrapped("cp1"));
 }
