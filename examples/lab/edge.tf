@@ -17,10 +17,10 @@
 locals {
   # The lab's VLANs, by the names the firewall rules use.
   networks = {
-    management = "10.0.10.0/24"
-    cluster    = "10.0.20.0/24" # the Proxmox VMs (VLAN 20, proxmox.tf)
-    home       = "10.0.30.0/24"
-    wireguard  = "10.0.99.0/24" # the router's WireGuard clients
+    management = var.address_plan.management
+    cluster    = var.address_plan.cluster # the Proxmox VMs (VLAN 20, proxmox.tf)
+    home       = var.address_plan.home
+    wireguard  = var.address_plan.wireguard # the router's WireGuard clients
   }
   # What the rules match on: the VLANs, and the cluster's load balancers.
   address_lists = merge(local.networks, { ingress = local.lb_pool })

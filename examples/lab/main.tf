@@ -1,10 +1,17 @@
-# The example lab: what `make demo` applies against homelab-sim.
+# The example lab: what `make demo` applies against homelab-sim. This file
+# and variables.tf are the root module's own (the provider and its
+# credentials); the others are the site itself, which examples/modules/site
+# shares (docs/guides/lab.md walks through them in the order the apply runs):
 #
-# The machines are Proxmox VE VMs (proxmox.tf): a template built from a cloud
-# image and three cluster nodes cloned from it. Internal names live in
-# Technitium (a zone for the lab, with the nodes, the cluster API VIP, the
-# ingress and the services behind it); public names in Cloudflare. The edge
-# router's firewall keeps the VLANs apart (edge.tf).
+#   site.tf     the site's inputs (name, address plan, nodes, domains, edge)
+#   proxmox.tf  the Talos cloud image, a template, and the nodes' VMs
+#               spread over two Proxmox VE nodes
+#   talos.tf    Talos secrets, configurations, apply, bootstrap, kubeconfig
+#   metallb.tf  MetalLB's pool and L2 advertisement, through that kubeconfig
+#   dns.tf      internal names in Technitium, public ones in Cloudflare
+#   edge.tf     the edge router's firewall (RouterOS or pfSense: var.edge)
+#   outputs.tf  endpoints and DNS names (kubeconfig, talosconfig: talos.tf)
+#
 # Point the variables (or the TECHNITIUM_* / CLOUDFLARE_* environment
 # variables, PROXMOX_VE_*, ROS_* and PFSENSE_*) at your own servers to use it
 # for real.
@@ -53,95 +60,4 @@ provider "homelab" {
       ca_certificate = var.pfsense_ca_certificate
     }
   }
-}
-
-locals {
-  cluster_vip = "10.0.20.10"
-  dns_server  = "10.0.20.2" # Technitium, on the cluster VLAN
-  ingress_ip  = "10.0.20.50"
-  lb_pool     = "10.0.20.50-10.0.20.59" # MetalLB's pool; the ingress is its first address
-  public_ip   = "203.0.113.10"
-  services    = toset(["grafana", "argocd", "home"])
-}
-
-# ---------------------------------------------------------------- internal DNS
-
-resource "homelab_technitium_zone" "lab" {
-  name = var.lab_domain
-}
-
-resource "homelab_technitium_dns_record" "api" {
-  zone  = homelab_technitium_zone.lab.name
-  name  = "k8s"
-  type  = "A"
-  value = local.cluster_vip
-  ttl   = 300
-}
-
-resource "homelab_technitium_dns_record" "ingress" {
-  zone  = homelab_technitium_zone.lab.name
-  name  = "ingress"
-  type  = "A"
-  value = local.ingress_ip
-}
-
-resource "homelab_technitium_dns_record" "service" {
-  for_each = local.services
-
-  zone  = homelab_technitium_zone.lab.name
-  name  = each.key
-  type  = "CNAME"
-  value = "ingress.${var.lab_domain}"
-}
-
-resource "homelab_technitium_dns_record" "api_srv" {
-  zone     = homelab_technitium_zone.lab.name
-  name     = "_kube-api._tcp"
-  type     = "SRV"
-  priority = 10
-  weight   = 100
-  port     = 6443
-  value    = "k8s.${var.lab_domain}"
-}
-
-resource "homelab_technitium_dns_record" "spf" {
-  zone  = homelab_technitium_zone.lab.name
-  name  = "@"
-  type  = "TXT"
-  value = "v=spf1 -all"
-}
-
-# ---------------------------------------------------------------- public DNS
-
-resource "homelab_cloudflare_dns_record" "lab" {
-  zone_id = var.cloudflare_zone_id
-  name    = "lab"
-  type    = "A"
-  content = local.public_ip
-  proxied = true
-  comment = "Reverse proxy in front of the lab"
-  tags    = ["owner:labforge"]
-}
-
-resource "homelab_cloudflare_dns_record" "vpn" {
-  zone_id = var.cloudflare_zone_id
-  name    = "vpn"
-  type    = "A"
-  content = local.public_ip
-  ttl     = 300
-}
-
-resource "homelab_cloudflare_dns_record" "status" {
-  zone_id = var.cloudflare_zone_id
-  name    = "status"
-  type    = "CNAME"
-  content = "lab.${var.cloudflare_zone_name}"
-  proxied = true
-}
-
-output "internal_names" {
-  value = concat(
-    ["k8s.${var.lab_domain}", "ingress.${var.lab_domain}"],
-    [for s in local.services : "${s}.${var.lab_domain}"],
-  )
 }

@@ -1,8 +1,9 @@
 # ---------------------------------------------------------------- MetalLB
 #
 # LoadBalancer addresses for the Talos cluster of talos.tf, in L2 mode: the
-# seeds' pool, announced with ARP from every node. The cluster is made in
-# the same apply, so there is no provider `kubernetes` block: each resource
+# site's pool (site.tf: the ingress first, then the pinned services of
+# dns.tf), announced with ARP from every node. The cluster is made in the
+# same apply, so there is no provider `kubernetes` block: each resource
 # reaches it with its own `kubernetes` attribute (write-only), from the
 # Talos kubeconfig, unknown until apply: the plan needs no cluster. Without
 # Talos nodes there is no cluster, and nothing here.
@@ -14,8 +15,8 @@ locals {
 resource "homelab_metallb_ip_address_pool" "lab" {
   count = local.metallb
 
-  name      = "lab-pool"
-  addresses = ["192.168.1.225-192.168.1.240"]
+  name      = "${var.site_name}-pool"
+  addresses = [local.lb_pool]
 
   kubernetes = {
     config_raw = homelab_talos_cluster_kubeconfig.lab[0].kubeconfig_raw
@@ -25,7 +26,7 @@ resource "homelab_metallb_ip_address_pool" "lab" {
 resource "homelab_metallb_l2_advertisement" "lab" {
   count = local.metallb
 
-  name             = "lab-l2"
+  name             = "${var.site_name}-l2"
   ip_address_pools = [homelab_metallb_ip_address_pool.lab[0].name]
 
   kubernetes = {

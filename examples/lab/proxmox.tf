@@ -1,66 +1,76 @@
-# The machines: a Debian cloud image downloaded into the node's storage, a
-# template built from it, and three cluster nodes cloned from the template
-# (cloned in parallel; VMIDs are allocated without races). Their addresses
-# get names in the internal zone.
+# The machines: Talos Linux's cloud image (the Image Factory's nocloud
+# image: Talos reads its addresses from the cloud-init drive Proxmox VE
+# attaches) downloaded once, a template built from it on shared storage,
+# and one VM per node of var.nodes, cloned from the template onto the
+# Proxmox VE node the node names (full clones, in parallel; VMIDs are
+# allocated without races). The VMs boot Talos in maintenance mode, where
+# talos.tf configures them; each gets its name in the internal zone.
 
 locals {
-  node_names = ["k8s-cp-0", "k8s-cp-1", "k8s-cp-2"]
+  talos_image_version = "v1.14.0"
+  # The Image Factory's schematic without customizations.
+  talos_schematic = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba"
 }
 
-resource "homelab_proxmox_download_file" "debian" {
-  node         = var.proxmox_node
+resource "homelab_proxmox_download_file" "talos" {
+  node         = var.proxmox_template_node
   storage      = "local"
   content_type = "import"
-  file_name    = "debian-13-genericcloud-amd64.qcow2"
-  url          = "https://cloud.debian.org/images/cloud/trixie/latest/debian-13-genericcloud-amd64.qcow2"
+  file_name    = "talos-${local.talos_image_version}-nocloud-amd64.qcow2"
+  url          = "https://factory.talos.dev/image/${local.talos_schematic}/${local.talos_image_version}/nocloud-amd64.qcow2"
 }
 
+# On shared storage, with no cloud-init drive of its own: a template whose
+# volumes are all shared can be cloned to any node of the cluster.
 resource "homelab_proxmox_vm" "template" {
-  node     = var.proxmox_node
-  name     = "debian-13-template"
+  node     = var.proxmox_template_node
+  name     = "${var.site_name}-talos-template"
   template = true
   started  = false
-  tags     = ["template"]
+  tags     = ["template", "talos"]
   cpu      = { cores = 2, type = "x86-64-v2-AES" }
   memory   = { dedicated = 2048 }
   disk = {
-    scsi0 = { storage = "local-lvm", import_from = homelab_proxmox_download_file.debian.id, size = 8, discard = true }
+    scsi0 = { storage = var.proxmox_shared_storage, import_from = homelab_proxmox_download_file.talos.id, size = 8, discard = true }
   }
   network = { net0 = { bridge = "vmbr0" } }
 }
 
 resource "homelab_proxmox_vm" "node" {
-  count = length(local.node_names)
+  for_each = var.nodes
 
-  node = var.proxmox_node
-  name = local.node_names[count.index]
-  tags = ["k8s", "lab"]
+  node = each.value.proxmox_node
+  name = "${var.site_name}-${each.key}"
+  tags = ["k8s", startswith(each.key, "cp") ? "controlplane" : "worker", var.site_name]
   clone {
+    node  = var.proxmox_template_node
     vm_id = homelab_proxmox_vm.template.vm_id
   }
   cpu    = { cores = 4 }
-  memory = { dedicated = 8192, balloon = 0 }
+  memory = { dedicated = startswith(each.key, "cp") ? 4096 : 8192, balloon = 0 }
   disk = {
-    scsi0 = { storage = "local-lvm", size = 32, discard = true, iothread = true }
+    scsi0 = { storage = var.proxmox_shared_storage, size = 32, discard = true, iothread = true }
   }
   network = {
     net0 = { bridge = "vmbr0", vlan = 20 }
   }
+  # Talos's nocloud platform reads the network configuration (and nothing
+  # else: no users, no keys) from this drive.
   initialization {
-    user = "debian"
     ip_config = {
-      net0 = { ipv4_address = "10.0.20.${21 + count.index}/24", ipv4_gateway = "10.0.20.1" }
+      net0 = { ipv4_address = "${local.node_ips[each.key]}/24", ipv4_gateway = local.gateway }
     }
     dns = { servers = [local.dns_server], domain = var.lab_domain }
   }
   wait_for_ip_seconds = 0
 }
 
+# The node's name, at the address its VM was given.
 resource "homelab_technitium_dns_record" "node" {
-  count = length(local.node_names)
+  for_each = homelab_proxmox_vm.node
 
   zone  = homelab_technitium_zone.lab.name
-  name  = homelab_proxmox_vm.node[count.index].name
+  name  = each.value.name
   type  = "A"
-  value = "10.0.20.${21 + count.index}"
+  value = split("/", each.value.initialization.ip_config.net0.ipv4_address)[0]
 }

@@ -1,8 +1,5 @@
-variable "lab_domain" {
-  description = "The lab's internal DNS zone."
-  type        = string
-  default     = "lab.home.arpa"
-}
+# The root module's own inputs: where the backends are and how to log in
+# (the site's own inputs are in site.tf, shared with examples/modules/site).
 
 variable "technitium_url" {
   description = "Technitium DNS Server URL; null falls back to TECHNITIUM_URL."
@@ -36,16 +33,6 @@ variable "cloudflare_base_url" {
   default     = null
 }
 
-variable "cloudflare_zone_id" {
-  description = "Id of the public zone."
-  type        = string
-}
-
-variable "cloudflare_zone_name" {
-  description = "Name of the public zone."
-  type        = string
-}
-
 variable "proxmox_endpoint" {
   description = "Proxmox VE API URL; null falls back to PROXMOX_VE_ENDPOINT."
   type        = string
@@ -60,9 +47,9 @@ variable "proxmox_api_token" {
 }
 
 variable "proxmox_node" {
-  description = "The node the lab's VMs run on."
+  description = "A node of the cluster (written by homelab-sim; unused here: var.nodes places the VMs)."
   type        = string
-  default     = "pve1"
+  default     = null
 }
 
 variable "proxmox_template_vmid" {
@@ -75,18 +62,6 @@ variable "proxmox_cloud_image" {
   description = "A cloud image that already exists (written by homelab-sim; unused here)."
   type        = string
   default     = null
-}
-
-variable "edge" {
-  description = "The lab's edge router: \"routeros\" (MikroTik) or \"pfsense\" (edge.tf)."
-  type        = string
-  default     = "routeros"
-  nullable    = false
-
-  validation {
-    condition     = contains(["routeros", "pfsense"], var.edge)
-    error_message = "The edge must be \"routeros\" or \"pfsense\"."
-  }
 }
 
 variable "routeros_url" {
@@ -144,45 +119,4 @@ variable "pfsense_ca_certificate" {
   description = "CA certificate (PEM text or a file's path) of pfSense's HTTPS certificate; null falls back to PFSENSE_CA_CERTIFICATE."
   type        = string
   default     = null
-}
-
-variable "pfsense_interfaces" {
-  description = <<-EOT
-    The pfSense interface (as its REST API names it: by description unless
-    represent_interfaces_as says otherwise) that each of the lab's networks
-    comes in on, and the WAN. Networks may share an interface (every rule
-    matches its network by source); the WAN may not.
-  EOT
-  type = object({
-    wan        = string
-    management = string
-    cluster    = string
-    home       = string
-    wireguard  = string
-  })
-  default = {
-    wan        = "WAN"
-    management = "MGMT"
-    cluster    = "CLUSTER"
-    home       = "HOME"
-    wireguard  = "WG" # the WireGuard tunnel, assigned as an interface
-  }
-
-  validation {
-    condition     = length([for name, interface in var.pfsense_interfaces : name if interface == var.pfsense_interfaces.wan]) == 1
-    error_message = "The WAN's interface cannot also be a lab network's: its rules match traffic from anywhere."
-  }
-}
-
-variable "talos_nodes" {
-  description = <<-EOT
-    Talos API endpoints of the cluster's nodes by name (`10.0.20.21` or
-    `host:port`; port 50000 by default): names starting with `cp` are control
-    plane nodes, the others workers. Nodes in maintenance mode get their
-    configuration installed. Written by homelab-sim; empty: secrets and
-    configurations only.
-  EOT
-  type        = map(string)
-  default     = {}
-  nullable    = false
 }
