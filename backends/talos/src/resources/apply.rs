@@ -80,6 +80,9 @@ pub struct Timeouts {
     pub create: Option<String>,
     /// For update.
     pub update: Option<String>,
+    /// For delete (only where the schema has it: the apply resource's reset on destroy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete: Option<String>,
 }
 
 impl Timeouts {
@@ -94,6 +97,13 @@ impl Timeouts {
     pub(crate) fn update(t: &Option<Timeouts>) -> Duration {
         t.as_ref()
             .and_then(|t| t.update.as_deref())
+            .and_then(|s| parse_duration(s).ok())
+            .unwrap_or(DEFAULT_TIMEOUT)
+    }
+    /// The delete timeout (default 10 minutes).
+    pub(crate) fn delete(t: &Option<Timeouts>) -> Duration {
+        t.as_ref()
+            .and_then(|t| t.delete.as_deref())
             .and_then(|s| parse_duration(s).ok())
             .unwrap_or(DEFAULT_TIMEOUT)
     }
@@ -393,6 +403,8 @@ pub struct ApplyModel {
     pub apply_mode: Option<String>,
     /// Operation timeouts.
     pub timeouts: Option<Timeouts>,
+    /// What destroy does to the node (reset or forget).
+    pub on_destroy: Option<super::reset::OnDestroy>,
     /// The configuration sent (after patches).
     pub machine_configuration: Option<String>,
     /// SHA-256 of the normalized configuration (the node's, after drift).
@@ -871,8 +883,10 @@ impl Resource for MachineConfigurationApply {
              (the apply puts the configuration back), and a node wiped back to maintenance mode \
              is applied again. A staged configuration waiting for a reboot is reported as a \
              warning.\n\n\
-             Destroying the resource only removes it from state: Talos has no \"unapply\" \
-             (reset the node with `talosctl reset` to wipe it).",
+             Destroying the resource only removes it from state (Talos has no \"unapply\"), \
+             unless `on_destroy = { reset = true }`: then destroy resets the node (wipes its \
+             configuration and `/var`) and waits until it is back in maintenance mode \
+             (`reboot = true`) or powered off.",
         )
         .attribute(
             "id",
@@ -911,7 +925,8 @@ impl Resource for MachineConfigurationApply {
                     )
                     .validator(validators::one_of(MODES)),
             )
-            .attribute("timeouts", timeouts_attr(&["create", "update"]))
+            .attribute("timeouts", timeouts_attr(&["create", "update", "delete"]))
+            .attribute("on_destroy", super::reset::on_destroy_attr())
             .attribute(
                 "machine_configuration",
                 Attribute::string()
@@ -1107,10 +1122,17 @@ impl Resource for MachineConfigurationApply {
             .await
     }
 
-    async fn delete(&self, _ctx: &Ctx<Client>, state: ApplyModel) -> Result<()> {
-        // Talos has no "unapply": the node keeps running the configuration.
-        tracing::info!(node = %state.node, "removed from state; the node keeps its machine configuration");
-        Ok(())
+    async fn delete(&self, ctx: &Ctx<Client>, state: ApplyModel) -> Result<()> {
+        // Talos has no "unapply": forget the node, or reset it (on_destroy).
+        super::reset::on_destroy(
+            ctx,
+            &state.node,
+            state.endpoint.as_deref(),
+            &state.client_configuration,
+            state.on_destroy.as_ref(),
+            Timeouts::delete(&state.timeouts),
+        )
+        .await
     }
 }
 

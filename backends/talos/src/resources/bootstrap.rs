@@ -84,6 +84,7 @@ impl MachineBootstrap {
         let timeout = Timeouts::create(&m.timeouts.as_ref().map(|t| Timeouts {
             create: t.create.clone(),
             update: None,
+            delete: None,
         }));
         // Fail fast when nothing answers, and tell maintenance mode apart.
         if let NodeState::Maintenance = probe(client, SUMMARY, node, endpoint, &creds).await? {

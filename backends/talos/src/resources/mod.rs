@@ -8,6 +8,7 @@ pub mod apply;
 pub mod bootstrap;
 pub mod kubeconfig;
 pub mod machine_secrets;
+pub mod reset;
 
 pub use apply::MachineConfigurationApply;
 pub use bootstrap::MachineBootstrap;
