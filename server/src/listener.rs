@@ -1,9 +1,17 @@
 //! Unix socket creation (`plugin<random>` in `PLUGIN_UNIX_SOCKET_DIR` or the
 //! temp dir) and removal at exit, including on panic.
+//!
+//! The socket is the only thing the plugin listens on (no TCP port), and its
+//! file is made owner-only (`0600`) right after `bind`: connecting to a unix
+//! socket needs write permission on its file, so no other user can reach the
+//! server at all, whatever the umask (go-plugin's `serverListener_unix`
+//! relies on the umask: "By default, unix sockets are only writable by the
+//! owner"). mTLS then pins the host's certificate on top.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher as _, Hasher as _};
 use std::io;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -49,7 +57,10 @@ fn random_suffix() -> u64 {
     hasher.finish()
 }
 
-/// Binds `dir/plugin<random>` (dir defaults to the temp dir).
+/// Permissions of the socket file: read and write for the owner only.
+pub(crate) const SOCKET_MODE: u32 = 0o600;
+
+/// Binds `dir/plugin<random>` (dir defaults to the temp dir), owner-only.
 pub(crate) fn bind_unix(dir: Option<&Path>) -> io::Result<(UnixListener, SocketGuard)> {
     let dir = dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
     let mut last_err = io::Error::other("no attempt made");
@@ -60,7 +71,13 @@ pub(crate) fn bind_unix(dir: Option<&Path>) -> io::Result<(UnixListener, SocketG
                 if let Ok(mut live) = LIVE_SOCKETS.lock() {
                     live.push(path.clone());
                 }
-                return Ok((listener, SocketGuard { path }));
+                let guard = SocketGuard { path };
+                // On failure the guard removes the socket file.
+                std::fs::set_permissions(
+                    guard.path(),
+                    std::fs::Permissions::from_mode(SOCKET_MODE),
+                )?;
+                return Ok((listener, guard));
             }
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => last_err = e,
             Err(e) => return Err(e),
@@ -87,6 +104,8 @@ mod tests {
                 .starts_with("plugin")
         );
         assert!(path.exists());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, SOCKET_MODE, "{mode:o}");
         drop(listener);
         drop(guard);
         assert!(!path.exists());

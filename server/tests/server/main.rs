@@ -4,5 +4,6 @@
 
 mod common;
 
+mod hardening;
 mod in_process;
 mod plugin_process;

@@ -19,7 +19,7 @@ use labforge_server::{MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
-fn example_binary() -> Option<PathBuf> {
+pub(crate) fn example_binary() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let profile_dir = exe.parent()?.parent()?;
     let bin = profile_dir.join("examples").join("echo_plugin");
@@ -83,14 +83,16 @@ async fn protocol_versions_without_six_are_refused() {
     );
 }
 
-struct Started {
-    child: Child,
-    stdout: BufReader<tokio::process::ChildStdout>,
-    socket: PathBuf,
-    server_cert: Option<Vec<u8>>,
+/// A started plugin process and what its handshake said.
+pub(crate) struct Started {
+    pub(crate) child: Child,
+    pub(crate) stdout: BufReader<tokio::process::ChildStdout>,
+    pub(crate) socket: PathBuf,
+    pub(crate) server_cert: Option<Vec<u8>>,
 }
 
-async fn start(
+/// Starts the example plugin as Terraform would and reads its handshake.
+pub(crate) async fn start(
     bin: &Path,
     dir: &Path,
     client_pem: Option<&str>,
