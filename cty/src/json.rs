@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::conform::{infer_type, kind_name, reject_extra_attributes};
 use crate::path::Trail;
+use crate::types::check_dynamic_type;
 use crate::value::dedupe_set;
 use crate::{Error, Number, ObjectType, Result, Type, Value};
 
@@ -526,6 +527,7 @@ fn dynamic_from_json(j: &Json, path: &Trail<'_>, depth: usize) -> Result<Value> 
     let Some(inner_ty) = inner_ty else {
         return Err(type_error(path, "missing \"type\" in dynamic value"));
     };
+    check_dynamic_type(&inner_ty, depth).map_err(|m| type_error(path, m))?;
     let inner = from_json(inner_val, &inner_ty, path, depth + 1)?;
     Ok(Value::Dynamic(inner_ty, Box::new(inner)))
 }
@@ -711,6 +713,7 @@ fn write_in_dynamic_slot(
         Value::Dynamic(t, inner) => (t.clone(), inner.as_ref()),
         other => (infer_type(other), other),
     };
+    check_dynamic_type(&inner_ty, depth).map_err(|m| type_error(path, m))?;
     out.extend_from_slice(b"{\"value\":");
     write_value(out, inner, &inner_ty, path, depth + 1)?;
     out.extend_from_slice(b",\"type\":");

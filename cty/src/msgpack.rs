@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 use crate::conform::{infer_type, kind_name, reject_extra_attributes};
 use crate::path::Trail;
+use crate::types::check_dynamic_type;
 use crate::value::dedupe_set;
 use crate::{Error, Number, ObjectType, Refinements, Result, Type, Value};
 
@@ -519,6 +520,7 @@ impl<'a> Reader<'a> {
             return Ok(Value::Null);
         }
         let ty = self.dynamic_type(path)?;
+        check_dynamic_type(&ty, depth).map_err(|m| type_error(path, m))?;
         let inner = self.value(&ty, path, depth + 1)?;
         Ok(Value::Dynamic(ty, Box::new(inner)))
     }
@@ -729,53 +731,78 @@ fn write_number(w: &mut Vec<u8>, n: &Number, path: &Trail<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Write an unknown with the refinements that apply to `ty`, never producing a
+/// payload the decoder refuses: entries are added in key order while the
+/// payload stays within [`MAX_REFINEMENT_LEN`] bytes (go-cty's decoder, like
+/// ours, refuses a longer one: `msgpack/unknown.go`). A number bound that
+/// would overflow it (an exact decimal prints up to a megabyte) is omitted and
+/// a string prefix is cut to fit (at a character boundary): both only make the
+/// unknown less refined, never wrong.
 fn write_unknown(w: &mut Vec<u8>, r: &Refinements, ty: &Type, path: &Trail<'_>) -> Result<()> {
-    let mut body = Vec::new();
-    let mut entries = 0usize;
+    // Each entry: key then value, already encoded.
+    let mut entries: Vec<Vec<u8>> = Vec::new();
     if *ty != Type::Dynamic {
         if let Some(nullable) = r.nullable {
-            write_uint(&mut body, 1);
-            body.push(if nullable { 0xc3 } else { 0xc2 });
-            entries += 1;
+            entries.push(vec![1, if nullable { 0xc3 } else { 0xc2 }]);
         }
         match ty {
             Type::String => {
                 if let Some(p) = r.string_prefix.as_deref().filter(|p| !p.is_empty()) {
-                    write_uint(&mut body, 2);
-                    write_str(&mut body, p.as_bytes(), path)?;
-                    entries += 1;
+                    // Room left after the map header and the nullness entry,
+                    // less the key and a str16 header.
+                    let used: usize = 1 + entries.iter().map(Vec::len).sum::<usize>();
+                    let room = MAX_REFINEMENT_LEN - used - 1 - 3;
+                    let mut cut = p.len().min(room);
+                    while !p.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    if cut > 0 {
+                        let mut e = vec![2];
+                        write_str(&mut e, &p.as_bytes()[..cut], path)?;
+                        entries.push(e);
+                    }
                 }
             }
             Type::Number => {
                 for (key, bound) in [(3, &r.number_lower), (4, &r.number_upper)] {
                     if let Some((n, inclusive)) = bound {
-                        write_uint(&mut body, key);
-                        body.push(0x92);
-                        write_number(&mut body, n, path)?;
-                        body.push(if *inclusive { 0xc3 } else { 0xc2 });
-                        entries += 1;
+                        let mut e = vec![key, 0x92];
+                        write_number(&mut e, n, path)?;
+                        e.push(if *inclusive { 0xc3 } else { 0xc2 });
+                        entries.push(e);
                     }
                 }
             }
             Type::List(_) | Type::Set(_) | Type::Map(_) => {
                 for (key, bound) in [(5, r.length_lower), (6, r.length_upper)] {
                     if let Some(n) = bound {
-                        write_uint(&mut body, key);
-                        write_uint(&mut body, n);
-                        entries += 1;
+                        let mut e = vec![key];
+                        write_uint(&mut e, n);
+                        entries.push(e);
                     }
                 }
             }
             _ => {}
         }
     }
-    if entries == 0 {
+    // At most six entries: the map header is one byte (fixmap).
+    let mut size = 1;
+    entries.retain(|e| {
+        let fits = size + e.len() <= MAX_REFINEMENT_LEN;
+        if fits {
+            size += e.len();
+        }
+        fits
+    });
+    if entries.is_empty() {
         w.extend_from_slice(&[0xd4, 0x00, 0x00]);
         return Ok(());
     }
-    let mut payload = Vec::with_capacity(body.len() + 5);
-    write_map_header(&mut payload, entries, path)?;
-    payload.extend_from_slice(&body);
+    let mut payload = Vec::with_capacity(size);
+    write_map_header(&mut payload, entries.len(), path)?;
+    for e in &entries {
+        payload.extend_from_slice(e);
+    }
     let code = REFINED_UNKNOWN_EXT as u8;
     match payload.len() {
         1 => w.push(0xd4),
@@ -930,6 +957,7 @@ fn write_dynamic(
     path: &Trail<'_>,
     depth: usize,
 ) -> Result<()> {
+    check_dynamic_type(t, depth).map_err(|m| type_error(path, m))?;
     w.push(0x92);
     write_bin(w, &crate::json::encode_type(t), path)?;
     write_value(w, inner, t, path, depth + 1)
@@ -1070,6 +1098,132 @@ mod tests {
         assert_eq!(bytes, hex("c7 07 0c 82 05 01 06 cd 01 2c"));
         assert_eq!(decode(&bytes, &ty).unwrap(), l);
         assert!(decode(&bytes, &Type::String).is_err());
+    }
+
+    /// Found by fuzzing (round_trip): a bound written as the 7-byte string
+    /// "1e-2000" decodes, but re-encodes as a 2000-digit decimal, which made a
+    /// refinement payload our own decoder (and go-cty's) refuses as oversize.
+    /// The input is kept in the corpus as `regression-refinement-overflow`.
+    #[test]
+    fn refinement_that_would_overflow_is_omitted() {
+        // ext 12, payload {1: false, 3: ["1e-2000", true]}
+        let mut input = hex("c7 0e 0c 82 01 c2 03 92 a7");
+        input.extend_from_slice(b"1e-2000");
+        input.push(0xc3);
+        let v = decode(&input, &Type::Number).unwrap();
+        let Value::Unknown(r) = &v else {
+            panic!("not an unknown: {v:?}")
+        };
+        assert_eq!(r.number_lower, Some((num("1e-2000"), true)));
+        let bytes = encode(&v, &Type::Number).unwrap();
+        // The bound is dropped, the nullness kept: {1: false}.
+        assert_eq!(bytes, hex("c7 03 0c 81 01 c2"));
+        let back = decode(&bytes, &Type::Number).unwrap();
+        assert_eq!(
+            back,
+            Value::Unknown(Refinements {
+                nullable: Some(false),
+                ..Refinements::default()
+            })
+        );
+        // A bound that fits is kept even when the other one is too long.
+        let both = Value::Unknown(Refinements {
+            number_lower: Some((num("1e-2000"), false)),
+            number_upper: Some((num("7"), true)),
+            ..Refinements::default()
+        });
+        let back = decode(&encode(&both, &Type::Number).unwrap(), &Type::Number).unwrap();
+        assert_eq!(
+            back,
+            Value::Unknown(Refinements {
+                number_upper: Some((num("7"), true)),
+                ..Refinements::default()
+            })
+        );
+        // A string prefix is cut to fit, at a character boundary.
+        let long = "é".repeat(3000);
+        let p = Value::Unknown(Refinements {
+            nullable: Some(false),
+            string_prefix: Some(long.clone()),
+            ..Refinements::default()
+        });
+        let bytes = encode(&p, &Type::String).unwrap();
+        let Value::Unknown(r) = decode(&bytes, &Type::String).unwrap() else {
+            panic!("not an unknown")
+        };
+        let cut = r.string_prefix.unwrap();
+        assert!(long.starts_with(&cut) && cut.len() > 1000 && cut.len() < 1024);
+        assert_eq!(r.nullable, Some(false));
+        // A prefix that fits exactly is kept whole: map, nullness, key, str16.
+        let exact = "a".repeat(MAX_REFINEMENT_LEN - 1 - 2 - 1 - 3);
+        let e = Value::Unknown(Refinements {
+            nullable: Some(false),
+            string_prefix: Some(exact),
+            ..Refinements::default()
+        });
+        assert_eq!(
+            decode(&encode(&e, &Type::String).unwrap(), &Type::String).unwrap(),
+            e
+        );
+    }
+
+    /// Found by fuzzing (round_trip): a dynamic value whose type JSON nests
+    /// 256 levels decoded from msgpack (the type is a separate string there)
+    /// but its state JSON, where the type sits one level down in the
+    /// `{"value":...,"type":...}` wrapper, was refused. Both codecs now apply
+    /// one limit, decoding and encoding. The input is kept in the corpus as
+    /// `regression-dynamic-type-depth`.
+    #[test]
+    fn dynamic_type_depth_is_the_same_for_both_codecs() {
+        small_stack(|| {
+            for (outer, deep) in [(0, MAX_DEPTH - 1), (0, MAX_DEPTH), (3, MAX_DEPTH - 4), (3, MAX_DEPTH - 3)] {
+                let inner_ty = nested_list_type(deep);
+                let v = Value::Dynamic(inner_ty.clone(), Box::new(Value::Null));
+                let slot = (0..outer).fold(Type::Dynamic, |t, _| Type::list(t));
+                let v = (0..outer).fold(v, |v, _| Value::list([v]));
+                let fits = outer + 1 + deep <= MAX_DEPTH;
+                // msgpack, by hand: the encoder must not be the only source.
+                let mut bytes = vec![0x91; outer];
+                bytes.push(0x92);
+                write_bin(&mut bytes, &crate::json::encode_type(&inner_ty), &Trail::Root).unwrap();
+                bytes.push(0xc0);
+                let m_dec = decode(&bytes, &slot);
+                let m_enc = encode(&v, &slot);
+                let j_enc = crate::json::encode(&v, &slot);
+                let json = format!(
+                    "{}{{\"value\":null,\"type\":{}}}{}",
+                    "[".repeat(outer),
+                    String::from_utf8(crate::json::encode_type(&inner_ty)).unwrap(),
+                    "]".repeat(outer)
+                );
+                let j_dec = crate::json::decode(json.as_bytes(), &slot);
+                if fits {
+                    assert_eq!(m_dec.as_ref().unwrap(), &v, "{outer} {deep}");
+                    assert_eq!(m_enc.unwrap(), bytes);
+                    assert_eq!(j_enc.unwrap(), json.as_bytes());
+                    assert_eq!(j_dec.unwrap(), v);
+                } else {
+                    let m = m_dec.unwrap_err().to_string();
+                    assert!(m.contains("dynamic value nests more than"), "{m}");
+                    let m = m_enc.unwrap_err().to_string();
+                    assert!(m.contains("dynamic value nests more than"), "{m}");
+                    let m = j_enc.unwrap_err().to_string();
+                    assert!(m.contains("dynamic value nests more than"), "{m}");
+                    assert!(j_dec.is_err());
+                }
+            }
+            // Objects and tuples take two levels of type JSON each.
+            let obj = (0..128).fold(Type::String, |t, _| Type::object([("a", t)]));
+            let v = Value::Dynamic(obj, Box::new(Value::Null));
+            assert!(encode(&v, &Type::Dynamic).is_err());
+            assert!(crate::json::encode(&v, &Type::Dynamic).is_err());
+            let obj = (0..127).fold(Type::String, |t, _| Type::object([("a", t)]));
+            let v = Value::Dynamic(obj, Box::new(Value::Null));
+            let j = crate::json::encode(&v, &Type::Dynamic).unwrap();
+            assert_eq!(crate::json::decode(&j, &Type::Dynamic).unwrap(), v);
+            let m = encode(&v, &Type::Dynamic).unwrap();
+            assert_eq!(decode(&m, &Type::Dynamic).unwrap(), v);
+        });
     }
 
     #[test]
