@@ -5,8 +5,9 @@
 # that must find nothing changed outside Terraform, and destroy on
 # examples/lab: once with the RouterOS edge, then once with the pfSense edge
 # (each variant in its own working directory, against the same simulators:
-# the first one's destroy leaves them as they started). Any failure exits
-# non-zero; the simulator is always stopped.
+# the first one's destroy leaves them as they started, the Talos nodes reset
+# to maintenance mode, so the second variant builds a new cluster on them).
+# Any failure exits non-zero; the simulator is always stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -17,6 +18,9 @@ fail() { printf '\n\033[31mdemo failed: %s\033[0m\n' "$*" >&2; exit 1; }
 
 cli=${TF_ACC_TERRAFORM_PATH:-$(command -v tofu || command -v terraform || true)}
 [ -n "$cli" ] || fail "make demo needs terraform or tofu on PATH (or TF_ACC_TERRAFORM_PATH)"
+for tool in curl jq; do
+  command -v "$tool" >/dev/null || fail "make demo needs $tool on PATH (to read homelab-sim's counters)"
+done
 
 rm -rf "$work"
 mkdir -p "$work"
@@ -66,6 +70,13 @@ source "$work/sim.env"
 sed -n 's/^export \([A-Z_]*\)=.*/  \1/p' "$work/sim.env"
 
 tf() { echo "+ $(basename "$cli") $*"; "$cli" "$@" -no-color -input=false; }
+
+# How many MachineService/Reset calls homelab-sim's Talos nodes have answered
+# so far (its control endpoint's request counters).
+talos_resets() {
+  curl -fsS "$HOMELAB_SIM_CONTROL_URL/_sim/counters" |
+    jq '[.talos[] | select(.route == "/machine.MachineService/Reset") | .count] | add // 0'
+}
 
 # A step of the variant running (run_variant's $edge).
 variant() { step "[edge = $edge] $*"; }
@@ -118,8 +129,19 @@ run_variant() {
     fail "[edge = $edge] the refresh-only plan failed (exit code $rc)"
   fi
   variant "destroy"
+  local resets_before nodes
+  resets_before=$(talos_resets)
+  nodes=$(jq -r '.talos_nodes // {} | .[]' "$work/sim.auto.tfvars.json")
   tf destroy -auto-approve
   [ -z "$("$cli" state list)" ] || fail "[edge = $edge] destroy left resources in the state"
+  # Each node's destroy (on_destroy.reset) waited until the node answered in
+  # maintenance mode; the simulator counted the resets.
+  variant "the Talos nodes were reset back to maintenance mode"
+  local resets
+  resets=$(($(talos_resets) - resets_before))
+  [ "$resets" -eq "$(wc -w <<<"$nodes")" ] ||
+    fail "[edge = $edge] destroy reset $resets Talos nodes, not $(wc -w <<<"$nodes")"
+  echo "$resets Talos nodes reset: $(tr '\n' ' ' <<<"$nodes")"
   step "[edge = $edge] passed: apply, an empty second plan, an empty refresh-only plan, and destroy."
   cd "$root"
 }
@@ -130,14 +152,12 @@ EOT
 
 # homelab-sim's pfSense has the interfaces WAN, LAN and DMZ only (a fresh
 # install plus one): the cluster comes in on DMZ, the other networks share
-# LAN (each rule matches its network's alias as source).
-# The Talos nodes are left out: the first variant installed its cluster on
-# them, and a Talos node keeps its configuration after `destroy` (as a real
-# one does until it is reset), so it refuses another cluster's secrets.
+# LAN (each rule matches its network's alias as source). The Talos nodes are
+# the same: the first variant's destroy reset them, so they take this
+# variant's new cluster (new secrets).
 run_variant pfsense <<'EOT'
 {
   "edge": "pfsense",
-  "talos_nodes": {},
   "pfsense_interfaces": {
     "wan": "WAN",
     "management": "LAN",

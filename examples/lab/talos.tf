@@ -5,6 +5,10 @@
 # each gets its role's configuration; the first control plane node
 # bootstraps etcd and hands out the admin kubeconfig. With no nodes, only the
 # secrets and configurations are made (locally, kept in state: sensitive).
+#
+# Destroy resets the nodes (on_destroy): each is wiped and reboots into
+# maintenance mode, ready for the next cluster. Not gracefully: the whole
+# cluster goes at once, and etcd refuses to let its last member leave.
 
 locals {
   cluster_name     = "lab"
@@ -54,6 +58,11 @@ resource "homelab_talos_machine_configuration_apply" "controlplane" {
   node                        = each.value
   client_configuration        = homelab_talos_machine_secrets.lab.client_configuration
   machine_configuration_input = data.homelab_talos_machine_configuration.controlplane.machine_configuration
+  on_destroy = {
+    reset    = true
+    graceful = false
+    reboot   = true
+  }
 }
 
 resource "homelab_talos_machine_configuration_apply" "worker" {
@@ -62,6 +71,11 @@ resource "homelab_talos_machine_configuration_apply" "worker" {
   node                        = each.value
   client_configuration        = homelab_talos_machine_secrets.lab.client_configuration
   machine_configuration_input = data.homelab_talos_machine_configuration.worker.machine_configuration
+  on_destroy = {
+    reset    = true
+    graceful = false
+    reboot   = true
+  }
 }
 
 resource "homelab_talos_machine_bootstrap" "lab" {

@@ -14,7 +14,9 @@ data "homelab_talos_machine_configuration" "controlplane" {
 # Applied to a node in maintenance mode: it installs, reboots and comes back
 # running the configuration (the apply waits for it). Later changes to the
 # patches are applied in place; refresh finds changes made behind
-# Terraform's back and the next apply puts the configuration back.
+# Terraform's back and the next apply puts the configuration back. Destroy
+# resets the node: it is wiped and reboots into maintenance mode (the destroy
+# waits for it), ready for another cluster.
 resource "homelab_talos_machine_configuration_apply" "cp1" {
   node                        = "10.0.20.11"
   client_configuration        = homelab_talos_machine_secrets.lab.client_configuration
@@ -23,7 +25,13 @@ resource "homelab_talos_machine_configuration_apply" "cp1" {
     yamlencode({ machine = { network = { hostname = "cp-1" } } }),
   ]
   apply_mode = "auto"
+  on_destroy = {
+    reset    = true
+    graceful = false # the only control plane: etcd keeps its last member
+    reboot   = true
+  }
   timeouts = {
     create = "15m"
+    delete = "15m"
   }
 }

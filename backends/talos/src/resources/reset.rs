@@ -61,7 +61,7 @@ pub(crate) fn on_destroy_attr() -> Attribute {
                 Attribute::bool().default(false).describe(
                     "Reset the node on destroy: wipe its `STATE` (the machine configuration) \
                      and `EPHEMERAL` (`/var`: etcd data, pods) partitions. The installed Talos \
-                     stays. Default `false`: destroy only forgets the node.",
+                     stays. With `false` destroy only forgets the node.",
                 ),
             ),
             (
@@ -69,15 +69,14 @@ pub(crate) fn on_destroy_attr() -> Attribute {
                 Attribute::bool().default(true).describe(
                     "Leave etcd first (control planes), after Talos's etcd health checks. Talos \
                      refuses to remove the last etcd member, so reset a single control plane, \
-                     or the last one of a cluster destroyed as a whole, with `false`. \
-                     Default `true`.",
+                     or the last one of a cluster destroyed as a whole, with `false`.",
                 ),
             ),
             (
                 "reboot",
                 Attribute::bool().default(false).describe(
                     "Reboot after the wipe: destroy waits until the node answers in \
-                     maintenance mode, ready for a new configuration. `false` (the default): \
+                     maintenance mode, ready for a new configuration. `false`: \
                      the node powers off and destroy waits until it stops answering.",
                 ),
             ),
