@@ -637,7 +637,7 @@ fn env_text(sites: &[Site], control_url: &str) -> String {
         "export HOMELAB_SIM_CONTROL_URL={}\n",
         shell_quote(control_url)
     ));
-    out.push_str(&format!("export HOMELAB_SIM_SITES={}\n", sites.len()));
+    out.push_str(&format!("export HOMELAB_SIM_SITES='{}'\n", sites.len()));
     for site in sites {
         let prefix = site.env_prefix();
         for s in &site.sims {
