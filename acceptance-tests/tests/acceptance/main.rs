@@ -22,4 +22,5 @@ mod secrets;
 mod talos;
 mod talos_configs;
 mod talos_nodes;
+mod talos_reset;
 mod technitium;
