@@ -1124,11 +1124,16 @@ impl Resource for MachineConfigurationApply {
 
     async fn delete(&self, ctx: &Ctx<Client>, state: ApplyModel) -> Result<()> {
         // Talos has no "unapply": forget the node, or reset it (on_destroy).
+        let endpoint = state.endpoint.as_deref();
+        let at = super::reset::Node {
+            node: &state.node,
+            target: target(&state.node, endpoint),
+            endpoint_attr: endpoint_attr(&state.node, endpoint),
+        };
         super::reset::on_destroy(
             ctx,
-            &state.node,
-            state.endpoint.as_deref(),
-            &state.client_configuration,
+            at,
+            || state.client_configuration.credentials(),
             state.on_destroy.as_ref(),
             Timeouts::delete(&state.timeouts),
         )

@@ -20,8 +20,9 @@ use labforge_framework::schema::{Attribute, Nesting};
 use labforge_framework::{AttributePath, Ctx, Error, Result};
 use serde::{Deserialize, Serialize};
 
-use super::apply::{ClientConfig, endpoint_attr, node_error, target, unreachable};
-use crate::client::{Client, ErrorKind, NodeState, ResetRequest, TalosError, Target, retry};
+use crate::client::{
+    Client, Credentials, ErrorKind, NodeState, ResetRequest, TalosError, Target, retry,
+};
 
 const SUMMARY: &str = "Unable to reset the node";
 
@@ -90,17 +91,28 @@ pub(crate) fn on_destroy_attr() -> Attribute {
     )
 }
 
+/// Where destroy finds the node (the apply resource's `node`, `endpoint`
+/// and credentials; taken as values so this module needs nothing of it).
+pub(crate) struct Node<'a> {
+    /// The node's address.
+    pub(crate) node: &'a str,
+    /// Where to connect (the endpoint, proxying to the node when it differs).
+    pub(crate) target: Target,
+    /// The attribute naming where the provider connects.
+    pub(crate) endpoint_attr: AttributePath,
+}
+
 /// The destroy of an applied configuration: forget the node, or reset it
 /// and wait (within `timeout`) until it is back in maintenance mode or
-/// powered off.
+/// powered off. `credentials` is called only for a reset.
 pub(crate) async fn on_destroy(
     ctx: &Ctx<Client>,
-    node: &str,
-    endpoint: Option<&str>,
-    client_configuration: &ClientConfig,
+    at: Node<'_>,
+    credentials: impl FnOnce() -> Result<Credentials>,
     on: Option<&OnDestroy>,
     timeout: Duration,
 ) -> Result<()> {
+    let node = at.node;
     let Some(on) = on.filter(|o| OnDestroy::resets(Some(o))) else {
         // Talos has no "unapply": the node keeps running the configuration.
         tracing::info!(
@@ -109,13 +121,13 @@ pub(crate) async fn on_destroy(
         );
         return Ok(());
     };
-    let creds = client_configuration.credentials()?;
+    let creds = credentials()?;
     let client = ctx.client();
-    let t = target(node, endpoint);
+    let t = &at.target;
     let req = on.request();
     let started = Instant::now();
     ctx.until_stopped(async {
-        match client.node_state(&t, Some(&creds)).await {
+        match client.node_state(t, Some(&creds)).await {
             Ok(NodeState::Maintenance) => {
                 tracing::info!(
                     node,
@@ -124,7 +136,7 @@ pub(crate) async fn on_destroy(
                 return Ok(());
             }
             Ok(NodeState::Configured { .. }) => {}
-            Err(e) => return Err(unreachable_hint(node, endpoint, &e)),
+            Err(e) => return Err(unreachable_hint(&at, &e)),
         }
         tracing::info!(
             node,
@@ -132,9 +144,9 @@ pub(crate) async fn on_destroy(
             reboot = req.reboot,
             "resetting the node (wiping STATE and EPHEMERAL)"
         );
-        let answer = retry("reset", timeout, || client.reset(&t, &creds, &req))
+        let answer = retry("reset", timeout, || client.reset(t, &creds, &req))
             .await
-            .map_err(|e| refused(node, endpoint, &e))?;
+            .map_err(|e| refused(&at, &e))?;
         tracing::info!(node, actor_id = %answer.actor_id, "the node accepted the reset");
         // A wiped node no longer proxies (maintenance mode): watch it directly.
         let direct = Target::endpoint(node);
@@ -169,7 +181,8 @@ pub(crate) async fn on_destroy(
 }
 
 /// A node that cannot be asked: destroy cannot reset it.
-fn unreachable_hint(node: &str, endpoint: Option<&str>, e: &TalosError) -> Error {
+fn unreachable_hint(at: &Node<'_>, e: &TalosError) -> Error {
+    let node = at.node;
     let hint = "To destroy without resetting the node, apply with on_destroy.reset = false \
                 first (or `terraform state rm` the resource).";
     match e.kind() {
@@ -181,20 +194,21 @@ fn unreachable_hint(node: &str, endpoint: Option<&str>, e: &TalosError) -> Error
             ),
         )
         .at(AttributePath::attr("client_configuration")),
-        ErrorKind::Status if !e.is_retryable() => node_error(SUMMARY, node, e),
+        ErrorKind::Status if !e.is_retryable() => Error::new(SUMMARY, format!("{node}: {e}")),
         _ => Error::new(
             SUMMARY,
             format!(
                 "The Talos API at {} did not answer: {e}. {hint}",
-                target(node, endpoint).endpoint
+                at.target.endpoint
             ),
         )
-        .at(endpoint_attr(node, endpoint)),
+        .at(at.endpoint_attr.clone()),
     }
 }
 
 /// The node refused the reset.
-fn refused(node: &str, endpoint: Option<&str>, e: &TalosError) -> Error {
+fn refused(at: &Node<'_>, e: &TalosError) -> Error {
+    let node = at.node;
     match (e.kind(), e.code()) {
         (ErrorKind::Status, Some(tonic::Code::PermissionDenied)) => Error::new(
             SUMMARY,
@@ -204,8 +218,8 @@ fn refused(node: &str, endpoint: Option<&str>, e: &TalosError) -> Error {
             ),
         )
         .at(AttributePath::attr("client_configuration")),
-        (ErrorKind::Status, _) => node_error(SUMMARY, node, e),
-        _ => unreachable(SUMMARY, node, endpoint, e),
+        (ErrorKind::Status, _) => Error::new(SUMMARY, format!("{node}: {e}")),
+        _ => unreachable_hint(at, e),
     }
 }
 
@@ -240,6 +254,17 @@ mod tests {
         assert!(!r.graceful && r.reboot);
     }
 
+    fn at<'a>(node: &'a str, endpoint: &str) -> Node<'a> {
+        Node {
+            node,
+            target: Target {
+                endpoint: endpoint.to_string(),
+                node: (endpoint != node).then(|| node.to_string()),
+            },
+            endpoint_attr: AttributePath::attr(if endpoint == node { "node" } else { "endpoint" }),
+        }
+    }
+
     fn only(e: Error) -> labforge_framework::Diagnostic {
         let mut all: Vec<_> = e.into_diagnostics().iter().cloned().collect();
         assert_eq!(all.len(), 1);
@@ -249,8 +274,7 @@ mod tests {
     #[test]
     fn refusals_and_silence_point_at_what_to_fix() {
         let d = only(refused(
-            "10.0.0.5",
-            None,
+            &at("10.0.0.5", "10.0.0.5"),
             &TalosError::from_status(&tonic::Status::permission_denied("not authorized")),
         ));
         assert_eq!(d.summary, SUMMARY);
@@ -260,8 +284,7 @@ mod tests {
             Some(AttributePath::attr("client_configuration"))
         );
         let d = only(refused(
-            "10.0.0.5",
-            None,
+            &at("10.0.0.5", "10.0.0.5"),
             &TalosError::from_status(&tonic::Status::unknown("reset failed")),
         ));
         assert!(d.detail.starts_with("10.0.0.5: "), "{}", d.detail);
@@ -269,7 +292,7 @@ mod tests {
             TalosError::from_status(&tonic::Status::unavailable("no route to host")),
             TalosError::new(ErrorKind::Unreachable, "connection refused"),
         ] {
-            let d = only(unreachable_hint("10.0.0.5", Some("10.0.0.9"), &silent));
+            let d = only(unreachable_hint(&at("10.0.0.5", "10.0.0.9"), &silent));
             assert!(
                 d.detail
                     .starts_with("The Talos API at 10.0.0.9 did not answer"),
