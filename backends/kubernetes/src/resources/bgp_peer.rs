@@ -7,6 +7,13 @@
 //! both `password` and `password_secret`; `connect_time` a whole number of
 //! seconds between 1 and 65535; `hold_time` 0 or at least 3s, and
 //! `keepalive_time` not above it.
+//!
+//! `password_wo` (Terraform 1.11 write-only) with `password_wo_version`, the
+//! convention of HashiCorp's providers: the password never reaches plan or
+//! state; it is sent with every apply of the object (server-side apply would
+//! otherwise drop the field this manager owns), and a change of
+//! `password_wo_version` is what plans an update. Refresh never reads the
+//! cluster's `password` back into state while the write-only pair is used.
 
 use labforge_framework::schema::{Attribute, Nesting, Schema, modifiers, validators};
 use labforge_framework::{AttributePath, Ctx, Diagnostics, PlanChange, Resource, Result, Value};
@@ -76,6 +83,10 @@ pub struct PeerModel {
     pub node_selectors: Option<Vec<Selector>>,
     /// `password`.
     pub password: Option<String>,
+    /// `password`, write-only (never in plan or state).
+    pub password_wo: Option<String>,
+    /// Changing it sends `password_wo` again.
+    pub password_wo_version: Option<i64>,
     /// `passwordSecret`.
     pub password_secret: Option<SecretRef>,
     /// `bfdProfile`.
@@ -143,6 +154,9 @@ pub(crate) fn spec(m: &PeerModel) -> Json {
     if let Some(v) = &m.node_selectors {
         s.insert("nodeSelectors".into(), selectors_json(v));
     }
+    if let Some(p) = &m.password_wo {
+        s.insert("password".into(), json!(p));
+    }
     if let Some(p) = &m.password_secret {
         let mut o = json!({"name": p.name});
         if let Some(n) = &p.namespace {
@@ -180,6 +194,10 @@ fn fill(mut m: PeerModel, o: &Object<Json>, all: bool) -> PeerModel {
         if v.is_some() || owns(k) {
             *v = s.get(k).and_then(Json::as_str).map(str::to_string);
         }
+    }
+    if m.password_wo_version.is_some() {
+        // Set through `password_wo`: the cluster's copy stays out of state.
+        m.password = None;
     }
     if m.node_selectors.is_some() || owns("nodeSelectors") {
         m.node_selectors = selectors_from(s.get("nodeSelectors"));
@@ -345,6 +363,24 @@ impl Resource for BgpPeer {
             .optional()
             .describe("A `kubernetes.io/basic-auth` Secret holding the password (`passwordSecret`)."),
         )
+        .attribute(
+            "password_wo",
+            Attribute::string()
+                .optional()
+                .sensitive()
+                .write_only()
+                .describe(
+                    "TCP MD5 password (`password`), write-only (Terraform 1.11+): never stored in plan or state. \
+                     Set with `password_wo_version`; change that number to send a new password. \
+                     Not with `password` or `password_secret`.",
+                ),
+        )
+        .attribute(
+            "password_wo_version",
+            Attribute::int()
+                .optional()
+                .describe("Version of `password_wo`: changing it updates the password on the cluster."),
+        )
         .attribute("bfd_profile", opt_string("BFD profile name (`bfdProfile`)."))
         .attribute(
             "enable_graceful_restart",
@@ -388,6 +424,22 @@ impl Resource for BgpPeer {
         }
         if set(config, "password") && set(config, "password_secret") {
             err(&mut d, "password_secret", "can not have both password and secret ref set: use `password` or `password_secret`.".into());
+        }
+        if set(config, "password_wo") {
+            for other in ["password", "password_secret"] {
+                if set(config, other) {
+                    err(
+                        &mut d,
+                        "password_wo",
+                        format!("`password_wo` and `{other}` exclude each other: set one of them."),
+                    );
+                }
+            }
+        }
+        match (set(config, "password_wo") || unknown(config, "password_wo"), set(config, "password_wo_version") || unknown(config, "password_wo_version")) {
+            (true, false) => err(&mut d, "password_wo_version", "`password_wo` needs `password_wo_version` (any number; change it to send a new password).".into()),
+            (false, true) => err(&mut d, "password_wo", "`password_wo_version` is set without `password_wo`.".into()),
+            _ => {}
         }
         let dur = |k: &str, d: &mut Diagnostics| -> Option<f64> {
             let s = sv(config, k)?;
@@ -492,5 +544,90 @@ mod tests {
         for a in ["peer_asn", "peer_address", "connect_time", "hold_time"] {
             assert!(attrs.contains(&AttributePath::attr(a)), "{a}: {attrs:?}");
         }
+    }
+
+    fn peer_config(extra: &[(&str, Value)]) -> Value {
+        let mut fields = vec![
+            ("my_asn", Value::from_i64(64512)),
+            ("peer_asn", Value::from_i64(64513)),
+            ("peer_address", Value::string("10.0.0.1")),
+        ];
+        fields.extend(extra.iter().cloned());
+        Value::object(fields)
+    }
+
+    fn errors_at(config: &Value) -> Vec<AttributePath> {
+        BgpPeer
+            .validate(config)
+            .0
+            .iter()
+            .filter_map(|x| x.attribute.clone())
+            .collect()
+    }
+
+    #[test]
+    fn write_only_password_rules() {
+        let pw = || ("password_wo", Value::string("s3cret"));
+        let v1 = || ("password_wo_version", Value::from_i64(1));
+        assert!(errors_at(&peer_config(&[pw(), v1()])).is_empty());
+        assert_eq!(
+            errors_at(&peer_config(&[pw()])),
+            vec![AttributePath::attr("password_wo_version")]
+        );
+        assert_eq!(
+            errors_at(&peer_config(&[v1()])),
+            vec![AttributePath::attr("password_wo")]
+        );
+        assert_eq!(
+            errors_at(&peer_config(&[
+                pw(),
+                v1(),
+                ("password", Value::string("x"))
+            ])),
+            vec![AttributePath::attr("password_wo")]
+        );
+        let s = BgpPeer.schema();
+        let a = &s.attributes["password_wo"];
+        assert!(a.write_only && a.sensitive && a.optional);
+        assert!(!s.attributes["password_wo_version"].write_only);
+    }
+
+    #[test]
+    fn write_only_password_is_sent_and_never_read_back() {
+        let m = PeerModel {
+            name: "p".into(),
+            my_asn: 64512,
+            peer_asn: Some(64513),
+            peer_address: Some("10.0.0.1".into()),
+            password_wo: Some("s3cret".into()),
+            password_wo_version: Some(1),
+            ..Default::default()
+        };
+        let sent = spec(&m);
+        assert_eq!(sent["password"], json!("s3cret"));
+        let object: Object<Json> = serde_json::from_value(json!({
+            "apiVersion": KIND.api_version,
+            "kind": KIND.kind,
+            "metadata": {"name": "p", "namespace": "metallb-system"},
+            "spec": sent,
+        }))
+        .unwrap();
+        let state = PeerModel {
+            password_wo: None,
+            ..m.clone()
+        };
+        let read = fill(state.clone(), &object, true);
+        assert_eq!(read.password, None);
+        assert_eq!(read.password_wo, None);
+        assert_eq!(read.password_wo_version, Some(1));
+        // Without the write-only pair, a password the manager owns is read.
+        let plain = PeerModel {
+            password_wo_version: None,
+            ..state
+        };
+        assert_eq!(
+            fill(plain, &object, true).password.as_deref(),
+            Some("s3cret")
+        );
     }
 }
