@@ -30,7 +30,7 @@ fn hcl(sim: &TalosSim, secrets: &str, nodes: bool, graceful: bool) -> String {
     } else {
         (String::new(), String::new())
     };
-    let apply = |kind: &str, machine_type: &str, nodes: &str, on_destroy: &str| {
+    let apply = |kind: &str, machine_type: &str, nodes: &str, on_destroy: &str, delete: &str| {
         format!(
             r#"
 data "homelab_talos_machine_configuration" "{kind}" {{
@@ -49,7 +49,7 @@ resource "homelab_talos_machine_configuration_apply" "{kind}" {{
   machine_configuration_input = data.homelab_talos_machine_configuration.{kind}.machine_configuration
   on_destroy                  = {on_destroy}
   timeouts = {{
-    delete = "5s"
+    delete = "{delete}"
   }}
 }}
 "#
@@ -80,13 +80,21 @@ resource "homelab_talos_machine_secrets" "{secrets}" {{
   talos_version = "v1.14"
 }}
 {cp_apply}{w_apply}{bootstrap}"#,
-        cp_apply = apply("cp", "controlplane", "controlplanes", &cp_on_destroy),
+        // A graceful reset of the only etcd member cannot end: give up soon.
+        cp_apply = apply(
+            "cp",
+            "controlplane",
+            "controlplanes",
+            &cp_on_destroy,
+            if graceful { "5s" } else { "60s" },
+        ),
         // The worker's reset keeps the defaults: graceful (no etcd to leave).
         w_apply = apply(
             "worker",
             "worker",
             "workers",
-            "{ reset = true, reboot = true }"
+            "{ reset = true, reboot = true }",
+            "60s",
         ),
     )
 }
@@ -156,7 +164,7 @@ fn destroy_resets_the_nodes_for_a_new_cluster() {
         // says so within timeouts.delete; the worker is reset.
         .step(
             Step::config(hcl(&sim, "first", false, true)).expect_error(
-                r"(?s)Unable to reset the node.*still\s+runs\s+its\s+configuration.*graceful\s+=\s+false",
+                r"(?s)Unable to reset the node.*reset\s+was\s+accepted.*last\s+etcd\s+member.*on_destroy\.graceful\s+=\s+false",
             ),
         )
         // Applying graceful = false changes only the state (nothing is sent

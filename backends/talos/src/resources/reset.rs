@@ -157,11 +157,18 @@ pub(crate) async fn on_destroy(
             client.wait_until_down(&direct, left).await
         };
         waited.map_err(|e| {
+            let graceful = if req.graceful {
+                " A graceful reset fails, and the node keeps running, when it is the last \
+                 etcd member (a single control plane, or the last one of a cluster destroyed \
+                 at once): apply on_destroy.graceful = false, then destroy again."
+            } else {
+                ""
+            };
             Error::new(
                 SUMMARY,
                 format!(
                     "{node}: the reset was accepted, but {e}. Raise `timeouts.delete` if the \
-                     node is slow, or check it on its console."
+                     node is slow, or check it on its console.{graceful}"
                 ),
             )
         })?;
