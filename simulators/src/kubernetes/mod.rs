@@ -21,13 +21,17 @@
 //! Switches: [`KubernetesSim::set_crds_installed`] (MetalLB not installed:
 //! its resources are not served) and
 //! [`KubernetesSim::webhook_unreachable_for`] (the next admission calls
-//! fail with the 500 `failed calling webhook` of a webhook not yet up).
+//! fail with the 500 `failed calling webhook` of a webhook not yet up),
+//! [`KubernetesSim::drop_crd_field`] (an older MetalLB's CRD without a
+//! field: applying it is the apiserver's 500 `field not declared in
+//! schema`).
 //! Drift hooks, neither counted nor faulted: [`KubernetesSim::apply_as`]
 //! (another field manager's server-side apply), [`KubernetesSim::edit_as`]
 //! (a merge-patch update, as `kubectl edit`), [`KubernetesSim::delete`].
 //! Audits: [`KubernetesSim::pruned_fields`] and
 //! [`KubernetesSim::invalid_writes`] list every write that carried a field
-//! the CRD does not know or that the schema refused.
+//! the CRD does not know (pruned from a merge patch, or refusing a
+//! server-side apply) or that the schema refused.
 
 mod api;
 mod cidr;
@@ -183,6 +187,35 @@ impl KubernetesSim {
     /// Serve MetalLB's kinds or not (CRDs installed or not).
     pub fn set_crds_installed(&self, yes: bool) {
         lock(&self.state).crds_installed = yes;
+    }
+
+    /// Serve `plural`'s CRD without the field at `path` (dotted, e.g.
+    /// `spec.serviceAllocation`) in every version, as the CRD of an older
+    /// MetalLB release that lacks it: server-side apply of an object
+    /// setting it then fails with the apiserver's 500 `failed to create
+    /// typed patch object (…): .spec.serviceAllocation: field not declared
+    /// in schema`. Whether the field was there.
+    pub fn drop_crd_field(&self, plural: &str, path: &str) -> bool {
+        let mut s = lock(&self.state);
+        let Some(crd) = s.crds.iter_mut().find(|c| c.plural == plural) else {
+            return false;
+        };
+        let mut found = false;
+        let keys: Vec<&str> = path.split('.').collect();
+        let Some((last, parents)) = keys.split_last() else {
+            return false;
+        };
+        let at: String = parents
+            .iter()
+            .map(|k| format!("/properties/{k}"))
+            .chain(std::iter::once("/properties".to_string()))
+            .collect();
+        for (_, schema) in &mut crd.versions {
+            if let Some(props) = schema.pointer_mut(&at).and_then(Value::as_object_mut) {
+                found |= props.remove(*last).is_some();
+            }
+        }
+        found
     }
 
     /// The next `n` admission webhook calls fail (HTTP 500 `failed calling webhook`).

@@ -92,6 +92,51 @@ pub(crate) fn prune(v: &mut Value, schema: &Value, path: &str, dropped: &mut Vec
     }
 }
 
+/// The fields of an apply body the schema does not declare, as
+/// structured-merge-diff finds them when it types the patch object
+/// (`sigs.k8s.io/structured-merge-diff` `typed/validate.go`
+/// `visitMapItems`): a path such as `.spec.foo` or `.spec.bar[0].baz`
+/// (every MetalLB list is `x-kubernetes-list-type: atomic`, so items are
+/// named by index). Like it, the first undeclared field of an object ends
+/// that object's walk (the Go map order is random; keys are taken in
+/// sorted order here); a map (`additionalProperties`) or
+/// `x-kubernetes-preserve-unknown-fields` accepts any key, and an object
+/// without `properties` (such as `metadata` here) is not walked.
+pub(crate) fn undeclared(v: &Value, schema: &Value, path: &str, out: &mut Vec<String>) {
+    if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
+        return;
+    }
+    match v {
+        Value::Object(o) => {
+            let props = schema.get("properties").and_then(Value::as_object);
+            let extra = schema.get("additionalProperties").filter(|a| a.is_object());
+            if props.is_none() && extra.is_none() {
+                return;
+            }
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort();
+            for k in keys {
+                let p = format!("{path}.{k}");
+                match props.and_then(|m| m.get(k)).or(extra) {
+                    Some(sub) => undeclared(&o[k], sub, &p, out),
+                    None => {
+                        out.push(p);
+                        return;
+                    }
+                }
+            }
+        }
+        Value::Array(a) => {
+            if let Some(items) = schema.get("items") {
+                for (i, x) in a.iter().enumerate() {
+                    undeclared(x, items, &format!("{path}[{i}]"), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Set `default`s of absent fields.
 pub(crate) fn default(v: &mut Value, schema: &Value) {
     match v {
@@ -366,5 +411,35 @@ mod tests {
         let mut l = Vec::new();
         leaves(&o["spec"], &s["properties"]["spec"], vec![], &mut l);
         assert!(l.contains(&vec!["addresses".to_string()]));
+    }
+
+    #[test]
+    fn undeclared_fields_are_named_as_structured_merge_diff_does() {
+        let s = pool_schema();
+        let mut out = Vec::new();
+        let body = json!({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+            "metadata": {"name": "p", "anything": 1},
+            "spec": {"addresses": ["10.0.0.0/28"], "zeta": 1, "foo": 2,
+                "serviceAllocation": {"namespaceSelectors": [{"matchLabels": {"any": "x"}, "bad": 1}]}}});
+        undeclared(&body, &s, "", &mut out);
+        // The first undeclared key ends its object's walk (`.spec.zeta` is
+        // not reported); known fields before it are walked; maps
+        // (`matchLabels`) and untyped `metadata` take any key.
+        assert_eq!(out, vec![".spec.foo".to_string(),]);
+        let mut out = Vec::new();
+        let body = json!({"spec": {"serviceAllocation": {"namespaceSelectors": [{}, {"matchLabels": {"a": "b"}, "bad": 1}]}}});
+        undeclared(&body, &s, "", &mut out);
+        assert_eq!(
+            out,
+            vec![".spec.serviceAllocation.namespaceSelectors[1].bad".to_string()]
+        );
+        let mut out = Vec::new();
+        undeclared(
+            &json!({"spec": {"addresses": ["10.0.0.0/28"], "autoAssign": true}}),
+            &s,
+            "",
+            &mut out,
+        );
+        assert!(out.is_empty(), "{out:?}");
     }
 }

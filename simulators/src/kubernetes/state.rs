@@ -6,12 +6,14 @@
 //! (kubernetes.io/docs/reference/using-api/server-side-apply/) and
 //! `k8s.io/apimachinery/pkg/util/managedfields`: an applier owns the fields
 //! it sends; setting a field another manager owns to a different value is a
-//! conflict (409, one `FieldManagerConflict` cause per field, message
-//! `Apply failed with N conflict(s): conflict with "<manager>": .spec.x`)
-//! unless `force=true`, which moves ownership; a field the applier sent
+//! conflict (409, one `FieldManagerConflict` cause per field, message as
+//! `conflict.go` writes it: see [`conflict_error`]) unless `force=true`,
+//! which moves ownership; a field the applier sent
 //! before and no longer sends is removed when no other manager owns it; an
 //! update (merge patch) takes the fields it changes without conflicts. A
-//! write that changes nothing does not bump `resourceVersion`.
+//! write that changes nothing does not bump `resourceVersion`. An apply
+//! body with a field the CRD does not declare fails whole (500, no
+//! reason); other writes prune it (see [`K8s::write`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -55,8 +57,14 @@ impl KErr {
     pub(crate) fn status(&self) -> Value {
         let mut s = json!({
             "kind": "Status", "apiVersion": "v1", "metadata": {},
-            "status": "Failure", "message": self.message, "reason": self.reason, "code": self.code,
+            "status": "Failure", "message": self.message, "code": self.code,
         });
+        // An error that is no `APIStatus` has `StatusReasonUnknown` (""),
+        // left out of the JSON (`omitempty`): apiserver
+        // `endpoints/handlers/responsewriters/status.go` `ErrorToAPIStatus`.
+        if !self.reason.is_empty() {
+            s["reason"] = json!(self.reason);
+        }
         if !self.details.is_null() {
             s["details"] = self.details.clone();
         }
@@ -235,6 +243,45 @@ impl K8s {
                 ));
             }
         }
+        if !update {
+            // Server-side apply types the patch object against the schema
+            // before anything else: an undeclared field is a plain Go error
+            // (HTTP 500, no reason), whatever `fieldValidation` says, never
+            // pruned (kubernetes `staging/src/k8s.io/apimachinery/pkg/util/
+            // managedfields/internal/structuredmerge.go` `Apply`, "failed to
+            // create typed patch object (%v): %v" with `objectGVKNN`;
+            // structured-merge-diff `typed/validate.go` for the list;
+            // kubernetes/kubernetes#139253).
+            let mut undeclared = Vec::new();
+            schema::undeclared(&body, schema, "", &mut undeclared);
+            if !undeclared.is_empty() {
+                for p in &undeclared {
+                    let p = p.trim_start_matches('.');
+                    self.pruned.push(format!("{}/{name}: {p}", crd.plural));
+                }
+                let errs: Vec<String> = undeclared
+                    .iter()
+                    .map(|p| format!("{p}: field not declared in schema"))
+                    .collect();
+                let list = if errs.len() == 1 {
+                    errs[0].clone()
+                } else {
+                    format!("errors:\n  {}", errs.join("\n  "))
+                };
+                let body_ns = body
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                return Err(KErr::new(
+                    500,
+                    "",
+                    format!(
+                        "failed to create typed patch object ({body_ns}/{name}; {}/{version}, Kind={}): {list}",
+                        crd.group, crd.kind
+                    ),
+                ));
+            }
+        }
         let key: Key = (crd.plural.clone(), ns.into(), name.into());
         let existing = self.objects.get(&key).cloned();
         if let (Some(o), Some(rv)) = (
@@ -250,7 +297,8 @@ impl K8s {
             )
             .details(json!({"name": name, "group": crd.group, "kind": crd.plural})));
         }
-        // Prune what the schema does not know (field validation Warn).
+        // Prune what the schema does not know (non-apply writes, field
+        // validation `Warn`: the `Warning` header names each field).
         let mut dropped = Vec::new();
         schema::prune(&mut body, schema, "", &mut dropped);
         for d in &dropped {
@@ -281,36 +329,20 @@ impl K8s {
             managers: Vec::new(),
         });
         let live = obj.spec.clone();
-        // Conflicts.
-        let mut conflicts: Vec<(String, String)> = Vec::new();
+        // Conflicts: one per (manager, field) whose value changes.
+        let mut conflicts: Vec<(&Manager, String)> = Vec::new();
         for p in &leaves {
             if schema::get(&live, p) == schema::get(&applied, p) {
                 continue;
             }
             for m in obj.managers.iter().filter(|m| m.name != manager) {
                 if m.fields.iter().any(|f| overlaps(f, p)) {
-                    conflicts.push((m.name.clone(), format!(".spec.{}", p.join("."))));
+                    conflicts.push((m, format!(".spec.{}", p.join("."))));
                 }
             }
         }
         if !conflicts.is_empty() && !force && !update {
-            let n = conflicts.len();
-            let list: Vec<String> = conflicts
-                .iter()
-                .map(|(m, f)| format!("conflict with \"{m}\": {f}"))
-                .collect();
-            let msg = if n == 1 {
-                format!("Apply failed with 1 conflict: {}", list[0])
-            } else {
-                format!("Apply failed with {n} conflicts: {}", list.join("\n"))
-            };
-            return Err(KErr::new(409, "Conflict", msg).details(json!({
-                "causes": conflicts.iter().map(|(m, f)| json!({
-                    "reason": "FieldManagerConflict",
-                    "message": format!("conflict with \"{m}\""),
-                    "field": f,
-                })).collect::<Vec<_>>()
-            })));
+            return Err(conflict_error(conflicts));
         }
         // Ownership moves (force, or an update) for changed fields.
         for p in &leaves {
@@ -546,6 +578,69 @@ impl K8s {
         self.bump();
         Ok(out)
     }
+}
+
+/// The manager as the apiserver prints it in a conflict (kubernetes
+/// `staging/src/k8s.io/apimachinery/pkg/util/managedfields/internal/
+/// conflict.go` `printManager`): `"name"` for an applier; `"name" using
+/// <apiVersion>` for an `Update` manager. Its ` at <time>` branch never
+/// shows: the manager identifier conflicts carry is built without the time
+/// (`managedfields.go` `BuildManagerIdentifier`: "Never include the time").
+fn print_manager(m: &Manager) -> String {
+    let q = Value::String(m.name.clone()).to_string();
+    if m.operation == "Update" {
+        format!("{q} using {}", m.api_version)
+    } else {
+        q
+    }
+}
+
+/// The manager identifier conflicts are grouped and sorted by
+/// (`BuildManagerIdentifier`: the JSON of the entry without fields and
+/// time, and without `apiVersion` for an applier).
+fn manager_id(m: &Manager) -> String {
+    let mut o = json!({"manager": m.name, "operation": m.operation});
+    if m.operation == "Update" {
+        o["apiVersion"] = json!(m.api_version);
+    }
+    o.to_string()
+}
+
+/// The 409 of an apply that conflicts (`conflict.go` `NewConflictError`,
+/// `getConflictMessage`; `api/errors` `NewApplyConflict`): one
+/// `FieldManagerConflict` cause per conflict; one conflict reads `Apply
+/// failed with 1 conflict: conflict with "m": .spec.x`, several are
+/// listed by manager (sorted by identifier), `Apply failed with N
+/// conflicts: conflicts with "m":\n- .spec.x\n- .spec.y`.
+fn conflict_error(mut conflicts: Vec<(&Manager, String)>) -> KErr {
+    conflicts.sort_by(|a, b| (manager_id(a.0), &a.1).cmp(&(manager_id(b.0), &b.1)));
+    let n = conflicts.len();
+    let msg = if n == 1 {
+        format!(
+            "Apply failed with 1 conflict: conflict with {}: {}",
+            print_manager(conflicts[0].0),
+            conflicts[0].1
+        )
+    } else {
+        let mut lines: Vec<String> = Vec::new();
+        let mut last = None;
+        for (m, f) in &conflicts {
+            let id = manager_id(m);
+            if last.as_ref() != Some(&id) {
+                lines.push(format!("conflicts with {}:", print_manager(m)));
+                last = Some(id);
+            }
+            lines.push(format!("- {f}"));
+        }
+        format!("Apply failed with {n} conflicts: {}", lines.join("\n"))
+    };
+    KErr::new(409, "Conflict", msg).details(json!({
+        "causes": conflicts.iter().map(|(m, f)| json!({
+            "reason": "FieldManagerConflict",
+            "message": format!("conflict with {}", print_manager(m)),
+            "field": f,
+        })).collect::<Vec<_>>()
+    }))
 }
 
 fn managers_sig(ms: &[Manager]) -> Vec<(String, &'static str, BTreeSet<Path>)> {

@@ -61,8 +61,9 @@ async fn apply(
 }
 
 #[tokio::test]
-async fn apply_creates_defaults_prunes_and_tracks_managed_fields() {
+async fn apply_refuses_undeclared_fields_and_merge_patch_prunes_them() {
     let sim = KubernetesSim::start().unwrap();
+    // Server-side apply: the whole apply fails, HTTP 500 without a reason.
     let (code, v) = apply(
         &sim,
         "p",
@@ -71,11 +72,105 @@ async fn apply_creates_defaults_prunes_and_tracks_managed_fields() {
         json!({"addresses": ["10.0.0.0/28"], "bogus": 1}),
     )
     .await;
+    assert_eq!(code, 500, "{v}");
+    assert!(v.get("reason").is_none(), "{v}");
+    assert!(v.get("details").is_none(), "{v}");
+    assert_eq!(
+        v["message"],
+        "failed to create typed patch object (metallb-system/p; metallb.io/v1beta1, Kind=IPAddressPool): .spec.bogus: field not declared in schema"
+    );
+    assert!(
+        sim.object("ipaddresspools", METALLB_NAMESPACE, "p")
+            .is_none()
+    );
+    assert_eq!(sim.pruned_fields(), vec!["ipaddresspools/p: spec.bogus"]);
+    // Two objects with one each: structured-merge-diff's list of errors.
+    let (code, v) = apply(
+        &sim,
+        "p",
+        "tf",
+        false,
+        json!({"addresses": ["10.0.0.0/28"], "serviceAllocation": {"namespaces": ["a"], "x": 1}, "zz": 2}),
+    )
+    .await;
+    assert_eq!(code, 500, "{v}");
+    assert_eq!(
+        v["message"],
+        "failed to create typed patch object (metallb-system/p; metallb.io/v1beta1, Kind=IPAddressPool): errors:\n  .spec.serviceAllocation.x: field not declared in schema\n  .spec.zz: field not declared in schema"
+    );
+    // An older MetalLB's CRD without a field the applier sends.
+    assert!(sim.drop_crd_field("ipaddresspools", "spec.serviceAllocation"));
+    assert!(!sim.drop_crd_field("ipaddresspools", "spec.serviceAllocation"));
+    let (code, v) = apply(
+        &sim,
+        "q",
+        "tf",
+        false,
+        json!({"addresses": ["10.0.9.0/28"], "serviceAllocation": {"priority": 1}}),
+    )
+    .await;
+    assert_eq!(code, 500, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("(metallb-system/q; metallb.io/v1beta1, Kind=IPAddressPool): .spec.serviceAllocation: field not declared in schema"),
+        "{v}"
+    );
+    let (code, v) = apply(
+        &sim,
+        "p",
+        "tf",
+        false,
+        json!({"addresses": ["10.0.0.0/28"]}),
+    )
+    .await;
     assert_eq!(code, 201, "{v}");
     assert_eq!(v["spec"]["autoAssign"], true);
     assert_eq!(v["spec"]["avoidBuggyIPs"], false);
-    assert!(v["spec"].get("bogus").is_none());
-    assert_eq!(sim.pruned_fields(), vec!["ipaddresspools/p: spec.bogus"]);
+    // A merge patch (a non-apply write) prunes it, with a Warning header.
+    let r = reqwest::Client::new()
+        .patch(format!("{}{POOLS}/p?fieldManager=kubectl-edit", sim.url()))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("Content-Type", "application/merge-patch+json")
+        .body(json!({"spec": {"autoAssign": false, "bogus": 1}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers()
+            .get("warning")
+            .and_then(|h| h.to_str().ok())
+            .unwrap(),
+        r#"299 - "unknown field \"spec.bogus\"""#
+    );
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["spec"]["autoAssign"], false);
+    assert!(v["spec"].get("bogus").is_none(), "{v}");
+    assert_eq!(
+        sim.pruned_fields().last().map(String::as_str),
+        Some("ipaddresspools/p: spec.bogus")
+    );
+    // Back to tf's value for what follows.
+    let (code, v) = apply(
+        &sim,
+        "p",
+        "tf",
+        true,
+        json!({"addresses": ["10.0.0.0/28"], "autoAssign": true}),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    let (code, v) = apply(
+        &sim,
+        "p",
+        "tf",
+        false,
+        json!({"addresses": ["10.0.0.0/28"]}),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
     let mf = &v["metadata"]["managedFields"][0];
     assert_eq!(mf["manager"], "tf");
     assert_eq!(mf["operation"], "Apply");
@@ -201,12 +296,11 @@ async fn conflicts_force_and_removal_of_dropped_fields() {
     assert_eq!(v["reason"], "Conflict");
     assert_eq!(v["details"]["causes"][0]["reason"], "FieldManagerConflict");
     assert_eq!(v["details"]["causes"][0]["field"], ".spec.addresses");
-    assert!(
-        v["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("Apply failed with 1 conflict: conflict with \"tf\""),
-        "{v}"
+    // An applier prints without apiVersion (conflict.go printManager).
+    assert_eq!(v["details"]["causes"][0]["message"], "conflict with \"tf\"");
+    assert_eq!(
+        v["message"],
+        "Apply failed with 1 conflict: conflict with \"tf\": .spec.addresses"
     );
     // The same value is shared ownership, no conflict.
     let (code, _) = apply(
@@ -265,9 +359,64 @@ async fn conflicts_force_and_removal_of_dropped_fields() {
     )
     .await;
     assert_eq!(code, 409, "{v}");
-    assert!(
-        v["message"].as_str().unwrap().contains("kubectl-edit"),
-        "{v}"
+    // An Update manager prints with its apiVersion (conflict.go printManager).
+    assert_eq!(
+        v["message"],
+        "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using metallb.io/v1beta1: .spec.autoAssign"
+    );
+    assert_eq!(
+        v["details"]["causes"],
+        json!([{"reason": "FieldManagerConflict",
+            "message": "conflict with \"kubectl-edit\" using metallb.io/v1beta1",
+            "field": ".spec.autoAssign"}])
+    );
+    // Several: grouped by manager (sorted), one line per field.
+    sim.edit_as(
+        "kubectl-edit",
+        "ipaddresspools",
+        METALLB_NAMESPACE,
+        "p",
+        json!({"avoidBuggyIPs": true}),
+    )
+    .unwrap();
+    let (code, v) = apply(
+        &sim,
+        "p",
+        "tf",
+        false,
+        json!({"addresses": ["10.0.3.0/28"], "autoAssign": true, "avoidBuggyIPs": false}),
+    )
+    .await;
+    assert_eq!(code, 409, "{v}");
+    assert_eq!(
+        v["message"],
+        "Apply failed with 3 conflicts: conflicts with \"helm\":\n- .spec.addresses\nconflicts with \"kubectl-edit\" using metallb.io/v1beta1:\n- .spec.autoAssign\n- .spec.avoidBuggyIPs"
+    );
+    let causes: Vec<(String, String)> = v["details"]["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["reason"], "FieldManagerConflict");
+            (
+                c["message"].as_str().unwrap().to_string(),
+                c["field"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        causes,
+        vec![
+            ("conflict with \"helm\"".into(), ".spec.addresses".into()),
+            (
+                "conflict with \"kubectl-edit\" using metallb.io/v1beta1".into(),
+                ".spec.autoAssign".into()
+            ),
+            (
+                "conflict with \"kubectl-edit\" using metallb.io/v1beta1".into(),
+                ".spec.avoidBuggyIPs".into()
+            ),
+        ]
     );
 }
 
