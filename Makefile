@@ -122,6 +122,10 @@ bench: ## Benchmarks: codec; provider start, memory, logs; plan/apply of generat
 	python3 scripts/bench-plugin.py
 	python3 scripts/bench-lab.py $(BENCH_LAB_ARGS)
 
+.PHONY: fuzz
+fuzz: ## Fuzz every target of fuzz/ on stable, FUZZ_SECONDS each (default 60); docs/reliability.md.
+	bash scripts/fuzz.sh
+
 .PHONY: version
 version: ## Print the provider version.
 	@echo $(VERSION)

@@ -1176,7 +1176,12 @@ mod tests {
     #[test]
     fn dynamic_type_depth_is_the_same_for_both_codecs() {
         small_stack(|| {
-            for (outer, deep) in [(0, MAX_DEPTH - 1), (0, MAX_DEPTH), (3, MAX_DEPTH - 4), (3, MAX_DEPTH - 3)] {
+            for (outer, deep) in [
+                (0, MAX_DEPTH - 1),
+                (0, MAX_DEPTH),
+                (3, MAX_DEPTH - 4),
+                (3, MAX_DEPTH - 3),
+            ] {
                 let inner_ty = nested_list_type(deep);
                 let v = Value::Dynamic(inner_ty.clone(), Box::new(Value::Null));
                 let slot = (0..outer).fold(Type::Dynamic, |t, _| Type::list(t));
@@ -1185,7 +1190,12 @@ mod tests {
                 // msgpack, by hand: the encoder must not be the only source.
                 let mut bytes = vec![0x91; outer];
                 bytes.push(0x92);
-                write_bin(&mut bytes, &crate::json::encode_type(&inner_ty), &Trail::Root).unwrap();
+                write_bin(
+                    &mut bytes,
+                    &crate::json::encode_type(&inner_ty),
+                    &Trail::Root,
+                )
+                .unwrap();
                 bytes.push(0xc0);
                 let m_dec = decode(&bytes, &slot);
                 let m_enc = encode(&v, &slot);

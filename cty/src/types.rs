@@ -126,7 +126,10 @@ fn type_json_deeper_than(ty: &Type, limit: usize) -> bool {
         Type::Object(o) if o.attrs.is_empty() => limit == 0,
         Type::Tuple(ts) => limit < 2 || ts.iter().any(|t| type_json_deeper_than(t, limit - 2)),
         Type::Object(o) => {
-            limit < 2 || o.attrs.values().any(|t| type_json_deeper_than(t, limit - 2))
+            limit < 2
+                || o.attrs
+                    .values()
+                    .any(|t| type_json_deeper_than(t, limit - 2))
         }
     }
 }
