@@ -9,8 +9,15 @@
 //! `details.causes[]` entry of type `FieldManagerConflict` per field) can be
 //! reported with the managers and fields it names.
 //!
-//! Transient failures (429, 5xx, resets) are retried by
-//! [`labforge_http::send_with_retry`]; on top of that, an admission webhook
+//! Transient failures (429, 5xx, resets) are retried with backoff,
+//! honouring `Retry-After`, except a 500 that is an answer: server-side
+//! apply of a field the cluster's CRD does not declare fails with HTTP 500
+//! and no `reason`, `failed to create typed patch object (<ns>/<name>;
+//! <group>/<version>, Kind=<Kind>): .spec.foo: field not declared in
+//! schema` (kubernetes `staging/src/k8s.io/apimachinery/pkg/util/
+//! managedfields/internal/structuredmerge.go` `Apply`;
+//! kubernetes/kubernetes#139253), every time: it is reported at once
+//! ([`ApiError::undeclared_fields`]). On top of that, an admission webhook
 //! that cannot be called (HTTP 500 `InternalError`, message `failed calling
 //! webhook "…"`, as in the minutes after MetalLB is installed:
 //! metallb/metallb#1540, #1597, #2566) is retried with a longer backoff,
@@ -90,23 +97,53 @@ impl ApiError {
     pub fn code(&self) -> Option<u16> {
         self.status().map(|(_, c)| c)
     }
-    /// The conflicting `(manager message, field)` pairs of a 409.
-    pub fn conflicts(&self) -> Vec<(String, String)> {
+    /// The conflicts of a server-side apply 409, from the documented
+    /// `details.causes[]` (`reason: FieldManagerConflict`, `field`,
+    /// `message`), never from the summary message's layout.
+    pub fn conflicts(&self) -> Vec<FieldConflict> {
         self.status()
             .and_then(|(s, _)| s.details.as_ref())
             .map(|d| {
                 d.causes
                     .iter()
                     .filter(|c| c.cause_type.as_deref() == Some("FieldManagerConflict"))
-                    .map(|c| {
-                        (
-                            c.message.clone().unwrap_or_default(),
-                            c.field.clone().unwrap_or_default(),
-                        )
-                    })
+                    .map(|c| FieldConflict::from_cause(c.message.as_deref(), c.field.as_deref()))
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// A server-side apply the apiserver could not type against the
+    /// cluster's schema of the kind (HTTP 500 without `reason`, `failed to
+    /// create typed patch object (…): …`). The same body fails the same
+    /// way every time: not transient.
+    pub fn is_schema_mismatch(&self) -> bool {
+        self.status().is_some_and(|(s, c)| {
+            c == 500
+                && s.message
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with(TYPED_PATCH_FAILED))
+        })
+    }
+
+    /// The fields of a schema mismatch the cluster's CRD does not declare,
+    /// e.g. `.spec.serviceAllocation` (structured-merge-diff's
+    /// `<path>: field not declared in schema`, one error, or `errors:`
+    /// followed by one indented line each).
+    pub fn undeclared_fields(&self) -> Vec<String> {
+        if !self.is_schema_mismatch() {
+            return Vec::new();
+        }
+        let msg = self
+            .status()
+            .and_then(|(s, _)| s.message.as_deref())
+            .unwrap_or("");
+        let errors = msg.split_once("): ").map(|(_, e)| e).unwrap_or("");
+        errors
+            .lines()
+            .filter_map(|l| l.trim().strip_suffix(": field not declared in schema"))
+            .map(str::to_string)
+            .collect()
     }
     /// An admission webhook could not be called (500, "failed calling webhook").
     pub fn is_webhook_unreachable(&self) -> bool {
@@ -119,6 +156,74 @@ impl ApiError {
     }
 }
 
+/// How structured-merge-diff's failure to type an apply body begins
+/// (`structuredmerge.go`).
+const TYPED_PATCH_FAILED: &str = "failed to create typed patch object (";
+
+/// One conflict of a server-side apply: who owns which field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldConflict {
+    /// The other field manager's name, e.g. `helm` or `kubectl-edit`.
+    pub manager: String,
+    /// What the apiserver says besides the name: empty for an applier;
+    /// `using <apiVersion>` for a manager that wrote with an update (a
+    /// merge patch, `kubectl edit`, a controller); ` with subresource
+    /// "<s>"` first for a subresource's manager.
+    pub detail: String,
+    /// The field, e.g. `.spec.addresses`.
+    pub field: String,
+}
+
+impl FieldConflict {
+    /// From a `FieldManagerConflict` cause: its `message` is `conflict with
+    /// <manager>`, the manager printed by kubernetes
+    /// `staging/src/k8s.io/apimachinery/pkg/util/managedfields/internal/
+    /// conflict.go` `printManager` (`"name"` as Go's `%q`, then ` with
+    /// subresource "s"` and ` using <apiVersion>` for an `Update` manager).
+    /// A message in another shape is kept whole as the manager.
+    pub fn from_cause(message: Option<&str>, field: Option<&str>) -> Self {
+        let message = message.unwrap_or_default();
+        let field = field.unwrap_or_default().to_string();
+        let printed = message.strip_prefix("conflict with ").unwrap_or(message);
+        match go_unquote(printed) {
+            Some((manager, rest)) => Self {
+                manager,
+                detail: rest.trim().to_string(),
+                field,
+            },
+            None => Self {
+                manager: printed.to_string(),
+                detail: String::new(),
+                field,
+            },
+        }
+    }
+
+    /// Whether the manager wrote with an update (not server-side apply).
+    pub fn is_update(&self) -> bool {
+        self.detail.contains("using ")
+    }
+}
+
+/// A leading Go `%q` string (`"…"` with backslash escapes) and the rest.
+fn go_unquote(s: &str) -> Option<(String, &str)> {
+    let body = s.strip_prefix('"')?;
+    let mut out = String::new();
+    let mut chars = body.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((out, &body[i + 1..])),
+            '\\' => match chars.next()?.1 {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                other => out.push(other),
+            },
+            c => out.push(c),
+        }
+    }
+    None
+}
+
 impl ApiErrorKind for ApiError {
     fn kind(&self) -> ErrorKind {
         match self {
@@ -126,6 +231,8 @@ impl ApiErrorKind for ApiError {
             ApiError::Decode { .. } => ErrorKind::Decode,
             ApiError::Status { code, status, .. } => match (*code, status.reason.as_deref()) {
                 (409, Some("AlreadyExists")) => ErrorKind::AlreadyExists,
+                // The body does not fit the cluster's schema of the kind.
+                (500, _) if self.is_schema_mismatch() => ErrorKind::Invalid,
                 // An admission webhook not answering yet (MetalLB just installed).
                 (500, _) if self.is_webhook_unreachable() => ErrorKind::Unavailable,
                 (c, _) => ErrorKind::from_status(c),
@@ -333,6 +440,10 @@ impl Client {
         self.send_with(self.retry, None, method, path, body).await
     }
 
+    /// One request, retried on transient failures (no answer, 429, 500,
+    /// 502, 503, 504) up to `retry.max_retries` times with doubling
+    /// backoff or the answer's `Retry-After`, except an answer that says
+    /// the request itself is wrong ([`ApiError::is_schema_mismatch`]).
     async fn send_with(
         &self,
         retry: RetryPolicy,
@@ -343,57 +454,75 @@ impl Client {
     ) -> Result<(u16, Value), ApiError> {
         let url = format!("{}{}", self.host, path);
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
-        let resp = http::send_with_retry(retry, method, path, || {
-            let mut rb = self
-                .http
-                .request(m.clone(), &url)
-                .header("Accept", "application/json");
-            if let Some(t) = timeout {
-                rb = rb.timeout(t);
-            }
-            if let Some(t) = &self.token {
-                rb = rb.bearer_auth(t.expose());
-            }
-            if method == "PATCH" {
-                rb = rb
-                    .query(&[("fieldManager", FIELD_MANAGER)])
-                    .header("Content-Type", "application/apply-patch+yaml");
-            }
-            if let Some(b) = body {
-                rb = rb.body(b.to_string());
-            }
-            rb.send()
-        })
-        .await?;
-        let code = resp.status().as_u16();
-        let text = resp.text().await.map_err(|e| ApiError::Decode {
-            path: path.to_string(),
-            message: e.to_string(),
-        })?;
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if (200..300).contains(&code) {
-            if v.is_null() {
-                return Err(ApiError::Decode {
-                    path: path.to_string(),
-                    message: "the body is not JSON".into(),
-                });
-            }
-            return Ok((code, v));
-        }
-        let status: Status = if v.get("kind").and_then(Value::as_str) == Some("Status") {
-            serde_json::from_value(v).unwrap_or_default()
-        } else {
-            Status {
-                message: Some(text.chars().take(200).collect()),
-                ..Status::default()
-            }
+        let once = RetryPolicy {
+            max_retries: 0,
+            ..retry
         };
-        Err(ApiError::Status {
-            method,
-            path: path.to_string(),
-            code,
-            status: Box::new(status),
-        })
+        let mut attempt = 0u32;
+        loop {
+            let sent = http::send_with_retry(once, method, path, || {
+                let mut rb = self
+                    .http
+                    .request(m.clone(), &url)
+                    .header("Accept", "application/json");
+                if let Some(t) = timeout {
+                    rb = rb.timeout(t);
+                }
+                if let Some(t) = &self.token {
+                    rb = rb.bearer_auth(t.expose());
+                }
+                if method == "PATCH" {
+                    rb = rb
+                        .query(&[("fieldManager", FIELD_MANAGER)])
+                        .header("Content-Type", "application/apply-patch+yaml");
+                }
+                if let Some(b) = body {
+                    rb = rb.body(b.to_string());
+                }
+                rb.send()
+            })
+            .await;
+            let backoff = retry
+                .base_delay
+                .saturating_mul(1 << attempt.min(10))
+                .min(retry.max_delay);
+            let resp = match sent {
+                Ok(r) => r,
+                Err(e) if attempt < retry.max_retries => {
+                    tracing::debug!(method, path, attempt, error = %e, "no answer; retrying");
+                    tokio::time::sleep(backoff).await;
+                    attempt += 1;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let code = resp.status().as_u16();
+            let wait = retry_after(&resp).unwrap_or(backoff).min(retry.max_delay);
+            let text = resp.text().await.map_err(|e| ApiError::Decode {
+                path: path.to_string(),
+                message: e.to_string(),
+            })?;
+            let answer = interpret(method, path, code, &text);
+            match answer {
+                Err(e)
+                    if matches!(code, 429 | 500 | 502 | 503 | 504)
+                        && !e.is_schema_mismatch()
+                        && attempt < retry.max_retries =>
+                {
+                    tracing::debug!(
+                        method,
+                        path,
+                        attempt,
+                        code,
+                        ?wait,
+                        "transient failure; retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                answer => return answer,
+            }
+        }
     }
 
     /// `GET` an object; `Ok(None)` if that object is not found. A 404 that
@@ -493,6 +622,54 @@ impl Client {
     }
 }
 
+/// `Retry-After` in seconds, if the answer has one.
+fn retry_after(r: &reqwest::Response) -> Option<Duration> {
+    let v = r
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// An answer: the JSON body of a 2xx, else the `Status` it carries (or one
+/// made from a body that is none).
+fn interpret(
+    method: &'static str,
+    path: &str,
+    code: u16,
+    text: &str,
+) -> Result<(u16, Value), ApiError> {
+    let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    if (200..300).contains(&code) {
+        if v.is_null() {
+            return Err(ApiError::Decode {
+                path: path.to_string(),
+                message: "the body is not JSON".into(),
+            });
+        }
+        return Ok((code, v));
+    }
+    let status: Status = if v.get("kind").and_then(Value::as_str) == Some("Status") {
+        serde_json::from_value(v).unwrap_or_default()
+    } else {
+        Status {
+            message: Some(text.chars().take(200).collect()),
+            ..Status::default()
+        }
+    };
+    Err(ApiError::Status {
+        method,
+        path: path.to_string(),
+        code,
+        status: Box::new(status),
+    })
+}
+
 /// A 404 about this object (`details.name`), not about the resource type.
 fn object_not_found(e: &ApiError, name: &str) -> bool {
     e.status().is_some_and(|(s, c)| {
@@ -515,29 +692,223 @@ fn decode<S: serde::de::DeserializeOwned>(path: &str, v: Value) -> Result<Object
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn status_error(code: u16, v: Value) -> ApiError {
+        ApiError::Status {
+            method: "PATCH",
+            path: "/x".into(),
+            code,
+            status: Box::new(serde_json::from_value(v).unwrap()),
+        }
+    }
 
     #[test]
     fn conflicts_are_read_from_the_status_causes() {
-        let s: Status = serde_json::from_value(serde_json::json!({
-            "kind": "Status", "message": "Apply failed with 1 conflict: conflict with \"helm\": .spec.addresses",
-            "reason": "Conflict",
-            "details": {"causes": [{"reason": "FieldManagerConflict",
-                "message": "conflict with \"helm\"", "field": ".spec.addresses"}]}
-        }))
-        .unwrap();
-        let e = ApiError::Status {
-            method: "PATCH",
-            path: "/x".into(),
-            code: 409,
-            status: Box::new(s),
-        };
+        // As kube-apiserver writes it (conflict.go NewConflictError): an
+        // applier, and an Update manager with its apiVersion.
+        let e = status_error(
+            409,
+            serde_json::json!({
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "Apply failed with 3 conflicts: conflicts with \"helm\":\n- .spec.addresses\nconflicts with \"kubectl-edit\" using metallb.io/v1beta1:\n- .spec.autoAssign\n- .spec.avoidBuggyIPs",
+                "reason": "Conflict", "code": 409,
+                "details": {"causes": [
+                    {"reason": "FieldManagerConflict", "message": "conflict with \"helm\"", "field": ".spec.addresses"},
+                    {"reason": "FieldManagerConflict", "message": "conflict with \"kubectl-edit\" using metallb.io/v1beta1", "field": ".spec.autoAssign"},
+                    {"reason": "FieldManagerConflict", "message": "conflict with \"kubectl-edit\" using metallb.io/v1beta1", "field": ".spec.avoidBuggyIPs"},
+                    {"reason": "FieldValueInvalid", "message": "not a conflict", "field": "spec.x"}
+                ]}
+            }),
+        );
         assert!(e.is_apply_conflict());
         assert_eq!(e.kind(), ErrorKind::Conflict);
+        assert!(!e.is_webhook_unreachable() && !e.is_schema_mismatch());
+        let c = e.conflicts();
         assert_eq!(
-            e.conflicts(),
-            vec![("conflict with \"helm\"".into(), ".spec.addresses".into())]
+            c,
+            vec![
+                FieldConflict {
+                    manager: "helm".into(),
+                    detail: String::new(),
+                    field: ".spec.addresses".into()
+                },
+                FieldConflict {
+                    manager: "kubectl-edit".into(),
+                    detail: "using metallb.io/v1beta1".into(),
+                    field: ".spec.autoAssign".into()
+                },
+                FieldConflict {
+                    manager: "kubectl-edit".into(),
+                    detail: "using metallb.io/v1beta1".into(),
+                    field: ".spec.avoidBuggyIPs".into()
+                },
+            ]
         );
-        assert!(!e.is_webhook_unreachable());
+        assert!(!c[0].is_update() && c[1].is_update());
+        // Go's %q escapes; a subresource manager; a message of another shape.
+        let c = FieldConflict::from_cause(
+            Some(r#"conflict with "a \"b\" c" with subresource "status" using metallb.io/v1beta1"#),
+            Some(".status.x"),
+        );
+        assert_eq!(c.manager, r#"a "b" c"#);
+        assert_eq!(
+            c.detail,
+            r#"with subresource "status" using metallb.io/v1beta1"#
+        );
+        let c = FieldConflict::from_cause(Some("something else"), None);
+        assert_eq!(
+            (c.manager.as_str(), c.field.as_str()),
+            ("something else", "")
+        );
+        // A stale resourceVersion is a Conflict without causes.
+        let e = status_error(
+            409,
+            serde_json::json!({"reason": "Conflict", "message": "Operation cannot be fulfilled on ipaddresspools.metallb.io \"p\": the object has been modified; please apply your changes to the latest version and try again"}),
+        );
+        assert!(e.is_apply_conflict() && e.conflicts().is_empty());
+    }
+
+    #[test]
+    fn a_field_the_crd_does_not_declare_is_a_definitive_500() {
+        // kube-apiserver: no `reason` (StatusReasonUnknown, omitted).
+        let one = status_error(
+            500,
+            serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "code": 500,
+                "message": "failed to create typed patch object (metallb-system/p; metallb.io/v1beta1, Kind=IPAddressPool): .spec.serviceAllocation: field not declared in schema"}),
+        );
+        assert!(one.is_schema_mismatch());
+        assert!(!one.is_webhook_unreachable() && !one.is_apply_conflict());
+        assert_eq!(one.kind(), ErrorKind::Invalid);
+        assert_eq!(one.undeclared_fields(), vec![".spec.serviceAllocation"]);
+        let several = status_error(
+            500,
+            serde_json::json!({"code": 500, "kind": "Status",
+                "message": "failed to create typed patch object (metallb-system/p; metallb.io/v1beta1, Kind=IPAddressPool): errors:\n  .spec.serviceAllocation.x: field not declared in schema\n  .spec.addresses: expected list, got &{10.0.0.0/28}\n  .spec.zz: field not declared in schema"}),
+        );
+        assert_eq!(
+            several.undeclared_fields(),
+            vec![".spec.serviceAllocation.x", ".spec.zz"]
+        );
+        // Other 500s are neither.
+        let webhook = status_error(
+            500,
+            serde_json::json!({"reason": "InternalError", "message": "Internal error occurred: failed calling webhook \"ipaddresspoolvalidationwebhook.metallb.io\": connection refused"}),
+        );
+        assert!(!webhook.is_schema_mismatch() && webhook.undeclared_fields().is_empty());
+        assert_eq!(webhook.kind(), ErrorKind::Unavailable);
+        let etcd = status_error(
+            500,
+            serde_json::json!({"message": "etcdserver: request timed out"}),
+        );
+        assert!(!etcd.is_schema_mismatch());
+    }
+
+    /// A one-connection-per-answer HTTP server answering `answers` in
+    /// turn (the last one again); the count of requests it got.
+    async fn server(answers: Vec<(u16, &'static str)>) -> (String, Arc<AtomicUsize>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let n = Arc::new(AtomicUsize::new(0));
+        let count = n.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = l.accept().await else {
+                    return;
+                };
+                let i = count.fetch_add(1, Ordering::SeqCst);
+                let (code, body) = answers[i.min(answers.len() - 1)];
+                let mut buf = vec![0u8; 65536];
+                let mut got = Vec::new();
+                // Read the head and the body (Content-Length).
+                loop {
+                    let k = sock.read(&mut buf).await.unwrap_or(0);
+                    if k == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..k]);
+                    let text = String::from_utf8_lossy(&got).to_string();
+                    if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if rest.len() >= len {
+                            break;
+                        }
+                    }
+                }
+                let resp = format!(
+                    "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+            }
+        });
+        (url, n)
+    }
+
+    fn client(url: &str) -> Client {
+        Client::new(Settings {
+            host: url.into(),
+            token: None,
+            ca_cert: None,
+            insecure: false,
+            client_identity: None,
+            webhook_wait: Duration::from_millis(0),
+        })
+        .unwrap()
+    }
+
+    const POOL: Kind = Kind {
+        api_version: "metallb.io/v1beta1",
+        kind: "IPAddressPool",
+        plural: "ipaddresspools",
+    };
+
+    #[tokio::test]
+    async fn a_schema_mismatch_is_not_retried_and_transient_failures_are() {
+        const MISMATCH: &str = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"failed to create typed patch object (metallb-system/p; metallb.io/v1beta1, Kind=IPAddressPool): .spec.foo: field not declared in schema","code":500}"#;
+        const UNAVAILABLE: &str = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"etcdserver: request timed out","code":500}"#;
+        const OBJECT: &str = r#"{"apiVersion":"metallb.io/v1beta1","kind":"IPAddressPool","metadata":{"name":"p","namespace":"metallb-system"},"spec":{"addresses":["10.0.0.0/28"]}}"#;
+        let (url, n) = server(vec![(500, MISMATCH)]).await;
+        let e = client(&url)
+            .apply::<Value>(
+                POOL,
+                "metallb-system",
+                "p",
+                serde_json::json!({"foo": 1}),
+                false,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(n.load(Ordering::SeqCst), 1, "sent once, never retried");
+        assert_eq!(e.undeclared_fields(), vec![".spec.foo"]);
+        assert!(
+            e.to_string().contains("field not declared in schema"),
+            "{e}"
+        );
+        // Another 500 and a 503: retried until the answer comes.
+        let (url, n) = server(vec![(500, UNAVAILABLE), (503, "{}"), (201, OBJECT)]).await;
+        let o = client(&url)
+            .apply::<Value>(POOL, "metallb-system", "p", serde_json::json!({}), false)
+            .await
+            .unwrap();
+        assert_eq!(o.metadata.name, "p");
+        assert_eq!(n.load(Ordering::SeqCst), 3);
+        // Retries give up after RetryPolicy::max_retries (4): 5 attempts.
+        let (url, n) = server(vec![(503, "{}")]).await;
+        let e = client(&url)
+            .get::<Value>(POOL, "metallb-system", "p")
+            .await
+            .unwrap_err();
+        assert_eq!((e.code(), n.load(Ordering::SeqCst)), (Some(503), 5));
     }
 
     #[test]
