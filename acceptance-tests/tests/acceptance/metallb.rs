@@ -184,7 +184,7 @@ fn pool_and_l2_create_update_import_drift_conflict_delete() {
         )
         .step(
             Step::config(hcl(&sim, &pool_v2(false)))
-                .expect_error(r#"(?s)Unable to update IPAddressPool.*conflict with \\?"kubectl-edit\\?".*\.spec\.autoAssign.*force_conflicts"#),
+                .expect_error(r#"(?s)Unable to update IPAddressPool.*\\?"kubectl-edit\\?"\s+\(an\s+update\s+using\s+metallb\.io/v1beta1.*\)\s+owns\s+\.spec\.autoAssign.*force_conflicts.*Apply\s+failed\s+with\s+1\s+conflict"#),
         )
         .step(Step::config(hcl(&sim, &pool_v2(true))).check(move |_| {
             let p = spec(&s5, "ipaddresspools", "lab-pool")?;
@@ -689,5 +689,63 @@ fn a_pool_overlapping_another_pool_on_the_cluster_fails_at_plan_naming_it() {
         )
         // Not overlapping: the plan lists the pools once and goes on.
         .step(Step::plan_only(hcl(&sim, &pool_v2(false))).expect_action(POOL, Action::Create))
+        .run();
+}
+
+/// A cluster whose MetalLB CRDs are older than the provider's: the field
+/// the CRD does not declare fails the apply with the apiserver's 500 at
+/// once (one request, not retried as a transient error), naming the field;
+/// without it the pool applies and is destroyed.
+#[test]
+fn an_older_crd_without_a_field_fails_the_apply_naming_it() {
+    let sim = sim();
+    assert!(sim.drop_crd_field("ipaddresspools", "spec.serviceAllocation"));
+    let (s1, s2, s3, sd) = (sim.clone(), sim.clone(), sim.clone(), sim.clone());
+    let pool_only = |alloc: &str| {
+        format!(
+            r#"resource "homelab_metallb_ip_address_pool" "lab" {{
+  name      = "lab-pool"
+  addresses = ["10.0.0.0/28"]
+{alloc}}}
+"#
+        )
+    };
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::config(hcl(&sim, &pool_only("  service_allocation = { priority = 10 }\n")))
+                .pre_step(move |_| {
+                    s1.counters().reset();
+                    Ok(())
+                })
+                .expect_error(
+                    r"(?s)Unable to create IPAddressPool.*CRD\s+\(metallb\.io/v1beta1\)\s+does\s+not\s+declare\s+\.spec\.serviceAllocation.*upgrade\s+MetalLB.*HTTP\s+500.*field\s+not\s+declared\s+in\s+schema",
+                ),
+        )
+        .step(
+            Step::config(hcl(&sim, &pool_only(""))).pre_step(move |_| {
+                let patches: u64 = s2
+                    .counters()
+                    .snapshot()
+                    .iter()
+                    .filter(|((m, _), _)| m == "PATCH")
+                    .map(|(_, n)| n)
+                    .sum();
+                ensure!(patches == 1, "the failed apply was sent {patches} times");
+                ensure!(
+                    s2.pruned_fields() == vec!["ipaddresspools/lab-pool: spec.serviceAllocation"],
+                    "{:?}",
+                    s2.pruned_fields()
+                );
+                Ok(())
+            })
+            .check(move |_| {
+                let p = spec(&s3, "ipaddresspools", "lab-pool")?;
+                ensure!(p["addresses"] == json!(["10.0.0.0/28"]), "{p}");
+                ensure!(s3.invalid_writes().is_empty(), "{:?}", s3.invalid_writes());
+                Ok(())
+            }),
+        )
+        .check_destroy(move |_| nothing_left(&sd))
         .run();
 }
