@@ -88,8 +88,23 @@ impl Api {
         }
     }
 
-    fn require(&self, need: Level) -> Result<(), Status> {
-        match self.level() {
+    /// The caller's level for a call that `node` serves. A call forwarded
+    /// (metadata `node`) to a node in maintenance mode runs under that
+    /// node's rules: every caller is `os:reader` there, whatever roles the
+    /// certificate presented to the forwarding node carries (maintenance
+    /// mode knows no client certificates), so sensitive reads are refused.
+    fn level_on(&self, node: &str) -> Option<Level> {
+        if node != self.node {
+            let c = lock(&self.shared);
+            if c.nodes.get(node).is_some_and(|n| !n.configured) {
+                return Some(Level::Reader);
+            }
+        }
+        self.level()
+    }
+
+    fn require(&self, node: &str, need: Level) -> Result<(), Status> {
+        match self.level_on(node) {
             Some(l) if l >= need => Ok(()),
             _ => Err(not_authorized()),
         }
@@ -223,8 +238,10 @@ impl MachineService for Api {
             let maintenance = !n.configured;
             // The apply RPC needs os:admin; in maintenance mode the handler
             // lets os:reader through (machined.go's rules).
-            if !maintenance {
-                self.require(Level::Admin)?;
+            // (The target is configured here, so the caller's own roles
+            // apply; `require` would take the lock held here.)
+            if !maintenance && !self.level().is_some_and(|l| l >= Level::Admin) {
+                return Err(not_authorized());
             }
             let (text, docs) = decode(n.version, &r.data)?;
             let has_v1alpha1 = docs.iter().any(config::Document::is_v1alpha1);
@@ -353,7 +370,7 @@ impl MachineService for Api {
     ) -> Result<Response<pb::BootstrapResponse>, Status> {
         let (node, md) = self.target(&req)?;
         self.enter(&node, "Bootstrap", "/machine.MachineService/Bootstrap")?;
-        self.require(Level::Admin)?;
+        self.require(&node, Level::Admin)?;
         let mut c = lock(&self.shared);
         let n = node_mut(&mut c, &node)?;
         // Order of checks: v1alpha1_server.go Bootstrap (Addendum item 9).
@@ -406,7 +423,7 @@ impl MachineService for Api {
     async fn kubeconfig(&self, req: Request<()>) -> Result<Response<DataStream>, Status> {
         let (node, md) = self.target(&req)?;
         self.enter(&node, "Kubeconfig", "/machine.MachineService/Kubeconfig")?;
-        self.require(Level::Admin)?;
+        self.require(&node, Level::Admin)?;
         let (docs, target) = {
             let c = lock(&self.shared);
             let n = c
@@ -474,7 +491,7 @@ impl MachineService for Api {
     ) -> Result<Response<pb::RebootResponse>, Status> {
         let (node, md) = self.target(&req)?;
         self.enter(&node, "Reboot", "/machine.MachineService/Reboot")?;
-        self.require(Level::Operator)?;
+        self.require(&node, Level::Operator)?;
         schedule_reboot(&self.shared, &node);
         Ok(Response::new(pb::RebootResponse {
             messages: vec![pb::Reboot {
@@ -492,7 +509,7 @@ impl MachineService for Api {
         self.enter(&node, "Reset", "/machine.MachineService/Reset")?;
         // No rule for Reset in machined.go: os:admin (maintenance callers
         // are os:reader, so a node without a config cannot be reset).
-        self.require(Level::Admin)?;
+        self.require(&node, Level::Admin)?;
         let r = req.into_inner();
         let plan = reset_plan(&r)?;
         let actor_id = {
@@ -519,7 +536,7 @@ impl MachineService for Api {
     async fn version(&self, req: Request<()>) -> Result<Response<pb::VersionResponse>, Status> {
         let (node, md) = self.target(&req)?;
         self.enter(&node, "Version", "/machine.MachineService/Version")?;
-        self.require(Level::Reader)?;
+        self.require(&node, Level::Reader)?;
         let c = lock(&self.shared);
         let n = c
             .nodes
@@ -760,7 +777,7 @@ impl cosi::state_server::State for Api {
     ) -> Result<Response<cosi::GetResponse>, Status> {
         let (node, _) = self.target(&req)?;
         self.enter(&node, "Get", "/cosi.resource.State/Get")?;
-        self.require(Level::Reader)?;
+        self.require(&node, Level::Reader)?;
         let r = req.into_inner();
         // access.go AccessPolicy: namespace and type first, then
         // sensitivity (MachineConfigs are Sensitive: os:admin only).
@@ -776,7 +793,7 @@ impl cosi::state_server::State for Api {
                 r.r#type
             )));
         }
-        self.require(Level::Admin)?;
+        self.require(&node, Level::Admin)?;
         let c = lock(&self.shared);
         let n = c
             .nodes

@@ -726,6 +726,55 @@ async fn node_metadata_proxies_to_another_node() {
     );
 }
 
+/// A call forwarded to a node in maintenance mode runs under that node's
+/// rules (every caller `os:reader`), not the admin roles of the certificate
+/// the forwarding node checked: its version has no `features`, and the
+/// sensitive MachineConfig read is refused.
+#[tokio::test]
+async fn forwarded_to_a_maintenance_node_is_read_only() {
+    let sim = TalosSim::start(vec![
+        NodeSpec::new("cp1", "v1.14.0"),
+        NodeSpec::new("cp2", "v1.14.0"),
+    ])
+    .unwrap();
+    fast(&sim);
+    let cl = TestCluster::new().unwrap();
+    let ep = sim.endpoint("cp1").unwrap();
+    apply(
+        &mut machine(&ep, Auth::Insecure).await,
+        &cl.controlplane("v1.14.0"),
+        Mode::Auto,
+    )
+    .await
+    .unwrap();
+    wait_up(&sim, "cp1").await;
+    let admin = cl.admin().unwrap();
+    let forwarded = |mut r: tonic::Request<GetRequest>| {
+        r.metadata_mut().insert("node", "cp2".parse().unwrap());
+        r
+    };
+    let mut a = machine(&ep, Auth::Mtls(&cl.os_crt, &admin)).await;
+    let mut req = tonic::Request::new(());
+    req.metadata_mut().insert("node", "cp2".parse().unwrap());
+    let v = a.version(req).await.unwrap().into_inner();
+    assert!(v.messages[0].features.is_none(), "cp2 is in maintenance");
+    let mut s = StateClient::new(connect(&ep, Auth::Mtls(&cl.os_crt, &admin)).await.unwrap());
+    let get = GetRequest {
+        namespace: "config".into(),
+        r#type: "MachineConfigs.config.talos.dev".into(),
+        id: "v1alpha1".into(),
+        options: None,
+    };
+    let e = s.get(forwarded(tonic::Request::new(get.clone()))).await.unwrap_err();
+    assert_eq!((e.code(), e.message()), (Code::PermissionDenied, "not authorized"));
+    // The same admin reads cp1's own configuration.
+    assert!(s.get(tonic::Request::new(get)).await.is_ok());
+    // Bootstrap forwarded to the maintenance node: not authorized either.
+    let mut req = tonic::Request::new(BootstrapRequest::default());
+    req.metadata_mut().insert("node", "cp2".parse().unwrap());
+    assert_eq!(a.bootstrap(req).await.unwrap_err().code(), Code::PermissionDenied);
+}
+
 fn reset_req(graceful: bool, reboot: bool, labels: &[&str]) -> ResetRequest {
     ResetRequest {
         graceful,

@@ -415,7 +415,13 @@ impl Client {
             (Err(e), _) if e.kind() == ErrorKind::Unreachable => Err(e),
             (Err(e), None) => Err(e),
             (_, Some(creds)) => {
+                // The endpoint may be a configured node forwarding to one
+                // still in maintenance (`Target::node`): its answer then
+                // lacks `features` too.
                 let v = self.version(target, Auth::Mtls(creds)).await?;
+                if !v.configured {
+                    return Ok(NodeState::Maintenance);
+                }
                 Ok(NodeState::Configured { tag: v.tag })
             }
         }

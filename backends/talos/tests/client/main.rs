@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod sim;
+
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
