@@ -108,7 +108,7 @@ lint: ## rustfmt check and clippy with warnings as errors.
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 .PHONY: docs
-docs: ## Regenerate docs/ from the provider schemas and examples/ (a test fails when they are stale).
+docs: ## Regenerate docs/ from the provider schemas, examples/ and templates/guides/ (a test fails when they are stale).
 	$(CARGO) run --locked -q -p terraform-provider-$(PROVIDER) --bin homelab-docs
 
 .PHONY: demo

@@ -1,8 +1,13 @@
 //! Registry-style Markdown generated from the schemas: `docs/index.md`,
-//! `docs/resources/<name>.md`, `docs/data-sources/<name>.md`, with example
-//! configuration taken from `examples/` (the tfplugindocs conventions:
+//! `docs/resources/<name>.md`, `docs/data-sources/<name>.md`,
+//! `docs/ephemeral-resources/<name>.md`, with example configuration taken
+//! from `examples/` (the tfplugindocs conventions:
 //! `examples/provider/provider.tf`, `examples/resources/<type>/resource.tf`
-//! and `import.sh`, `examples/data-sources/<type>/data-source.tf`).
+//! and `import.sh`, `examples/data-sources/<type>/data-source.tf`,
+//! `examples/ephemeral-resources/<type>/ephemeral-resource.tf`); and the
+//! guides, `docs/guides/<name>.md`, from `templates/guides/<name>.md.tmpl`
+//! ([`guides`]), which include files of the repository with
+//! `{{ tffile "examples/lab/talos.tf" }}`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -67,7 +72,77 @@ pub fn generate<P: Provider>(provider: &P, examples: &Path) -> BTreeMap<PathBuf,
             ),
         );
     }
+    for (name, schema) in registry.ephemeral_schemas() {
+        let full = format!("{}_{name}", P::NAME);
+        let example = read(PathBuf::from(format!(
+            "ephemeral-resources/{full}/ephemeral-resource.tf"
+        )));
+        out.insert(
+            PathBuf::from(format!("ephemeral-resources/{name}.md")),
+            page(
+                &full,
+                Some("Ephemeral Resource"),
+                schema,
+                example.as_deref(),
+                None,
+                "Schema",
+            ),
+        );
+    }
     out
+}
+
+/// The guides: every `<templates>/guides/<name>.md.tmpl` as
+/// `guides/<name>.md`, each `{{ tffile "<path>" }}` replaced by the file at
+/// `<root>/<path>` in a `terraform` code block (an `hcl` block for other
+/// files), so a guide shows the examples as they are. A template naming a
+/// file that does not exist is an error.
+pub fn guides(templates: &Path, root: &Path) -> Result<BTreeMap<PathBuf, String>, String> {
+    let mut out = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(templates.join("guides")) else {
+        return Ok(out);
+    };
+    let mut names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+    names.sort();
+    for file in names {
+        let file = file.to_string_lossy().into_owned();
+        let Some(stem) = file.strip_suffix(".md.tmpl") else {
+            continue;
+        };
+        let path = templates.join("guides").join(&file);
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let page = expand(&text, root).map_err(|e| format!("{}: {e}", path.display()))?;
+        out.insert(PathBuf::from(format!("guides/{stem}.md")), page);
+    }
+    Ok(out)
+}
+
+/// Replace every `{{ tffile "<path>" }}` of `text` by that file's content.
+fn expand(text: &str, root: &Path) -> Result<String, String> {
+    const OPEN: &str = "{{ tffile \"";
+    const CLOSE: &str = "\" }}";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(OPEN) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + OPEN.len()..];
+        let end = after
+            .find(CLOSE)
+            .ok_or_else(|| format!("unclosed {OPEN}"))?;
+        let rel = &after[..end];
+        let content =
+            std::fs::read_to_string(root.join(rel)).map_err(|e| format!("tffile {rel:?}: {e}"))?;
+        let lang = if rel.ends_with(".tf") {
+            "terraform"
+        } else {
+            "hcl"
+        };
+        let _ = write!(out, "```{lang}\n{}\n```", content.trim_end());
+        rest = &after[end + CLOSE.len()..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 fn first_sentence(s: &str) -> String {
@@ -292,6 +367,34 @@ pub fn sync(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn guides_include_files_and_refuse_missing_ones() {
+        let dir = std::env::temp_dir().join(format!("labforge-guides-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("templates/guides")).unwrap_or_default();
+        std::fs::write(dir.join("a.tf"), "resource \"x\" \"y\" {}\n").unwrap_or_default();
+        std::fs::write(
+            dir.join("templates/guides/g.md.tmpl"),
+            "# G\n\n{{ tffile \"a.tf\" }}\n\nend\n",
+        )
+        .unwrap_or_default();
+        let out = guides(&dir.join("templates"), &dir).unwrap_or_default();
+        assert_eq!(
+            out.get(Path::new("guides/g.md")).map(String::as_str),
+            Some("# G\n\n```terraform\nresource \"x\" \"y\" {}\n```\n\nend\n")
+        );
+        std::fs::write(
+            dir.join("templates/guides/h.md.tmpl"),
+            "{{ tffile \"nope.tf\" }}",
+        )
+        .unwrap_or_default();
+        let err = guides(&dir.join("templates"), &dir)
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("nope.tf"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     use crate::schema::{modifiers, validators};
 
     #[test]

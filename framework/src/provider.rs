@@ -189,6 +189,11 @@ impl<C: Send + Sync + 'static> Registry<C> {
     pub fn data_source_schemas(&self) -> impl Iterator<Item = (&'static str, &Schema)> {
         self.data_sources.iter().map(|(n, d)| (*n, d.schema()))
     }
+
+    /// Names and schemas of the ephemeral resources, for docs.
+    pub fn ephemeral_schemas(&self) -> impl Iterator<Item = (&'static str, &Schema)> {
+        self.ephemeral.iter().map(|(n, e)| (*n, e.schema()))
+    }
 }
 
 /// A type name in words, for error summaries: `dns_record` is "DNS record".
