@@ -293,6 +293,48 @@ resource "homelab_talos_machine_bootstrap" "lab" {{
         .run();
 }
 
+/// An apply the node fails (gRPC `Internal`, `Unknown`, `ResourceExhausted`:
+/// its final word) is reported at once, not sent again until the timeout;
+/// the next apply sends it once.
+#[test]
+fn an_apply_the_node_fails_is_reported_at_once() {
+    let sim = sim(&["cp1"], "v1.14.0");
+    let first = Cluster::single("v1.14");
+    let mut changed = first.clone();
+    changed.revs = vec![("cp1", "2")];
+    let (s1, s2) = (sim.clone(), sim.clone());
+    let before = Rc::new(Cell::new(0u64));
+    let started = Rc::new(Cell::new(Instant::now()));
+    let (b1, b2, t1, t2) = (before.clone(), before.clone(), started.clone(), started.clone());
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(Step::config(first.hcl(&sim)))
+        .step(
+            Step::config(changed.hcl(&sim))
+                .pre_step(move |_| {
+                    b1.set(s1.apply_count("cp1"));
+                    s1.fail_next(
+                        "cp1",
+                        "ApplyConfiguration",
+                        labforge_simulators::talos::Code::Internal,
+                        "failed to write the configuration: disk full",
+                    );
+                    t1.set(Instant::now());
+                    Ok(())
+                })
+                .expect_error(r"(?s)Internal.*disk full"),
+        )
+        .step(Step::config(changed.hcl(&sim)).check(move |_| {
+            let took = t2.get().elapsed();
+            ensure!(took < Duration::from_secs(60), "took {took:?}");
+            let n = s2.apply_count("cp1");
+            ensure!(n == b2.get() + 1, "applied {} times", n - b2.get());
+            ensure!(has_san(&s2, "cp1", "rev2.lab.example")?);
+            Ok(())
+        }))
+        .run();
+}
+
 #[test]
 fn talos_1_14_refuses_reboot_mode_clearly() {
     let sim = sim(&["cp1"], "v1.14.0");

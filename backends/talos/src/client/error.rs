@@ -113,6 +113,41 @@ impl TalosError {
         }
     }
 
+    /// Whether a request that failed this way may still have been carried
+    /// out by the node: the connection failed or broke, or the answer did
+    /// not come back (`Unavailable`, `DeadlineExceeded`, `Cancelled`). Read
+    /// the node's state to find out before sending again. Every other
+    /// status is the node's final word on the request (it was refused, or
+    /// it failed on the node): report it, do not send it again, except the
+    /// "not yet" preconditions of [`TalosError::is_retryable`], which say
+    /// the request was not carried out and can be sent again later.
+    pub fn may_have_landed(&self) -> bool {
+        match self.kind {
+            ErrorKind::Unreachable | ErrorKind::Transport => true,
+            ErrorKind::Status => matches!(
+                self.code,
+                Some(
+                    tonic::Code::Unavailable
+                        | tonic::Code::DeadlineExceeded
+                        | tonic::Code::Cancelled
+                )
+            ),
+            ErrorKind::InvalidInput
+            | ErrorKind::Tls
+            | ErrorKind::CertificateRejected
+            | ErrorKind::Response
+            | ErrorKind::Timeout
+            | ErrorKind::Waiting => false,
+        }
+    }
+
+    /// Whether the error settles the request: it neither
+    /// [may have landed](TalosError::may_have_landed) nor is a "not yet"
+    /// answer worth waiting out ([`TalosError::is_retryable`]).
+    pub fn is_final(&self) -> bool {
+        !self.may_have_landed() && !self.is_retryable()
+    }
+
     /// The node answered `NotFound`.
     pub fn is_not_found(&self) -> bool {
         self.code == Some(tonic::Code::NotFound)
@@ -300,6 +335,40 @@ mod tests {
         assert!(status(Code::NotFound, "x").is_not_found());
         assert!(status(Code::AlreadyExists, "x").is_already_exists());
         assert!(!status(Code::Unknown, "x").is_not_found());
+    }
+
+    #[test]
+    fn only_lost_answers_may_have_landed() {
+        use tonic::Code;
+        for code in [Code::Unavailable, Code::DeadlineExceeded, Code::Cancelled] {
+            let e = status(code, "x");
+            assert!(e.may_have_landed() && !e.is_final(), "{code:?}");
+        }
+        // The node's final word: never re-sent (the 10-minute hang).
+        for code in [
+            Code::Unknown,
+            Code::Internal,
+            Code::ResourceExhausted,
+            Code::InvalidArgument,
+            Code::PermissionDenied,
+            Code::Unimplemented,
+            Code::AlreadyExists,
+            Code::NotFound,
+            Code::OutOfRange,
+            Code::DataLoss,
+        ] {
+            let e = status(code, "x");
+            assert!(!e.may_have_landed() && e.is_final(), "{code:?}");
+        }
+        let busy = status(
+            Code::FailedPrecondition,
+            "another apply configuration is already in progress",
+        );
+        assert!(!busy.may_have_landed() && !busy.is_final());
+        assert!(status(Code::FailedPrecondition, "other").is_final());
+        assert!(TalosError::new(ErrorKind::Unreachable, "refused").may_have_landed());
+        assert!(TalosError::new(ErrorKind::Transport, "reset").may_have_landed());
+        assert!(TalosError::new(ErrorKind::Tls, "untrusted").is_final());
     }
 
     #[test]

@@ -270,30 +270,6 @@ pub(crate) fn endpoint_attr(node: &str, endpoint: Option<&str>) -> AttributePath
     }
 }
 
-/// Whether the node's answer settles the call: it was refused for a reason
-/// that trying again will not change (or nothing was sent and never will
-/// be). Unreachable nodes, broken connections and `Unavailable` are not:
-/// the node may have taken the request.
-pub(crate) fn is_definitive(e: &TalosError) -> bool {
-    match e.kind() {
-        ErrorKind::Unreachable | ErrorKind::Transport => false,
-        ErrorKind::Status => match e.code() {
-            Some(
-                Code::InvalidArgument
-                | Code::PermissionDenied
-                | Code::Unimplemented
-                | Code::Unauthenticated
-                | Code::AlreadyExists
-                | Code::NotFound
-                | Code::OutOfRange,
-            ) => true,
-            Some(Code::FailedPrecondition) => !e.is_retryable(),
-            _ => false,
-        },
-        _ => true,
-    }
-}
-
 /// A failed probe of the node, as a diagnostic: where the provider
 /// connected when nothing answered, `client_configuration` when TLS failed.
 pub(crate) fn unreachable(
@@ -568,8 +544,16 @@ async fn apply(
                         }
                         break;
                     }
-                    Err(e) if is_definitive(&e) => {
+                    Err(e) if e.is_final() => {
                         return Err(apply_refused(node, &e));
+                    }
+                    Err(e) if !e.may_have_landed() => {
+                        // "Not yet" (another apply in progress): not taken.
+                        if Instant::now() >= deadline {
+                            return Err(timed_out(node, started, &e.to_string()));
+                        }
+                        tracing::info!(node, error = %e, "the node cannot take the configuration yet; waiting");
+                        pause(ctx, Duration::from_secs(1)).await?;
                     }
                     Err(e) => {
                         tracing::info!(node, error = %e, "no answer to the installing apply; checking the node");
@@ -619,7 +603,7 @@ async fn apply(
             return Ok(prior_mode.unwrap_or("no_reboot").to_string());
         }
         Ok(_) => {}
-        Err(e) if is_definitive(&e) => return Err(node_error(SUMMARY_APPLY, node, &e)),
+        Err(e) if e.is_final() => return Err(node_error(SUMMARY_APPLY, node, &e)),
         Err(_) => {}
     }
 
@@ -650,13 +634,13 @@ async fn apply(
                 }
                 break;
             }
-            Err(e) if is_definitive(&e) => {
+            Err(e) if e.is_final() => {
                 if e.code() == Some(Code::Unimplemented) && matches!(req.mode, ApplyMode::Reboot) {
                     return Err(reboot_refused(node, "1.14 or later"));
                 }
                 return Err(apply_refused(node, &e));
             }
-            Err(e) if e.code() == Some(Code::FailedPrecondition) => {
+            Err(e) if !e.may_have_landed() => {
                 // "another apply configuration is already in progress", "node is
                 // rebooting": not applied; wait and send again.
                 if Instant::now() + backoff > deadline {
@@ -759,7 +743,7 @@ async fn poll_config(
     loop {
         match running(ctx.client(), t, creds, staged).await {
             Ok(c) => return Ok(c),
-            Err(e) if is_definitive(&e) => return Err(node_error(SUMMARY_APPLY, node, &e)),
+            Err(e) if e.is_final() => return Err(node_error(SUMMARY_APPLY, node, &e)),
             Err(e) => {
                 if Instant::now() + backoff > deadline {
                     return Err(timed_out(node, started, &e.to_string()));
@@ -806,7 +790,7 @@ async fn wait_running(
                     last = "the node runs a different configuration".into();
                 }
                 Ok(None) => last = "the node has no machine configuration yet".into(),
-                Err(e) if e.code() == Some(Code::PermissionDenied) || !is_definitive(&e) => {
+                Err(e) if e.code() == Some(Code::PermissionDenied) || !e.is_final() => {
                     last = e.to_string();
                 }
                 Err(e) => return Err(node_error(SUMMARY_APPLY, &node, &e)),
@@ -820,7 +804,7 @@ async fn wait_running(
             {
                 last = format!("the node has not rebooted into its configuration yet ({e})");
             }
-            Err(e) if is_definitive(&e) => return Err(node_error(SUMMARY_APPLY, &node, &e)),
+            Err(e) if e.is_final() => return Err(node_error(SUMMARY_APPLY, &node, &e)),
             Err(e) => last = format!("the node does not answer yet ({e})"),
         }
         if Instant::now() + backoff > deadline {
