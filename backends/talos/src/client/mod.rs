@@ -281,6 +281,7 @@ const CONFIG_NAMESPACE: &str = "config";
 pub struct Client {
     connect_timeout: Duration,
     request_timeout: Duration,
+    progress_interval: Duration,
 }
 
 impl Default for Client {
@@ -288,6 +289,7 @@ impl Default for Client {
         Self {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            progress_interval: Duration::from_secs(5),
         }
     }
 }
@@ -308,6 +310,12 @@ impl Client {
     /// How long one call may take once connected.
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// How often a call still waiting for its answer is logged (default 5 s).
+    pub fn with_progress_interval(mut self, every: Duration) -> Self {
+        self.progress_interval = every;
         self
     }
 
@@ -345,23 +353,44 @@ impl Client {
         Ok(request)
     }
 
-    /// Runs `call` within the request timeout.
+    /// Runs `call` within the request timeout, logging every
+    /// [progress interval](Client::with_progress_interval) while it waits
+    /// ("still waiting for <op> on <node> after Ns"): nothing hangs silently.
     async fn timed<T>(
         &self,
         target: &Target,
         what: &str,
         call: impl std::future::Future<Output = Result<T, TalosError>>,
     ) -> Result<T, TalosError> {
-        match tokio::time::timeout(self.request_timeout, call).await {
-            Ok(result) => result,
-            Err(_) => Err(TalosError::new(
-                ErrorKind::Transport,
-                format!(
-                    "{what}: no answer from the Talos API at {} within {}s",
-                    target.endpoint,
-                    self.request_timeout.as_secs()
-                ),
-            )),
+        let node = target.node.as_deref().unwrap_or(&target.endpoint);
+        let start = tokio::time::Instant::now();
+        let every = self.progress_interval.max(Duration::from_millis(10));
+        let mut ticks = tokio::time::interval_at(start + every, every);
+        let deadline = tokio::time::sleep(self.request_timeout);
+        tokio::pin!(call, deadline);
+        loop {
+            tokio::select! {
+                result = &mut call => return result,
+                () = &mut deadline => {
+                    return Err(TalosError::new(
+                        ErrorKind::Transport,
+                        format!(
+                            "{what}: no answer from the Talos API at {} within {}s",
+                            target.endpoint,
+                            self.request_timeout.as_secs()
+                        ),
+                    ));
+                }
+                _ = ticks.tick() => {
+                    let secs = start.elapsed().as_secs();
+                    tracing::info!(
+                        operation = what,
+                        node,
+                        elapsed_s = secs,
+                        "still waiting for {what} on {node} after {secs}s"
+                    );
+                }
+            }
         }
     }
 
@@ -797,6 +826,60 @@ mod tests {
             check_metadata(Some(&m)).unwrap_err().to_string(),
             "the call failed on cp1: rpc error: code = Unavailable"
         );
+    }
+
+    /// A log writer collecting what is written.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_call_logs_progress_while_it_waits() {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let client = Client::new()
+            .with_request_timeout(Duration::from_secs(60))
+            .with_progress_interval(Duration::from_secs(5));
+        let t = Target {
+            endpoint: "10.0.0.2".into(),
+            node: Some("10.0.0.5".into()),
+        };
+        let r = client
+            .timed(&t, "ApplyConfiguration", async {
+                tokio::time::sleep(Duration::from_secs(12)).await;
+                Ok(7)
+            })
+            .await
+            .unwrap();
+        assert_eq!(r, 7);
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.contains("still waiting for ApplyConfiguration on 10.0.0.5 after 5s"),
+            "{text}"
+        );
+        assert!(text.contains("after 10s"), "{text}");
+        assert!(!text.contains("after 15s"), "{text}");
+        // And the timeout still ends it.
+        let e = client
+            .timed(&t, "Version", std::future::pending::<Result<(), TalosError>>())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Transport);
+        assert!(e.to_string().contains("within 60s"), "{e}");
     }
 
     #[test]
