@@ -344,9 +344,16 @@ fn talos_1_14_refuses_reboot_mode_clearly() {
     reboot_changed.revs = vec![("cp1", "2")];
     let mut auto_changed = reboot_changed.clone();
     auto_changed.apply_mode = None;
+    let mut try_mode = reboot.clone();
+    try_mode.apply_mode = Some("try");
     let s1 = sim.clone();
     TestCase::new()
         .provider(Provider::homelab())
+        // `try` cannot stay applied (Talos rolls it back): refused at validate.
+        .step(
+            Step::plan_only(try_mode.hcl(&sim))
+                .expect_error(r"(?s)apply_mode.*rolls a configuration applied in try mode back"),
+        )
         // In maintenance mode the installing apply takes any mode.
         .step(Step::config(reboot.hcl(&sim)).check(move |_| all_configured(&s1, &["cp1"])))
         .step(

@@ -354,7 +354,35 @@ pub(crate) fn version_of(tag: &str) -> Option<(u32, u32)> {
 // The resource.
 // ---------------------------------------------------------------------------
 
-const MODES: &[&str] = &["auto", "reboot", "no_reboot", "staged", "try"];
+/// The apply modes a resource can have: its steady state is what the node
+/// keeps running. Talos's `try` is not one (see [`TRY_REFUSED`]).
+const MODES: &[&str] = &["auto", "reboot", "no_reboot", "staged"];
+
+/// Why `apply_mode = "try"` is refused at validate. Talos reverts a
+/// configuration applied in TRY mode when its timeout ends (siderolabs/talos
+/// `v1alpha1_server.go` `ApplyConfiguration`, `Mode_TRY`: the previous
+/// config is restored unless another apply confirms it), so the node would
+/// run the old configuration a minute after every apply: each refresh would
+/// see drift and each plan apply again, forever.
+const TRY_REFUSED: &str = "apply_mode = \"try\" cannot be a resource's steady state: Talos \
+    rolls a configuration applied in try mode back after its timeout (1 minute by default), \
+    so every refresh would find the old configuration and every plan would apply again. \
+    To test a change, run `talosctl apply-config --mode=try` by hand; to keep it, use \
+    \"auto\" or \"no_reboot\" (\"staged\" to apply it at the next reboot).";
+
+/// The `apply_mode` validator: one of [`MODES`], `try` refused with why.
+fn apply_mode_validator() -> impl validators::Validator {
+    validators::from_fn(
+        "One of `auto`, `reboot`, `no_reboot`, `staged`.",
+        |v: &Value| match v.as_str() {
+            Some("try") => Err(TRY_REFUSED.to_string()),
+            Some(m) if !MODES.contains(&m) => Err(format!(
+                "{m:?} is not one of `auto`, `reboot`, `no_reboot`, `staged`"
+            )),
+            _ => Ok(()),
+        },
+    )
+}
 
 /// The resource.
 #[derive(Debug, Clone, Copy, Default)]
@@ -904,10 +932,11 @@ impl Resource for MachineConfigurationApply {
                     .describe(
                         "`auto` (the node decides; Talos 1.13 may reboot, 1.14 never does), \
                          `reboot` (refused by Talos 1.14 once the node is configured), \
-                         `no_reboot`, `staged` (applied at the next reboot; refresh warns while \
-                         it waits) or `try` (rolled back by the node after 1 minute).",
+                         `no_reboot` or `staged` (applied at the next reboot; refresh warns \
+                         while it waits). Talos's `try` is refused: the node rolls such a \
+                         configuration back after its timeout, so it cannot stay applied.",
                     )
-                    .validator(validators::one_of(MODES)),
+                    .validator(apply_mode_validator()),
             )
             .attribute("timeouts", timeouts_attr(&["create", "update", "delete"]))
             .attribute("on_destroy", super::reset::on_destroy_attr())
@@ -1184,6 +1213,21 @@ mod tests {
             assert_eq!(mode_name(&mode_of(Some(m))), *m);
         }
         assert_eq!(mode_name(&mode_of(None)), "auto");
+    }
+
+    #[test]
+    fn try_mode_is_refused_with_the_reason() {
+        use validators::Validator as _;
+        let v = apply_mode_validator();
+        let mut d = Diagnostics::new();
+        v.validate(&AttributePath::attr("apply_mode"), &Value::string("try"), &mut d);
+        let text = format!("{d:?}");
+        assert!(text.contains("rolls a configuration applied in try mode back"), "{text}");
+        for ok in MODES {
+            let mut d = Diagnostics::new();
+            v.validate(&AttributePath::attr("apply_mode"), &Value::string(*ok), &mut d);
+            assert!(!d.has_errors(), "{ok}");
+        }
     }
 
     #[test]
