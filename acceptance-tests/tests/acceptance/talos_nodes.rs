@@ -335,6 +335,39 @@ fn an_apply_the_node_fails_is_reported_at_once() {
         .run();
 }
 
+/// The installing apply (node in maintenance mode) is sent as AUTO whatever
+/// `apply_mode` says: maintenance mode refuses `no_reboot` and `staged`.
+#[test]
+fn the_installing_apply_is_auto_whatever_the_mode() {
+    let sim = sim(&["cp1"], "v1.13.9");
+    let mut no_reboot = Cluster::single("v1.13");
+    no_reboot.apply_mode = Some("no_reboot");
+    let mut staged = no_reboot.clone();
+    staged.apply_mode = Some("staged");
+    staged.revs = vec![("cp1", "2")];
+    let (s1, s2) = (sim.clone(), sim.clone());
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(Step::config(no_reboot.hcl(&sim)).check(move |_| {
+            all_configured(&s1, &["cp1"])?;
+            ensure!(s1.apply_count("cp1") == 1);
+            Ok(())
+        }))
+        // A later apply keeps its mode: staged, pending until the reboot.
+        .step(
+            Step::config(staged.hcl(&sim))
+                .expect_attr(&cp("cp1"), "resolved_apply_mode", "staged")
+                .check(move |_| {
+                    let p = s2.persistent_config("cp1").unwrap_or_default();
+                    ensure!(p.contains("rev2.lab.example"), "not staged");
+                    let r = s2.applied_config("cp1").unwrap_or_default();
+                    ensure!(!r.contains("rev2.lab.example"), "applied live");
+                    Ok(())
+                }),
+        )
+        .run();
+}
+
 #[test]
 fn talos_1_14_refuses_reboot_mode_clearly() {
     let sim = sim(&["cp1"], "v1.14.0");

@@ -179,6 +179,20 @@ fn docs_of(text: Option<&String>) -> Vec<config::Document> {
         .unwrap_or_default()
 }
 
+/// The modes an apply in maintenance mode takes (siderolabs/talos
+/// `internal/app/maintenance/server.go` `ApplyConfiguration`): TRY, REBOOT
+/// and AUTO install the configuration; the others are refused, in the
+/// vendor's words (`--mode=` with the enum name lower-cased, `_` as `-`).
+fn maintenance_mode_allowed(mode: Mode) -> Result<(), Status> {
+    match mode {
+        Mode::Try | Mode::Reboot | Mode::Auto => Ok(()),
+        Mode::NoReboot | Mode::Staged => Err(Status::unimplemented(format!(
+            "apply configuration --mode='{}' is not supported in maintenance mode",
+            mode.as_str_name().to_lowercase().replace('_', "-")
+        ))),
+    }
+}
+
 /// What an accepted apply does.
 enum Effect {
     /// Maintenance: write the config, install, reboot.
@@ -243,6 +257,9 @@ impl MachineService for Api {
             if !maintenance && !self.level().is_some_and(|l| l >= Level::Admin) {
                 return Err(not_authorized());
             }
+            if maintenance {
+                maintenance_mode_allowed(mode)?;
+            }
             let (text, docs) = decode(n.version, &r.data)?;
             let has_v1alpha1 = docs.iter().any(config::Document::is_v1alpha1);
             if !maintenance && !has_v1alpha1 {
@@ -291,6 +308,17 @@ impl MachineService for Api {
             (effect, chosen, details, diff, text, docs, delay)
         };
 
+        if r.dry_run && matches!(effect, Effect::Install) {
+            // maintenance/server.go: no diff, the node has no config yet.
+            return Ok(Response::new(pb::ApplyConfigurationResponse {
+                messages: vec![pb::ApplyConfiguration {
+                    metadata: md,
+                    warnings: vec![],
+                    mode: chosen as i32,
+                    mode_details: "Dry run summary:\nNode is running in maintenance mode and does not have a config yet.".into(),
+                }],
+            }));
+        }
         if r.dry_run {
             return Ok(Response::new(pb::ApplyConfigurationResponse {
                 messages: vec![pb::ApplyConfiguration {

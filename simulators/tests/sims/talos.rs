@@ -209,6 +209,26 @@ async fn maintenance_apply_reboots_into_mtls() {
     );
 
     let config = cl.controlplane("v1.14.0");
+    // Maintenance mode takes AUTO, REBOOT and TRY only (maintenance/server.go).
+    for (mode, name) in [(Mode::NoReboot, "no-reboot"), (Mode::Staged, "staged")] {
+        let e = apply(&mut c, &config, mode).await.unwrap_err();
+        assert_eq!(
+            (e.code(), e.message()),
+            (
+                Code::Unimplemented,
+                format!("apply configuration --mode='{name}' is not supported in maintenance mode")
+                    .as_str()
+            )
+        );
+    }
+    let mut dry = apply_req(&config, Mode::Auto);
+    dry.dry_run = true;
+    let r = c.apply_configuration(dry).await.unwrap().into_inner();
+    assert_eq!(
+        r.messages[0].mode_details,
+        "Dry run summary:\nNode is running in maintenance mode and does not have a config yet."
+    );
+    assert_eq!(sim.apply_count("cp1"), 0);
     let r = apply(&mut c, &config, Mode::Auto).await.unwrap();
     assert_eq!(r.messages[0].mode, Mode::NoReboot as i32);
     assert_eq!(sim.apply_count("cp1"), 1);

@@ -545,13 +545,15 @@ async fn apply(
                 endpoint: node.to_string(),
                 node: None,
             };
+            // AUTO whatever `apply_mode` says, as `talosctl apply-config
+            // --insecure` does: maintenance mode installs and reboots in any
+            // case, and refuses NO_REBOOT and STAGED (siderolabs/talos
+            // `internal/app/maintenance/server.go` `ApplyConfiguration`:
+            // `apply configuration --mode='no-reboot' is not supported in
+            // maintenance mode`). `apply_mode` governs later applies.
             let req = ApplyRequest {
                 data: wanted.clone().into_bytes(),
-                mode: if staged {
-                    ApplyMode::Auto
-                } else {
-                    mode_of(plan.apply_mode.as_deref())
-                },
+                mode: ApplyMode::Auto,
                 dry_run: false,
                 try_timeout: None,
             };
