@@ -55,6 +55,42 @@ fn not_authorized() -> Status {
 
 /// `MachineConfigs.config.talos.dev`.
 const MACHINE_CONFIG_TYPE: &str = "MachineConfigs.config.talos.dev";
+/// `MachineTypes.config.talos.dev` (ID `machine-type`, not sensitive).
+const MACHINE_TYPE_TYPE: &str = "MachineTypes.config.talos.dev";
+
+/// COSI resource types Talos has, with their default namespace
+/// (siderolabs/talos `pkg/machinery/resources/*`): the two of namespace
+/// `config` are modelled; Get of the others answers Unimplemented with a
+/// "not simulated" marker. Types Talos does not have are refused as
+/// `access.go` refuses them.
+const TALOS_TYPES: &[(&str, &str)] = &[
+    (MACHINE_CONFIG_TYPE, "config"),
+    (MACHINE_TYPE_TYPE, "config"),
+    ("Services.v1alpha1.talos.dev", "runtime"),
+    ("MachineStatuses.runtime.talos.dev", "runtime"),
+    ("ExtensionStatuses.runtime.talos.dev", "runtime"),
+    ("KernelParamStatuses.runtime.talos.dev", "runtime"),
+    ("MountStatuses.runtime.talos.dev", "runtime"),
+    ("VolumeStatuses.block.talos.dev", "runtime"),
+    ("Disks.block.talos.dev", "runtime"),
+    ("HostnameStatuses.net.talos.dev", "network"),
+    ("AddressStatuses.net.talos.dev", "network"),
+    ("LinkStatuses.net.talos.dev", "network"),
+    ("RouteStatuses.net.talos.dev", "network"),
+    ("ResolverStatuses.net.talos.dev", "network"),
+    ("NodeAddresses.net.talos.dev", "network"),
+    ("Members.cluster.talos.dev", "cluster"),
+    ("Affiliates.cluster.talos.dev", "cluster"),
+    ("Identities.cluster.talos.dev", "cluster"),
+    ("Nodenames.kubernetes.talos.dev", "k8s"),
+    ("StaticPodStatuses.kubernetes.talos.dev", "k8s"),
+    ("EtcdMembers.etcd.talos.dev", "etcd"),
+];
+
+/// The namespaces Talos's resources live in.
+const TALOS_NAMESPACES: &[&str] = &[
+    "config", "runtime", "network", "cluster", "k8s", "etcd", "secrets", "controlplane",
+];
 const DEFAULT_TRY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Go's `time.Duration.String()` for whole milliseconds.
@@ -145,6 +181,47 @@ impl Api {
                 "connection error: desc = \"transport: Error while dialing: dial tcp {v}:50000: connect: no route to host\""
             ))),
         }
+    }
+
+    /// COSI Get of `MachineTypes.config.talos.dev` `machine-type`: the
+    /// running config's machine type (reader level; NotFound without one).
+    fn machine_type(&self, node: &str, id: &str) -> Result<Response<cosi::GetResponse>, Status> {
+        let c = lock(&self.shared);
+        let n = c
+            .nodes
+            .get(node)
+            .ok_or_else(|| Status::unavailable("node not found"))?;
+        let ty = config::machine_type(&docs_of(n.running.as_ref()));
+        let (Some(ty), "machine-type") = (ty, id) else {
+            return Err(Status::not_found(format!(
+                "resource {MACHINE_TYPE_TYPE}(config/{id}@undefined) doesn't exist"
+            )));
+        };
+        let name = match ty {
+            MachineType::ControlPlane => "controlplane",
+            MachineType::Worker => "worker",
+        };
+        Ok(Response::new(cosi::GetResponse {
+            resource: Some(cosi::Resource {
+                metadata: Some(cosi::Metadata {
+                    namespace: "config".into(),
+                    r#type: MACHINE_TYPE_TYPE.into(),
+                    id: id.into(),
+                    version: "1".into(),
+                    owner: String::new(),
+                    phase: "running".into(),
+                    created: None,
+                    updated: None,
+                    finalizers: vec![],
+                    annotations: Default::default(),
+                    labels: Default::default(),
+                }),
+                spec: Some(cosi::Spec {
+                    proto_spec: vec![],
+                    yaml_spec: format!("{name}\n"),
+                }),
+            }),
+        }))
     }
 
     /// Counts the call, lets time pass, takes an injected failure, and
@@ -325,8 +402,11 @@ impl MachineService for Api {
                     metadata: md,
                     warnings: vec![],
                     mode: chosen as i32,
+                    // v1alpha1_server.go ApplyConfiguration (dry run) and
+                    // generateDiff: "No changes." when nothing differs.
                     mode_details: format!(
-                        "Dry run summary:\n{details} (skipped in dry-run).\n\nConfig diff:\n\n{diff}"
+                        "Dry run summary:\n{details} (skipped in dry-run).\n\nConfig diff:\n\n{}",
+                        if diff.is_empty() { "No changes." } else { diff.as_str() }
                     ),
                 }],
             }));
@@ -472,14 +552,9 @@ impl MachineService for Api {
                 }
                 Some(MachineType::ControlPlane) => {}
             }
-            // Simulator model (not a Talos text): the admin kubeconfig is
-            // handed out once etcd was bootstrapped on this node, so a
-            // provider that asks too early retries ("not available yet").
-            if !n.bootstrapped {
-                return Err(Status::failed_precondition(
-                    "kubeconfig is not available yet: the cluster is not bootstrapped",
-                ));
-            }
+            // No bootstrap check: Talos serves the admin kubeconfig from any
+            // control plane that has its config (v1alpha1_server.go
+            // `Kubeconfig`: machine type, then the Kubernetes CA).
             (docs, c.kubernetes.clone())
         };
         let cluster = config::cluster_name(&docs).unwrap_or_else(|| "talos".into());
@@ -809,15 +884,30 @@ impl cosi::state_server::State for Api {
         let r = req.into_inner();
         // access.go AccessPolicy: namespace and type first, then
         // sensitivity (MachineConfigs are Sensitive: os:admin only).
-        if r.namespace != "config" {
+        let Some(&(_, ns)) = TALOS_TYPES.iter().find(|(t, _)| *t == r.r#type) else {
+            return Err(Status::permission_denied(format!(
+                "resource type {:?} is not supported",
+                r.r#type
+            )));
+        };
+        if !TALOS_NAMESPACES.contains(&r.namespace.as_str()) {
             return Err(Status::permission_denied(format!(
                 "namespace {:?} is not supported",
                 r.namespace
             )));
         }
+        if r.namespace != ns {
+            return Err(Status::not_found(format!(
+                "resource {}({}/{}@undefined) doesn't exist",
+                r.r#type, r.namespace, r.id
+            )));
+        }
+        if r.r#type == MACHINE_TYPE_TYPE {
+            return self.machine_type(&node, &r.id);
+        }
         if r.r#type != MACHINE_CONFIG_TYPE {
-            return Err(Status::permission_denied(format!(
-                "resource type {:?} is not supported",
+            return Err(Status::unimplemented(format!(
+                "not simulated: {} is a Talos resource type the simulator does not model",
                 r.r#type
             )));
         }

@@ -23,7 +23,8 @@ pub mod cosi {
     }
 }
 
-/// Talos `talos.resource.definitions.config` (MachineConfig's spec).
+/// Talos `resource.config` (MachineConfig's spec,
+/// `api/resource/config/config.proto`).
 pub mod config {
-    tonic::include_proto!("talos.resource.definitions.config");
+    tonic::include_proto!("resource.config");
 }

@@ -397,6 +397,14 @@ async fn v1_13_modes() {
     );
     assert!(r.messages[0].mode_details.contains("+        role: db"));
     assert_eq!(sim.apply_count("cp1"), 1);
+    // Nothing differs: Talos's generateDiff says so.
+    let mut same = apply_req(&base, Mode::Auto);
+    same.dry_run = true;
+    let r = a.apply_configuration(same).await.unwrap().into_inner();
+    assert_eq!(
+        r.messages[0].mode_details,
+        "Dry run summary:\nApplied configuration without a reboot (skipped in dry-run).\n\nConfig diff:\n\nNo changes."
+    );
 
     let r = apply(&mut a, &labels, Mode::Auto).await.unwrap();
     assert_eq!(r.messages[0].mode, Mode::NoReboot as i32);
@@ -577,8 +585,10 @@ async fn bootstrap_order_and_kubeconfig() {
     let mut a = machine(&cp, Auth::Mtls(&cl.os_crt, &admin)).await;
     let mut wa = machine(&w, Auth::Mtls(&cl.os_crt, &admin)).await;
 
-    let e = kubeconfig(&mut a).await.unwrap_err();
-    assert_eq!(e.code(), Code::FailedPrecondition);
+    // Talos serves the kubeconfig from a configured control plane, before
+    // the bootstrap too (v1alpha1_server.go Kubeconfig has no etcd check).
+    let early = kubeconfig(&mut a).await.unwrap();
+    assert!(early.contains("client-certificate-data"), "{early}");
     sim.bootstrap_not_ready_for("cp1", Duration::from_millis(300));
     let e = a.bootstrap(BootstrapRequest::default()).await.unwrap_err();
     assert_eq!(
@@ -671,8 +681,27 @@ async fn cosi_reads_and_hooks() {
         e.message(),
         "resource type \"Foo.config.talos.dev\" is not supported"
     );
+    let e = s.get(get("v1alpha1", MC, "bogus")).await.unwrap_err();
+    assert_eq!(
+        (e.code(), e.message()),
+        (Code::PermissionDenied, "namespace \"bogus\" is not supported")
+    );
+    // A real type in another of Talos's namespaces: not there.
     let e = s.get(get("v1alpha1", MC, "runtime")).await.unwrap_err();
-    assert_eq!(e.message(), "namespace \"runtime\" is not supported");
+    assert_eq!(e.code(), Code::NotFound);
+    // The machine type, modelled; a real Talos type that is not: marked.
+    let r = s
+        .get(get("machine-type", "MachineTypes.config.talos.dev", "config"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.resource.unwrap().spec.unwrap().yaml_spec, "controlplane\n");
+    let e = s
+        .get(get("kubelet", "Services.v1alpha1.talos.dev", "runtime"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unimplemented);
+    assert!(e.message().starts_with("not simulated: "), "{}", e.message());
     let e = s.get(get("other", MC, "config")).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
 
