@@ -172,6 +172,95 @@ pub fn null_write_only(schema: &Schema, v: &mut Value) {
     }
 }
 
+/// Copy write-only attributes, at any depth, from `config` into `planned`,
+/// so create and update see them (Terraform never puts them in a plan).
+/// Elements pair as planning pairs them: nested single objects directly,
+/// lists by position, maps by key (sets cannot hold write-only attributes).
+pub fn copy_write_only(schema: &Schema, config: &Value, planned: &mut Value) {
+    let Some(attrs) = attrs_mut(planned) else {
+        return;
+    };
+    for (name, a) in &schema.attributes {
+        if a.write_only {
+            attrs.insert(name.clone(), get(config, name).clone());
+        } else if let Some((nesting, inner)) = a.nested_schema()
+            && nesting != Nesting::Set
+            && let Some(p) = attrs.get_mut(name)
+        {
+            for_each_element(nesting, get(config, name), p, |_, c, p| {
+                copy_write_only(inner, c, p)
+            });
+        }
+    }
+    for (name, b) in &schema.blocks {
+        if b.nesting != Nesting::Set
+            && let Some(p) = attrs.get_mut(name)
+        {
+            for_each_element(b.nesting, get(config, name), p, |_, c, p| {
+                copy_write_only(&b.schema, c, p)
+            });
+        }
+    }
+}
+
+/// The paths of the write-only attributes, at any depth, that `config`
+/// sets (known or not), in schema order.
+pub fn write_only_paths(schema: &Schema, config: &Value) -> Vec<AttributePath> {
+    let mut out = Vec::new();
+    collect_write_only(schema, config, &AttributePath::root(), &mut out);
+    out
+}
+
+fn collect_write_only(
+    schema: &Schema,
+    v: &Value,
+    at: &AttributePath,
+    out: &mut Vec<AttributePath>,
+) {
+    if v.is_null() || matches!(v, Value::Unknown(_)) {
+        return;
+    }
+    for (name, a) in &schema.attributes {
+        let c = get(v, name);
+        let path = at.join_attr(name.clone());
+        if a.write_only {
+            if !c.is_null() {
+                out.push(path);
+            }
+        } else if let Some((nesting, inner)) = a.nested_schema() {
+            for (step, e) in elements(nesting, c) {
+                let p = step.map_or_else(|| path.clone(), |s| path.join(s));
+                collect_write_only(inner, e, &p, out);
+            }
+        }
+    }
+    for (name, b) in &schema.blocks {
+        let path = at.join_attr(name.clone());
+        for (step, e) in elements(b.nesting, get(v, name)) {
+            let p = step.map_or_else(|| path.clone(), |s| path.join(s));
+            collect_write_only(&b.schema, e, &p, out);
+        }
+    }
+}
+
+/// The objects of a nested value with the step to each (none for a single
+/// object).
+fn elements(nesting: Nesting, v: &Value) -> Vec<(Option<PathStep>, &Value)> {
+    match (nesting, v) {
+        (Nesting::Single | Nesting::Group, v) => vec![(None, v)],
+        (_, Value::List(es) | Value::Set(es) | Value::Tuple(es)) => es
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (Some(PathStep::Index(i as i64)), e))
+            .collect(),
+        (_, Value::Map(es) | Value::Object(es)) => es
+            .iter()
+            .map(|(k, e)| (Some(PathStep::Key(k.clone())), e))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 fn mark_computed_unknown(schema: &Schema, config: &Value, planned: &mut Value) {
     let Some(attrs) = attrs_mut(planned) else {
         return;
@@ -572,5 +661,101 @@ mod tests {
         let mut out = Vec::new();
         inconsistencies(&planned, &applied, &AttributePath::root(), &mut out);
         assert_eq!(out, vec![AttributePath::attr("a")]);
+    }
+
+    /// A resource with write-only attributes in a single block, a list
+    /// block and a list nested attribute.
+    fn nested_wo_schema() -> Schema {
+        let inner = || {
+            Schema::new("")
+                .attribute("user", Attribute::string().optional())
+                .attribute(
+                    "pw",
+                    Attribute::string().optional().sensitive().write_only(),
+                )
+        };
+        Schema::new("t")
+            .attribute("name", Attribute::string().required())
+            .block("init", Block::single(inner()))
+            .block("users", Block::list(inner()))
+            .attribute(
+                "keys",
+                Attribute::nested(
+                    Nesting::Map,
+                    [("secret", Attribute::string().optional().write_only())],
+                )
+                .optional(),
+            )
+    }
+
+    fn nested_wo_config(pw: Value) -> Value {
+        let entry =
+            |user: &str, pw: Value| Value::object([("user", Value::string(user)), ("pw", pw)]);
+        Value::object([
+            ("name", Value::string("a")),
+            ("init", entry("ops", pw.clone())),
+            (
+                "users",
+                Value::List(vec![entry("u0", Value::Null), entry("u1", pw.clone())]),
+            ),
+            (
+                "keys",
+                Value::Map(BTreeMap::from([(
+                    "k".to_string(),
+                    Value::object([("secret", pw)]),
+                )])),
+            ),
+        ])
+    }
+
+    /// Planning nulls nested write-only values; apply gets them back from
+    /// configuration at the same positions, and nowhere else.
+    #[test]
+    fn nested_write_only_values_are_planned_null_and_copied_back_for_apply() {
+        let schema = nested_wo_schema();
+        let config = nested_wo_config(Value::string("s3cret"));
+        let planned = plan(&schema, &Value::Null, &config, &config).state;
+        assert_eq!(planned, nested_wo_config(Value::Null));
+        let mut input = planned.clone();
+        copy_write_only(&schema, &config, &mut input);
+        assert_eq!(input, config);
+        // The first user's null stays null; a block absent from the plan stays absent.
+        let users = input.get("users").and_then(Value::elements).unwrap();
+        assert_eq!(users[0].get("pw"), Some(&Value::Null));
+        let mut no_init = with_attr(&planned, "init", Value::Null);
+        copy_write_only(&schema, &config, &mut no_init);
+        assert_eq!(no_init.get("init"), Some(&Value::Null));
+    }
+
+    /// The write-only attributes a configuration sets, with their paths
+    /// (what a Terraform older than 1.11 is refused for).
+    #[test]
+    fn write_only_paths_name_each_nested_value_set() {
+        let schema = nested_wo_schema();
+        let config = nested_wo_config(Value::string("s3cret"));
+        let paths: Vec<String> = write_only_paths(&schema, &config)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            paths,
+            [r#"keys["k"].secret"#, "init.pw", "users[1].pw"],
+            "in schema order: attributes, then blocks"
+        );
+        assert!(write_only_paths(&schema, &nested_wo_config(Value::Null)).is_empty());
+        let unknown = nested_wo_config(Value::unknown());
+        assert_eq!(
+            write_only_paths(&schema, &unknown).len(),
+            3,
+            "unknown counts as set"
+        );
+    }
+
+    fn with_attr(v: &Value, k: &str, x: Value) -> Value {
+        let mut v = v.clone();
+        if let Value::Object(m) = &mut v {
+            m.insert(k.to_string(), x);
+        }
+        v
     }
 }

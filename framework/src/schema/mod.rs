@@ -91,8 +91,10 @@ pub struct Attribute {
     /// Terraform hides the value in plan and apply output (it is still stored
     /// in state).
     pub sensitive: bool,
-    /// In configuration only, never in plan or state (Terraform 1.11+); only
-    /// for top-level attributes that are not computed.
+    /// In configuration only, never in plan or state (Terraform 1.11+); not
+    /// computed, not defaulted, and not inside a set (Terraform's
+    /// `configschema` `internalValidate`: marks within a set are hoisted to
+    /// the set, so only a whole set can be write-only).
     pub write_only: bool,
     /// `Some(message)`: Terraform warns with the message when configuration
     /// sets the attribute.
@@ -182,11 +184,13 @@ impl Schema {
     /// `GetProviderSchema`, so Terraform shows them before doing anything.
     pub fn definition_errors(&self) -> Vec<String> {
         let mut errors = Vec::new();
-        self.check("", true, &mut errors);
+        self.check("", false, &mut errors);
         errors
     }
 
-    fn check(&self, prefix: &str, top: bool, errors: &mut Vec<String>) {
+    /// `in_set`: the attributes are inside a set (a set block or a set
+    /// nested attribute, at any depth).
+    fn check(&self, prefix: &str, in_set: bool, errors: &mut Vec<String>) {
         for (name, a) in &self.attributes {
             let path = format!("{prefix}{name}");
             if !(a.required || a.optional || a.computed) {
@@ -207,17 +211,30 @@ impl Schema {
                     errors.push(format!("{path}: {e}"));
                 }
             }
-            if a.write_only && (a.computed || a.default.is_some() || !top) {
+            if a.write_only && (a.computed || a.default.is_some()) {
                 errors.push(format!(
-                    "{path}: write-only attributes must be top-level, and not computed or defaulted"
+                    "{path}: a write-only attribute cannot be computed or have a default"
                 ));
             }
-            if let Some((_, inner)) = a.nested_schema() {
-                inner.check(&format!("{path}."), false, errors);
+            if a.write_only && in_set {
+                errors.push(format!(
+                    "{path}: a write-only attribute cannot be inside a set (a set block or a set nested attribute)"
+                ));
+            }
+            if let Some((nesting, inner)) = a.nested_schema() {
+                inner.check(
+                    &format!("{path}."),
+                    in_set || nesting == Nesting::Set,
+                    errors,
+                );
             }
         }
         for (name, b) in &self.blocks {
-            b.schema.check(&format!("{prefix}{name}."), false, errors);
+            b.schema.check(
+                &format!("{prefix}{name}."),
+                in_set || b.nesting == Nesting::Set,
+                errors,
+            );
         }
     }
 
@@ -522,14 +539,71 @@ mod tests {
                 ),
             );
         let e = s.definition_errors();
-        assert_eq!(e.len(), 3, "{e:?}");
+        assert_eq!(e.len(), 2, "{e:?}");
         assert!(e[0].starts_with("a: "));
         assert!(e[1].starts_with("b: "));
-        assert!(e[2].starts_with("blk.pw: write-only"));
         let ok = Schema::new("t").attribute(
             "pw",
             Attribute::string().optional().sensitive().write_only(),
         );
         assert!(ok.definition_errors().is_empty());
+    }
+
+    /// Write-only attributes may be nested in single, list and map blocks
+    /// and nested attributes, but not inside a set at any depth, and are
+    /// never computed or defaulted.
+    #[test]
+    fn write_only_is_refused_inside_sets_and_when_computed() {
+        let wo = || Schema::new("").attribute("pw", Attribute::string().optional().write_only());
+        let ok = Schema::new("t")
+            .block("single", Block::single(wo()))
+            .block("list", Block::list(wo()))
+            .block("map", Block::map(wo()))
+            .attribute(
+                "nested",
+                Attribute::nested(
+                    Nesting::List,
+                    [("pw", Attribute::string().optional().write_only())],
+                )
+                .optional(),
+            );
+        assert!(
+            ok.definition_errors().is_empty(),
+            "{:?}",
+            ok.definition_errors()
+        );
+        let bad = Schema::new("t")
+            .block("set", Block::set(wo()))
+            .block(
+                "list",
+                Block::list(Schema::new("").block("inner", Block::set(wo()))),
+            )
+            .block(
+                "deep",
+                Block::set(Schema::new("").block("single", Block::single(wo()))),
+            )
+            .attribute(
+                "nested",
+                Attribute::nested(
+                    Nesting::Set,
+                    [("pw", Attribute::string().optional().write_only())],
+                )
+                .optional(),
+            )
+            .attribute(
+                "computed",
+                Attribute::string().optional().computed().write_only(),
+            );
+        let e = bad.definition_errors();
+        assert_eq!(
+            e,
+            [
+                "computed: a write-only attribute cannot be computed or have a default",
+                "nested.pw: a write-only attribute cannot be inside a set (a set block or a set nested attribute)",
+                "deep.single.pw: a write-only attribute cannot be inside a set (a set block or a set nested attribute)",
+                "list.inner.pw: a write-only attribute cannot be inside a set (a set block or a set nested attribute)",
+                "set.pw: a write-only attribute cannot be inside a set (a set block or a set nested attribute)",
+            ],
+        );
     }
 }

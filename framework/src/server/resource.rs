@@ -437,40 +437,30 @@ fn json_to_value(j: &serde_json::Value) -> Value {
     }
 }
 
-/// Copy write-only attributes from configuration into the planned value, so
-/// create and update see them (Terraform never puts them in a plan).
+/// Copy write-only attributes (at any depth) from configuration into the
+/// planned value, so create and update see them (Terraform never puts them
+/// in a plan).
 fn with_write_only(schema: &Schema, planned: &Value, config: &Value) -> Value {
     let mut out = planned.clone();
-    if let Value::Object(m) = &mut out {
-        for (name, a) in &schema.attributes {
-            if a.write_only {
-                m.insert(
-                    name.clone(),
-                    config.get(name).cloned().unwrap_or(Value::Null),
-                );
-            }
-        }
-    }
+    plan::copy_write_only(schema, config, &mut out);
     out
 }
 
-/// Errors for write-only attributes set when Terraform cannot handle them
-/// (before 1.11 it would store them in state).
+/// Errors for write-only attributes (at any depth) set when Terraform cannot
+/// handle them (before 1.11 it would store them in state).
 fn write_only_diags(schema: &Schema, config: &Value, allowed: bool) -> Diagnostics {
     let mut d = Diagnostics::new();
     if allowed {
         return d;
     }
-    for (name, a) in &schema.attributes {
-        if a.write_only && config.get(name).is_some_and(|v| !v.is_null()) {
-            d.attribute_error(
-                AttributePath::attr(name),
-                "Write-only attribute not supported",
-                format!(
-                    "{name} is write-only, which needs Terraform 1.11 or later (or OpenTofu 1.11)."
-                ),
-            );
-        }
+    for path in plan::write_only_paths(schema, config) {
+        d.attribute_error(
+            path.clone(),
+            "Write-only attribute not supported",
+            format!(
+                "{path} is write-only, which needs Terraform 1.11 or later (or OpenTofu 1.11)."
+            ),
+        );
     }
     d
 }
