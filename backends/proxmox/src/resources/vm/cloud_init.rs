@@ -3,6 +3,16 @@
 //! custom snippets map to the `ci*`, `sshkeys`, `ipconfigN`, `nameserver`,
 //! `searchdomain` and `cicustom` config keys. When the block is absent the
 //! VM's cloud-init settings are left alone.
+//!
+//! The password is either `password` (sensitive, kept in state) or
+//! `password_wo` (Terraform 1.11 write-only: never in plan or state) with
+//! `password_wo_version`, HashiCorp's convention: the password is sent when
+//! the VM is created, when the version changes, and when the VM has lost
+//! its `cipassword`; a changed `password_wo` alone plans nothing. Proxmox VE
+//! stores a crypt hash of the password (qemu-server `PVE/API2/Qemu.pm`
+//! hashes `cipassword` with `PVE::Tools::encrypt_pw` unless it already is
+//! one) and returns `**********`, so refresh can only tell whether a
+//! password is set.
 
 use std::collections::BTreeMap;
 
@@ -54,6 +64,14 @@ pub struct InitModel {
     /// `password` (sensitive): password of `user` (`cipassword`). Proxmox
     /// VE never returns it, so it never shows as drift.
     pub password: Option<String>,
+    /// `password_wo` (write-only, sensitive): password of `user`
+    /// (`cipassword`), sent when `password_wo_version` changes; never in
+    /// state. Excludes `password`.
+    pub password_wo: Option<String>,
+    /// `password_wo_version`: changing it sends `password_wo`. Null after a
+    /// refresh that finds the VM without a password (the next apply sends
+    /// it again) and after an import.
+    pub password_wo_version: Option<i64>,
     /// `ssh_keys`: public SSH keys for `user`.
     pub ssh_keys: Option<Vec<String>>,
     /// `upgrade`: upgrade packages on first boot (`ciupgrade`). Unset
@@ -150,7 +168,27 @@ impl Part for CloudInit {
             Attribute::string()
                 .optional()
                 .sensitive()
-                .describe("Password of `user` (`cipassword`). Proxmox VE never returns it, so it never shows as drift."),
+                .describe("Password of `user` (`cipassword`). Proxmox VE never returns it, so it never shows as drift. Kept in state: prefer `password_wo`."),
+        )
+        .attribute(
+            "password_wo",
+            Attribute::string()
+                .optional()
+                .sensitive()
+                .write_only()
+                .describe(
+                    "Password of `user` (`cipassword`), write-only (Terraform 1.11 or later): never stored in plan or \
+                     state. Sent when the VM is created and whenever `password_wo_version` changes; changing only this \
+                     value plans nothing. Needs `password_wo_version`; excludes `password`.",
+                ),
+        )
+        .attribute(
+            "password_wo_version",
+            Attribute::int().optional().describe(
+                "Version of `password_wo`: change it (any number) to send a new password. A refresh that finds the \
+                 VM without a password clears it, so the next apply sends the password again; after an import it \
+                 is unset, so the first apply sends the password.",
+            ),
         )
         .attribute(
             "ssh_keys",
@@ -205,8 +243,10 @@ impl Part for CloudInit {
     }
 
     /// The cloud-init drive's slot is not a disk's; `ip_config` is for
-    /// NICs in `network`.
+    /// NICs in `network`; one kind of password, and `password_wo` with its
+    /// version.
     fn validate(config: &Value, d: &mut Diagnostics) {
+        validate_password(config, d);
         if let Some(Value::Map(disks)) = known(config, &["disk"])
             && let Some(iface) =
                 known(config, &["initialization", "interface"]).and_then(Value::as_str)
@@ -234,6 +274,36 @@ impl Part for CloudInit {
                 }
             }
         }
+    }
+}
+
+/// `password` excludes `password_wo`; `password_wo` and
+/// `password_wo_version` go together. Unknown values count as set.
+fn validate_password(config: &Value, d: &mut Diagnostics) {
+    let init = config.get("initialization").unwrap_or(&Value::Null);
+    let set = |k: &str| init.get(k).is_some_and(|v| !v.is_null());
+    let at = |k: &str| AttributePath::attr("initialization").join_attr(k);
+    if set("password") && set("password_wo") {
+        d.attribute_error(
+            at("password_wo"),
+            "Conflicting passwords",
+            "initialization: `password` and `password_wo` exclude each other: set one of them \
+             (`password_wo` keeps the password out of state).",
+        );
+    }
+    match (set("password_wo"), set("password_wo_version")) {
+        (true, false) => d.attribute_error(
+            at("password_wo_version"),
+            "Missing attribute",
+            "initialization: `password_wo` needs `password_wo_version` (any number; change it to \
+             send a new password).",
+        ),
+        (false, true) => d.attribute_error(
+            at("password_wo"),
+            "Missing attribute",
+            "initialization: `password_wo_version` is set without `password_wo`.",
+        ),
+        _ => {}
     }
 }
 
@@ -306,10 +376,13 @@ fn fill_init(init: &mut InitModel, cfg: &VmConfig) {
         init.storage = None;
     }
     init.user = cfg.get("ciuser").map(str::to_string);
-    // Proxmox VE masks the password: keep ours unless it was removed.
+    // Proxmox VE masks the password: keep ours unless it was removed. A
+    // write-only password that is gone is sent again by the next apply.
     if cfg.get("cipassword").is_none() {
         init.password = None;
+        init.password_wo_version = None;
     }
+    init.password_wo = None;
     let keys = cfg
         .get("sshkeys")
         .map(pveconf::decode_ssh_keys)
@@ -387,8 +460,16 @@ fn diff_init(ch: &mut Changes, init: &InitModel, prior: Option<&InitModel>, cfg:
                 ch.set.push(("cipassword".into(), p.clone()));
             }
         }
-        None if cfg.get("cipassword").is_some() => ch.delete.push("cipassword".into()),
-        None => {}
+        None => match &init.password_wo {
+            Some(p) => {
+                let version = prior.and_then(|i| i.password_wo_version);
+                if version != init.password_wo_version || cfg.get("cipassword").is_none() {
+                    ch.set.push(("cipassword".into(), p.clone()));
+                }
+            }
+            None if cfg.get("cipassword").is_some() => ch.delete.push("cipassword".into()),
+            None => {}
+        },
     }
     let keys: Vec<String> = init
         .ssh_keys
@@ -548,5 +629,118 @@ mod tests {
             "scsi0",
             "local-lvm:vm-100-disk-0,size=2G"
         )])));
+    }
+
+    fn wo(password: &str, version: i64) -> InitModel {
+        InitModel {
+            password_wo: Some(password.into()),
+            password_wo_version: Some(version),
+            ..InitModel::default()
+        }
+    }
+
+    /// The `cipassword` a diff sends, if any.
+    fn sent(init: &InitModel, prior: Option<&InitModel>, c: &VmConfig) -> Option<String> {
+        let mut ch = Changes::default();
+        diff_init(&mut ch, init, prior, c);
+        assert!(!ch.delete.contains(&"cipassword".to_string()), "{ch:?}");
+        ch.set
+            .into_iter()
+            .find(|(k, _)| k == "cipassword")
+            .map(|(_, v)| v)
+    }
+
+    /// `password_wo` is sent on create, when its version changes and when
+    /// the VM lost its password; a changed value alone sends nothing.
+    #[test]
+    fn write_only_password_is_sent_only_when_its_version_changes() {
+        let drive = ("ide2", "local-lvm:vm-100-cloudinit,media=cdrom");
+        let with_pw = cfg(&[drive, ("cipassword", "**********")]);
+        let without = cfg(&[drive]);
+        assert_eq!(sent(&wo("one", 1), None, &without).as_deref(), Some("one"));
+        // A clone whose template has a password: still sent on create.
+        assert_eq!(sent(&wo("one", 1), None, &with_pw).as_deref(), Some("one"));
+        let state = InitModel {
+            password_wo_version: Some(1),
+            ..InitModel::default()
+        };
+        assert_eq!(sent(&wo("two", 1), Some(&state), &with_pw), None);
+        assert_eq!(
+            sent(&wo("two", 2), Some(&state), &with_pw).as_deref(),
+            Some("two")
+        );
+        assert_eq!(
+            sent(&wo("two", 1), Some(&state), &without).as_deref(),
+            Some("two"),
+            "gone from the VM: sent again"
+        );
+        // Neither password configured: the VM's password is removed.
+        let mut ch = Changes::default();
+        diff_init(&mut ch, &InitModel::default(), Some(&state), &with_pw);
+        assert_eq!(ch.delete, ["cipassword"]);
+    }
+
+    /// Refresh never holds the write-only value, keeps the version while the
+    /// VM has a password, and clears it when the password is gone.
+    #[test]
+    fn fill_keeps_the_version_while_a_password_is_set() {
+        let drive = ("ide2", "local-lvm:vm-100-cloudinit,media=cdrom");
+        let got = CloudInit::fill(
+            Some(wo("one", 3)),
+            &cfg(&[drive, ("cipassword", "**********")]),
+        )
+        .unwrap();
+        assert_eq!((got.password_wo, got.password_wo_version), (None, Some(3)));
+        let got = CloudInit::fill(Some(wo("one", 3)), &cfg(&[drive])).unwrap();
+        assert_eq!((got.password_wo, got.password_wo_version), (None, None));
+    }
+
+    /// `password` and `password_wo` exclude each other; `password_wo` and
+    /// its version go together (unknown counts as set).
+    #[test]
+    fn validate_checks_the_password_attributes() {
+        let run = |pairs: &[(&str, Value)]| {
+            let mut d = Diagnostics::new();
+            CloudInit::validate(&obj(&[("initialization", obj(pairs))]), &mut d);
+            d.iter()
+                .map(|x| format!("{}: {}", x.attribute.as_ref().unwrap(), x.summary))
+                .collect::<Vec<_>>()
+        };
+        let pw = || ("password", Value::string("a"));
+        let wo = || ("password_wo", Value::string("b"));
+        let v1 = || ("password_wo_version", Value::from_i64(1));
+        assert!(run(&[wo(), v1()]).is_empty());
+        assert!(run(&[("password_wo", Value::unknown()), v1()]).is_empty());
+        assert!(run(&[pw()]).is_empty());
+        assert_eq!(
+            run(&[pw(), wo(), v1()]),
+            ["initialization.password_wo: Conflicting passwords"]
+        );
+        assert_eq!(
+            run(&[wo()]),
+            ["initialization.password_wo_version: Missing attribute"]
+        );
+        assert_eq!(
+            run(&[v1()]),
+            ["initialization.password_wo: Missing attribute"]
+        );
+        assert!(run(&[]).is_empty());
+    }
+
+    /// The schema passes the framework's rules (write-only inside the
+    /// single `initialization` block), and only `password_wo` is write-only.
+    #[test]
+    fn password_wo_is_write_only_and_sensitive() {
+        let s = CloudInit::schema(Schema::new("t"));
+        assert!(
+            s.definition_errors().is_empty(),
+            "{:?}",
+            s.definition_errors()
+        );
+        let init = &s.blocks["initialization"].schema;
+        let a = &init.attributes["password_wo"];
+        assert!(a.write_only && a.sensitive && !a.computed);
+        assert!(!init.attributes["password_wo_version"].write_only);
+        assert!(!init.attributes["password"].write_only);
     }
 }
