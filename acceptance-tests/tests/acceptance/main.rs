@@ -6,9 +6,11 @@
 
 mod support;
 
+mod bad_input;
 mod cloudflare;
 mod corner;
 mod examples;
+mod faults;
 mod harness;
 mod lab;
 mod lab_ci;

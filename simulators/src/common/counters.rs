@@ -11,13 +11,20 @@ use super::faults::lock;
 #[derive(Debug, Clone, Default)]
 pub struct Counters {
     map: Arc<Mutex<BTreeMap<(String, String), u64>>>,
+    log: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl Counters {
     pub(crate) fn hit(&self, method: &str, pattern: &str) {
-        *lock(&self.map)
-            .entry((method.to_ascii_uppercase(), pattern.to_string()))
-            .or_insert(0) += 1;
+        let key = (method.to_ascii_uppercase(), pattern.to_string());
+        lock(&self.log).push(key.clone());
+        *lock(&self.map).entry(key).or_insert(0) += 1;
+    }
+
+    /// Every request seen since the last [`Counters::reset`], in arrival
+    /// order, as `(METHOD, route pattern)`.
+    pub fn sequence(&self) -> Vec<(String, String)> {
+        lock(&self.log).clone()
     }
 
     /// Requests seen for this method and route pattern.
@@ -52,6 +59,7 @@ impl Counters {
 
     /// Forgets every count.
     pub fn reset(&self) {
+        lock(&self.log).clear();
         lock(&self.map).clear();
     }
 }

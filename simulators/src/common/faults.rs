@@ -37,6 +37,8 @@ struct Rule {
     pattern: String,
     fault: Fault,
     remaining: usize,
+    /// Matching requests still to let through before this rule fires.
+    skip: usize,
 }
 
 /// A shared, cloneable set of fault rules. Cloning shares the rules.
@@ -57,6 +59,21 @@ impl Faults {
             pattern: pattern.to_string(),
             fault,
             remaining: times,
+            skip: 0,
+        });
+    }
+
+    /// Lets the first `skip` requests matching `method` and `pattern` through
+    /// untouched, then makes the one after them fail with `fault` (once): a
+    /// fault at a chosen position of a request sequence. While it waits, the
+    /// rule also shadows later rules for the requests it lets through.
+    pub fn inject_nth(&self, method: &str, pattern: &str, skip: usize, fault: Fault) {
+        lock(&self.rules).push(Rule {
+            method: method.to_ascii_uppercase(),
+            pattern: pattern.to_string(),
+            fault,
+            remaining: 1,
+            skip,
         });
     }
 
@@ -83,6 +100,10 @@ impl Faults {
                 && (route == Some(r.pattern.as_str()) || glob_match(&r.pattern, path))
         })?;
         let rule = &mut rules[index];
+        if rule.skip > 0 {
+            rule.skip -= 1;
+            return None;
+        }
         rule.remaining -= 1;
         let fault = rule.fault.clone();
         if rule.remaining == 0 {
@@ -134,5 +155,18 @@ mod tests {
         assert_eq!(f.pending(), 1);
         assert_eq!(f.take("GET", "/x", None), Some(Fault::Status(500)));
         assert_eq!(f.take("GET", "/x", None), None);
+    }
+
+    #[test]
+    fn nth_rule_skips_then_fires_once() {
+        let f = Faults::default();
+        f.inject_nth("POST", "/x", 2, Fault::Reset);
+        assert_eq!(f.take("GET", "/x", None), None);
+        assert_eq!(f.take("POST", "/x", None), None);
+        assert_eq!(f.take("POST", "/x", None), None);
+        assert_eq!(f.pending(), 1);
+        assert_eq!(f.take("POST", "/x", None), Some(Fault::Reset));
+        assert_eq!(f.take("POST", "/x", None), None);
+        assert_eq!(f.pending(), 0);
     }
 }
