@@ -368,6 +368,49 @@ fn the_installing_apply_is_auto_whatever_the_mode() {
         .run();
 }
 
+/// A bootstrap that finds etcd already bootstrapped (AlreadyExists) is
+/// success only when etcd is healthy on the node (ServiceList); while etcd
+/// starts it waits; etcd running unhealthy is a clear error.
+#[test]
+fn already_bootstrapped_needs_a_healthy_etcd() {
+    let sim = sim(&["cp1"], "v1.14.0");
+    let mut boot = Cluster::single("v1.14");
+    boot.bootstrap = true;
+    let mut no_boot = boot.clone();
+    no_boot.bootstrap = false;
+    let (s1, s2, s3) = (sim.clone(), sim.clone(), sim.clone());
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(Step::config(boot.hcl(&sim)))
+        // Forget the bootstrap (destroy only removes it from state).
+        .step(Step::config(no_boot.hcl(&sim)))
+        .step(
+            Step::config(boot.hcl(&sim))
+                .pre_step(move |_| {
+                    ensure!(s1.bootstrapped("cp1"));
+                    s1.etcd_unhealthy("cp1", true);
+                    Ok(())
+                })
+                .expect_error(r"(?s)already bootstrapped.*not\s+healthy.*context\s+deadline\s+exceeded"),
+        )
+        .step(
+            Step::config(boot.hcl(&sim))
+                .pre_step(move |_| {
+                    s2.etcd_unhealthy("cp1", false);
+                    // etcd restarts: health unknown for 2 s, then healthy.
+                    s2.set_etcd_start_delay(Duration::from_secs(4));
+                    s2.restart_etcd("cp1");
+                    Ok(())
+                })
+                .check(move |_| {
+                    let n = calls(&s3, "cp1", "ServiceList");
+                    ensure!(n >= 2, "did not wait for etcd: {n} ServiceList calls");
+                    Ok(())
+                }),
+        )
+        .run();
+}
+
 #[test]
 fn talos_1_14_refuses_reboot_mode_clearly() {
     let sim = sim(&["cp1"], "v1.14.0");

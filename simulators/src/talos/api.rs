@@ -507,6 +507,7 @@ impl MachineService for Api {
             return Err(Status::already_exists("etcd data directory is not empty"));
         }
         n.bootstrapped = true;
+        n.etcd_started = Some(Instant::now());
         // etcd starts here; the other control planes of the cluster join it.
         if let Some(id) = cluster_of(n.running.as_ref()) {
             let members: Vec<String> = c
@@ -632,6 +633,74 @@ impl MachineService for Api {
             messages: vec![pb::Reset {
                 metadata: md,
                 actor_id,
+            }],
+        }))
+    }
+
+    async fn service_list(
+        &self,
+        req: Request<()>,
+    ) -> Result<Response<pb::ServiceListResponse>, Status> {
+        let (node, md) = self.target(&req)?;
+        self.enter(&node, "ServiceList", "/machine.MachineService/ServiceList")?;
+        self.require(&node, Level::Reader)?;
+        let c = lock(&self.shared);
+        let n = c
+            .nodes
+            .get(&node)
+            .ok_or_else(|| Status::unavailable("node not found"))?;
+        let healthy = |id: &str, state: &str| pb::ServiceInfo {
+            id: id.into(),
+            state: state.into(),
+            events: None,
+            health: Some(pb::ServiceHealth {
+                unknown: false,
+                healthy: true,
+                last_message: String::new(),
+                last_change: None,
+            }),
+        };
+        let mut services = vec![healthy("apid", "Running"), healthy("machined", "Running")];
+        let docs = docs_of(n.running.as_ref());
+        if config::machine_type(&docs) == Some(MachineType::ControlPlane) {
+            // Talos's service states (`events.State`): etcd waits in
+            // Preparing until the cluster is bootstrapped; once running, its
+            // health is unknown until the first check.
+            let member = cluster_of(n.running.as_ref())
+                .and_then(|id| c.etcd.get(&id))
+                .is_some_and(|m| m.contains(&node));
+            let health = |unknown, healthy, msg: &str| {
+                Some(pb::ServiceHealth {
+                    unknown,
+                    healthy,
+                    last_message: msg.into(),
+                    last_change: None,
+                })
+            };
+            let (state, health) = match n.etcd_started {
+                _ if !(n.bootstrapped || member) => ("Preparing", health(true, false, "")),
+                Some(t) if t.elapsed() < c.etcd_start_delay => ("Running", health(true, false, "")),
+                _ if n.etcd_unhealthy => (
+                    "Running",
+                    health(false, false, "context deadline exceeded"),
+                ),
+                _ => ("Running", health(false, true, "")),
+            };
+            services.push(pb::ServiceInfo {
+                id: "etcd".into(),
+                state: state.into(),
+                events: None,
+                health,
+            });
+        }
+        if n.configured {
+            services.push(healthy("kubelet", "Running"));
+        }
+        services.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Response::new(pb::ServiceListResponse {
+            messages: vec![pb::ServiceList {
+                metadata: md,
+                services,
             }],
         }))
     }

@@ -13,7 +13,7 @@
 //! `api/machine/machine.proto`, `api/common/common.proto` and COSI's
 //! `state.proto`; our own copies in `simulators/proto/talos/`):
 //! `machine.MachineService/{ApplyConfiguration, Bootstrap, Kubeconfig,
-//! Reboot, Reset, Version}` and `cosi.resource.State/Get` for
+//! Reboot, Reset, ServiceList, Version}` and `cosi.resource.State/Get` for
 //! `MachineConfigs.config.talos.dev` (`v1alpha1`, `persistent`).
 //! Behaviour follows Talos v1.13.9 and v1.14.0 (`v1alpha1_server.go`; the
 //! texts are quoted from it): per-version apply modes, strict config
@@ -26,6 +26,7 @@
 //! [`TalosSim::reboot`], [`TalosSim::bootstrap_not_ready_for`],
 //! [`TalosSim::time_out_of_sync`], [`TalosSim::fail_next`],
 //! [`TalosSim::drop_next_apply_answer`], [`TalosSim::set_apply_delay`],
+//! [`TalosSim::set_etcd_start_delay`], [`TalosSim::etcd_unhealthy`],
 //! [`TalosSim::power_on`];
 //! inspection: [`TalosSim::applied_config`],
 //! [`TalosSim::persistent_config`], [`TalosSim::bootstrapped`],
@@ -117,6 +118,11 @@ pub(crate) struct Node {
     pub(crate) bootstrap_not_before: Instant,
     pub(crate) time_in_sync: bool,
     pub(crate) bootstrapped: bool,
+    /// When etcd started on this node (bootstrap, or joining a bootstrapped
+    /// cluster at boot): its health is unknown for the etcd start delay.
+    pub(crate) etcd_started: Option<Instant>,
+    /// Test hook: etcd runs but fails its health check.
+    pub(crate) etcd_unhealthy: bool,
     pub(crate) applying: bool,
     /// TRY mode: the running config reverts to `persistent` then.
     pub(crate) try_until: Option<Instant>,
@@ -143,6 +149,8 @@ pub(crate) struct Cluster {
     pub(crate) boot_delay: Duration,
     pub(crate) reboot_delay: Duration,
     pub(crate) bootstrap_delay: Duration,
+    /// How long etcd's health stays unknown after it starts.
+    pub(crate) etcd_start_delay: Duration,
     pub(crate) apply_delay: Duration,
     /// etcd members by cluster (OS CA): set at Bootstrap and when a control
     /// plane of a bootstrapped cluster boots; left by a graceful reset.
@@ -215,11 +223,14 @@ impl Cluster {
         node.reboot_pending = false;
         node.try_until = None;
         node.bootstrap_not_before = now + bootstrap_delay;
+        // etcd restarts with the node (its data survives unless wiped).
+        node.etcd_started = (control_plane && node.bootstrapped).then_some(now);
         // A control plane of a bootstrapped cluster joins its etcd.
         if let Some(members) = cluster.and_then(|c| self.etcd.get_mut(&c))
             && control_plane
         {
             members.insert(name.to_string());
+            node.etcd_started = Some(now);
         }
     }
 
@@ -314,6 +325,8 @@ impl TalosSim {
                     bootstrap_not_before: Instant::now(),
                     time_in_sync: true,
                     bootstrapped: false,
+                    etcd_started: None,
+                    etcd_unhealthy: false,
                     applying: false,
                     try_until: None,
                     generation: watch::channel(0).0,
@@ -335,6 +348,7 @@ impl TalosSim {
             boot_delay: Duration::from_secs(2),
             reboot_delay: Duration::from_millis(200),
             bootstrap_delay: Duration::from_millis(500),
+            etcd_start_delay: Duration::ZERO,
             apply_delay: Duration::ZERO,
             etcd: HashMap::new(),
             resets: 0,
@@ -477,6 +491,28 @@ impl TalosSim {
     /// Whether the node runs a config (serves mTLS).
     pub fn is_configured(&self, name: &str) -> bool {
         self.with(name, |n| n.configured).unwrap_or(false)
+    }
+
+    /// How long etcd's health stays unknown after etcd starts (bootstrap,
+    /// boot of a member); `ServiceList` shows it then.
+    pub fn set_etcd_start_delay(&self, d: Duration) {
+        lock(&self.shared).etcd_start_delay = d;
+    }
+
+    /// Restarts etcd on the node (if it runs): its health is unknown again
+    /// for the etcd start delay.
+    pub fn restart_etcd(&self, name: &str) {
+        self.with(name, |n| {
+            if n.etcd_started.is_some() {
+                n.etcd_started = Some(Instant::now());
+            }
+        });
+    }
+
+    /// Makes etcd on the node fail its health check (`ServiceList`: state
+    /// `Running`, not healthy) while `yes`.
+    pub fn etcd_unhealthy(&self, name: &str, yes: bool) {
+        self.with(name, |n| n.etcd_unhealthy = yes);
     }
 
     /// Bootstrap answers `bootstrap is not available yet` for `d` from now.

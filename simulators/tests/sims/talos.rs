@@ -585,6 +585,17 @@ async fn bootstrap_order_and_kubeconfig() {
     let mut a = machine(&cp, Auth::Mtls(&cl.os_crt, &admin)).await;
     let mut wa = machine(&w, Auth::Mtls(&cl.os_crt, &admin)).await;
 
+    // etcd waits for the bootstrap (Preparing); workers run none.
+    let etcd = |r: labforge_simulators::talos::proto::machine::ServiceListResponse| {
+        r.messages[0]
+            .services
+            .iter()
+            .find(|s| s.id == "etcd")
+            .map(|s| (s.state.clone(), s.health.clone().unwrap_or_default()))
+    };
+    let (state, _) = etcd(a.service_list(()).await.unwrap().into_inner()).unwrap();
+    assert_eq!(state, "Preparing");
+    assert!(etcd(wa.service_list(()).await.unwrap().into_inner()).is_none());
     // Talos serves the kubeconfig from a configured control plane, before
     // the bootstrap too (v1alpha1_server.go Kubeconfig has no etcd check).
     let early = kubeconfig(&mut a).await.unwrap();
@@ -619,6 +630,12 @@ async fn bootstrap_order_and_kubeconfig() {
         (Code::AlreadyExists, "etcd data directory is not empty")
     );
 
+    let (state, health) = etcd(a.service_list(()).await.unwrap().into_inner()).unwrap();
+    assert_eq!((state.as_str(), health.healthy), ("Running", true));
+    sim.etcd_unhealthy("cp1", true);
+    let (_, health) = etcd(a.service_list(()).await.unwrap().into_inner()).unwrap();
+    assert!(!health.healthy && !health.unknown);
+    sim.etcd_unhealthy("cp1", false);
     let k = kubeconfig(&mut a).await.unwrap();
     assert!(k.contains("server: https://lab.example:6443"), "{k}");
     assert!(k.contains("current-context: admin@lab"), "{k}");

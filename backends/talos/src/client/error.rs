@@ -62,6 +62,11 @@ impl TalosError {
         }
     }
 
+    /// A state waited for is not there yet (retryable by [`retry`]).
+    pub fn waiting(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Waiting, message)
+    }
+
     /// An error from the gRPC status a node answered with.
     pub fn from_status(status: &tonic::Status) -> Self {
         if let Some(failure) = failure_of(status) {

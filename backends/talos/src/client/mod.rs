@@ -201,6 +201,21 @@ pub struct ApplyResult {
     pub warnings: Vec<String>,
 }
 
+/// One service of a node (`ServiceInfo` of `ServiceList`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceStatus {
+    /// The service ID, e.g. `etcd`, `kubelet`, `apid`.
+    pub id: String,
+    /// Talos's service state: `Preparing`, `Waiting`, `Running`, `Failed`, ...
+    pub state: String,
+    /// The last health check passed.
+    pub healthy: bool,
+    /// No health check has run yet (the service is starting).
+    pub health_unknown: bool,
+    /// The last health check's message.
+    pub last_message: String,
+}
+
 /// A system disk partition (volume) to wipe on reset (`ResetPartitionSpec`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResetPartition {
@@ -505,6 +520,42 @@ impl Client {
             check_metadata(message.metadata.as_ref())?;
         }
         Ok(())
+    }
+
+    /// `MachineService/ServiceList`: the node's services, state and health
+    /// (`os:reader`).
+    pub async fn services(
+        &self,
+        target: &Target,
+        creds: &Credentials,
+    ) -> Result<Vec<ServiceStatus>, TalosError> {
+        let mut client = self.machine(target, Auth::Mtls(creds))?;
+        let request = self.request(target, ())?;
+        let response = self
+            .timed(target, "ServiceList", async {
+                Ok(client.service_list(request).await?.into_inner())
+            })
+            .await?;
+        let message = response
+            .messages
+            .into_iter()
+            .next()
+            .ok_or_else(|| empty_answer("ServiceList"))?;
+        check_metadata(message.metadata.as_ref())?;
+        Ok(message
+            .services
+            .into_iter()
+            .map(|s| {
+                let health = s.health.unwrap_or_default();
+                ServiceStatus {
+                    id: s.id,
+                    state: s.state,
+                    healthy: !health.unknown && health.healthy,
+                    health_unknown: health.unknown,
+                    last_message: health.last_message,
+                }
+            })
+            .collect())
     }
 
     /// `MachineService/Kubeconfig`: the admin kubeconfig (the stream is a

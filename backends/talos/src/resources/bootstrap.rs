@@ -20,7 +20,7 @@ use tonic::Code;
 use super::apply::{
     ClientConfig, Timeouts, node_attrs, node_error, plan_endpoint, probe, target, timeouts_attr,
 };
-use crate::client::{Client, NodeState, TalosError, retry};
+use crate::client::{Client, ErrorKind, NodeState, TalosError, retry};
 
 const SUMMARY: &str = "Unable to bootstrap the cluster";
 
@@ -108,17 +108,73 @@ impl MachineBootstrap {
                 Ok(())
             }
             Err(e) if e.is_already_exists() => {
+                // Done before (an interrupted run, someone else): success
+                // only if etcd runs healthy there; wait while it starts.
+                self.etcd_healthy(ctx, &t, &creds, timeout).await?;
                 ctx.warn(
                     "Cluster already bootstrapped",
                     format!(
-                        "{node} answered that etcd is already bootstrapped ({e}); an earlier \
-                         run (perhaps interrupted) or someone else did it. Recorded as done."
+                        "{node} answered that etcd is already bootstrapped ({e}) and etcd is \
+                         healthy there; an earlier run (perhaps interrupted) or someone else \
+                         did it. Recorded as done."
                     ),
                 );
                 Ok(())
             }
             Err(e) => Err(self.refused(ctx, m, &creds, e).await),
         }
+    }
+
+    /// Waits until `etcd` is `Running` and healthy on the node
+    /// (`ServiceList`), as after a bootstrap; a clear error otherwise.
+    async fn etcd_healthy(
+        &self,
+        ctx: &Ctx<Client>,
+        t: &crate::client::Target,
+        creds: &crate::client::Credentials,
+        timeout: std::time::Duration,
+    ) -> Result<()> {
+        let node = t.node.as_deref().unwrap_or(&t.endpoint).to_string();
+        let client = ctx.client();
+        let r = ctx
+            .until_stopped(async {
+                Ok(retry(&format!("etcd health on {node}"), timeout, || async {
+                    let services = client.services(t, creds).await?;
+                    let etcd = services.iter().find(|s| s.id == "etcd");
+                    match etcd {
+                        Some(s) if s.state == "Running" && s.healthy => Ok(()),
+                        // Running and checked, not healthy: final.
+                        Some(s) if s.state == "Running" && !s.health_unknown => {
+                            Err(TalosError::new(
+                                ErrorKind::Response,
+                                format!("etcd runs but is not healthy: {}", s.last_message),
+                            ))
+                        }
+                        // Starting: wait.
+                        Some(s) => Err(TalosError::waiting(format!(
+                            "etcd is {}, its health not checked yet",
+                            s.state
+                        ))),
+                        None => Err(TalosError::new(
+                            ErrorKind::Response,
+                            "the node runs no etcd service",
+                        )),
+                    }
+                })
+                .await)
+            })
+            .await?;
+        r.map_err(|e| {
+            Error::new(
+                SUMMARY,
+                format!(
+                    "{node} says etcd is already bootstrapped (AlreadyExists), but etcd is not \
+                     healthy there: {e}. Check the node (`talosctl -n {node} service etcd`); \
+                     it may need an etcd recovery."
+                ),
+            )
+            .at(AttributePath::attr("node"))
+        })
     }
 
     async fn refused(
