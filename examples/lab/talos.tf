@@ -11,7 +11,8 @@
 # cluster goes at once, and etcd refuses to let its last member leave.
 
 locals {
-  cluster_name     = "lab"
+  # One cluster per site: two sites' clusters never share a name.
+  cluster_name     = var.site_name
   cluster_endpoint = "https://${local.cluster_vip}:6443"
   talos_version    = "v1.14"
 
@@ -55,6 +56,10 @@ data "homelab_talos_client_configuration" "lab" {
 resource "homelab_talos_machine_configuration_apply" "controlplane" {
   for_each = local.talos_controlplanes
 
+  # The node is the VM of the same name (proxmox.tf): it must exist before
+  # its configuration is applied, and outlive the reset on destroy.
+  depends_on = [homelab_proxmox_vm.node]
+
   node                        = each.value
   client_configuration        = homelab_talos_machine_secrets.lab.client_configuration
   machine_configuration_input = data.homelab_talos_machine_configuration.controlplane.machine_configuration
@@ -67,6 +72,10 @@ resource "homelab_talos_machine_configuration_apply" "controlplane" {
 
 resource "homelab_talos_machine_configuration_apply" "worker" {
   for_each = local.talos_workers
+
+  # The node is the VM of the same name (proxmox.tf): it must exist before
+  # its configuration is applied, and outlive the reset on destroy.
+  depends_on = [homelab_proxmox_vm.node]
 
   node                        = each.value
   client_configuration        = homelab_talos_machine_secrets.lab.client_configuration
