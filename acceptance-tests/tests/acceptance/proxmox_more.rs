@@ -789,3 +789,164 @@ fn documented_import_example_plans_no_change() {
         .check_destroy(move |_| nothing_left(&s2))
         .run();
 }
+
+const CI_PASSWORD_1: &str = "ci-wo-Pa55-7d41c2e8";
+const CI_PASSWORD_2: &str = "ci-wo-Pa55-93be0f1a";
+const WO_VMID: u32 = 240;
+
+/// A stopped VM whose cloud-init password is write-only.
+fn wo_vm(password: &str, version: i64) -> String {
+    small_vm(WO_VMID, 1, 512, false).replace(
+        "  network = {",
+        &format!(
+            "  initialization {{\n    user                = \"ops\"\n    password_wo         = \"{password}\"\n    password_wo_version = {version}\n  }}\n  network = {{"
+        ),
+    )
+}
+
+/// The `cipassword` the simulator holds for the VM (its config, not the
+/// masked `**********` the API returns). Proxmox VE stores a crypt hash of
+/// it; the simulator keeps what it got.
+fn sim_cipassword(sim: &ProxmoxSim) -> Option<String> {
+    sim.vm_config(WO_VMID)?
+        .into_iter()
+        .find(|(k, _)| k == "cipassword")
+        .map(|(_, v)| v)
+}
+
+fn ensure_sim_password(sim: &ProxmoxSim, want: &str, which: &str) -> Result<()> {
+    ensure!(
+        sim_cipassword(sim).as_deref() == Some(want),
+        "the simulator does not hold {which} as the VM's cipassword"
+    );
+    Ok(())
+}
+
+/// Neither write-only password anywhere in `text` (named `what`); the
+/// error never shows the text.
+fn ensure_no_password(what: &str, text: &str) -> Result<()> {
+    for (name, p) in [("password 1", CI_PASSWORD_1), ("password 2", CI_PASSWORD_2)] {
+        ensure!(!text.contains(p), "{what} holds the write-only {name}");
+    }
+    Ok(())
+}
+
+/// The local state file, read as it is on disk.
+fn state_file(wd: &labforge_acceptance_tests::workdir::Workdir) -> Result<String> {
+    let text = std::fs::read_to_string(wd.path().join("terraform.tfstate"))?;
+    ensure!(
+        text.contains("password_wo_version"),
+        "the state file does not hold the VM"
+    );
+    Ok(text)
+}
+
+/// `initialization.password_wo` (Terraform 1.11 write-only) with
+/// `password_wo_version`: created with the password, which the state file
+/// never holds; a changed password alone plans nothing; bumping the
+/// version sends the new one; a password removed behind Terraform's back
+/// is sent again; import reads the VM without a version (a config-driven
+/// import plans only setting it, which sends the password).
+#[test]
+fn write_only_cloud_init_password() {
+    let sim = sim();
+    let c1 = admin(&sim, &wo_vm(CI_PASSWORD_1, 1));
+    let c2 = admin(&sim, &wo_vm(CI_PASSWORD_2, 1));
+    let c3 = admin(&sim, &wo_vm(CI_PASSWORD_2, 2));
+    let vm = addr("vm");
+    let (s1, s2, s3, s4, s5, s6) = (
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+        sim.clone(),
+    );
+    TestCase::new()
+        .provider(Provider::homelab())
+        .step(
+            Step::config(&c1)
+                .expect_action(&vm, Action::Create)
+                .expect_attr(&vm, "initialization.user", "ops")
+                .expect_attr_null(&vm, "initialization.password_wo")
+                .expect_attr(&vm, "initialization.password_wo_version", 1)
+                .check(move |state| {
+                    ensure_sim_password(&s1, CI_PASSWORD_1, "password 1")?;
+                    ensure_no_password("show -json", &state.raw.to_string())
+                }),
+        )
+        // A new password without a new version: nothing to do.
+        .step(
+            Step::plan_only(&c2)
+                .pre_step(|ctx| ensure_no_password("the state file", &state_file(ctx.workdir)?)),
+        )
+        .step(
+            Step::config(&c3)
+                .pre_step(move |_| ensure_sim_password(&s2, CI_PASSWORD_1, "password 1"))
+                .expect_action(&vm, Action::Update)
+                .expect_attr(&vm, "initialization.password_wo_version", 2)
+                .check(move |state| {
+                    ensure_sim_password(&s3, CI_PASSWORD_2, "password 2")?;
+                    ensure_no_password("show -json", &state.raw.to_string())
+                }),
+        )
+        // The password removed behind Terraform's back: refresh clears the
+        // version, and the apply sends the password again.
+        .step(
+            Step::config(&c3)
+                .pre_step(move |ctx| {
+                    ensure_no_password("the state file", &state_file(ctx.workdir)?)?;
+                    ensure!(s4.set_raw_config(WO_VMID, "cipassword", None));
+                    ensure!(sim_cipassword(&s4).is_none());
+                    Ok(())
+                })
+                .expect_action(&vm, Action::Update)
+                .expect_attr(&vm, "initialization.password_wo_version", 2)
+                .check(move |_| ensure_sim_password(&s5, CI_PASSWORD_2, "password 2")),
+        )
+        .step(
+            Step::import(&vm)
+                .pre_step(|ctx| ensure_no_password("the state file", &state_file(ctx.workdir)?))
+                .expect_attr_null(&vm, "initialization.password_wo")
+                .expect_attr_null(&vm, "initialization.password_wo_version")
+                .import_state_verify()
+                .import_state_verify_ignore(&[
+                    "ipv4_addresses",
+                    "ipv6_addresses",
+                    "initialization.password_wo_version",
+                ]),
+        )
+        // Import cannot know the version (Proxmox VE keeps only a hash),
+        // and Terraform wants a configured non-computed value planned as
+        // configured when the prior one is null: the one change planned.
+        .step(
+            Step::import(&vm)
+                .import_block()
+                .expect_non_empty_plan()
+                .plan_check(move |plan| {
+                    let change = plan.change(&addr("vm")).unwrap();
+                    ensure!(change.action()? == Action::Update, "{}", plan.summary());
+                    let before = labforge_acceptance_tests::json::flatten(change.before());
+                    let after = labforge_acceptance_tests::json::flatten(change.after());
+                    let changed: Vec<&String> = after
+                        .iter()
+                        .filter(|(k, v)| before.get(*k) != Some(*v))
+                        .map(|(k, _)| k)
+                        .collect();
+                    ensure!(
+                        changed == ["initialization.password_wo_version"],
+                        "the import plans more than the version: {changed:?}"
+                    );
+                    // `configuration` echoes the literals of the `.tf`
+                    // source: the user's text, not the provider's doing.
+                    let mut doc = plan.raw.clone();
+                    if let Some(m) = doc.as_object_mut() {
+                        m.remove("configuration");
+                    }
+                    ensure_no_password("the import plan", &doc.to_string())?;
+                    ensure_sim_password(&s6, CI_PASSWORD_2, "password 2")
+                }),
+        )
+        .check_destroy(move |_| nothing_left(&sim))
+        .run();
+}
