@@ -1,6 +1,6 @@
 //! Compiles labforge's minimal Talos API definitions (proto/) with protox (pure
-//! Rust, no system `protoc`): prost messages, tonic clients, and the servers
-//! the crate's integration test runs in-process.
+//! Rust, no system `protoc`): prost messages and tonic clients. No servers:
+//! the tests run against the Talos simulator (labforge-simulators).
 
 use std::error::Error;
 
@@ -19,8 +19,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let fds = protox::compile(PROTOS, ["proto"])?;
     tonic_prost_build::configure()
         .build_client(true)
-        // Servers only serve the integration test's in-process Talos API.
-        .build_server(true)
+        .build_server(false)
         // No `connect()` helpers: they need tonic's `channel` feature.
         .build_transport(false)
         .compile_fds(fds)?;
