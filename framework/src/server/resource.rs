@@ -518,6 +518,43 @@ mod tests {
         );
     }
 
+    /// Write-only attributes inside a single block: an old Terraform is
+    /// refused naming the nested path; apply input gets the configured
+    /// value back where the plan has null.
+    #[test]
+    fn nested_write_only_is_guarded_and_copied_into_apply_input() {
+        use crate::schema::{Attribute, Block};
+        let schema = Schema::new("t").block(
+            "init",
+            Block::single(
+                Schema::new("")
+                    .attribute("user", Attribute::string().optional())
+                    .attribute("pw", Attribute::string().optional().write_only()),
+            ),
+        );
+        let config = Value::object([(
+            "init",
+            Value::object([
+                ("user", Value::string("ops")),
+                ("pw", Value::string("s3cret")),
+            ]),
+        )]);
+        let d = write_only_diags(&schema, &config, false);
+        assert_eq!(d.0.len(), 1, "{d:?}");
+        assert_eq!(
+            d.0[0].attribute,
+            Some(AttributePath::attr("init").join_attr("pw"))
+        );
+        assert!(d.0[0].detail.starts_with("init.pw is write-only"), "{d:?}");
+        assert!(!d.0[0].detail.contains("s3cret"));
+        assert!(write_only_diags(&schema, &config, true).is_empty());
+        let planned = Value::object([(
+            "init",
+            Value::object([("user", Value::string("ops")), ("pw", Value::Null)]),
+        )]);
+        assert_eq!(with_write_only(&schema, &planned, &config), config);
+    }
+
     #[test]
     fn upgrade_current_lenient_newer_refused_older_upgraded() {
         let s = ProviderServer::new(Test);
