@@ -305,7 +305,12 @@ fn an_apply_the_node_fails_is_reported_at_once() {
     let (s1, s2) = (sim.clone(), sim.clone());
     let before = Rc::new(Cell::new(0u64));
     let started = Rc::new(Cell::new(Instant::now()));
-    let (b1, b2, t1, t2) = (before.clone(), before.clone(), started.clone(), started.clone());
+    let (b1, b2, t1, t2) = (
+        before.clone(),
+        before.clone(),
+        started.clone(),
+        started.clone(),
+    );
     TestCase::new()
         .provider(Provider::homelab())
         .step(Step::config(first.hcl(&sim)))
@@ -391,7 +396,9 @@ fn already_bootstrapped_needs_a_healthy_etcd() {
                     s1.etcd_unhealthy("cp1", true);
                     Ok(())
                 })
-                .expect_error(r"(?s)already bootstrapped.*not\s+healthy.*context\s+deadline\s+exceeded"),
+                .expect_error(
+                    r"(?s)already bootstrapped.*not\s+healthy.*context\s+deadline\s+exceeded",
+                ),
         )
         .step(
             Step::config(boot.hcl(&sim))

@@ -89,7 +89,14 @@ const TALOS_TYPES: &[(&str, &str)] = &[
 
 /// The namespaces Talos's resources live in.
 const TALOS_NAMESPACES: &[&str] = &[
-    "config", "runtime", "network", "cluster", "k8s", "etcd", "secrets", "controlplane",
+    "config",
+    "runtime",
+    "network",
+    "cluster",
+    "k8s",
+    "etcd",
+    "secrets",
+    "controlplane",
 ];
 const DEFAULT_TRY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -331,7 +338,7 @@ impl MachineService for Api {
             // lets os:reader through (machined.go's rules).
             // (The target is configured here, so the caller's own roles
             // apply; `require` would take the lock held here.)
-            if !maintenance && !self.level().is_some_and(|l| l >= Level::Admin) {
+            if !maintenance && self.level().is_none_or(|l| l < Level::Admin) {
                 return Err(not_authorized());
             }
             if maintenance {
@@ -406,7 +413,11 @@ impl MachineService for Api {
                     // generateDiff: "No changes." when nothing differs.
                     mode_details: format!(
                         "Dry run summary:\n{details} (skipped in dry-run).\n\nConfig diff:\n\n{}",
-                        if diff.is_empty() { "No changes." } else { diff.as_str() }
+                        if diff.is_empty() {
+                            "No changes."
+                        } else {
+                            diff.as_str()
+                        }
                     ),
                 }],
             }));
@@ -680,10 +691,9 @@ impl MachineService for Api {
             let (state, health) = match n.etcd_started {
                 _ if !(n.bootstrapped || member) => ("Preparing", health(true, false, "")),
                 Some(t) if t.elapsed() < c.etcd_start_delay => ("Running", health(true, false, "")),
-                _ if n.etcd_unhealthy => (
-                    "Running",
-                    health(false, false, "context deadline exceeded"),
-                ),
+                _ if n.etcd_unhealthy => {
+                    ("Running", health(false, false, "context deadline exceeded"))
+                }
                 _ => ("Running", health(false, true, "")),
             };
             services.push(pb::ServiceInfo {

@@ -52,9 +52,9 @@ use tokio::sync::watch;
 
 use crate::common::{Counters, lock};
 pub use config::MachineType;
+pub use schema::validate_config;
 /// The gRPC status codes [`TalosSim::fail_next`] takes (tonic's).
 pub use tonic::Code;
-pub use schema::validate_config;
 
 /// The Talos versions a node can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -701,24 +701,38 @@ async fn cosi_reads_and_hooks() {
     let e = s.get(get("v1alpha1", MC, "bogus")).await.unwrap_err();
     assert_eq!(
         (e.code(), e.message()),
-        (Code::PermissionDenied, "namespace \"bogus\" is not supported")
+        (
+            Code::PermissionDenied,
+            "namespace \"bogus\" is not supported"
+        )
     );
     // A real type in another of Talos's namespaces: not there.
     let e = s.get(get("v1alpha1", MC, "runtime")).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
     // The machine type, modelled; a real Talos type that is not: marked.
     let r = s
-        .get(get("machine-type", "MachineTypes.config.talos.dev", "config"))
+        .get(get(
+            "machine-type",
+            "MachineTypes.config.talos.dev",
+            "config",
+        ))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(r.resource.unwrap().spec.unwrap().yaml_spec, "controlplane\n");
+    assert_eq!(
+        r.resource.unwrap().spec.unwrap().yaml_spec,
+        "controlplane\n"
+    );
     let e = s
         .get(get("kubelet", "Services.v1alpha1.talos.dev", "runtime"))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::Unimplemented);
-    assert!(e.message().starts_with("not simulated: "), "{}", e.message());
+    assert!(
+        e.message().starts_with("not simulated: "),
+        "{}",
+        e.message()
+    );
     let e = s.get(get("other", MC, "config")).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
 
@@ -831,14 +845,23 @@ async fn forwarded_to_a_maintenance_node_is_read_only() {
         id: "v1alpha1".into(),
         options: None,
     };
-    let e = s.get(forwarded(tonic::Request::new(get.clone()))).await.unwrap_err();
-    assert_eq!((e.code(), e.message()), (Code::PermissionDenied, "not authorized"));
+    let e = s
+        .get(forwarded(tonic::Request::new(get.clone())))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.code(), e.message()),
+        (Code::PermissionDenied, "not authorized")
+    );
     // The same admin reads cp1's own configuration.
     assert!(s.get(tonic::Request::new(get)).await.is_ok());
     // Bootstrap forwarded to the maintenance node: not authorized either.
     let mut req = tonic::Request::new(BootstrapRequest::default());
     req.metadata_mut().insert("node", "cp2".parse().unwrap());
-    assert_eq!(a.bootstrap(req).await.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(
+        a.bootstrap(req).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
 }
 
 fn reset_req(graceful: bool, reboot: bool, labels: &[&str]) -> ResetRequest {

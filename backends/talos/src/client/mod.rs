@@ -926,7 +926,11 @@ mod tests {
         assert!(!text.contains("after 15s"), "{text}");
         // And the timeout still ends it.
         let e = client
-            .timed(&t, "Version", std::future::pending::<Result<(), TalosError>>())
+            .timed(
+                &t,
+                "Version",
+                std::future::pending::<Result<(), TalosError>>(),
+            )
             .await
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Transport);

@@ -1222,12 +1222,23 @@ mod tests {
         use validators::Validator as _;
         let v = apply_mode_validator();
         let mut d = Diagnostics::new();
-        v.validate(&AttributePath::attr("apply_mode"), &Value::string("try"), &mut d);
+        v.validate(
+            &AttributePath::attr("apply_mode"),
+            &Value::string("try"),
+            &mut d,
+        );
         let text = format!("{d:?}");
-        assert!(text.contains("rolls a configuration applied in try mode back"), "{text}");
+        assert!(
+            text.contains("rolls a configuration applied in try mode back"),
+            "{text}"
+        );
         for ok in MODES {
             let mut d = Diagnostics::new();
-            v.validate(&AttributePath::attr("apply_mode"), &Value::string(*ok), &mut d);
+            v.validate(
+                &AttributePath::attr("apply_mode"),
+                &Value::string(*ok),
+                &mut d,
+            );
             assert!(!d.has_errors(), "{ok}");
         }
     }

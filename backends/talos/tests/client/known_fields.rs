@@ -86,8 +86,14 @@ fn table(schema: &Value) -> Value {
 #[test]
 fn the_field_tables_match_the_official_schemas() {
     for (version, file) in [
-        (SchemaVersion::V1_13, include_str!("../../src/config/known_fields_v1_13.json")),
-        (SchemaVersion::V1_14, include_str!("../../src/config/known_fields_v1_14.json")),
+        (
+            SchemaVersion::V1_13,
+            include_str!("../../src/config/known_fields_v1_13.json"),
+        ),
+        (
+            SchemaVersion::V1_14,
+            include_str!("../../src/config/known_fields_v1_14.json"),
+        ),
     ] {
         let schema = version.schema().unwrap().root();
         let rebuilt = table(schema);

@@ -53,7 +53,10 @@ pub(crate) async fn install(sim: &TalosSim, name: &str, config: &str) {
         .unwrap();
     let start = Instant::now();
     while !(sim.is_up(name) && sim.is_configured(name)) {
-        assert!(start.elapsed() < Duration::from_secs(10), "{name} did not come up");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{name} did not come up"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -76,9 +79,12 @@ async fn node_state_of_a_maintenance_node_behind_a_configured_endpoint() {
         NodeState::Maintenance
     );
     assert_eq!(
-        c.node_state(&Target::endpoint(sim.endpoint("cp1").unwrap()), Some(&creds))
-            .await
-            .unwrap(),
+        c.node_state(
+            &Target::endpoint(sim.endpoint("cp1").unwrap()),
+            Some(&creds)
+        )
+        .await
+        .unwrap(),
         NodeState::Configured {
             tag: "v1.14.0".into()
         }
@@ -100,7 +106,10 @@ async fn maintenance_then_mtls_version_and_machine_config() {
     let c = client();
     let v = c.version(&ep, Auth::Insecure).await.unwrap();
     assert_eq!((v.tag.as_str(), v.configured), ("v1.13.9", false));
-    assert_eq!(c.node_state(&ep, None).await.unwrap(), NodeState::Maintenance);
+    assert_eq!(
+        c.node_state(&ep, None).await.unwrap(),
+        NodeState::Maintenance
+    );
     let config = cl.controlplane("v1.13.9");
     install(&sim, "cp1", &config).await;
     // A configured node wants a client certificate.
@@ -110,10 +119,18 @@ async fn maintenance_then_mtls_version_and_machine_config() {
     let v = c.version(&ep, Auth::Mtls(&creds)).await.unwrap();
     assert!(v.configured);
     assert_eq!(
-        c.machine_config(&ep, &creds, "v1alpha1").await.unwrap().as_deref(),
+        c.machine_config(&ep, &creds, "v1alpha1")
+            .await
+            .unwrap()
+            .as_deref(),
         Some(config.as_str())
     );
-    assert!(c.machine_config(&ep, &creds, "persistent").await.unwrap().is_some());
+    assert!(
+        c.machine_config(&ep, &creds, "persistent")
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert_eq!(c.machine_config(&ep, &creds, "other").await.unwrap(), None);
     // Another cluster's credentials: the server certificate is not ours.
     let other = admin(&TestCluster::new().unwrap());
@@ -132,7 +149,10 @@ async fn bootstrap_services_and_kubeconfig() {
     let etcd = |s: Vec<labforge_talos::client::ServiceStatus>| {
         s.into_iter().find(|s| s.id == "etcd").unwrap()
     };
-    assert_eq!(etcd(c.services(&ep, &creds).await.unwrap()).state, "Preparing");
+    assert_eq!(
+        etcd(c.services(&ep, &creds).await.unwrap()).state,
+        "Preparing"
+    );
     c.bootstrap(&ep, &creds).await.unwrap();
     let e = c.bootstrap(&ep, &creds).await.unwrap_err();
     assert!(e.is_already_exists(), "{e}");
@@ -155,13 +175,17 @@ async fn reset_then_maintenance_or_power_off() {
         .await
         .unwrap();
     assert!(!r.actor_id.is_empty());
-    c.wait_for_maintenance(&cp, Duration::from_secs(10)).await.unwrap();
+    c.wait_for_maintenance(&cp, Duration::from_secs(10))
+        .await
+        .unwrap();
     assert_eq!(sim.reset_count("cp1"), 1);
     assert!(sim.applied_config("cp1").is_none());
     let w = Target::endpoint(sim.endpoint("w1").unwrap());
     c.reset(&w, &creds, &ResetRequest::state_and_ephemeral(false, false))
         .await
         .unwrap();
-    c.wait_until_down(&w, Duration::from_secs(10)).await.unwrap();
+    c.wait_until_down(&w, Duration::from_secs(10))
+        .await
+        .unwrap();
     assert!(sim.is_powered_off("w1"));
 }
