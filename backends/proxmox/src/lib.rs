@@ -25,6 +25,17 @@ use labforge_framework::{Backend, Env, Error, Registry, Result};
 use serde::Deserialize;
 
 pub use client::Client;
+
+/// The validator of a node name: Proxmox VE's `pve-node` format, a host
+/// name label (pve-common `src/PVE/JSONSchema.pm`, `pve_verify_node_name`:
+/// `^([a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?)$`). Refuses `""` and typos
+/// such as `"pve 1"` at validate; whether the node exists is checked at plan.
+pub fn node_name() -> impl labforge_framework::schema::Validator {
+    labforge_framework::schema::validators::matches(
+        r"^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$",
+        "a node name: letters, digits and `-`, not starting or ending with `-`",
+    )
+}
 /// How to authenticate: an API token `user@realm!tokenid=secret`, or a
 /// ticket login (`POST /access/ticket`).
 pub use labforge_http::Auth;

@@ -297,6 +297,23 @@ pub fn keys_match(pattern: &str, what: &str) -> Pattern {
     }
 }
 
+/// The string is a regular expression (the `regex` crate's syntax, which
+/// is RE2's: no look-around, no backreferences), compiled as the resource
+/// will compile it. The detail gives the parser's own message.
+pub fn regex() -> impl Validator {
+    string_check(
+        "Must be a regular expression (RE2 syntax: no look-around or backreferences).".into(),
+        |s| match regex::Regex::new(s) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!(
+                "{s:?} is not a regular expression (RE2 syntax: no look-around or \
+                 backreferences): {}",
+                e.to_string().lines().last().unwrap_or_default().trim()
+            )),
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,6 +351,16 @@ mod tests {
             )
             .is_some()
         );
+    }
+
+    #[test]
+    fn regex_validator() {
+        assert!(check(&regex(), Value::string("^talos-[a-z]+$")).is_none());
+        let unclosed = check(&regex(), Value::string("(unclosed")).unwrap();
+        assert!(unclosed.starts_with("x: \"(unclosed\" is not a regular expression"));
+        assert!(unclosed.contains("unclosed group"), "{unclosed}");
+        assert!(check(&regex(), Value::string("(?=x)")).is_some());
+        assert!(regex().description().contains("regular expression"));
     }
 
     #[test]

@@ -211,7 +211,8 @@ impl Resource for BgpAdvertisement {
                 "ip_address_pools",
                 Attribute::list(Type::String)
                     .optional()
-                    .describe("Names of the pools to announce."),
+                    .describe("Names of the pools to announce.")
+                    .validator(super::lifecycle::object_names()),
             )
             .attribute(
                 "ip_address_pool_selectors",
@@ -233,7 +234,8 @@ impl Resource for BgpAdvertisement {
                 "peers",
                 Attribute::list(Type::String)
                     .optional()
-                    .describe("Names of the `BGPPeer`s to announce to (default: all)."),
+                    .describe("Names of the `BGPPeer`s to announce to (default: all).")
+                    .validator(super::lifecycle::object_names()),
             )
     }
 
@@ -275,7 +277,7 @@ impl Resource for BgpAdvertisement {
                     d.attribute_error(
                         AttributePath::attr("communities").join_index(i as i64),
                         "Invalid attribute value",
-                        e,
+                        format!("communities[{i}]: {e}"),
                     );
                 }
             }

@@ -125,7 +125,8 @@ impl Resource for L2Advertisement {
                 "ip_address_pools",
                 Attribute::list(Type::String)
                     .optional()
-                    .describe("Names of the pools to announce (`ipAddressPools`)."),
+                    .describe("Names of the pools to announce (`ipAddressPools`).")
+                    .validator(super::lifecycle::object_names()),
             )
             .attribute(
                 "ip_address_pool_selectors",
@@ -146,7 +147,8 @@ impl Resource for L2Advertisement {
                 "interfaces",
                 Attribute::list(Type::String)
                     .optional()
-                    .describe("Announce on these interfaces only (`interfaces`)."),
+                    .describe("Announce on these interfaces only (`interfaces`).")
+                    .validator(super::lifecycle::interface_names()),
             )
     }
 

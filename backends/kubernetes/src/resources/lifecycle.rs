@@ -6,13 +6,60 @@
 
 use std::sync::Arc;
 
-use labforge_framework::schema::{Attribute, modifiers, validators};
+use labforge_framework::schema::{Attribute, Validator, modifiers, validators};
 use labforge_framework::{Ctx, Error, PlanChange, Result, Value};
 use serde_json::Value as Json;
 
 use super::DEFAULT_NAMESPACE;
 use crate::client::{ApiError, Client, FieldConflict, Kind, Object};
 use crate::connection::{Connection, Connections, connection_attr};
+
+/// Each element of a list of object names (pools, peers) is a lowercase
+/// DNS subdomain (RFC 1123), as Kubernetes requires of object names: a name
+/// that could never match is refused at validate.
+pub(crate) fn object_names() -> impl Validator {
+    const SUBDOMAIN: &str = "a lowercase DNS subdomain (RFC 1123): `a-z`, `0-9`, `-` and `.`, at most 253 characters, e.g. `lab-pool`";
+    validators::from_fn(format!("Each must be {SUBDOMAIN}."), |v| {
+        for (i, e) in v.elements().unwrap_or(&[]).iter().enumerate() {
+            let Some(n) = e.as_str() else { continue };
+            let ok = n.len() <= 253
+                && !n.is_empty()
+                && n.split('.').all(|l| {
+                    !l.is_empty()
+                        && !l.starts_with('-')
+                        && !l.ends_with('-')
+                        && l.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                });
+            if !ok {
+                return Err(format!("element {i}: {n:?} is not {SUBDOMAIN}"));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Each element is a Linux network interface name: 1 to 15 bytes, no
+/// whitespace, `/` or `:`, not `.` or `..` (linux `net/core/dev.c`,
+/// `dev_valid_name`, and `IFNAMSIZ` = 16 with the NUL).
+pub(crate) fn interface_names() -> impl Validator {
+    const IFNAME: &str =
+        "an interface name: 1 to 15 characters, no spaces, `/` or `:`, not `.` or `..`";
+    validators::from_fn(format!("Each must be {IFNAME}."), |v| {
+        for (i, e) in v.elements().unwrap_or(&[]).iter().enumerate() {
+            let Some(n) = e.as_str() else { continue };
+            let ok = !n.is_empty()
+                && n.len() <= 15
+                && n != "."
+                && n != ".."
+                && !n.chars().any(|c| c.is_whitespace() || c == '/' || c == ':');
+            if !ok {
+                return Err(format!("element {i}: {n:?} is not {IFNAME}"));
+            }
+        }
+        Ok(())
+    })
+}
 
 /// `id`, `name`, `namespace`, `force_conflicts` and the resource's own
 /// `kubernetes` block, shared by every kind.
@@ -384,6 +431,33 @@ mod tests {
     use super::*;
     use labforge_framework::{Diagnostics, StopSignal};
     use std::collections::BTreeMap;
+
+    fn list_error(v: &dyn Validator, items: &[&str]) -> Option<String> {
+        let value = Value::list(items.iter().map(|s| Value::string(*s)));
+        let mut d = Diagnostics::new();
+        v.validate(
+            &labforge_framework::AttributePath::attr("x"),
+            &value,
+            &mut d,
+        );
+        d.iter().next().map(|e| e.detail.clone())
+    }
+
+    #[test]
+    fn object_and_interface_names() {
+        assert!(list_error(&object_names(), &["lab-pool", "a.b-c", "p1"]).is_none());
+        for bad in ["Bad_Pool", "", "-x", "x-", "a..b", "UPPER"] {
+            let e = list_error(&object_names(), &["ok", bad]).unwrap();
+            assert!(e.starts_with("x: element 1: "), "{e}");
+            assert!(e.contains("lowercase DNS subdomain"), "{e}");
+        }
+        assert!(list_error(&object_names(), &[&"a".repeat(254)]).is_some());
+        assert!(list_error(&interface_names(), &["eth0", "enp1s0.100", "br-lan"]).is_none());
+        for bad in ["", "eth 0", "a/b", "eth0:1", ".", "..", "sixteen-chars-xx"] {
+            let e = list_error(&interface_names(), &[bad]).unwrap();
+            assert!(e.contains("interface name"), "{e}");
+        }
+    }
 
     fn ctx(stored: Option<&Connection>) -> Ctx<Connections> {
         let mut private = BTreeMap::new();

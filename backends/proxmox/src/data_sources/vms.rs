@@ -27,21 +27,19 @@ pub struct VmsModel {
     pub vms: Option<Vec<VmInfo>>,
 }
 
-/// `pattern` matches `s` (unanchored), using the framework's regex validator.
+/// `pattern` matches `s` (unanchored), using the framework's regex
+/// validators. An invalid pattern is refused at validate
+/// ([`validators::regex`]); one only known at apply is refused here, never
+/// taken as "matches everything".
 fn regex_matches(pattern: &str, s: &str) -> Result<bool> {
-    let v = validators::matches(pattern, "x");
+    let path = AttributePath::attr("name_regex");
     let mut d = Diagnostics::new();
-    v.validate(
-        &AttributePath::attr("name_regex"),
-        &Value::string(s),
-        &mut d,
-    );
-    if d.iter().any(|x| x.detail.contains("pattern is invalid")) {
-        return Err(Error::msg(format!(
-            "name_regex: {pattern:?} is not a valid regular expression"
-        ))
-        .at(AttributePath::attr("name_regex")));
+    validators::regex().validate(&path, &Value::string(pattern), &mut d);
+    if let Some(bad) = d.iter().next() {
+        return Err(Error::msg(bad.detail.clone()).at(path));
     }
+    let v = validators::matches(pattern, "x");
+    v.validate(&path, &Value::string(s), &mut d);
     Ok(d.is_empty())
 }
 
@@ -71,7 +69,8 @@ impl DataSource for Vms {
             "name_regex",
             Attribute::string()
                 .optional()
-                .describe("Only VMs whose name matches this regular expression."),
+                .describe("Only VMs whose name matches this regular expression.")
+                .validator(validators::regex()),
         )
         .attribute(
             "template",
@@ -108,6 +107,11 @@ impl DataSource for Vms {
     }
 
     async fn read(&self, ctx: &Ctx<Client>, mut config: VmsModel) -> Result<VmsModel> {
+        if let Some(re) = &config.name_regex {
+            // A pattern only known now (unknown at validate): refused before
+            // any request.
+            regex_matches(re, "")?;
+        }
         let c = ctx.client();
         let list = c
             .cluster_vms()
@@ -140,5 +144,21 @@ impl DataSource for Vms {
         out.sort_by_key(|v| v.vm_id);
         config.vms = Some(out);
         Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod regex_tests {
+    use super::regex_matches;
+
+    #[test]
+    fn name_regex_is_unanchored_and_an_invalid_one_is_an_error() {
+        assert!(regex_matches("^talos-", "talos-cp1").unwrap());
+        assert!(regex_matches("cp", "talos-cp1").unwrap());
+        assert!(!regex_matches("^w", "talos-cp1").unwrap());
+        let err = regex_matches("(unclosed", "anything")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not a regular expression"), "{err}");
     }
 }

@@ -129,7 +129,7 @@ impl Resource for DownloadFile {
                 .describe("Volume ID, `storage:content_type/file_name`.")
                 .plan_modifier(modifiers::use_state_for_unknown()),
         )
-        .attribute("node", rr(Attribute::string().required().describe("Node that downloads the file.")))
+        .attribute("node", rr(Attribute::string().required().describe("Node that downloads the file.").validator(crate::node_name())))
         .attribute("storage", rr(Attribute::string().required().describe("Storage to put it in, e.g. `local`.")))
         .attribute(
             "content_type",

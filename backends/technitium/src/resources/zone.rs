@@ -266,6 +266,7 @@ impl Resource for Zone {
                      read zone options (Zones: Modify); a View-only token keeps the value in \
                      state.",
                 )
+                .validator(name_server_addresses())
                 .plan_modifier(modifiers::requires_replace()),
         )
         .attribute(
@@ -430,9 +431,56 @@ impl Resource for Zone {
     }
 }
 
+/// Each element of `primary_name_server_addresses` is one name server. The
+/// list is sent comma-joined (`primaryNameServerAddresses`, Technitium's
+/// `DnsWebService` zones/create), so an element holding a comma would
+/// silently become two servers and an empty one an empty entry the server
+/// refuses at apply: both are refused at validate.
+fn name_server_addresses() -> impl labforge_framework::schema::Validator {
+    validators::from_fn(
+        "Each element is one name server (an IP address or host name, optionally with `:port`), \
+         without commas or surrounding spaces.",
+        |v| {
+            for (i, e) in v.elements().unwrap_or(&[]).iter().enumerate() {
+                let Some(s) = e.as_str() else { continue };
+                if s.trim().is_empty() || s.contains(',') || s.trim() != s {
+                    return Err(format!(
+                        "element {i}: {s:?} is not one name server: give an IP address or host \
+                         name (optionally with `:port`) per element, without commas or \
+                         surrounding spaces"
+                    ));
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+
+    #[test]
+    fn name_server_addresses_are_one_per_element() {
+        use labforge_framework::schema::Validator as _;
+        let check = |items: &[&str]| {
+            let mut d = Diagnostics::new();
+            name_server_addresses().validate(
+                &AttributePath::attr("primary_name_server_addresses"),
+                &Value::list(items.iter().map(|s| Value::string(*s))),
+                &mut d,
+            );
+            d.iter().next().map(|e| e.detail.clone())
+        };
+        assert!(check(&["10.0.0.1", "ns1.example.net", "[fd00::1]:53"]).is_none());
+        for bad in ["10.0.0.1,10.0.0.2", "", " 10.0.0.1"] {
+            let e = check(&["10.0.0.9", bad]).unwrap();
+            assert!(
+                e.starts_with("primary_name_server_addresses: element 1: "),
+                "{e}"
+            );
+        }
+    }
     use super::*;
 
     fn model(t: &str) -> ZoneModel {

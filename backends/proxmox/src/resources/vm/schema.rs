@@ -24,7 +24,10 @@ fn tag_validator() -> impl Validator {
                         .all(|c| c.is_ascii_alphanumeric() || "_-+.".contains(c))
                     && !s.starts_with(['-', '+', '.']);
                 if !ok {
-                    return Err(format!("{s:?} is not a valid Proxmox VE tag"));
+                    return Err(format!(
+                        "{s:?} is not a valid Proxmox VE tag: letters, digits, `_`, `-`, `+` \
+                         and `.`, not starting with `-`, `+` or `.`"
+                    ));
                 }
             }
             Ok(())
@@ -50,7 +53,8 @@ pub fn vm_schema() -> Schema {
             "node",
             Attribute::string()
                 .optional()
-                .describe("Node of the source. Default: `node`. Checked against the cluster's nodes at plan time."),
+                .describe("Node of the source. Default: `node`. Checked against the cluster's nodes at plan time.")
+                .validator(crate::node_name()),
         )
         .attribute(
             "full",
@@ -79,6 +83,7 @@ pub fn vm_schema() -> Schema {
         Attribute::string()
             .required()
             .describe("Node to create the VM on, checked against the cluster's nodes at plan time. Changing it replaces the VM.")
+            .validator(crate::node_name())
             .plan_modifier(modifiers::requires_replace()),
     )
     .attribute(
