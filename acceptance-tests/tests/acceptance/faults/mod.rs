@@ -6,4 +6,6 @@
 //! the simulator's objects are compared with Terraform's state (engine:
 //! `support/faults.rs`). Figures: docs/reliability.md, "Faults".
 
+mod cloudflare;
+mod proxmox;
 mod technitium;

@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::rc::Rc;
 
 use crate::support::REQUIRED_PROVIDERS;
-use crate::support::faults::{Target, check, run_matrix};
+use crate::support::faults::{ADVICE, Target, check, run_matrix};
 
 const ZONE: &str = "faults.test";
 const TYPES: [&str; 3] = ["A", "TXT", "CNAME"];
@@ -127,7 +127,8 @@ fn technitium_fault_matrix() {
             .map_err(|e| anyhow!(e))?;
             Ok(())
         }),
-        advice: r"(?i)retry|try again|apply again|run .*(apply|plan)|check|re-?run|wait|import",
+        advice: ADVICE,
+        contention: None,
     };
     let fig = run_matrix(&target).unwrap();
     check(&fig).unwrap();

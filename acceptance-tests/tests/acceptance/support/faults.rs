@@ -27,6 +27,9 @@ use labforge_simulators::common::{Counters, Fault, Faults};
 use regex::Regex;
 use serde_json::Value;
 
+/// The "what to do" words most backends' errors carry.
+pub const ADVICE: &str = r"(?i)run `?terraform apply`? again|check|wait";
+
 /// One fault kind of the matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -104,6 +107,10 @@ pub struct Target {
     pub out_of_band: Box<dyn Fn() -> Result<()>>,
     /// "What to do" words every failed apply's error must contain.
     pub advice: &'static str,
+    /// Lock contention (Proxmox): starts holding the backend's lock on a
+    /// managed object for a while (released by itself) just before the
+    /// changed configuration is applied.
+    pub contention: Option<Box<dyn Fn()>>,
 }
 
 /// Figures of one backend's run.
@@ -184,7 +191,11 @@ fn settle(
     );
     if !out.success() {
         fig.failed += 1;
-        let text = out.combined();
+        // Only the diagnostics: the plan printed before them says nothing.
+        let all = out.combined();
+        let text = all.find("Error:").map_or(all.as_str(), |i| &all[i..]);
+        // Terraform wraps diagnostics at 78 columns.
+        let text = &text.split_whitespace().collect::<Vec<_>>().join(" ");
         if let Some(h) = happened {
             ensure!(
                 Regex::new(h)?.is_match(&text),
@@ -192,13 +203,13 @@ fn settle(
             );
         }
         ensure!(
-            Regex::new(t.advice)?.is_match(&text),
+            Regex::new(t.advice)?.is_match(text),
             "[{label}] the error does not say what to do (/{}/):\n{text}",
             t.advice
         );
         eprintln!(
             "[faults] {label}: apply failed as expected: {}",
-            first_error(&text)
+            first_error(text)
         );
     } else {
         eprintln!("[faults] {label}: apply absorbed the fault");
@@ -333,6 +344,20 @@ pub fn run_matrix(t: &Target) -> Result<Figures> {
     }
 
     out_of_band(&wd, t, &mut fig)?;
+    if let Some(contend) = &t.contention {
+        let label = format!("{} lock contention", t.name);
+        wd.write_config(&t.config)?;
+        let out = apply(&wd)?;
+        ensure!(out.success(), "[{label}] apply: {}", out.combined());
+        wd.write_config(&t.changed)?;
+        contend();
+        let out = apply(&wd)?;
+        fig.injected += 1;
+        fig.fired += 1;
+        settle(&wd, t, &out, Some(r"(?i)lock"), &label, &mut fig)?;
+        destroy_clean(&wd, t, &label)?;
+        wd.write_config(&t.config)?;
+    }
     sigint(&wd, t, &mut fig)?;
     eprintln!(
         "[faults] {}: {} faults injected ({} hit), {} applies failed with the fault, \

@@ -67,7 +67,27 @@ pub trait Part {
 }
 
 fn api(what: impl std::fmt::Display, e: ApiError) -> Error {
-    Error::msg(format!("{what}: {e}"))
+    Error::msg(format!("{what}: {e}{}", advice(&e)))
+}
+
+/// What to do after an error the server or the network caused (found by
+/// the acceptance fault matrix: these said what happened, not what next).
+fn advice(e: &ApiError) -> &'static str {
+    match e {
+        _ if e.is_no_answer() => {
+            ". Run terraform apply again: the provider reads the VM back first, so a VM \
+             this request did create is found and kept, not created twice"
+        }
+        ApiError::Api { status: 429, .. } => {
+            ". Proxmox VE (or a proxy in front of it) is limiting requests: wait a moment \
+             and run terraform apply again"
+        }
+        ApiError::Api { status, .. } if *status >= 500 => {
+            ". The server failed or is restarting: check that Proxmox VE (pveproxy, \
+             pvedaemon) is healthy, then run terraform apply again"
+        }
+        _ => "",
+    }
 }
 
 /// The VM as Proxmox VE shows it (config, status; the pool from the cluster
@@ -149,5 +169,30 @@ impl Resource for Vm {
 
     fn import_id_format(&self) -> Option<&'static str> {
         Some("`node/vm_id`, e.g. `pve/100`")
+    }
+}
+
+#[cfg(test)]
+mod advice_tests {
+    use super::{ApiError, api};
+
+    fn status(status: u16) -> ApiError {
+        ApiError::Api {
+            method: "POST".into(),
+            path: "/nodes/pve1/qemu".into(),
+            status,
+            message: "boom".into(),
+        }
+    }
+
+    #[test]
+    fn server_errors_say_what_to_do() {
+        let e = api("creating a VM on pve1", status(500)).to_string();
+        assert!(e.contains("HTTP 500"), "{e}");
+        assert!(e.contains("run terraform apply again"), "{e}");
+        let e = api("creating a VM on pve1", status(429)).to_string();
+        assert!(e.contains("limiting requests"), "{e}");
+        let e = api("creating a VM on pve1", status(400)).to_string();
+        assert!(!e.contains("apply again"), "{e}");
     }
 }

@@ -8,6 +8,16 @@ use super::model::{VmModel, flag};
 use super::{api, read_vm};
 use crate::client::Client;
 
+/// The error of an update whose VM was deleted after the plan: what
+/// happened and what to do (an update cannot drop the object from state).
+fn gone(vmid: i64, node: &str) -> String {
+    format!(
+        "VM {vmid} on {node} no longer exists: it was deleted outside Terraform after the \
+         plan was made. Run terraform apply again: its refresh removes the VM from the \
+         state and the plan creates it anew."
+    )
+}
+
 /// Bring VM `prior.vm_id` to `plan`.
 pub(super) async fn update(ctx: &Ctx<Client>, prior: VmModel, plan: VmModel) -> Result<VmModel> {
     let c = ctx.client();
@@ -20,7 +30,7 @@ pub(super) async fn update(ctx: &Ctx<Client>, prior: VmModel, plan: VmModel) -> 
         .vm_config(&node, vmid)
         .await
         .map_err(|e| api(format!("reading VM {vmid}"), e))?
-        .ok_or_else(|| Error::msg(format!("VM {vmid} on {node} no longer exists")))?;
+        .ok_or_else(|| Error::msg(gone(vmid, &node)))?;
     let was_template = flag(&cfg, "template");
     let st = c
         .vm_status(&node, vmid)
@@ -85,4 +95,16 @@ pub(super) async fn update(ctx: &Ctx<Client>, prior: VmModel, plan: VmModel) -> 
     read_vm(c, m)
         .await?
         .ok_or_else(|| Error::msg(format!("VM {vmid} vanished during the update")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gone;
+
+    #[test]
+    fn a_vm_deleted_after_the_plan_says_what_to_do() {
+        let m = gone(201, "pve1");
+        assert!(m.contains("VM 201 on pve1 no longer exists"), "{m}");
+        assert!(m.contains("Run terraform apply again"), "{m}");
+    }
 }
