@@ -21,6 +21,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod conform;
+mod depth;
 mod number;
 mod path;
 mod types;
