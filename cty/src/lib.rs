@@ -21,7 +21,6 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod conform;
-mod depth;
 mod number;
 mod path;
 mod types;

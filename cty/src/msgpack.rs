@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use crate::conform::{infer_type, kind_name, reject_extra_attributes};
-use crate::depth::check_dynamic_type;
+use crate::json::check_dynamic_type;
 use crate::path::Trail;
 use crate::value::dedupe_set;
 use crate::{Error, Number, ObjectType, Refinements, Result, Type, Value};
