@@ -198,7 +198,7 @@ fn settle(
         let text = &text.split_whitespace().collect::<Vec<_>>().join(" ");
         if let Some(h) = happened {
             ensure!(
-                Regex::new(h)?.is_match(&text),
+                Regex::new(h)?.is_match(text),
                 "[{label}] the error does not say what happened (/{h}/):\n{text}"
             );
         }
