@@ -87,6 +87,7 @@ fn cloudflare_fault_matrix() {
         in_state: |ty, a| {
             (ty == "homelab_cloudflare_dns_record").then(|| a["id"].as_str().map(str::to_string))?
         },
+        in_state_many: None,
         out_of_band: Box::new(move || -> Result<()> {
             let www = id_of(&s2, &format!("www.{SUFFIX}"))?;
             let alias = id_of(&s2, &format!("alias.{SUFFIX}"))?;

@@ -7,5 +7,7 @@
 //! `support/faults.rs`). Figures: docs/reliability.md, "Faults".
 
 mod cloudflare;
+mod pfsense;
 mod proxmox;
+mod routeros;
 mod technitium;

@@ -58,6 +58,7 @@ fn proxmox_fault_matrix() {
         in_state: |ty, a| {
             (ty == "homelab_proxmox_vm").then(|| a["vm_id"].as_u64().map(|v| format!("vm:{v}")))?
         },
+        in_state_many: None,
         out_of_band: Box::new(move || -> Result<()> {
             s2.modify_vm(200, &[("cores", "8")], &[])
                 .map_err(|e| anyhow!(e))?;

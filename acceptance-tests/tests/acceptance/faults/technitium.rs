@@ -107,6 +107,7 @@ fn technitium_fault_matrix() {
         is_write,
         on_backend: Box::new(move || on_backend(&s1)),
         in_state,
+        in_state_many: None,
         out_of_band: Box::new(move || -> Result<()> {
             let www = format!("www.{ZONE}");
             let alias = format!("alias.{ZONE}");

@@ -102,6 +102,9 @@ pub struct Target {
     /// Keys of the same objects from the state file's resources
     /// (`type`, `attributes`).
     pub in_state: fn(&str, &Value) -> Option<String>,
+    /// For resources that own several backend objects (rulesets): their
+    /// keys from the state's attributes.
+    pub in_state_many: Option<fn(&str, &Value) -> Vec<String>>,
     /// Changes one managed object and deletes another on the backend behind
     /// Terraform's back (between a plan and its apply).
     pub out_of_band: Box<dyn Fn() -> Result<()>>,
@@ -150,6 +153,9 @@ fn objects_in_state(wd: &Workdir, t: &Target) -> Result<BTreeSet<String>> {
         for i in r["instances"].as_array().into_iter().flatten() {
             if let Some(k) = (t.in_state)(ty, &i["attributes"]) {
                 keys.insert(k);
+            }
+            if let Some(many) = t.in_state_many {
+                keys.extend(many(ty, &i["attributes"]));
             }
         }
     }

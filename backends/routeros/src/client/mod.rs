@@ -63,6 +63,21 @@ impl Table {
     }
 }
 
+/// What to do after a failure the server or a gateway caused rather than
+/// the request: 429, 502-504, and a 500 without a CLI `detail` (a command
+/// failure carries the router's text, which says what is wrong). Found by
+/// the acceptance fault matrix: these errors said what, not what next.
+fn server_advice(status: u16, message: &str, detail: &str) -> &'static str {
+    let no_detail = detail.is_empty() || detail == message;
+    if status == 429 || matches!(status, 502..=504) || (status >= 500 && no_detail) {
+        ". The router (or a proxy in front of it) failed or is busy: check that it is \
+         reachable and healthy, then run terraform apply again (items are read back \
+         before anything is changed)"
+    } else {
+        ""
+    }
+}
+
 /// Why an API call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -108,7 +123,7 @@ pub enum ApiError {
     },
     /// Any other failure envelope `{"error", "message", "detail"}`, e.g. 400
     /// for a value the router rejects.
-    #[error("{path}: HTTP {status} {message}: {detail}")]
+    #[error("{path}: HTTP {status} {message}: {detail}{}", server_advice(*status, message, detail))]
     Api {
         /// The path called below `/rest`.
         path: String,
@@ -713,6 +728,24 @@ fn query(k: &str, v: &str) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_failures_say_what_to_do_command_failures_do_not() {
+        let e = classify(
+            "/ip/dns/static",
+            500,
+            r#"{"error":500,"message":"Internal Server Error"}"#,
+        );
+        assert!(e.to_string().contains("run terraform apply again"), "{e}");
+        let e = classify("/ip/dns/static", 503, "Service Unavailable");
+        assert!(e.to_string().contains("run terraform apply again"), "{e}");
+        let e = classify(
+            "/ip/dns/static",
+            500,
+            r#"{"error":500,"message":"Internal Server Error","detail":"failure: bad name"}"#,
+        );
+        assert!(!e.to_string().contains("apply again"), "{e}");
+    }
 
     #[test]
     fn errors_are_classified() {
