@@ -8,11 +8,12 @@ use labforge_framework::{Ctx, EphemeralResource, Opened, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
-use crate::resources::apply::{ClientConfig, DEFAULT_TIMEOUT, node_attrs};
 use crate::resources::kubeconfig::{
     KubernetesClientConfiguration, cert_expiry, client_configuration_out, fetch, renewal,
     renewal_attr,
 };
+use crate::resources::node::{ClientConfig, node_attrs};
+use crate::resources::timeouts::DEFAULT_TIMEOUT;
 
 /// The ephemeral resource.
 #[derive(Debug, Clone, Copy, Default)]

@@ -17,9 +17,8 @@ use labforge_framework::{AttributePath, Ctx, Error, PlanChange, Resource, Result
 use serde::{Deserialize, Serialize};
 use tonic::Code;
 
-use super::apply::{
-    ClientConfig, Timeouts, node_attrs, node_error, plan_endpoint, probe, target, timeouts_attr,
-};
+use super::node::{ClientConfig, node_attrs, node_error, plan_endpoint, probe, target};
+use super::timeouts::{Operation, Timeouts, timeouts_attr};
 use crate::client::{Client, ErrorKind, NodeState, TalosError, retry};
 
 const SUMMARY: &str = "Unable to bootstrap the cluster";
@@ -40,14 +39,7 @@ pub struct BootstrapModel {
     /// The admin client configuration (null only right after an import).
     pub client_configuration: Option<ClientConfig>,
     /// Operation timeouts.
-    pub timeouts: Option<BootstrapTimeouts>,
-}
-
-/// `timeouts` of the bootstrap: create only.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct BootstrapTimeouts {
-    /// For create.
-    pub create: Option<String>,
+    pub timeouts: Option<Timeouts>,
 }
 
 /// "The machine configuration has not been applied to <node>".
@@ -81,11 +73,7 @@ impl MachineBootstrap {
             .as_ref()
             .ok_or_else(|| needs_client_configuration(node))?
             .credentials()?;
-        let timeout = Timeouts::create(&m.timeouts.as_ref().map(|t| Timeouts {
-            create: t.create.clone(),
-            update: None,
-            delete: None,
-        }));
+        let timeout = Timeouts::of(&m.timeouts, Operation::Create);
         // Fail fast when nothing answers, and tell maintenance mode apart.
         if let NodeState::Maintenance = probe(client, SUMMARY, node, endpoint, &creds).await? {
             return Err(not_configured(SUMMARY, node));

@@ -15,11 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use tonic::Code;
 
-use super::apply::{
-    ClientConfig, Timeouts, duration_validator, node_attrs, node_error, parse_duration,
-    plan_endpoint, probe, target, timeouts_attr,
-};
 use super::bootstrap::not_configured;
+use super::node::{ClientConfig, node_attrs, node_error, plan_endpoint, probe, target};
+use super::timeouts::{Operation, Timeouts, duration_validator, parse_duration, timeouts_attr};
 use crate::client::{Client, NodeState, retry};
 use crate::secrets;
 
@@ -312,7 +310,7 @@ impl Resource for ClusterKubeconfig {
     }
 
     async fn create(&self, ctx: &Ctx<Client>, plan: KubeconfigModel) -> Result<KubeconfigModel> {
-        let timeout = Timeouts::create(&plan.timeouts);
+        let timeout = Timeouts::of(&plan.timeouts, Operation::Create);
         self.write(ctx, plan, timeout).await
     }
 
@@ -351,7 +349,7 @@ impl Resource for ClusterKubeconfig {
             plan.id = Some(plan.node.clone());
             return Ok(plan);
         }
-        let timeout = Timeouts::update(&plan.timeouts);
+        let timeout = Timeouts::of(&plan.timeouts, Operation::Update);
         self.write(ctx, plan, timeout).await
     }
 

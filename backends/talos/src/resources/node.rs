@@ -1,0 +1,263 @@
+//! What the node-facing resources share (machine configuration apply,
+//! bootstrap, kubeconfig, and the ephemeral kubeconfig): the admin
+//! [`ClientConfig`], the `node`/`endpoint`/`client_configuration`
+//! attributes, where to connect ([`target`]), the fail-fast [`probe`], how a
+//! [`TalosError`] becomes a diagnostic, and [`version_of`].
+
+use std::time::Duration;
+
+use labforge_framework::schema::{Attribute, Nesting, Schema, modifiers, validators};
+use labforge_framework::{AttributePath, Ctx, Error, PlanChange, Result, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::client::{Client, Credentials, ErrorKind, NodeState, TalosError, Target};
+
+/// `client_configuration`: the admin client certificate, as
+/// `homelab_talos_machine_secrets` gives it (each value base64 of PEM; raw
+/// PEM is accepted too). No `Debug`: it holds a private key.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ClientConfig {
+    /// The Talos API CA certificate (`os` CA).
+    pub ca_certificate: String,
+    /// The client certificate (role `os:admin`).
+    pub client_certificate: String,
+    /// The client certificate's private key.
+    pub client_key: String,
+}
+
+impl ClientConfig {
+    /// The credentials the client uses; an error points at `client_configuration`.
+    pub(crate) fn credentials(&self) -> Result<Credentials> {
+        Credentials::from_client_configuration_b64(
+            &self.ca_certificate,
+            &self.client_certificate,
+            &self.client_key,
+        )
+        .map_err(|e| {
+            Error::new(
+                "Invalid client configuration",
+                format!(
+                    "client_configuration: {e}. Use the client_configuration of \
+                     homelab_talos_machine_secrets (base64 of PEM, or PEM)."
+                ),
+            )
+            .at(AttributePath::attr("client_configuration"))
+        })
+    }
+}
+
+/// `node`, `endpoint` and `client_configuration`, shared by the node-facing types.
+pub(crate) fn node_attrs(schema: Schema, node_replaces: bool) -> Schema {
+    let mut node = Attribute::string()
+        .required()
+        .describe(
+            "The node's address (IP or name, optionally `:port`; port 50000 by default): \
+             the node the operation is for.",
+        )
+        .validator(validators::length_between(1, 253));
+    if node_replaces {
+        node = node.plan_modifier(modifiers::requires_replace());
+    }
+    schema
+        .attribute("node", node)
+        .attribute(
+            "endpoint",
+            Attribute::string()
+                .optional()
+                .computed()
+                .describe(
+                    "The Talos API endpoint to connect to (default: `node`). When it differs \
+                     from `node`, the endpoint's apid proxies to the node (gRPC metadata `node`).",
+                )
+                .validator(validators::length_between(1, 253)),
+        )
+        .attribute("client_configuration", client_configuration_attr())
+}
+
+/// The `client_configuration` attribute.
+pub(crate) fn client_configuration_attr() -> Attribute {
+    Attribute::nested(
+        Nesting::Single,
+        [
+            (
+                "ca_certificate",
+                Attribute::string()
+                    .required()
+                    .describe("The Talos API CA certificate (base64 of PEM)."),
+            ),
+            (
+                "client_certificate",
+                Attribute::string()
+                    .required()
+                    .describe("The admin client certificate (base64 of PEM)."),
+            ),
+            (
+                "client_key",
+                Attribute::string()
+                    .required()
+                    .sensitive()
+                    .describe("The admin client key (base64 of PEM)."),
+            ),
+        ],
+    )
+    .required()
+    .sensitive()
+    .describe(
+        "The admin client configuration, e.g. \
+         `homelab_talos_machine_secrets.this.client_configuration`.",
+    )
+}
+
+/// Plan `endpoint` as `node` when it is not configured.
+pub(crate) fn plan_endpoint(plan: &mut PlanChange<'_>) {
+    if plan.config_attr("endpoint").is_null() {
+        let node = plan.planned_attr("node").clone();
+        plan.set("endpoint", node);
+    }
+}
+
+/// Where to connect for `node` through `endpoint`.
+pub(crate) fn target(node: &str, endpoint: Option<&str>) -> Target {
+    let endpoint = endpoint.filter(|e| !e.is_empty()).unwrap_or(node);
+    Target {
+        endpoint: endpoint.to_string(),
+        node: (endpoint != node).then(|| node.to_string()),
+    }
+}
+
+/// The attribute naming where the provider connects: `endpoint` when it is
+/// set apart from `node`, else `node`.
+pub(crate) fn endpoint_attr(node: &str, endpoint: Option<&str>) -> AttributePath {
+    match endpoint {
+        Some(e) if !e.is_empty() && e != node => AttributePath::attr("endpoint"),
+        _ => AttributePath::attr("node"),
+    }
+}
+
+/// A failed probe of the node, as a diagnostic: where the provider
+/// connected when nothing answered, `client_configuration` when TLS failed.
+pub(crate) fn unreachable(
+    summary: &str,
+    node: &str,
+    endpoint: Option<&str>,
+    e: &TalosError,
+) -> Error {
+    let t = target(node, endpoint);
+    match e.kind() {
+        ErrorKind::Tls | ErrorKind::CertificateRejected => Error::new(
+            summary,
+            format!(
+                "{node} (at {}): {e}. Is client_configuration the admin certificate of this \
+                 cluster's secrets (homelab_talos_machine_secrets)?",
+                t.endpoint
+            ),
+        )
+        .at(AttributePath::attr("client_configuration")),
+        ErrorKind::InvalidInput => {
+            Error::new(summary, e.to_string()).at(endpoint_attr(node, endpoint))
+        }
+        ErrorKind::Status => node_error(summary, node, e),
+        _ => {
+            let at = endpoint_attr(node, endpoint);
+            Error::new(
+                summary,
+                format!(
+                    "The Talos API at {} did not answer: {e}. Check `{}` (the node's address, \
+                     port 50000 by default) and that the node is up.",
+                    t.endpoint,
+                    at_name(&at),
+                ),
+            )
+            .at(at)
+        }
+    }
+}
+
+fn at_name(p: &AttributePath) -> String {
+    p.to_string()
+}
+
+/// A refusal of the node, as a diagnostic naming the node.
+pub(crate) fn node_error(summary: &str, node: &str, e: &TalosError) -> Error {
+    Error::new(summary, format!("{node}: {e}"))
+}
+
+/// Sleep between polls, cancelled when Terraform stops.
+pub(crate) async fn pause<C>(ctx: &Ctx<C>, d: Duration) -> Result<()> {
+    ctx.until_stopped(async {
+        tokio::time::sleep(d).await;
+        Ok(())
+    })
+    .await
+}
+
+/// The node's state, fail-fast: one probe (the client's connect timeout).
+pub(crate) async fn probe(
+    client: &Client,
+    summary: &str,
+    node: &str,
+    endpoint: Option<&str>,
+    creds: &Credentials,
+) -> Result<NodeState> {
+    client
+        .node_state(&target(node, endpoint), Some(creds))
+        .await
+        .map_err(|e| unreachable(summary, node, endpoint, &e))
+}
+
+/// `major.minor` of a Talos tag (`v1.14.0-rc.1` -> (1, 14)).
+pub(crate) fn version_of(tag: &str) -> Option<(u32, u32)> {
+    let t = tag.trim().trim_start_matches('v');
+    let mut parts = t.split(['.', '-']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// A `client_configuration` value, when wholly known.
+pub(crate) fn client_config_of(v: &Value) -> Option<ClientConfig> {
+    let get = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    Some(ClientConfig {
+        ca_certificate: get("ca_certificate")?,
+        client_certificate: get("client_certificate")?,
+        client_key: get("client_key")?,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_and_versions() {
+        let t = target("10.0.0.5", None);
+        assert_eq!(t.endpoint, "10.0.0.5");
+        assert!(t.node.is_none());
+        let t = target("10.0.0.5", Some("10.0.0.2"));
+        assert_eq!(t.endpoint, "10.0.0.2");
+        assert_eq!(t.node.as_deref(), Some("10.0.0.5"));
+        assert_eq!(target("a", Some("a")).node, None);
+        assert_eq!(
+            endpoint_attr("a", Some("b")),
+            AttributePath::attr("endpoint")
+        );
+        assert_eq!(endpoint_attr("a", None), AttributePath::attr("node"));
+        assert_eq!(version_of("v1.14.0-rc.1"), Some((1, 14)));
+        assert_eq!(version_of("v1.13.9"), Some((1, 13)));
+        assert_eq!(version_of("garbage"), None);
+    }
+
+    #[test]
+    fn client_configuration_from_a_value() {
+        let v = Value::object([
+            ("ca_certificate", Value::string("a")),
+            ("client_certificate", Value::string("b")),
+            ("client_key", Value::string("c")),
+        ]);
+        let cc = client_config_of(&v).unwrap();
+        assert_eq!(cc.client_key, "c");
+        let v = Value::object([("ca_certificate", Value::unknown())]);
+        assert!(client_config_of(&v).is_none());
+    }
+}
