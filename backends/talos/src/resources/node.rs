@@ -1,8 +1,8 @@
 //! What the node-facing resources share (machine configuration apply,
 //! bootstrap, kubeconfig, and the ephemeral kubeconfig): the admin
 //! [`ClientConfig`], the `node`/`endpoint`/`client_configuration`
-//! attributes, where to connect ([`target`]), the fail-fast [`probe`], how a
-//! [`TalosError`] becomes a diagnostic, and [`version_of`].
+//! attributes, where to connect (`target`), the fail-fast `probe`, how a
+//! [`TalosError`] becomes a diagnostic, and `version_of`.
 
 use std::time::Duration;
 
