@@ -83,6 +83,19 @@ pub struct Settings {
     pub insecure: bool,
 }
 
+/// What to do after a failure of the server rather than of the request
+/// (429, 5xx): found by the acceptance fault matrix, these errors said what
+/// happened, not what next. A 4xx names the field at fault instead.
+fn server_advice(status: u16) -> &'static str {
+    if status == 429 || status >= 500 {
+        ". pfSense (or the REST API package, or a proxy in front of it) failed or is busy: \
+         check that it is healthy, then run terraform apply again (objects are read back \
+         before anything is changed)"
+    } else {
+        ""
+    }
+}
+
 /// Why an API call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -142,7 +155,10 @@ pub enum ApiError {
         /// The envelope's `message`.
         message: String,
     },
-    #[error("{method} {path}: pfSense refused the request: HTTP {status} {response_id}: {message}")]
+    #[error(
+        "{method} {path}: pfSense refused the request: HTTP {status} {response_id}: {message}{}",
+        server_advice(*status)
+    )]
     /// Any other unsuccessful answer, typically a 400 validation error
     /// (a bad field value, a position past the end).
     Refused {
@@ -158,7 +174,9 @@ pub enum ApiError {
         message: String,
     },
     #[error(
-        "{method} {path}: the answer was lost ({message}); the change may or may not have been made"
+        "{method} {path}: the answer was lost ({message}); the change may or may not have been made. \
+         Check that pfSense is reachable, then run terraform apply again (it reads the \
+         objects back first, so a change that was made is not made twice)"
     )]
     /// A write was sent but its answer was lost (transport failure, an
     /// unreadable body, or a 502/504 from a gateway): it may have been made.
@@ -823,6 +841,38 @@ impl Client {
                 .map_err(|e| e.to_string())
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod advice_tests {
+    use super::ApiError;
+
+    fn refused(status: u16) -> String {
+        ApiError::Refused {
+            method: "POST".into(),
+            path: "/api/v2/firewall/alias".into(),
+            status,
+            response_id: "X".into(),
+            message: "m".into(),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn server_failures_say_what_to_do_validation_errors_do_not() {
+        assert!(refused(500).contains("run terraform apply again"));
+        assert!(refused(429).contains("run terraform apply again"));
+        assert!(!refused(400).contains("apply again"));
+        let lost = ApiError::Lost {
+            method: "POST".into(),
+            path: "/api/v2/firewall/alias".into(),
+            message: "connection closed".into(),
+        };
+        assert!(
+            lost.to_string().contains("run terraform apply again"),
+            "{lost}"
+        );
     }
 }
 

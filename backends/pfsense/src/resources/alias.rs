@@ -377,10 +377,7 @@ impl Resource for FirewallAlias {
         let Some(current) = aliases.iter().find(|a| a.spec.name == prior.name) else {
             return Err(fail(
                 "update",
-                format!(
-                    "alias {:?} is gone (deleted outside Terraform?)",
-                    prior.name
-                ),
+                super::common::gone(&format!("alias {:?}", prior.name)),
             ));
         };
         let now = if current.spec == spec {

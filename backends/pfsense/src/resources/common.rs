@@ -450,6 +450,16 @@ pub async fn check_names(
 }
 
 /// An API error as a diagnostic detail.
+/// The error of an update whose object was deleted after the plan: what
+/// happened and what to do (an update cannot drop the object from state).
+pub fn gone(what: &str) -> String {
+    format!(
+        "{what} is gone: it was deleted outside Terraform after the plan was made. Run \
+         terraform apply again: its refresh removes it from the state and the plan creates \
+         it anew"
+    )
+}
+
 pub fn api(what: impl std::fmt::Display, e: ApiError) -> Error {
     Error::msg(format!("{what}: {e}"))
 }
@@ -472,4 +482,14 @@ pub fn apply_failed(msg: &str) -> String {
          They are not live yet; the state records that (applied = false), and the next \
          `terraform apply` applies again."
     )
+}
+
+#[cfg(test)]
+mod gone_tests {
+    #[test]
+    fn a_deleted_object_says_what_to_do() {
+        let m = super::gone("alias \"x\"");
+        assert!(m.starts_with("alias \"x\" is gone"), "{m}");
+        assert!(m.contains("Run terraform apply again"), "{m}");
+    }
 }

@@ -351,7 +351,7 @@ impl Resource for FirewallRule {
         else {
             return Err(fail(
                 "update",
-                format!("the rule with tracker {tracker} is gone (deleted outside Terraform?)"),
+                super::common::gone(&format!("the rule with tracker {tracker}")),
             ));
         };
         let r = if current.spec.normalized() == spec.normalized() {
