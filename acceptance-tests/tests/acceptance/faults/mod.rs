@@ -7,6 +7,7 @@
 //! `support/faults.rs`). Figures: docs/reliability.md, "Faults".
 
 mod cloudflare;
+mod kubernetes;
 mod pfsense;
 mod proxmox;
 mod routeros;
