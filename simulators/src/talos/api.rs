@@ -5,16 +5,20 @@
 //! `internal/app/resources/access.go`, `pkg/grpc/middleware/authz/
 //! authorizer.go`; tags v1.13.9 and v1.14.0-rc.1). Error texts are quoted
 //! from those files.
+//!
+//! `Reset` is in `reset.rs`, how an apply's mode resolves per version in
+//! `modes.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
 use tokio::sync::Notify;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 use super::config::{self, MachineType};
 use super::kubeconfig::{self, KubeTarget};
+use super::modes::{DEFAULT_TRY_TIMEOUT, Effect, maintenance_mode_allowed, resolve_mode};
 use super::proto::common::{Data, Metadata};
 use super::proto::cosi::resource as cosi;
 use super::proto::machine::{
@@ -98,31 +102,6 @@ const TALOS_NAMESPACES: &[&str] = &[
     "secrets",
     "controlplane",
 ];
-const DEFAULT_TRY_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Go's `time.Duration.String()` for whole milliseconds.
-fn go_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms == 0 {
-        return "0s".into();
-    }
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let (h, m) = (ms / 3_600_000, (ms / 60_000) % 60);
-    let s = (ms % 60_000) as f64 / 1000.0;
-    let secs = if s.fract() == 0.0 {
-        format!("{}s", s as u64)
-    } else {
-        format!("{s}s")
-    };
-    match (h, m) {
-        (0, 0) => secs,
-        (0, m) => format!("{m}m{secs}"),
-        (h, m) => format!("{h}h{m}m{secs}"),
-    }
-}
-
 impl Api {
     fn level(&self) -> Option<Level> {
         match &self.peer {
@@ -146,7 +125,7 @@ impl Api {
         self.level()
     }
 
-    fn require(&self, node: &str, need: Level) -> Result<(), Status> {
+    pub(super) fn require(&self, node: &str, need: Level) -> Result<(), Status> {
         match self.level_on(node) {
             Some(l) if l >= need => Ok(()),
             _ => Err(not_authorized()),
@@ -156,7 +135,7 @@ impl Api {
     /// The node a request is for: the receiving one, or the one named in
     /// the `node` metadata (apid proxies to it; answers then carry its
     /// hostname).
-    fn target<T>(&self, req: &Request<T>) -> Result<(String, Option<Metadata>), Status> {
+    pub(super) fn target<T>(&self, req: &Request<T>) -> Result<(String, Option<Metadata>), Status> {
         let Some(v) = req.metadata().get("node").and_then(|v| v.to_str().ok()) else {
             return Ok((self.node.clone(), None));
         };
@@ -198,7 +177,7 @@ impl Api {
             .nodes
             .get(node)
             .ok_or_else(|| Status::unavailable("node not found"))?;
-        let ty = config::machine_type(&docs_of(n.running.as_ref()));
+        let ty = config::machine_type(&config::docs_of(n.running.as_ref()));
         let (Some(ty), "machine-type") = (ty, id) else {
             return Err(Status::not_found(format!(
                 "resource {MACHINE_TYPE_TYPE}(config/{id}@undefined) doesn't exist"
@@ -233,7 +212,7 @@ impl Api {
 
     /// Counts the call, lets time pass, takes an injected failure, and
     /// refuses a node that is down (proxied to while rebooting).
-    fn enter(&self, node: &str, rpc: &str, path: &str) -> Result<(), Status> {
+    pub(super) fn enter(&self, node: &str, rpc: &str, path: &str) -> Result<(), Status> {
         let mut c = lock(&self.shared);
         c.counters.hit("GRPC", path);
         c.tick(node);
@@ -256,39 +235,6 @@ fn node_mut<'a>(c: &'a mut Cluster, name: &str) -> Result<&'a mut Node, Status> 
     c.nodes
         .get_mut(name)
         .ok_or_else(|| Status::unavailable("node not found"))
-}
-
-fn docs_of(text: Option<&String>) -> Vec<config::Document> {
-    text.and_then(|t| config::parse_documents(t).ok())
-        .unwrap_or_default()
-}
-
-/// The modes an apply in maintenance mode takes (siderolabs/talos
-/// `internal/app/maintenance/server.go` `ApplyConfiguration`): TRY, REBOOT
-/// and AUTO install the configuration; the others are refused, in the
-/// vendor's words (`--mode=` with the enum name lower-cased, `_` as `-`).
-fn maintenance_mode_allowed(mode: Mode) -> Result<(), Status> {
-    match mode {
-        Mode::Try | Mode::Reboot | Mode::Auto => Ok(()),
-        Mode::NoReboot | Mode::Staged => Err(Status::unimplemented(format!(
-            "apply configuration --mode='{}' is not supported in maintenance mode",
-            mode.as_str_name().to_lowercase().replace('_', "-")
-        ))),
-    }
-}
-
-/// What an accepted apply does.
-enum Effect {
-    /// Maintenance: write the config, install, reboot.
-    Install,
-    /// Running and persistent config now.
-    Live,
-    /// Persistent now, running at the next boot, reboot now.
-    Reboot,
-    /// Persistent only.
-    Staged,
-    /// Running only, reverted after the timeout.
-    Try(Duration),
 }
 
 /// Decodes and validates as Talos's loader does: InvalidArgument on failure.
@@ -498,7 +444,7 @@ impl MachineService for Api {
                 "bootstrap is not available yet",
             ));
         }
-        match config::machine_type(&docs_of(n.running.as_ref())) {
+        match config::machine_type(&config::docs_of(n.running.as_ref())) {
             None => {
                 return Err(Status::unimplemented(
                     "machine type is not set, cannot use bootstrap API",
@@ -528,7 +474,7 @@ impl MachineService for Api {
                     m.configured
                         && m.down_until.is_none()
                         && cluster_of(m.running.as_ref()).as_ref() == Some(&id)
-                        && config::machine_type(&docs_of(m.running.as_ref()))
+                        && config::machine_type(&config::docs_of(m.running.as_ref()))
                             == Some(MachineType::ControlPlane)
                 })
                 .map(|m| m.name.clone())
@@ -550,7 +496,7 @@ impl MachineService for Api {
                 .nodes
                 .get(&node)
                 .ok_or_else(|| Status::unavailable("node not found"))?;
-            let docs = docs_of(n.running.as_ref());
+            let docs = config::docs_of(n.running.as_ref());
             match config::machine_type(&docs) {
                 None => {
                     return Err(Status::unimplemented(
@@ -620,32 +566,7 @@ impl MachineService for Api {
         &self,
         req: Request<pb::ResetRequest>,
     ) -> Result<Response<pb::ResetResponse>, Status> {
-        let (node, md) = self.target(&req)?;
-        self.enter(&node, "Reset", "/machine.MachineService/Reset")?;
-        // No rule for Reset in machined.go: os:admin (maintenance callers
-        // are os:reader, so a node without a config cannot be reset).
-        self.require(&node, Level::Admin)?;
-        let r = req.into_inner();
-        let plan = reset_plan(&r)?;
-        let actor_id = {
-            let mut c = lock(&self.shared);
-            c.resets += 1;
-            format!("00000000-0000-4000-8000-{:012x}", c.resets)
-        };
-        // The sequence runs after the answer (v1alpha1_server.go Reset:
-        // `go func() { s.Controller.Run(resetCtx, runtime.SequenceReset, &opts) }`).
-        let (shared, name) = (self.shared.clone(), node.clone());
-        let delay = lock(&self.shared).reboot_delay;
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            run_reset(&mut lock(&shared), &name, &plan);
-        });
-        Ok(Response::new(pb::ResetResponse {
-            messages: vec![pb::Reset {
-                metadata: md,
-                actor_id,
-            }],
-        }))
+        self.handle_reset(req).await
     }
 
     async fn service_list(
@@ -672,7 +593,7 @@ impl MachineService for Api {
             }),
         };
         let mut services = vec![healthy("apid", "Running"), healthy("machined", "Running")];
-        let docs = docs_of(n.running.as_ref());
+        let docs = config::docs_of(n.running.as_ref());
         if config::machine_type(&docs) == Some(MachineType::ControlPlane) {
             // Talos's service states (`events.State`): etcd waits in
             // Preparing until the cluster is bootstrapped; once running, its
@@ -746,208 +667,6 @@ impl MachineService for Api {
                     .then_some(pb::FeaturesInfo { rbac: true }),
             }],
         }))
-    }
-}
-
-/// The system volumes a simulated node has (`VolumeStatus` IDs).
-const VOLUMES: &[&str] = &["EFI", "BOOT", "META", "STATE", "EPHEMERAL"];
-
-/// What a validated reset does.
-#[derive(Debug, Clone)]
-struct ResetPlan {
-    graceful: bool,
-    reboot: bool,
-    /// `STATE` wiped (or the whole system disk): the configuration goes.
-    wipe_state: bool,
-    /// `EPHEMERAL` wiped (or the whole system disk): etcd data goes.
-    wipe_ephemeral: bool,
-}
-
-/// Checks a ResetRequest as Talos's handler does, in its order
-/// (v1alpha1_server.go `Reset`; its errors are plain Go errors: gRPC Unknown).
-fn reset_plan(r: &pb::ResetRequest) -> Result<ResetPlan, Status> {
-    use pb::reset_request::WipeMode;
-    let mode = WipeMode::try_from(r.mode).unwrap_or(WipeMode::All);
-    if !r.user_disks_to_wipe.is_empty() {
-        if mode == WipeMode::SystemDisk {
-            return Err(Status::unknown(
-                "reset failed: invalid input, wipe mode SYSTEM_DISK doesn't support UserDisksToWipe parameter",
-            ));
-        }
-        // The simulated machine has its system disk only.
-        return Err(Status::unknown(format!(
-            "reset user disk failed: device {} wasn't found",
-            r.user_disks_to_wipe[0]
-        )));
-    }
-    let mut wipe_state = false;
-    let mut wipe_ephemeral = false;
-    if !r.system_partitions_to_wipe.is_empty() {
-        if mode == WipeMode::UserDisks {
-            return Err(Status::unknown(
-                "reset failed: invalid input, wipe mode USER_DISKS doesn't support SystemPartitionsToWipe parameter",
-            ));
-        }
-        for spec in &r.system_partitions_to_wipe {
-            if !VOLUMES.contains(&spec.label.as_str()) {
-                return Err(Status::unknown(format!(
-                    "failed to get volume status with label {:?}: resource VolumeStatuses.block.talos.dev(runtime/{}@undefined) doesn't exist",
-                    spec.label, spec.label
-                )));
-            }
-            if spec.wipe {
-                wipe_state |= spec.label == "STATE";
-                wipe_ephemeral |= spec.label == "EPHEMERAL";
-            }
-        }
-    } else if mode != WipeMode::UserDisks {
-        // No partitions named: the whole system disk.
-        wipe_state = true;
-        wipe_ephemeral = true;
-    }
-    Ok(ResetPlan {
-        graceful: r.graceful,
-        reboot: r.reboot,
-        wipe_state,
-        wipe_ephemeral,
-    })
-}
-
-/// The reset sequence (v1alpha1_sequencer.go `Reset`): leave etcd if
-/// graceful (control planes), wipe, then reboot or power off. A failed
-/// step ends the sequence and the node keeps running as it was.
-fn run_reset(c: &mut Cluster, name: &str, plan: &ResetPlan) {
-    c.tick(name);
-    let Some(n) = c.nodes.get(name) else {
-        return;
-    };
-    if n.down_until.is_some() {
-        return;
-    }
-    let cluster = cluster_of(n.running.as_ref());
-    if plan.graceful
-        && let Some(id) = cluster
-        && let Err(e) = leave_etcd(c, &id, name)
-    {
-        if let Some(n) = c.nodes.get_mut(name) {
-            n.reset_error = Some(format!(
-                "sequence error: error running phase \"leave\" in reset sequence: {e}"
-            ));
-        }
-        return;
-    }
-    let boot = c.boot_delay;
-    let Some(n) = c.nodes.get_mut(name) else {
-        return;
-    };
-    if plan.wipe_state {
-        n.running = None;
-        n.persistent = None;
-        n.try_until = None;
-    }
-    if plan.wipe_ephemeral {
-        n.bootstrapped = false;
-    }
-    n.reset_error = None;
-    n.reset_count += 1;
-    n.reboot_pending = false;
-    n.generation.send_modify(|g| *g += 1);
-    if plan.reboot {
-        // Back after the boot delay, from what is left on the disk: without
-        // STATE, maintenance mode with a new self-signed certificate.
-        n.down_until = Some(Instant::now() + boot);
-    } else {
-        // Shutdown phase: LINUX_REBOOT_CMD_POWER_OFF. Nothing answers.
-        n.powered_off = true;
-        n.down_until = Some(Instant::now());
-    }
-}
-
-/// LeaveEtcd of a graceful reset (v1alpha1_sequencer_tasks.go): nothing to
-/// do off etcd; otherwise etcd removes the member only while the others
-/// keep a quorum of started members, so the last member cannot leave
-/// (etcd `IsReadyToRemoveVotingMember`; Talos documents single control
-/// planes as needing `--graceful=false`, siderolabs/talos#2095).
-fn leave_etcd(c: &mut Cluster, cluster: &str, name: &str) -> Result<(), String> {
-    let Some(members) = c.etcd.get(cluster) else {
-        return Ok(());
-    };
-    if !members.contains(name) {
-        return Ok(());
-    }
-    let others: Vec<&String> = members.iter().filter(|m| *m != name).collect();
-    let started = others
-        .iter()
-        .filter(|m| {
-            c.nodes.get(m.as_str()).is_some_and(|n| {
-                n.configured
-                    && n.down_until.is_none()
-                    && cluster_of(n.running.as_ref()).as_deref() == Some(cluster)
-            })
-        })
-        .count();
-    if started < others.len() / 2 + 1 {
-        return Err(
-            "failed to leave cluster: etcdserver: re-configuration failed due to not enough started members"
-                .into(),
-        );
-    }
-    if let Some(m) = c.etcd.get_mut(cluster) {
-        m.remove(name);
-    }
-    Ok(())
-}
-
-/// Mode resolution outside maintenance mode, per version.
-fn resolve_mode(
-    n: &Node,
-    mode: Mode,
-    docs: &[config::Document],
-    diff: &str,
-    try_timeout: Duration,
-) -> Result<(Effect, Mode, String), Status> {
-    const LIVE: &str = "Applied configuration without a reboot";
-    const STAGED: &str = "Staged configuration to be applied after the next reboot";
-    let try_note = |d: Duration| {
-        format!(
-            "{LIVE}\nThe config is applied in 'try' mode and will be automatically reverted back in {}",
-            go_duration(d)
-        )
-    };
-    match n.version {
-        TalosVersion::V1_14 => match mode {
-            Mode::Reboot => Err(Status::unimplemented(
-                "the REBOOT mode is not supported, please use AUTO or NO_REBOOT modes instead",
-            )),
-            Mode::Auto | Mode::NoReboot => Ok((Effect::Live, Mode::NoReboot, LIVE.into())),
-            Mode::Staged => Ok((Effect::Staged, Mode::Staged, STAGED.into())),
-            Mode::Try => Ok((Effect::Try(try_timeout), Mode::Try, try_note(try_timeout))),
-        },
-        TalosVersion::V1_13 => {
-            let old = docs_of(n.running.as_ref());
-            let immediate = config::can_apply_immediate(&old, docs);
-            let refusal =
-                format!("this config change can't be applied in immediate mode\ndiff:\n{diff}");
-            match mode {
-                Mode::Reboot => Ok((
-                    Effect::Reboot,
-                    Mode::Reboot,
-                    "Applied configuration with a reboot".into(),
-                )),
-                Mode::Auto if immediate => Ok((Effect::Live, Mode::NoReboot, LIVE.into())),
-                Mode::Auto => Ok((
-                    Effect::Reboot,
-                    Mode::Reboot,
-                    format!("Applied configuration with a reboot: {refusal}"),
-                )),
-                Mode::NoReboot | Mode::Try if !immediate => {
-                    Err(Status::new(Code::InvalidArgument, refusal))
-                }
-                Mode::NoReboot => Ok((Effect::Live, Mode::NoReboot, LIVE.into())),
-                Mode::Try => Ok((Effect::Try(try_timeout), Mode::Try, try_note(try_timeout))),
-                Mode::Staged => Ok((Effect::Staged, Mode::Staged, STAGED.into())),
-            }
-        }
     }
 }
 
@@ -1031,19 +750,5 @@ impl cosi::state_server::State for Api {
                 }),
             }),
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(go_duration(Duration::from_secs(60)), "1m0s");
-        assert_eq!(go_duration(Duration::from_secs(30)), "30s");
-        assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(go_duration(Duration::from_millis(500)), "500ms");
-        assert_eq!(go_duration(Duration::from_secs(3725)), "1h2m5s");
     }
 }

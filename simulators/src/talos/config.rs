@@ -414,6 +414,13 @@ pub(crate) fn line_diff(old: &str, new: &str) -> String {
     out
 }
 
+/// The documents of a stored configuration (none when it is absent or
+/// does not parse).
+pub(crate) fn docs_of(text: Option<&String>) -> Vec<Document> {
+    text.and_then(|t| parse_documents(t).ok())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -37,7 +37,9 @@
 mod api;
 mod config;
 mod kubeconfig;
+mod modes;
 pub mod proto;
+mod reset;
 pub mod schema;
 mod server;
 pub mod testing;
