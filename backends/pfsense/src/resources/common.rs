@@ -449,7 +449,6 @@ pub async fn check_names(
     }
 }
 
-/// An API error as a diagnostic detail.
 /// The error of an update whose object was deleted after the plan: what
 /// happened and what to do (an update cannot drop the object from state).
 pub fn gone(what: &str) -> String {
@@ -460,6 +459,7 @@ pub fn gone(what: &str) -> String {
     )
 }
 
+/// An API error as a diagnostic detail.
 pub fn api(what: impl std::fmt::Display, e: ApiError) -> Error {
     Error::msg(format!("{what}: {e}"))
 }
