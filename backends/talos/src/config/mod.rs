@@ -188,10 +188,7 @@ fn contract_of_docs(docs: &[Value]) -> Contract {
 /// Applies the patches in order (see [`apply_patches_for`]); the contract is
 /// told from the configuration ([`contract_of`]).
 pub fn apply_patches(config: &str, patches: &[String]) -> Result<String, PatchError> {
-    let docs = parse_documents(config).map_err(|e| PatchError {
-        index: 0,
-        message: format!("the machine configuration to patch is invalid: {e}"),
-    })?;
+    let docs = patch_input(config)?;
     let contract = contract_of_docs(&docs);
     apply_docs(contract, docs, patches)
 }
@@ -204,11 +201,23 @@ pub fn apply_patches_for(
     config: &str,
     patches: &[String],
 ) -> Result<String, PatchError> {
-    let docs = parse_documents(config).map_err(|e| PatchError {
+    let docs = patch_input(config)?;
+    apply_docs(contract, docs, patches)
+}
+
+/// The documents of the configuration to patch, refused as [`normalize`]
+/// refuses them (not YAML, a document that is not a mapping, a duplicate
+/// document), so that what the patcher returns always reads back, with or
+/// without patches (fuzzing finding `finding-non-mapping-config`: `a\n`
+/// came back unchanged from an empty patch list).
+fn patch_input(config: &str) -> Result<Vec<Value>, PatchError> {
+    let invalid = |e: ConfigError| PatchError {
         index: 0,
         message: format!("the machine configuration to patch is invalid: {e}"),
-    })?;
-    apply_docs(contract, docs, patches)
+    };
+    let docs = parse_documents(config).map_err(invalid)?;
+    check_documents(&docs).map_err(invalid)?;
+    Ok(docs)
 }
 
 fn apply_docs(

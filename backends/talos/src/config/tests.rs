@@ -356,3 +356,37 @@ fn machine_type_of_reads_v1alpha1() {
     );
     assert!(machine_type_of("machine: {type: boss}\n").is_err());
 }
+
+/// Fuzzing finding `fuzz/corpus/talos_config/finding-non-mapping-config`:
+/// the patcher and `normalize` agree on what a configuration is, with or
+/// without patches, so whatever the patcher returns reads back.
+#[test]
+fn the_patcher_refuses_what_normalize_refuses() {
+    let normalized = normalize("a\n").unwrap_err().to_string();
+    assert_eq!(
+        normalized,
+        "invalid machine configuration: a document is not a mapping"
+    );
+    for patches in [vec![], vec!["machine: {}\n".to_string()]] {
+        for refuse in [
+            apply_patches("a\n", &patches),
+            apply_patches_for(Contract::V1_14, "a\n", &patches),
+        ] {
+            let e = refuse.unwrap_err();
+            assert_eq!(e.index, 0);
+            assert_eq!(
+                e.message,
+                format!("the machine configuration to patch is invalid: {normalized}")
+            );
+        }
+        // A list document, and a duplicate document, likewise.
+        let e = apply_patches("- a\n- b\n", &patches).unwrap_err();
+        assert!(e.message.ends_with("a document is not a mapping"), "{e}");
+        assert!(normalize("- a\n- b\n").is_err());
+        let e = apply_patches("a: 1\n---\na: 2\n", &patches).unwrap_err();
+        assert!(e.message.contains("duplicate document"), "{e}");
+    }
+    // What it accepts without patches reads back.
+    let out = apply_patches(BASE, &[]).unwrap();
+    assert!(normalize(&out).is_ok());
+}
