@@ -10,7 +10,8 @@ use labforge_framework::{Ctx, DataSource, Result, Type};
 use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
-use crate::resources::machine_secrets::{ClientConfigurationModel, client_configuration_attr};
+use crate::resources::machine_secrets::ClientConfigurationModel;
+use crate::resources::secrets_schema::client_configuration_attr;
 use crate::secrets;
 
 /// The data source.

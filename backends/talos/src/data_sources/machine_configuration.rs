@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
 use crate::config::{self, Input, MachineType};
-use crate::resources::machine_secrets::{
-    DEFAULT_TALOS_VERSION, SecretsModel, contract_of, machine_secrets_attr, talos_version_validator,
+use crate::resources::machine_secrets::SecretsModel;
+use crate::resources::secrets_schema::{
+    DEFAULT_TALOS_VERSION, contract_of, machine_secrets_attr, talos_version_validator,
 };
 use crate::secrets::Bundle;
 use crate::secrets::Contract;

@@ -2,7 +2,8 @@
 //!
 //! - [`machine_secrets`] is `homelab_talos_machine_secrets` (local, no API);
 //!   its model types (`machine_secrets`, `client_configuration`) are shared
-//!   with the data sources.
+//!   with the data sources; [`secrets_schema`] holds the attributes the
+//!   resource and the data sources share.
 //! - [`node`] holds what the node-facing resources share (client
 //!   configuration, `node`/`endpoint`, probes, diagnostics), [`timeouts`]
 //!   their `timeouts`.
@@ -13,6 +14,7 @@ pub mod kubeconfig;
 pub mod machine_secrets;
 pub mod node;
 pub mod reset;
+pub mod secrets_schema;
 pub mod timeouts;
 
 pub use apply::MachineConfigurationApply;
