@@ -135,7 +135,13 @@ fn find<'a>(rules: &'a [Rule], tracker: i64, like: &RuleSpec) -> Result<Option<&
         .collect();
     match c.as_slice() {
         [] => Ok(None),
-        [one] => Ok(Some(one)),
+        // A lone rule with this tracker is ours unless it looks like
+        // another rule altogether: rules made in the same second share a
+        // tracker, so when ours was deleted outside Terraform the other
+        // one is the only candidate left (found by the acceptance fault
+        // matrix: it was read back as both and rewritten into ours).
+        [one] if plausibly_same(&one.spec, like) => Ok(Some(one)),
+        [_] => Ok(None),
         many => {
             let want = like.normalized();
             if let Some(r) = many.iter().find(|r| r.spec.normalized() == want) {
@@ -157,6 +163,15 @@ fn find<'a>(rules: &'a [Rule], tracker: i64, like: &RuleSpec) -> Result<Option<&
             ))
         }
     }
+}
+
+/// Whether `found` may be `like` changed outside Terraform: the same
+/// description, or the same interface and action (an edit that changes the
+/// description and the interface or action too is taken for another rule).
+fn plausibly_same(found: &RuleSpec, like: &RuleSpec) -> bool {
+    found.descr == like.descr
+        || (found.interface == like.interface && found.action == like.action)
+        || found.normalized() == like.normalized()
 }
 
 fn tracker_of(m: &RuleModel) -> Result<i64> {
@@ -457,6 +472,54 @@ impl Resource for FirewallRule {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn spec(interface: &str, action: &str, descr: &str) -> RuleSpec {
+        RuleSpec {
+            action: action.into(),
+            interface: interface.into(),
+            ipprotocol: "inet".into(),
+            protocol: None,
+            icmptype: None,
+            source: "any".into(),
+            source_port: None,
+            destination: "any".into(),
+            destination_port: None,
+            descr: descr.into(),
+            disabled: false,
+            log: false,
+            statetype: "keep state".into(),
+            gateway: None,
+            sched: None,
+        }
+    }
+
+    fn rule(id: usize, tracker: i64, spec: RuleSpec) -> Rule {
+        Rule {
+            id,
+            tracker: Some(tracker),
+            floating: false,
+            interfaces: vec![spec.interface.clone()],
+            associated: false,
+            spec,
+            fingerprint: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_lone_rule_sharing_the_tracker_is_not_taken_for_a_deleted_one() {
+        let ssh = spec("lan", "pass", "fm ssh");
+        let block = spec("wan", "block", "fm block");
+        // Both made in the same second; "block" was deleted outside Terraform.
+        let rules = vec![rule(0, 7, ssh.clone())];
+        assert!(find(&rules, 7, &block).unwrap().is_none());
+        assert_eq!(find(&rules, 7, &ssh).unwrap().map(|r| r.id), Some(0));
+        // Drift on ours alone (description, or port) is still found.
+        let mut edited = ssh.clone();
+        edited.descr = "edited in the GUI".into();
+        edited.destination_port = Some("23".into());
+        let rules = vec![rule(3, 7, edited)];
+        assert_eq!(find(&rules, 7, &ssh).unwrap().map(|r| r.id), Some(3));
+    }
 
     #[test]
     fn markers_are_refused_in_descriptions() {
