@@ -25,6 +25,7 @@ use std::time::Duration;
 pub use error::{ApiErrorKind, ErrorKind, HttpError, HttpErrorKind};
 pub use ratelimit::{RateLimit, RateLimiter};
 pub use secret::{Auth, Secret};
+pub use tls::accept_any_server_certificate;
 
 /// TLS and timeout settings for a backend.
 #[derive(Debug, Clone, Default)]

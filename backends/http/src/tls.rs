@@ -248,6 +248,16 @@ impl ServerCertVerifier for AcceptAnyCert {
     }
 }
 
+/// A verifier that accepts any server certificate, still checking the
+/// handshake signatures against the certificate presented: for `insecure =
+/// true`, and for clients of other transports (the Talos API's maintenance
+/// mode, whose certificate is self-signed, as `talosctl --insecure`).
+pub fn accept_any_server_certificate(
+    provider: Arc<CryptoProvider>,
+) -> Arc<dyn rustls::client::danger::ServerCertVerifier> {
+    Arc::new(AcceptAnyCert::new(provider))
+}
+
 /// The crypto provider: as reqwest does, a process default if one was
 /// installed, else aws-lc-rs.
 pub(crate) fn provider() -> Arc<CryptoProvider> {

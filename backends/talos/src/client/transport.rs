@@ -137,6 +137,22 @@ impl tonic::codegen::Service<Uri> for Connector {
                         this.connect_timeout.as_secs_f32()
                     ),
                 }),
+                // Closed before any TLS answer: nothing serves the API there
+                // (apid down while the node reboots or powers off).
+                Ok(Err(e))
+                    if rustls_error(&e).is_none()
+                        && matches!(
+                            e.kind(),
+                            io::ErrorKind::UnexpectedEof
+                                | io::ErrorKind::ConnectionReset
+                                | io::ErrorKind::ConnectionAborted
+                        ) =>
+                {
+                    Err(unreachable(format!(
+                        "the connection was closed before TLS ({})",
+                        io_reason(&e)
+                    )))
+                }
                 Ok(Err(e)) => Err(classify_io(&e, &ep)),
                 Ok(Ok(stream)) => Ok(TokioIo::new(TlsIo(stream))),
             }

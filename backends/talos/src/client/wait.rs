@@ -87,9 +87,14 @@ impl Client {
         let what = format!("waiting for {} to power off", target.endpoint);
         retry(&what, timeout, || async {
             match self.version(target, Auth::Insecure).await {
-                Err(e) if matches!(e.kind(), ErrorKind::Unreachable | ErrorKind::Transport) => {
-                    Ok(())
-                }
+                // Down is a refused or unanswered connection. A connection
+                // broken mid-call is no proof (a configured node refusing
+                // the insecure probe, or one going down): look again.
+                Err(e) if e.kind() == ErrorKind::Unreachable => Ok(()),
+                Err(e) if e.kind() == ErrorKind::Transport => Err(TalosError::new(
+                    ErrorKind::Waiting,
+                    format!("the node may still answer ({e})"),
+                )),
                 Ok(_) => Err(TalosError::new(
                     ErrorKind::Waiting,
                     "the node still answers",
