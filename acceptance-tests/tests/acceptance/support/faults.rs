@@ -395,7 +395,8 @@ fn out_of_band(wd: &Workdir, t: &Target, fig: &mut Figures) -> Result<()> {
     fig.injected += 1;
     fig.fired += 1;
     // The changed configuration is what the second apply converges to.
-    settle(wd, t, &out, None, &label, fig)?;
+    let happened = r"(?i)outside terraform|deleted|gone|no such|not found|no longer exists";
+    settle(wd, t, &out, Some(happened), &label, fig)?;
     destroy_clean(wd, t, &label)?;
     wd.write_config(&t.config)?;
     Ok(())

@@ -395,6 +395,20 @@ fn converged(place: &Place, props: &[Prop], want: &[Value], items: &[Item]) -> b
 /// state read back. A rule another tool adds meanwhile is dealt with in a
 /// further round (at most three). On failure, the state of what the router
 /// has is attached, so Terraform records where the apply stopped.
+/// A write round that may have changed the chain could not be read back:
+/// on create and update the ruleset stays in the state (with the rules last
+/// read), so the rules already written are owned, not orphaned, and the
+/// next refresh reads what the chain holds (found by the acceptance fault
+/// matrix: a 500 on the read-back of a create left both rules outside any
+/// state). A failed delete keeps the prior state anyway.
+fn unread(err: Error, place: &Place, items: &[Item], reference: &Value, verb: &str) -> Error {
+    if verb == "delete" {
+        err
+    } else {
+        err.with_partial_state(&Raw(state_of(place, items, reference)))
+    }
+}
+
 async fn converge(ctx: &Ctx<Client>, place: &Place, want: &[Value], verb: &str) -> Result<Value> {
     let c = ctx.client();
     let props = rule_props(place.table);
@@ -419,9 +433,17 @@ async fn converge(ctx: &Ctx<Client>, place: &Place, want: &[Value], verb: &str) 
                 }
             }
             (Ok(_), Err(e)) => {
-                return Err(fail(format!(
-                    "the rules were written, but reading the chain back failed: {e}"
-                )));
+                return Err(unread(
+                    fail(format!(
+                        "the rules were written, but reading the chain back failed: {e}. \
+                         Run `terraform apply` again: it reads the chain first and finishes \
+                         the change."
+                    )),
+                    place,
+                    &items,
+                    &reference,
+                    verb,
+                ));
             }
             (Err(e), Ok(now)) => {
                 let st = state_of(place, &now, &reference);
@@ -432,7 +454,18 @@ async fn converge(ctx: &Ctx<Client>, place: &Place, want: &[Value], verb: &str) 
                 ))
                 .with_partial_state(&Raw(st)));
             }
-            (Err(e), Err(_)) => return Err(fail(e)),
+            (Err(e), Err(_)) => {
+                return Err(unread(
+                    fail(format!(
+                        "{e}. Reading the chain back failed too; run `terraform apply` again: \
+                         it reads the chain first and finishes the change."
+                    )),
+                    place,
+                    &items,
+                    &reference,
+                    verb,
+                ));
+            }
         }
     }
     tracing::info!(
@@ -742,6 +775,21 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn an_unread_chain_keeps_the_ruleset_in_state_except_on_delete() {
+        let obj = Value::object([
+            ("table", Value::string("filter")),
+            ("chain", Value::string("forward")),
+        ]);
+        let place = Place::of(&obj).unwrap();
+        let reference = Value::object([("rules", Value::list(Vec::new()))]);
+        let e = unread(Error::msg("boom"), &place, &[], &reference, "create");
+        let partial = e.partial_state().expect("a partial state on create");
+        assert_eq!(text(partial, "id"), Some("filter/forward"));
+        let e = unread(Error::msg("boom"), &place, &[], &reference, "delete");
+        assert!(e.partial_state().is_none());
     }
 
     #[test]
