@@ -1,5 +1,5 @@
-//! Fault matrix: pfSense (an alias and two rules on LAN and WAN; every
-//! change is followed by the filter apply).
+//! Fault matrix: pfSense (an alias, two rules on LAN and WAN and a
+//! two-rule ruleset on DMZ; every change is followed by the filter apply).
 
 use anyhow::{Result, anyhow};
 use labforge_simulators::pfsense::PfsenseSim;
@@ -24,6 +24,14 @@ resource "homelab_pfsense_firewall_rule" "ssh" {{
   destination      = "LAN:ip"
   destination_port = "{port}"
   description      = "fm ssh"
+}}
+
+resource "homelab_pfsense_firewall_ruleset" "dmz" {{
+  interface = "DMZ"
+  rules = [
+    {{ type = "pass", protocol = "udp", source = "DMZ", destination = "DMZ:ip", destination_port = "53", description = "fm dns" }},
+    {{ type = "block", source = "DMZ", description = "fm rest" }},
+  ]
 }}
 
 resource "homelab_pfsense_firewall_rule" "block" {{
@@ -51,6 +59,10 @@ fn on_backend(sim: &PfsenseSim) -> Vec<String> {
             .filter(|d| d.starts_with("fm "))
             .map(|d| format!("rule:{d}")),
     );
+    // The ruleset owns every rule marked `[homelab]` on its interface.
+    if !crate::support::pfsense::owned(&sim.interface_rules("DMZ")).is_empty() {
+        keys.push("ruleset:DMZ".to_string());
+    }
     keys
 }
 
@@ -58,6 +70,7 @@ fn in_state(ty: &str, a: &Value) -> Option<String> {
     match ty {
         "homelab_pfsense_firewall_alias" => Some(format!("alias:{}", a["name"].as_str()?)),
         "homelab_pfsense_firewall_rule" => Some(format!("rule:{}", a["description"].as_str()?)),
+        "homelab_pfsense_firewall_ruleset" => Some(format!("ruleset:{}", a["interface"].as_str()?)),
         _ => None,
     }
 }
@@ -73,7 +86,7 @@ fn pfsense_fault_matrix() {
         name: "pfsense",
         config: hcl(&sim, &body(22, "10.0.0.20")),
         changed: hcl(&sim, &body(2222, "10.0.0.21")),
-        objects: 3,
+        objects: 4,
         faults: sim.faults().clone(),
         counters: sim.counters().clone(),
         is_write: |m, _| m != "GET",

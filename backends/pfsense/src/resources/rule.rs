@@ -152,6 +152,17 @@ fn find<'a>(rules: &'a [Rule], tracker: i64, like: &RuleSpec) -> Result<Option<&
             if let [one] = same_descr.as_slice() {
                 return Ok(Some(one));
             }
+            // None like ours at all: ours is gone, the others are other
+            // rules made in the same second (a ruleset's, another resource's).
+            let plausible: Vec<&&Rule> = many
+                .iter()
+                .filter(|r| plausibly_same(&r.spec, like))
+                .collect();
+            match plausible.as_slice() {
+                [] => return Ok(None),
+                [one] => return Ok(Some(one)),
+                _ => {}
+            }
             Err(format!(
                 "{} rules share tracker {tracker} (made in the same second) and none has these \
                  settings: positions {}",
@@ -519,6 +530,18 @@ mod tests {
         edited.destination_port = Some("23".into());
         let rules = vec![rule(3, 7, edited)];
         assert_eq!(find(&rules, 7, &ssh).unwrap().map(|r| r.id), Some(3));
+        // Several others share it, none like ours: ours is gone.
+        let rules = vec![
+            rule(0, 7, ssh.clone()),
+            rule(1, 7, spec("dmz", "pass", "[homelab] dns")),
+        ];
+        assert!(find(&rules, 7, &block).unwrap().is_none());
+        // Two plausible ones: still refused as ambiguous.
+        let rules = vec![
+            rule(0, 7, spec("wan", "block", "a")),
+            rule(1, 7, spec("wan", "block", "b")),
+        ];
+        assert!(find(&rules, 7, &block).is_err());
     }
 
     #[test]

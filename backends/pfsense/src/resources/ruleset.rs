@@ -594,9 +594,16 @@ async fn converge(
                 }
             }
         }
-        (Ok(()), Err(e)) => Err(fail(format!(
-            "the rules were written, but reading them back failed: {e}"
-        ))),
+        (Ok(()), Err(e)) => Err(unread(
+            fail(format!(
+                "the rules were written, but reading them back failed: {e}. Run `terraform \
+                 apply` again: it reads the rules first and finishes the change."
+            )),
+            place,
+            &rules,
+            want,
+            verb,
+        )),
         (Err(e), Ok(rules)) => {
             drop(session);
             let st = state_of(place, &rules, want, !wrote && !force_apply);
@@ -607,7 +614,30 @@ async fn converge(
             ))
             .with_partial_state(&st))
         }
-        (Err(e), Err(_)) => Err(fail(e.to_string())),
+        (Err(e), Err(_)) => Err(unread(
+            fail(format!(
+                "{e}. Reading the rules back failed too; run `terraform apply` again: it reads \
+                 the rules first and finishes the change."
+            )),
+            place,
+            &rules,
+            want,
+            verb,
+        )),
+    }
+}
+
+/// Writes that may have changed the rules could not be read back: on create
+/// and update the ruleset stays in the state (the rules last read, not
+/// applied), so rules already written are owned, not orphaned, and the next
+/// refresh reads what pfSense holds (found by the acceptance fault matrix: a
+/// 500 on the create's read-back left both rules outside any state). A
+/// failed delete keeps the prior state anyway.
+fn unread(err: Error, place: &Place, rules: &[Rule], want: &[RuleAttrs], verb: &str) -> Error {
+    if verb == "delete" {
+        err
+    } else {
+        err.with_partial_state(&state_of(place, rules, want, false))
     }
 }
 
@@ -920,6 +950,20 @@ mod tests {
             "tracker": tracker
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn unread_rules_keep_the_ruleset_in_state_except_on_delete() {
+        let place = Place {
+            interface: "DMZ".into(),
+            owner: "homelab".into(),
+        };
+        let rules = [rule(0, "DMZ", "[homelab] dns", 1)];
+        let e = unread(Error::msg("boom"), &place, &rules, &[], "create");
+        let partial = e.partial_state().expect("a partial state on create");
+        assert!(format!("{partial:?}").contains("DMZ"), "{partial:?}");
+        let e = unread(Error::msg("boom"), &place, &rules, &[], "delete");
+        assert!(e.partial_state().is_none());
     }
 
     #[test]
