@@ -7,8 +7,8 @@ use anyhow::{Result, ensure};
 use labforge_acceptance_tests::Workdir;
 use labforge_simulators::common::Counters;
 
-pub mod faults;
 pub mod bad_input;
+pub mod faults;
 pub mod kubernetes;
 pub mod lab_ci;
 pub mod pfsense;
