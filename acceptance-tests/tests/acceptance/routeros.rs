@@ -869,7 +869,7 @@ fn a_failure_in_the_middle_of_a_reorder_leaves_a_safe_chain_and_matching_state()
                     Ok(())
                 })
                 .expect_error(
-                    r"(?s)Unable to update firewall ruleset.*HTTP 500.*The apply stopped there",
+                    r"(?s)Unable to update firewall ruleset.*HTTP 500.*The\s+apply\s+stopped\s+there",
                 ),
         )
         .step(
