@@ -17,6 +17,8 @@
 
 use std::any::Any;
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use labforge_cty::{AttributePath, Value};
@@ -24,6 +26,7 @@ use serde::de::DeserializeOwned;
 
 use crate::context::Ctx;
 use crate::diag::{Error, Result};
+use crate::discover::{Filter, Inventory};
 use crate::model;
 use crate::provider::Registry;
 use crate::schema::{Block, Schema};
@@ -38,6 +41,16 @@ pub trait Backend: Send + Sync + 'static {
     const CONFIGURED_BY: &'static str;
     /// Every environment variable the backend reads.
     const ENV: &'static [&'static str];
+
+    /// The name of its inventory data source (no provider prefix, e.g.
+    /// `"proxmox_inventory"`), for a backend that implements
+    /// [`Backend::discover`] and registers
+    /// [`InventoryDataSource`](crate::discover::InventoryDataSource);
+    /// `""`: it does not discover.
+    const INVENTORY: &'static str = "";
+    /// The filter keys [`Backend::discover`] understands, each with what it
+    /// matches (e.g. `("node", "Proxmox node name")`).
+    const FILTERS: &'static [(&'static str, &'static str)] = &[];
 
     /// The backend's client, as its resources receive it.
     type Client: Send + Sync + 'static;
@@ -63,6 +76,24 @@ pub trait Backend: Send + Sync + 'static {
     /// with "The <block> backend is not configured" at plan.
     fn unconfigured(&self) -> Option<Self::Client> {
         None
+    }
+
+    /// What exists on the backend that the provider's resources can import
+    /// (see [`discover`](crate::discover)), read with `client` only (read-only
+    /// credentials suffice), narrowed by `filter` (keys of
+    /// [`Backend::FILTERS`]). The default: the backend does not discover.
+    fn discover(
+        &self,
+        client: &Self::Client,
+        filter: &Filter,
+    ) -> impl Future<Output = Result<Inventory>> + Send {
+        let _ = (client, filter);
+        async {
+            Err(Error::new(
+                format!("The {} backend does not discover", Self::BLOCK),
+                "It has no listing of what exists; write its import blocks by hand.",
+            ))
+        }
     }
 }
 
@@ -293,6 +324,37 @@ impl Backends {
         Ok(Clients(out))
     }
 
+    /// The blocks of the backends that discover ([`Backend::INVENTORY`]),
+    /// each with its filter keys.
+    pub fn discovering(&self) -> Vec<(&'static str, &'static [(&'static str, &'static str)])> {
+        self.0
+            .iter()
+            .filter(|b| b.discovers())
+            .map(|b| (b.block(), b.filters()))
+            .collect()
+    }
+
+    /// Discover on every backend that discovers and that `clients` has
+    /// configured, keeping those `only` names (all when empty); each with
+    /// its block name. A backend's failure is its own entry: the others go on.
+    pub async fn discover(
+        &self,
+        clients: &Clients,
+        filter: &Filter,
+        only: &[String],
+    ) -> Vec<(&'static str, Result<Inventory>)> {
+        let mut out = Vec::new();
+        for b in &self.0 {
+            if !b.discovers() || !(only.is_empty() || only.iter().any(|o| o == b.block())) {
+                continue;
+            }
+            if let Some(found) = b.discover(clients, filter).await {
+                out.push((b.block(), found));
+            }
+        }
+        out
+    }
+
     /// Every backend's resources, each scoped to its backend's client.
     pub fn registry(&self) -> Registry<Clients> {
         self.0
@@ -308,6 +370,14 @@ trait AnyBackend: Send + Sync {
     fn schema(&self) -> Schema;
     fn configure(&self, block: &Value, env: &Env) -> Result<Configured>;
     fn register_into(&self, r: Registry<Clients>) -> Registry<Clients>;
+    fn discovers(&self) -> bool;
+    fn filters(&self) -> &'static [(&'static str, &'static str)];
+    /// `None`: not configured by its block or the environment.
+    fn discover<'a>(
+        &'a self,
+        clients: &'a Clients,
+        filter: &'a Filter,
+    ) -> Pin<Box<dyn Future<Output = Option<Result<Inventory>>> + Send + 'a>>;
 }
 
 impl<B: Backend> AnyBackend for B {
@@ -338,6 +408,31 @@ impl<B: Backend> AnyBackend for B {
                 self.unconfigured()
                     .map(|c| Arc::new(c) as Arc<dyn Any + Send + Sync>),
             ),
+        })
+    }
+
+    fn discovers(&self) -> bool {
+        !B::INVENTORY.is_empty()
+    }
+
+    fn filters(&self) -> &'static [(&'static str, &'static str)] {
+        B::FILTERS
+    }
+
+    fn discover<'a>(
+        &'a self,
+        clients: &'a Clients,
+        filter: &'a Filter,
+    ) -> Pin<Box<dyn Future<Output = Option<Result<Inventory>>> + Send + 'a>> {
+        Box::pin(async move {
+            if !clients.is_ready(B::BLOCK) {
+                return None;
+            }
+            let client = match clients.get::<B::Client>(B::BLOCK) {
+                Ok(c) => c,
+                Err(e) => return Some(Err(e)),
+            };
+            Some(Backend::discover(self, &client, filter).await)
         })
     }
 

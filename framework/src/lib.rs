@@ -22,6 +22,8 @@
 //!   types (unit-tested without protobuf).
 //! - [`grpc`]: the tfplugin6 service: converts each message and calls
 //!   [`server`]; [`serve`] is what a provider's `main` calls.
+//! - [`discover`]: what exists on a backend, as import blocks, an
+//!   inventory data source, and the tidying of generated configuration.
 //! - [`docs`]: registry-style Markdown generated from the schemas.
 
 #![warn(missing_docs, unreachable_pub)]
@@ -29,6 +31,7 @@
 pub mod backend;
 pub mod context;
 pub mod diag;
+pub mod discover;
 pub mod docs;
 pub mod grpc;
 pub mod model;

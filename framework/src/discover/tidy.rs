@@ -1,0 +1,1 @@
+//! Tidy what `terraform plan -generate-config-out` writes (placeholder).
