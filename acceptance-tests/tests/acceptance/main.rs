@@ -6,6 +6,7 @@
 
 mod support;
 
+mod adopt;
 mod bad_input;
 mod cloudflare;
 mod corner;

@@ -1,0 +1,1 @@
+//! Adopting a hand-built cloudflare (see the module above).

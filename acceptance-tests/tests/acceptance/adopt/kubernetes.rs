@@ -1,0 +1,1 @@
+//! Adopting a hand-built kubernetes (see the module above).

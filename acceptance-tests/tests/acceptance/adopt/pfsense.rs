@@ -1,0 +1,1 @@
+//! Adopting a hand-built pfsense (see the module above).

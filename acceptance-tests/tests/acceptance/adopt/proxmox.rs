@@ -1,0 +1,1 @@
+//! Adopting a hand-built proxmox (see the module above).

@@ -1,0 +1,1 @@
+//! Adopting a hand-built routeros (see the module above).

@@ -1,0 +1,1 @@
+//! Adopting a hand-built talos (see the module above).

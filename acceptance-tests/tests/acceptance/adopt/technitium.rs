@@ -1,0 +1,1 @@
+//! Adopting a hand-built technitium (see the module above).
