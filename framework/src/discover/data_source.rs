@@ -101,7 +101,11 @@ impl<B: Backend> DataSource for InventoryDataSource<B> {
                 .validator(schema::validators::keys_match(
                     &format!(
                         "^({})$",
-                        B::FILTERS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join("|")
+                        B::FILTERS
+                            .iter()
+                            .map(|(k, _)| *k)
+                            .collect::<Vec<_>>()
+                            .join("|")
                     ),
                     &format!("one of the filter keys: {keys}"),
                 )),
@@ -111,7 +115,10 @@ impl<B: Backend> DataSource for InventoryDataSource<B> {
             Attribute::nested(
                 Nesting::List,
                 [
-                    ("type", s("Resource type, e.g. `homelab_technitium_dns_record`.")),
+                    (
+                        "type",
+                        s("Resource type, e.g. `homelab_technitium_dns_record`."),
+                    ),
                     ("name", s("A readable resource name, unique per type.")),
                     ("id", s("The import ID.")),
                     ("summary", s("What the object is, in words.")),
@@ -124,7 +131,9 @@ impl<B: Backend> DataSource for InventoryDataSource<B> {
                 ],
             )
             .computed()
-            .describe("Objects a resource type of this provider can import, in the backend's order."),
+            .describe(
+                "Objects a resource type of this provider can import, in the backend's order.",
+            ),
         )
         .attribute(
             "skipped",

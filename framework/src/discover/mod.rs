@@ -117,10 +117,7 @@ impl Inventory {
         let base = resource_name(name_parts);
         let mut name = base.clone();
         let mut n = 1;
-        while !self
-            .names
-            .insert((resource_type.to_string(), name.clone()))
-        {
+        while !self.names.insert((resource_type.to_string(), name.clone())) {
             n += 1;
             name = format!("{base}_{n}");
         }
@@ -251,7 +248,11 @@ pub fn imports_hcl(provider: &str, inventories: &[(&str, &Inventory)]) -> String
         if !inv.skipped.is_empty() {
             out.push_str(&format!("\n# {backend}: skipped\n"));
             for s in &inv.skipped {
-                out.push_str(&format!("#   {}: {}\n", one_line(&s.what), one_line(&s.why)));
+                out.push_str(&format!(
+                    "#   {}: {}\n",
+                    one_line(&s.what),
+                    one_line(&s.why)
+                ));
             }
         }
     }
@@ -279,9 +280,18 @@ mod tests {
     #[test]
     fn names_are_unique_per_type_and_stable() {
         let mut inv = Inventory::new();
-        assert_eq!(inv.found("dns_record", &["www", "A"], "1", "").name, "www_a");
-        assert_eq!(inv.found("dns_record", &["www", "A"], "2", "").name, "www_a_2");
-        assert_eq!(inv.found("dns_record", &["www", "a"], "3", "").name, "www_a_3");
+        assert_eq!(
+            inv.found("dns_record", &["www", "A"], "1", "").name,
+            "www_a"
+        );
+        assert_eq!(
+            inv.found("dns_record", &["www", "A"], "2", "").name,
+            "www_a_2"
+        );
+        assert_eq!(
+            inv.found("dns_record", &["www", "a"], "3", "").name,
+            "www_a_3"
+        );
         assert_eq!(inv.found("zone", &["www", "A"], "4", "").name, "www_a");
     }
 
@@ -291,7 +301,11 @@ mod tests {
         assert!(f.allows("zone", "home.arpa"));
         assert!(!f.allows("zone", "example.com"));
         assert!(f.allows("node", "anything"));
-        assert!(Filter::all().with("node", Vec::<String>::new()).allows("node", "x"));
+        assert!(
+            Filter::all()
+                .with("node", Vec::<String>::new())
+                .allows("node", "x")
+        );
     }
 
     #[test]
@@ -304,8 +318,16 @@ mod tests {
     #[test]
     fn import_blocks_list_found_and_skipped() {
         let mut inv = Inventory::new();
-        inv.found("technitium_zone", &["home.arpa"], "home.arpa", "zone home.arpa");
-        inv.skip("SOA record of home.arpa", "the server makes it with the zone");
+        inv.found(
+            "technitium_zone",
+            &["home.arpa"],
+            "home.arpa",
+            "zone home.arpa",
+        );
+        inv.skip(
+            "SOA record of home.arpa",
+            "the server makes it with the zone",
+        );
         let hcl = imports_hcl("homelab", &[("technitium", &inv)]);
         assert!(hcl.contains(
             "import {\n  to = homelab_technitium_zone.home_arpa\n  id = \"home.arpa\"\n}\n"
