@@ -174,6 +174,21 @@ fn handle(
                 vec![],
             ))
         }
+        // Every namespace's objects of a kind (kubectl get -A).
+        ["apis", group, version, plural] if method == Method::GET => {
+            let Some((crd, schema)) = s.served(group, version, plural) else {
+                return Err(unserved());
+            };
+            if !matches!(access, Access::Admin | Access::ReadOnly) {
+                return Err(KErr::new(
+                    403,
+                    "Forbidden",
+                    format!("{}.{} is forbidden: User \"{user}\" cannot list resource \"{}\" in API group \"{}\" at the cluster scope", crd.plural, crd.group, crd.plural, crd.group),
+                )
+                .details(json!({"group": crd.group, "kind": crd.plural})));
+            }
+            list(&s, &crd, &schema, version, None, &param)
+        }
         ["apis", group, version, "namespaces", ns, plural, rest @ ..] if rest.len() <= 1 => {
             let Some((crd, schema)) = s.served(group, version, plural) else {
                 return Err(unserved());
@@ -218,22 +233,12 @@ fn handle(
                         .map(|v| (200, v, vec![]))
                         .ok_or_else(|| not_found(&crd, &n))
                 }
-                ("list", None) => {
-                    let keys: Vec<_> = s
-                        .objects
-                        .keys()
-                        .filter(|(p, n, _)| p == &crd.plural && n == ns)
-                        .cloned()
-                        .collect();
-                    let items: Vec<Value> =
-                        keys.iter().filter_map(|k| s.render(k, &schema)).collect();
-                    Ok((
-                        200,
-                        json!({"apiVersion": format!("{group}/{version}"),
-                        "kind": format!("{}List", crd.kind), "metadata": {"resourceVersion": s.next_rv.to_string()},
-                        "items": items}),
-                        vec![],
-                    ))
+                ("list", None) => list(&s, &crd, &schema, version, Some(ns), &param),
+                ("create", None) => {
+                    let manager = param("fieldManager")
+                        .filter(|m| !m.is_empty())
+                        .unwrap_or_else(|| user_agent_manager(headers));
+                    create(&mut s, &crd, version, &schema, ns, body, &manager)
                 }
                 ("delete", Some(n)) => s.delete(&crd, &schema, ns, &n).map(|v| (200, v, vec![])),
                 ("patch", Some(n)) => {
@@ -328,6 +333,166 @@ fn handle(
     }
 }
 
+/// A list of a kind's objects in `ns` (`None`: every namespace), in
+/// (namespace, name) order, as the apiserver pages it ("API Concepts",
+/// "Retrieving large results sets in chunks"): `limit=N` returns at most
+/// N items and, when more remain, an opaque `metadata.continue` token and
+/// `metadata.remainingItemCount`; the next request passes `continue=` with
+/// the same query. A token this server did not give is 400 `BadRequest`.
+fn list(
+    s: &K8s,
+    crd: &super::schema::Crd,
+    schema: &Value,
+    version: &str,
+    ns: Option<&str>,
+    param: &dyn Fn(&str) -> Option<String>,
+) -> Answer {
+    let mut keys: Vec<_> = s
+        .objects
+        .keys()
+        .filter(|(p, n, _)| p == &crd.plural && ns.is_none_or(|ns| n == ns))
+        .cloned()
+        .collect();
+    keys.sort_by(|a, b| (&a.1, &a.2).cmp(&(&b.1, &b.2)));
+    if let Some(token) = param("continue").filter(|t| !t.is_empty()) {
+        let Some((after_ns, after_name)) = decode_continue(&token) else {
+            return Err(KErr::new(
+                400,
+                "BadRequest",
+                "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+            ));
+        };
+        keys.retain(|k| (k.1.as_str(), k.2.as_str()) > (after_ns.as_str(), after_name.as_str()));
+    }
+    let limit = param("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0);
+    let mut meta = json!({"resourceVersion": s.next_rv.to_string()});
+    if let Some(limit) = limit
+        && keys.len() > limit
+    {
+        let remaining = keys.len() - limit;
+        keys.truncate(limit);
+        if let Some(last) = keys.last() {
+            meta["continue"] = json!(encode_continue(&last.1, &last.2));
+            meta["remainingItemCount"] = json!(remaining);
+        }
+    }
+    let items: Vec<Value> = keys.iter().filter_map(|k| s.render(k, schema)).collect();
+    Ok((
+        200,
+        json!({"apiVersion": format!("{}/{version}", crd.group),
+            "kind": format!("{}List", crd.kind), "metadata": meta, "items": items}),
+        vec![],
+    ))
+}
+
+/// An opaque continue token: the last (namespace, name) given, in hex.
+fn encode_continue(ns: &str, name: &str) -> String {
+    format!("{ns}/{name}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn decode_continue(token: &str) -> Option<(String, String)> {
+    if token.len() % 2 != 0 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
+        .collect();
+    let text = String::from_utf8(bytes?).ok()?;
+    let (ns, name) = text.split_once('/')?;
+    Some((ns.to_string(), name.to_string()))
+}
+
+/// The field manager of a write that names none: the user agent up to its
+/// first `/` (apiserver `managedfields` `prefixFromUserAgent`), else `unknown`.
+fn user_agent_manager(headers: &HeaderMap) -> String {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ua| ua.split('/').next())
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+/// `POST` of a new object (kubectl create): the body's `apiVersion`,
+/// `kind`, `metadata.name` and namespace are checked as the apiserver does,
+/// an existing name is 409 `AlreadyExists`, and the object is written as an
+/// update by `manager` (it owns every field it set; `operation: Update`).
+fn create(
+    s: &mut K8s,
+    crd: &super::schema::Crd,
+    version: &str,
+    schema: &Value,
+    ns: &str,
+    body: &[u8],
+    manager: &str,
+) -> Answer {
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        KErr::new(
+            400,
+            "BadRequest",
+            format!("the object provided is unrecognized: {e}"),
+        )
+    })?;
+    let want = format!("{}/{version}", crd.group);
+    if v.get("apiVersion").and_then(Value::as_str) != Some(want.as_str())
+        || v.get("kind").and_then(Value::as_str) != Some(crd.kind.as_str())
+    {
+        return Err(KErr::new(
+            400,
+            "BadRequest",
+            format!(
+                "the API version in the data ({}) does not match the expected API version ({want})",
+                v.get("apiVersion").and_then(Value::as_str).unwrap_or("")
+            ),
+        ));
+    }
+    let Some(name) = v
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+    else {
+        return Err(KErr::new(
+            422,
+            "Invalid",
+            format!(
+                "{}.{} \"\" is invalid: metadata.name: Required value: name or generateName is required",
+                crd.kind, crd.group
+            ),
+        ));
+    };
+    if v.pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .is_some_and(|n| n != ns)
+    {
+        return Err(KErr::new(
+            400,
+            "BadRequest",
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    if s.objects
+        .contains_key(&(crd.plural.clone(), ns.to_string(), name.clone()))
+    {
+        return Err(KErr::new(
+            409,
+            "AlreadyExists",
+            format!("{}.{} \"{name}\" already exists", crd.plural, crd.group),
+        )
+        .details(json!({"name": name, "group": crd.group, "kind": crd.plural})));
+    }
+    let (out, _) = s.write(crd, version, schema, ns, &name, v, manager, false, true)?;
+    Ok((201, out, vec![]))
+}
+
 /// JSON merge patch (RFC 7386).
 fn merge(target: &mut Value, patch: Value) {
     match patch {
@@ -346,5 +511,188 @@ fn merge(target: &mut Value, patch: Value) {
             }
         }
         other => *target = other,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn sim() -> Shared {
+        let mut k = K8s::new();
+        k.tokens
+            .insert("admin".into(), (Access::Admin, "admin".into()));
+        k.tokens
+            .insert("reader".into(), (Access::ReadOnly, "reader".into()));
+        Arc::new(Mutex::new(k))
+    }
+
+    fn call(
+        s: &Shared,
+        token: &str,
+        method: Method,
+        path: &str,
+        query: &str,
+        body: Value,
+    ) -> Answer {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        h.insert(header::USER_AGENT, "seed-script/1.0".parse().unwrap());
+        let body = if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        };
+        handle(s, None, &method, path, &h, Some(query), &body)
+    }
+
+    const POOLS: &str = "/apis/metallb.io/v1beta1/namespaces/metallb-system/ipaddresspools";
+
+    fn pool(name: &str, addr: &str, meta: Value) -> Value {
+        let mut m = json!({"name": name});
+        if let (Some(m), Some(extra)) = (m.as_object_mut(), meta.as_object()) {
+            m.extend(extra.clone());
+        }
+        json!({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+            "metadata": m, "spec": {"addresses": [addr]}})
+    }
+
+    #[test]
+    fn create_keeps_metadata_and_refuses_duplicates_and_readers() {
+        let s = sim();
+        let labels = json!({"labels": {"app.kubernetes.io/managed-by": "Helm"},
+            "annotations": {"meta.helm.sh/release-name": "metallb"}});
+        let (code, v, _) = call(
+            &s,
+            "admin",
+            Method::POST,
+            POOLS,
+            "fieldManager=kubectl-create",
+            pool("a", "10.0.0.0/28", labels),
+        )
+        .unwrap();
+        assert_eq!(code, 201);
+        assert_eq!(
+            v["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "Helm"
+        );
+        assert_eq!(
+            v["metadata"]["managedFields"][0]["manager"],
+            "kubectl-create"
+        );
+        assert_eq!(v["metadata"]["managedFields"][0]["operation"], "Update");
+        // Read back with GET: the metadata is kept.
+        let (_, v, _) = call(
+            &s,
+            "reader",
+            Method::GET,
+            &format!("{POOLS}/a"),
+            "",
+            Value::Null,
+        )
+        .unwrap();
+        assert_eq!(
+            v["metadata"]["annotations"]["meta.helm.sh/release-name"],
+            "metallb"
+        );
+        let e = call(
+            &s,
+            "admin",
+            Method::POST,
+            POOLS,
+            "",
+            pool("a", "10.0.1.0/28", json!({})),
+        )
+        .unwrap_err();
+        assert_eq!((e.code, e.reason), (409, "AlreadyExists"));
+        let e = call(
+            &s,
+            "reader",
+            Method::POST,
+            POOLS,
+            "",
+            pool("b", "10.0.1.0/28", json!({})),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, 403);
+        // Without fieldManager: the user agent's product names the manager.
+        let (_, v, _) = call(
+            &s,
+            "admin",
+            Method::POST,
+            POOLS,
+            "",
+            pool("b", "10.0.1.0/28", json!({})),
+        )
+        .unwrap();
+        assert_eq!(v["metadata"]["managedFields"][0]["manager"], "seed-script");
+        assert!(v["metadata"].get("labels").is_none());
+    }
+
+    #[test]
+    fn lists_page_with_continue_tokens_across_namespaces() {
+        let s = sim();
+        for (i, n) in ["c", "a", "d", "b", "e"].iter().enumerate() {
+            call(
+                &s,
+                "admin",
+                Method::POST,
+                POOLS,
+                "",
+                pool(n, &format!("10.0.{i}.0/28"), json!({})),
+            )
+            .unwrap();
+        }
+        let mut names = Vec::new();
+        let mut query = "limit=2".to_string();
+        let mut pages = 0;
+        loop {
+            let (_, v, _) = call(
+                &s,
+                "reader",
+                Method::GET,
+                "/apis/metallb.io/v1beta1/ipaddresspools",
+                &query,
+                Value::Null,
+            )
+            .unwrap();
+            pages += 1;
+            names.extend(
+                v["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|o| o["metadata"]["name"].as_str().unwrap().to_string()),
+            );
+            match v["metadata"]["continue"].as_str() {
+                Some(c) => {
+                    assert!(v["metadata"]["remainingItemCount"].as_u64().unwrap() > 0);
+                    query = format!("limit=2&continue={c}");
+                }
+                None => break,
+            }
+        }
+        assert_eq!(names, ["a", "b", "c", "d", "e"]);
+        assert_eq!(pages, 3);
+        // Namespaced list, no limit: everything at once.
+        let (_, v, _) = call(&s, "reader", Method::GET, POOLS, "", Value::Null).unwrap();
+        assert_eq!(v["items"].as_array().unwrap().len(), 5);
+        assert!(v["metadata"].get("continue").is_none());
+        let e = call(&s, "reader", Method::GET, POOLS, "continue=zz", Value::Null).unwrap_err();
+        assert_eq!(e.code, 400);
+        let e = call(
+            &s,
+            "nobody",
+            Method::GET,
+            "/apis/metallb.io/v1beta1/ipaddresspools",
+            "",
+            Value::Null,
+        )
+        .unwrap_err();
+        assert_eq!(e.code, 401);
     }
 }

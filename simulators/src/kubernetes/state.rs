@@ -95,7 +95,14 @@ pub(crate) struct Obj {
     pub(crate) created: String,
     pub(crate) spec: Value,
     pub(crate) managers: Vec<Manager>,
+    /// `metadata.labels`, `metadata.annotations` and
+    /// `metadata.ownerReferences` as written (kept, shown on read; their
+    /// field ownership is not tracked).
+    pub(crate) meta: Map<String, Value>,
 }
+
+/// The metadata fields kept from a write besides name and namespace.
+const KEPT_META: [&str; 3] = ["labels", "annotations", "ownerReferences"];
 
 /// Key: (plural, namespace, name).
 pub(crate) type Key = (String, String, String);
@@ -182,6 +189,11 @@ impl K8s {
             },
             "spec": o.spec,
         });
+        if let Some(m) = body["metadata"].as_object_mut() {
+            for (k, v) in &o.meta {
+                m.insert(k.clone(), v.clone());
+            }
+        }
         schema::default(&mut body, schema);
         Some(body)
     }
@@ -327,8 +339,44 @@ impl K8s {
             created: now(),
             spec: Value::Object(Map::new()),
             managers: Vec::new(),
+            meta: Map::new(),
         });
         let live = obj.spec.clone();
+        // Labels and annotations merge key by key (a null removes one, as
+        // in a merge patch); owner references are replaced whole.
+        let meta_before = obj.meta.clone();
+        if let Some(m) = body.get("metadata").and_then(Value::as_object) {
+            for k in KEPT_META {
+                match (k, m.get(k)) {
+                    (_, None) => {}
+                    ("ownerReferences", Some(v)) => {
+                        obj.meta.insert(k.into(), v.clone());
+                    }
+                    (_, Some(Value::Object(kv))) => {
+                        let Value::Object(cur) = obj
+                            .meta
+                            .entry(k.to_string())
+                            .or_insert_with(|| Value::Object(Map::new()))
+                        else {
+                            continue;
+                        };
+                        for (key, val) in kv {
+                            if val.is_null() {
+                                cur.remove(key);
+                            } else {
+                                cur.insert(key.clone(), val.clone());
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            obj.meta.retain(|_, v| {
+                !(v.is_null()
+                    || v.as_object().is_some_and(Map::is_empty)
+                    || v.as_array().is_some_and(Vec::is_empty))
+            });
+        }
         // Conflicts: one per (manager, field) whose value changes.
         let mut conflicts: Vec<(&Manager, String)> = Vec::new();
         for p in &leaves {
@@ -404,7 +452,7 @@ impl K8s {
         }
         // MetalLB's validating webhook (CREATE and UPDATE).
         self.admit(crd, ns, name, &full["spec"])?;
-        let changed = existing.is_none() || spec != live;
+        let changed = existing.is_none() || spec != live || obj.meta != meta_before;
         // Ownership bookkeeping.
         let op = if update { "Update" } else { "Apply" };
         let t = now();
