@@ -7,16 +7,20 @@
 //!   body, login sessions, status envelope, per-zone record cache).
 //! - [`rdata`] holds record identity, normalisation and import IDs (pure).
 //! - [`resources`] holds `homelab_technitium_zone`, `homelab_technitium_dns_record`.
-//! - [`data_sources`] holds `homelab_technitium_zone_records`.
+//! - [`data_sources`] holds `homelab_technitium_zone_records` (and the framework's
+//!   `homelab_technitium_inventory`).
+//! - [`discover`] lists zones and records for `homelab-discover` (read only).
 
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod client;
 pub mod data_sources;
+pub mod discover;
 pub mod rdata;
 pub mod resources;
 
 use labforge_framework::backend::missing_setting;
+use labforge_framework::discover::{Filter, Inventory, InventoryDataSource};
 use labforge_framework::schema::Schema;
 use labforge_framework::{Backend, Env, Error, Registry, Result};
 use serde::Deserialize;
@@ -64,6 +68,8 @@ impl Backend for Technitium {
         "TECHNITIUM_CA_CERT",
         "TECHNITIUM_INSECURE",
     ];
+    const INVENTORY: &'static str = "technitium_inventory";
+    const FILTERS: &'static [(&'static str, &'static str)] = &[("zone", "zone name")];
     type Client = Client;
     type Block = Block;
 
@@ -145,5 +151,10 @@ impl Backend for Technitium {
         r.resource(resources::zone::Zone)
             .resource(resources::record::DnsRecord)
             .data_source(data_sources::zone_records::ZoneRecords)
+            .data_source(InventoryDataSource::new(*self, "homelab"))
+    }
+
+    async fn discover(&self, client: &Client, filter: &Filter) -> Result<Inventory> {
+        discover::discover(client, filter).await
     }
 }
