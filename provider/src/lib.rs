@@ -9,6 +9,11 @@
 //! ## Where to start
 //! - [`backends`]: the list of backends; adding one is one line here.
 //! - [`Homelab`]: the provider the binary serves.
+//! - [`discover`]: `homelab-discover`, which lists what already runs on each
+//!   backend as `import` blocks and tidies the configuration Terraform
+//!   generates for them.
+
+pub mod discover;
 
 use labforge_framework::{Backends, Clients, Env, Provider, Registry, Result, Schema, Value};
 
