@@ -10,16 +10,20 @@
 //! - [`pveconf`] holds VM config key encodings and their normalisation (pure).
 //! - [`resources`] holds `homelab_proxmox_vm`, `homelab_proxmox_download_file`.
 //! - [`data_sources`] holds `homelab_proxmox_nodes`, `homelab_proxmox_vm`,
-//!   `homelab_proxmox_vms`.
+//!   `homelab_proxmox_vms`; `homelab_proxmox_inventory` is the framework's
+//!   inventory data source over [`discover`].
+//! - [`discover`] lists what the resources can import (`homelab-discover`).
 
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod client;
 pub mod data_sources;
+pub mod discover;
 pub mod pveconf;
 pub mod resources;
 
 use labforge_framework::backend::missing_setting;
+use labforge_framework::discover::{Filter, Inventory, InventoryDataSource};
 use labforge_framework::schema::Schema;
 use labforge_framework::{Backend, Env, Error, Registry, Result};
 use serde::Deserialize;
@@ -79,6 +83,8 @@ impl Backend for Proxmox {
         "PROXMOX_VE_INSECURE",
         "PROXMOX_VE_CA_CERT",
     ];
+    const INVENTORY: &'static str = "proxmox_inventory";
+    const FILTERS: &'static [(&'static str, &'static str)] = discover::FILTERS;
     type Client = Client;
     type Block = Block;
 
@@ -160,5 +166,10 @@ impl Backend for Proxmox {
             .data_source(data_sources::Nodes)
             .data_source(data_sources::VmData)
             .data_source(data_sources::Vms)
+            .data_source(InventoryDataSource::new(*self, "homelab"))
+    }
+
+    async fn discover(&self, client: &Client, filter: &Filter) -> Result<Inventory> {
+        discover::discover(client, filter).await
     }
 }

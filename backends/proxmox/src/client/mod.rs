@@ -48,13 +48,13 @@ mod pool;
 mod storage;
 mod task;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 mod vm;
 
 pub use cluster::{ClusterVm, NodeInfo};
 pub use error::{ApiError, Stub};
 pub use make::{CloneOf, Made, MakeFailed, NewVm};
-pub use storage::{Checksum, Download, Volume};
+pub use storage::{Checksum, Download, StorageInfo, Volume};
 pub use task::{pause, upid_node};
 pub use vm::{ConfigChange, GuestInterface, VmConfig, VmStatus};
 
@@ -203,7 +203,13 @@ pub const RESPONSE_FIELDS: &[(&str, &str, &[&[&str]])] = &[
         &[&["status"], &["exitstatus"]],
     ),
     ("GET", "/nodes/{node}/tasks/{upid}/log", &[&["t"]]),
-    // `volume`, `resources::download_file`.
+    // `storages` (discovery).
+    (
+        "GET",
+        "/nodes/{node}/storage",
+        &[&["storage"], &["content"], &["shared"]],
+    ),
+    // `volume`, `volumes`, `resources::download_file`, discovery.
     (
         "GET",
         "/nodes/{node}/storage/{storage}/content",

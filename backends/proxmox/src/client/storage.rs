@@ -17,6 +17,17 @@ pub struct Volume {
     pub size: Option<i64>,
 }
 
+/// A storage as a node sees it (`GET /nodes/{node}/storage`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StorageInfo {
+    /// The storage id, e.g. `local`.
+    pub storage: String,
+    /// The content types it holds (`iso`, `import`, `images`, ...).
+    pub content: Vec<String>,
+    /// Shared by several nodes (the same files on each).
+    pub shared: bool,
+}
+
 /// A file for a node to download into a storage.
 #[derive(Debug, Clone, Copy)]
 pub struct Download<'a> {
@@ -69,6 +80,59 @@ impl Client {
                 })),
             Ok(_) => Ok(None),
             Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The storages available on `node`, in the order listed.
+    pub async fn storages(&self, node: &str) -> Result<Vec<StorageInfo>, ApiError> {
+        let path = format!("/nodes/{}/storage", enc(node));
+        let Value::Array(items) = self.get(&path, &[]).await? else {
+            return Ok(Vec::new());
+        };
+        Ok(items
+            .iter()
+            .filter_map(|v| {
+                Some(StorageInfo {
+                    storage: v.get("storage")?.as_str()?.to_string(),
+                    content: v
+                        .get("content")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                    shared: v.get("shared").and_then(num) == Some(1)
+                        || v.get("shared").and_then(Value::as_bool) == Some(true),
+                })
+            })
+            .collect())
+    }
+
+    /// The volumes of `content` type (`iso`, `import`, `images`, ...) in
+    /// `storage` on `node`; empty when the storage is gone.
+    pub async fn volumes(
+        &self,
+        node: &str,
+        storage: &str,
+        content: &str,
+    ) -> Result<Vec<Volume>, ApiError> {
+        let path = format!("/nodes/{}/storage/{}/content", enc(node), enc(storage));
+        let q = vec![("content".to_string(), content.to_string())];
+        match self.get(&path, &q).await {
+            Ok(Value::Array(items)) => Ok(items
+                .iter()
+                .filter_map(|v| {
+                    Some(Volume {
+                        volid: v.get("volid")?.as_str()?.to_string(),
+                        size: v.get("size").and_then(num),
+                    })
+                })
+                .collect()),
+            Ok(_) => Ok(Vec::new()),
+            Err(e) if e.is_not_found() => Ok(Vec::new()),
             Err(e) => Err(e),
         }
     }

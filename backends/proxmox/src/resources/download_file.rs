@@ -3,7 +3,9 @@
 
 use crate::Client;
 use labforge_framework::schema::{Attribute, Schema, modifiers, validators};
-use labforge_framework::{AttributePath, Ctx, Diagnostics, Error, Resource, Result, Value};
+use labforge_framework::{
+    AttributePath, Ctx, Diagnostics, Error, PlanChange, Resource, Result, Value,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::client::{ApiError, Checksum, Download};
@@ -28,8 +30,9 @@ pub struct DownloadModel {
     /// `file_name`: file name in the storage, e.g. `noble.qcow2`; its
     /// extension must fit `content_type` ([`file_name_fits`]).
     pub file_name: String,
-    /// `url`: http(s) URL to download from. Required in configuration;
-    /// absent after an import (Proxmox VE does not record it).
+    /// `url`: http(s) URL to download from. Required to download (create);
+    /// absent after an import (Proxmox VE does not record it), so it is
+    /// optional in configuration.
     pub url: Option<String>,
     /// `checksum`: expected checksum of the file.
     pub checksum: Option<String>,
@@ -85,8 +88,28 @@ pub fn file_name_fits(content: &str, name: &str) -> std::result::Result<(), Stri
     ))
 }
 
+/// The error of a download without a URL (an imported file that is gone
+/// from its storage, or a new one configured without `url`).
+fn missing_url(volid: &str) -> String {
+    format!(
+        "url: {volid} must be downloaded, but no `url` is set (Proxmox VE does not record \
+         where an imported file came from). Set `url` to where the file can be downloaded."
+    )
+}
+
 fn rr(a: Attribute) -> Attribute {
     a.plan_modifier(modifiers::requires_replace())
+}
+
+/// Replace only when a recorded value changes: after an import, Proxmox VE
+/// has no record of the URL or checksum (state holds null), so writing them
+/// into configuration then only records them.
+fn rr_if_recorded(a: Attribute) -> Attribute {
+    a.plan_modifier(modifiers::requires_replace_if(
+        "Changing a recorded value downloads the file again (a new resource); after an \
+         import, setting it only records it.",
+        |req, _| !req.state.is_null(),
+    ))
 }
 
 impl DownloadFile {
@@ -147,15 +170,15 @@ impl Resource for DownloadFile {
         )
         .attribute(
             "url",
-            rr(Attribute::string()
-                .required()
-                .describe("http(s) URL to download from.")
+            rr_if_recorded(Attribute::string()
+                .optional()
+                .describe("http(s) URL to download from. Required to download the file; an imported file has none (Proxmox VE does not record it) until you set it, which then changes nothing but state. Without it, a file missing from the storage cannot be downloaded again.")
                 .validator(validators::matches("^https?://\\S+$", "an http:// or https:// URL"))),
         )
-        .attribute("checksum", rr(Attribute::string().optional().describe("Expected checksum of the file.")))
+        .attribute("checksum", rr_if_recorded(Attribute::string().optional().describe("Expected checksum of the file.")))
         .attribute(
             "checksum_algorithm",
-            rr(Attribute::string()
+            rr_if_recorded(Attribute::string()
                 .optional()
                 .describe("Algorithm of `checksum`.")
                 .validator(validators::one_of(&["md5", "sha1", "sha224", "sha256", "sha384", "sha512"]))),
@@ -171,6 +194,25 @@ impl Resource for DownloadFile {
                 .describe("Size in bytes.")
                 .plan_modifier(modifiers::use_state_for_unknown()),
         )
+    }
+
+    async fn modify_plan(&self, _ctx: &Ctx<Client>, plan: &mut PlanChange<'_>) -> Result<()> {
+        if plan.creating() && plan.planned_attr("url").is_null() {
+            let volid = match (
+                plan.planned_attr("storage").as_str(),
+                plan.planned_attr("content_type").as_str(),
+                plan.planned_attr("file_name").as_str(),
+            ) {
+                (Some(s), Some(c), Some(f)) => format!("{s}:{c}/{f}"),
+                _ => "the file".to_string(),
+            };
+            plan.diagnostics.attribute_error(
+                AttributePath::attr("url"),
+                "Missing URL",
+                missing_url(&volid),
+            );
+        }
+        Ok(())
     }
 
     fn validate(&self, config: &Value) -> Diagnostics {
@@ -193,7 +235,8 @@ impl Resource for DownloadFile {
     async fn create(&self, ctx: &Ctx<Client>, plan: DownloadModel) -> Result<DownloadModel> {
         let c = ctx.client();
         let Some(url) = plan.url.clone() else {
-            return Err(Error::msg("url is required"));
+            return Err(Error::new("Missing URL", missing_url(&plan.volid()))
+                .at(AttributePath::attr("url")));
         };
         let download = Download {
             node: &plan.node,

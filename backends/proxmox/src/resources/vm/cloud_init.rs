@@ -467,7 +467,15 @@ fn diff_init(ch: &mut Changes, init: &InitModel, prior: Option<&InitModel>, cfg:
                     ch.set.push(("cipassword".into(), p.clone()));
                 }
             }
-            None if cfg.get("cipassword").is_some() => ch.delete.push("cipassword".into()),
+            // Only a password this configuration managed (and no longer
+            // sets) is removed: after an import state has none, and the
+            // VM's password, which Proxmox VE never shows, is left alone.
+            None if cfg.get("cipassword").is_some()
+                && prior
+                    .is_some_and(|i| i.password.is_some() || i.password_wo_version.is_some()) =>
+            {
+                ch.delete.push("cipassword".into())
+            }
             None => {}
         },
     }

@@ -180,7 +180,9 @@ pub fn fill(m: &mut VmModel, cfg: &VmConfig, st: Option<&VmStatus>) {
             .map(|x| x.to_ascii_lowercase())
             .collect::<Vec<_>>()
     });
-    if !same_tags {
+    // No tags and none in state (an import, or unset in configuration):
+    // stay null, so generated configuration does not write `tags = []`.
+    if !same_tags && !(tags.is_empty() && m.tags.is_none()) {
         m.tags = Some(tags);
     }
     m.cpu = Some(CpuModel {
