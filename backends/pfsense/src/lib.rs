@@ -8,6 +8,8 @@
 //!   coalesced apply in [`client::commit`]).
 //! - [`model`] holds what rules, aliases and interfaces are and what the
 //!   package accepts in them (pure).
+//! - [`discover`] lists what a pfSense holds as import blocks
+//!   (`homelab-discover`, the `homelab_pfsense_inventory` data source).
 //! - [`resources`] holds `homelab_pfsense_firewall_alias`,
 //!   `homelab_pfsense_firewall_rule` and `homelab_pfsense_firewall_ruleset`
 //!   (one interface's rules, in order, planned by `labforge-ruleset` so
@@ -19,6 +21,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod client;
+pub mod discover;
 pub mod model;
 pub mod resources;
 
@@ -77,6 +80,11 @@ impl Backend for Pfsense {
         "PFSENSE_CA_CERTIFICATE",
         "PFSENSE_INSECURE",
     ];
+    const INVENTORY: &'static str = "pfsense_inventory";
+    const FILTERS: &'static [(&'static str, &'static str)] = &[(
+        "interface",
+        "interface: WAN, LAN, ... as the firewall names it",
+    )];
     type Client = Client;
     type Block = Block;
 
@@ -202,6 +210,17 @@ impl Backend for Pfsense {
         r.resource(resources::alias::FirewallAlias)
             .resource(resources::rule::FirewallRule)
             .resource(resources::ruleset::FirewallRuleset)
+            .data_source(labforge_framework::discover::InventoryDataSource::new(
+                *self, "homelab",
+            ))
+    }
+
+    async fn discover(
+        &self,
+        client: &Client,
+        filter: &labforge_framework::discover::Filter,
+    ) -> Result<labforge_framework::discover::Inventory> {
+        discover::discover(client, filter).await
     }
 }
 

@@ -9,6 +9,10 @@
 //! order below the ruleset's block, which sits at the top of the interface's
 //! rules; one found above or among the ruleset's rules shows in
 //! `foreign_rules`, and the next apply moves the ruleset's rules above it.
+//! The owner [`EVERY_RULE`] (`*`) owns every rule of the interface, with its
+//! description as it is, except those pfSense made for NAT port forwards:
+//! how a hand-built interface is adopted (`homelab-discover` imports
+//! `LAN/*`).
 //!
 //! **Identity.** pfSense addresses rules by position in its whole list, and
 //! positions shift with every change; a rule's `tracker` (its creation time)
@@ -48,6 +52,10 @@ pub struct FirewallRuleset;
 
 const DEFAULT_OWNER: &str = "homelab";
 
+/// The owner that owns every rule of the interface (no marker), but those
+/// pfSense made for NAT port forwards: an adopted, hand-built interface.
+pub const EVERY_RULE: &str = "*";
+
 /// The ruleset, as configured and stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RulesetModel {
@@ -72,17 +80,24 @@ fn marker(owner: &str) -> String {
     format!("[{owner}]")
 }
 
-/// The description pfSense gets: the marker, then the rule's own.
+/// The description pfSense gets: the marker, then the rule's own (the
+/// rule's own only, for [`EVERY_RULE`]).
 pub fn marked(owner: &str, description: &str) -> String {
-    if description.is_empty() {
+    if owner == EVERY_RULE {
+        description.to_string()
+    } else if description.is_empty() {
         marker(owner)
     } else {
         format!("{} {description}", marker(owner))
     }
 }
 
-/// The rule's own description, if the marker of `owner` starts it.
+/// The rule's own description, if the marker of `owner` starts it (any
+/// description, for [`EVERY_RULE`]).
 pub fn owned_description(owner: &str, descr: &str) -> Option<String> {
+    if owner == EVERY_RULE {
+        return Some(descr.to_string());
+    }
     let rest = descr.strip_prefix(&marker(owner))?;
     if !(rest.is_empty() || rest.starts_with(' ')) {
         return None;
@@ -114,6 +129,9 @@ impl Place {
     }
 
     fn what(&self) -> String {
+        if self.owner == EVERY_RULE {
+            return format!("the rules of interface {:?} (all)", self.interface);
+        }
         format!(
             "the rules of interface {:?} ({})",
             self.interface,
@@ -126,8 +144,11 @@ impl Place {
         !r.floating && r.interfaces.len() == 1 && r.interfaces[0] == self.interface
     }
 
+    /// The rule's own description if the ruleset owns it. A rule pfSense
+    /// made for a NAT port forward (`associated_rule_id`) is never owned:
+    /// pfSense keeps it in step with the port forward.
     fn owned(&self, r: &Rule) -> Option<String> {
-        if !self.on_interface(r) {
+        if !self.on_interface(r) || r.associated {
             return None;
         }
         owned_description(&self.owner, &r.spec.descr)
@@ -656,6 +677,12 @@ impl Resource for FirewallRuleset {
              sit at the top of the interface's rules. A rule it does not own found above or among \
              its rules shows in `foreign_rules`, and the next apply moves the ruleset's rules \
              above it. Rules of `homelab_pfsense_firewall_rule` must not carry the marker.\n\n\
+             **Adopting** a hand-built interface: `owner = \"*\"` owns every rule of the interface \
+             (their descriptions as they are, no marker), except the rules pfSense made for NAT \
+             port forwards, which follow their port forward. `homelab-discover` imports an \
+             interface that way (`LAN/*`) unless all its rules carry one owner's marker. Do not \
+             manage rules of that interface with `homelab_pfsense_firewall_rule` or another \
+             ruleset: this one owns them.\n\n\
              **Safe changes**: new and changed rules go in before old ones go, reorders are moves, \
              removals come last, bottom-up (planned by labforge-ruleset). After every single write \
              each packet gets the old ruleset's verdict or the new one's, so a filter reload \
@@ -706,11 +733,12 @@ impl Resource for FirewallRuleset {
                 .describe(
                     "The marker `[<owner>]` that starts the descriptions of the ruleset's rules. \
                      Give rulesets of one interface managed from different configurations \
-                     different owners.",
+                     different owners. `*`: every rule of the interface, without a marker \
+                     (an adopted interface; not the rules pfSense made for NAT port forwards).",
                 )
                 .validator(validators::matches(
-                    "^[A-Za-z0-9_.-]{1,32}$",
-                    "letters, digits, `_`, `.` and `-` (1 to 32)",
+                    r"^(\*|[A-Za-z0-9_.-]{1,32})$",
+                    "`*`, or letters, digits, `_`, `.` and `-` (1 to 32)",
                 ))
                 .plan_modifier(modifiers::requires_replace()),
         )
@@ -746,8 +774,9 @@ impl Resource for FirewallRuleset {
 
     fn import_id_format(&self) -> Option<&'static str> {
         Some(
-            "The interface, e.g. `LAN` (the rules marked `[homelab]`), or `interface/owner` for \
-             another owner.",
+            "The interface, e.g. `LAN` (the rules marked `[homelab]`), `interface/owner` for \
+             another owner, or `interface/*` for every rule of the interface (adopting rules \
+             made by hand, as `homelab-discover` does).",
         )
     }
 
@@ -890,7 +919,9 @@ impl Resource for FirewallRuleset {
         if interface.is_empty() || owner.is_empty() {
             return Err(Error::new(
                 "Unable to import firewall ruleset",
-                format!("{id:?} is not `interface` or `interface/owner` (e.g. `LAN`)."),
+                format!(
+                    "{id:?} is not `interface`, `interface/owner` or `interface/*` (e.g. `LAN`)."
+                ),
             ));
         }
         let place = Place {
@@ -993,6 +1024,35 @@ mod tests {
         assert_eq!(st.rules[0].tracker, Some(3));
         assert_eq!(marked("homelab", "x"), "[homelab] x");
         assert_eq!(owned_description("homelab", "[homelab]x"), None);
+    }
+
+    #[test]
+    fn every_rule_owner_adopts_all_but_nat_rules() {
+        let place = Place {
+            interface: "WAN".into(),
+            owner: EVERY_RULE.into(),
+        };
+        let mut nat = rule(2, "WAN", "NAT ssh", 3);
+        nat.associated = true;
+        let rules = [
+            rule(0, "WAN", "allow vpn", 1),
+            rule(1, "WAN", "[homelab] marked", 2),
+            nat,
+            rule(3, "LAN", "lan rule", 4),
+        ];
+        let st = state_of(&place, &rules, &[], true);
+        let descrs: Vec<_> = st.rules.iter().map(|r| r.description.clone()).collect();
+        assert_eq!(
+            descrs,
+            [
+                Some("allow vpn".to_string()),
+                Some("[homelab] marked".into())
+            ]
+        );
+        assert_eq!(st.id.as_deref(), Some("WAN/*"));
+        assert_eq!(st.foreign_rules, Some(vec![]));
+        assert_eq!(marked(EVERY_RULE, "allow vpn"), "allow vpn");
+        assert_eq!(marked(EVERY_RULE, ""), "");
     }
 
     #[test]
