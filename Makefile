@@ -15,6 +15,8 @@ ARCH := $(shell uname -m | sed -e 's/x86_64/amd64/' -e 's/aarch64/arm64/')
 PLATFORM := $(OS)_$(ARCH)
 # Where `make install` puts the provider: the CLI's implied local mirror.
 PLUGINS_DIR ?= $(HOME)/.terraform.d/plugins
+# Where `make install` puts homelab-discover (docs/guides/adopting.md).
+BIN_DIR ?= $(HOME)/.local/bin
 PROVIDER := homelab
 NAMESPACE := labforge
 
@@ -27,8 +29,11 @@ build: ## Build the provider and the simulators (debug).
 	$(CARGO) build --locked -p terraform-provider-$(PROVIDER) -p labforge-simulators
 
 .PHONY: install
-install: ## Release build, installed into ~/.terraform.d/plugins for Terraform and OpenTofu.
-	$(CARGO) build --locked --release -p terraform-provider-$(PROVIDER)
+install: ## Release build, installed into ~/.terraform.d/plugins for Terraform and OpenTofu; homelab-discover into ~/.local/bin.
+	$(CARGO) build --locked --release -p terraform-provider-$(PROVIDER) --bin terraform-provider-$(PROVIDER) --bin homelab-discover
+	@mkdir -p "$(BIN_DIR)"
+	install -m 0755 target/release/homelab-discover "$(BIN_DIR)/homelab-discover"
+	@echo "installed $(BIN_DIR)/homelab-discover (adopting an existing lab: docs/guides/adopting.md)"
 	@for host in registry.terraform.io registry.opentofu.org; do \
 	  dir="$(PLUGINS_DIR)/$$host/$(NAMESPACE)/$(PROVIDER)/$(VERSION)/$(PLATFORM)"; \
 	  mkdir -p "$$dir"; \
