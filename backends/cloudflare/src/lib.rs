@@ -7,16 +7,20 @@
 //!   retries, per-zone record cache for cheap refreshes).
 //! - [`normalize`] holds how Cloudflare rewrites values (so they never show as diffs).
 //! - [`resources`] holds `homelab_cloudflare_dns_record`.
-//! - [`data_sources`] holds `homelab_cloudflare_zone`.
+//! - [`data_sources`] holds `homelab_cloudflare_zone` (and the framework's
+//!   `homelab_cloudflare_inventory`).
+//! - [`discover`] lists the zones' records for `homelab-discover` (read only).
 
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod client;
 pub mod data_sources;
+pub mod discover;
 pub mod normalize;
 pub mod resources;
 
 use labforge_framework::backend::missing_setting;
+use labforge_framework::discover::{Filter, Inventory, InventoryDataSource};
 use labforge_framework::schema::{Attribute, Schema, validators};
 use labforge_framework::{Backend, Env, Error, Registry, Result};
 use labforge_http::{RateLimit, Secret};
@@ -61,6 +65,8 @@ impl Backend for Cloudflare {
     const BLOCK: &'static str = "cloudflare";
     const CONFIGURED_BY: &'static str = "CLOUDFLARE_API_TOKEN";
     const ENV: &'static [&'static str] = &["CLOUDFLARE_API_TOKEN", "CLOUDFLARE_BASE_URL"];
+    const INVENTORY: &'static str = "cloudflare_inventory";
+    const FILTERS: &'static [(&'static str, &'static str)] = &[("zone", "zone name or zone ID")];
     type Client = Client;
     type Block = Block;
 
@@ -148,6 +154,11 @@ impl Backend for Cloudflare {
     fn register(&self, r: Registry<Client>) -> Registry<Client> {
         r.resource(resources::record::DnsRecord)
             .data_source(data_sources::zone::Zone)
+            .data_source(InventoryDataSource::new(*self, "homelab"))
+    }
+
+    async fn discover(&self, client: &Client, filter: &Filter) -> Result<Inventory> {
+        discover::discover(client, filter).await
     }
 }
 

@@ -510,6 +510,31 @@ impl Client {
         Ok(out)
     }
 
+    /// Every zone the token can see (`GET /zones`, all pages, by name).
+    /// Needs the zone list permission: a zone-scoped token without it gets
+    /// 403 (code 9109), and may still look zones up by name
+    /// ([`Client::find_zones`]) or id ([`Client::get_zone`]).
+    pub async fn list_zones(&self) -> Result<Vec<ApiZone>, ApiError> {
+        let mut out = Vec::new();
+        let mut page = 1u32;
+        loop {
+            let q = [
+                ("page", page.to_string()),
+                ("per_page", ZONES_PER_PAGE.to_string()),
+                ("order", "name".to_string()),
+            ];
+            let (zones, info): (Vec<ApiZone>, _) =
+                self.call(reqwest::Method::GET, "/zones", &q, None).await?;
+            let n = zones.len();
+            out.extend(zones);
+            if !more_pages(info.as_ref(), page, n, ZONES_PER_PAGE) || page >= 100_000 {
+                break;
+            }
+            page += 1;
+        }
+        Ok(out)
+    }
+
     // ------------------------------------------------------------ records
 
     fn zone_cache(&self, zone_id: &str) -> Arc<ZoneCache> {
