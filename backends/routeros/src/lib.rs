@@ -14,6 +14,9 @@
 //!   `homelab_routeros_dns_static` (one item each) and
 //!   `homelab_routeros_firewall_ruleset` (one chain, in order, planned by
 //!   `labforge-ruleset` so that no change opens a window).
+//! - [`discover`] lists what the router holds as import blocks (rulesets
+//!   per chain, address-list entries, static DNS) for `homelab-discover`
+//!   and `homelab_routeros_inventory`.
 //!
 //! The block's settings and environment variables follow the
 //! terraform-routeros provider (`hosturl`'s `ROS_HOSTURL` and so on), so
@@ -22,12 +25,14 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod client;
+pub mod discover;
 pub mod fields;
 pub mod props;
 pub mod resources;
 pub mod values;
 
 use labforge_framework::backend::missing_setting;
+use labforge_framework::discover::{Filter, Inventory, InventoryDataSource};
 use labforge_framework::schema::Schema;
 use labforge_framework::{AttributePath, Backend, Env, Error, Registry, Result};
 use labforge_http::Secret;
@@ -82,6 +87,8 @@ impl Backend for Routeros {
         "ROS_CA_CERTIFICATE",
         "ROS_INSECURE",
     ];
+    const INVENTORY: &'static str = "routeros_inventory";
+    const FILTERS: &'static [(&'static str, &'static str)] = discover::FILTERS;
     type Client = Client;
     type Block = Block;
 
@@ -192,6 +199,11 @@ impl Backend for Routeros {
             .resource(resources::item::FirewallAddressList)
             .resource(resources::item::DnsStatic)
             .resource(resources::ruleset::FirewallRuleset)
+            .data_source(InventoryDataSource::new(*self, "homelab"))
+    }
+
+    async fn discover(&self, client: &Client, filter: &Filter) -> Result<Inventory> {
+        discover::discover(client, filter).await
     }
 }
 

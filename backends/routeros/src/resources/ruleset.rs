@@ -45,6 +45,9 @@ pub struct FirewallRuleset;
 
 const DEFAULT_OWNER: &str = "homelab";
 
+/// The last part of an `exclusive` ruleset's id: `filter/input/*`.
+pub const EXCLUSIVE_ID: &str = "*";
+
 /// The rule properties of a table (its props without `chain`).
 fn rule_props(table: Table) -> Vec<Prop> {
     let all = if table == Table::Nat {
@@ -92,23 +95,48 @@ fn marked(owner: &str, comment: Option<&str>) -> String {
     }
 }
 
-/// The rule with the owner's marker taken off its comment, if it is owned.
-fn owned_view(owner: &str, item: &Item) -> Option<Item> {
-    if item.dynamic() {
-        return None;
+/// Which rules of the chain a ruleset owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Owner {
+    /// Those whose comment starts with `[<owner>]` (the marker is not part
+    /// of the rule's `comment` attribute).
+    Marked(String),
+    /// `exclusive`: every static rule of the chain, comments as they are
+    /// (a chain adopted as it was built by hand).
+    All,
+}
+
+impl Owner {
+    /// The rule as the ruleset sees it (marker off), if it owns it.
+    fn view(&self, item: &Item) -> Option<Item> {
+        if item.dynamic() {
+            return None;
+        }
+        let Owner::Marked(owner) = self else {
+            return Some(item.clone());
+        };
+        let rest = item.get("comment")?.strip_prefix(&marker(owner))?;
+        if !(rest.is_empty() || rest.starts_with(' ')) {
+            return None;
+        }
+        let mut out = item.clone();
+        let c = rest.trim_start();
+        if c.is_empty() {
+            out.props.remove("comment");
+        } else {
+            out.props.insert("comment".into(), c.to_string());
+        }
+        Some(out)
     }
-    let rest = item.get("comment")?.strip_prefix(&marker(owner))?;
-    if !(rest.is_empty() || rest.starts_with(' ')) {
-        return None;
+
+    /// The comment RouterOS gets for a rule whose own comment is `comment`
+    /// (`None`: no comment at all).
+    fn comment(&self, comment: Option<&str>) -> Option<String> {
+        match self {
+            Owner::Marked(owner) => Some(marked(owner, comment)),
+            Owner::All => comment.filter(|c| !c.is_empty()).map(str::to_string),
+        }
     }
-    let mut out = item.clone();
-    let c = rest.trim_start();
-    if c.is_empty() {
-        out.props.remove("comment");
-    } else {
-        out.props.insert("comment".into(), c.to_string());
-    }
-    Some(out)
 }
 
 /// The chain as the planner sees it, and the owned rules (marker off).
@@ -119,13 +147,13 @@ struct Layout {
     misplaced: Vec<String>,
 }
 
-fn layout(owner: &str, items: &[Item]) -> Layout {
+fn layout(owner: &Owner, items: &[Item]) -> Layout {
     let mut slots = Vec::new();
     let mut owned = Vec::new();
     for i in items {
         let kind = if i.dynamic() {
             SlotKind::Fixed
-        } else if let Some(o) = owned_view(owner, i) {
+        } else if let Some(o) = owner.view(i) {
             owned.push(o);
             SlotKind::Owned
         } else {
@@ -155,7 +183,10 @@ struct Place {
     table: Table,
     table_name: String,
     chain: String,
+    /// The `owner` attribute (unused when `exclusive`).
     owner: String,
+    /// The `exclusive` attribute: the ruleset owns every static rule.
+    exclusive: bool,
 }
 
 impl Place {
@@ -169,16 +200,29 @@ impl Place {
             .ok_or_else(|| Error::msg("the ruleset has no chain").at(AttributePath::attr("chain")))?
             .to_string();
         let owner = text(obj, "owner").unwrap_or(DEFAULT_OWNER).to_string();
+        let exclusive = get(obj, "exclusive").as_bool() == Some(true);
         Ok(Place {
             table,
             table_name,
             chain,
             owner,
+            exclusive,
         })
     }
 
+    /// Which rules of the chain the ruleset owns.
+    fn ownership(&self) -> Owner {
+        if self.exclusive {
+            Owner::All
+        } else {
+            Owner::Marked(self.owner.clone())
+        }
+    }
+
     fn id(&self) -> String {
-        if self.owner == DEFAULT_OWNER {
+        if self.exclusive {
+            format!("{}/{}/{EXCLUSIVE_ID}", self.table_name, self.chain)
+        } else if self.owner == DEFAULT_OWNER {
             format!("{}/{}", self.table_name, self.chain)
         } else {
             format!("{}/{}/{}", self.table_name, self.chain, self.owner)
@@ -186,12 +230,12 @@ impl Place {
     }
 
     fn what(&self) -> String {
-        format!(
-            "{} chain {:?} ({})",
-            self.table_name,
-            self.chain,
+        let whose = if self.exclusive {
+            "every static rule".to_string()
+        } else {
             marker(&self.owner)
-        )
+        };
+        format!("{} chain {:?} ({whose})", self.table_name, self.chain)
     }
 
     async fn list(&self, c: &Client, fresh: bool) -> Result<Arc<Vec<Item>>, ApiError> {
@@ -212,7 +256,7 @@ fn elements(v: &Value) -> &[Value] {
 /// gives spellings and tells which rule is which.
 fn state_of(place: &Place, items: &[Item], reference: &Value) -> Value {
     let props = rule_props(place.table);
-    let lay = layout(&place.owner, items);
+    let lay = layout(&place.ownership(), items);
     let refs = elements(reference);
     let rules: Vec<Value> = lay
         .owned
@@ -241,6 +285,7 @@ fn state_of(place: &Place, items: &[Item], reference: &Value) -> Value {
     out.insert("table".into(), Value::string(&place.table_name));
     out.insert("chain".into(), Value::string(&place.chain));
     out.insert("owner".into(), Value::string(&place.owner));
+    out.insert("exclusive".into(), Value::Bool(place.exclusive));
     out.insert("rules".into(), Value::list(rules));
     out.insert(
         "foreign_rules".into(),
@@ -273,8 +318,9 @@ fn create_props(place: &Place, props: &[Prop], w: &Value) -> Props {
     let mut out = fields::add_props(props, w);
     out.set.retain(|(k, _)| k != "comment");
     out.set.insert(0, ("chain".into(), place.chain.clone()));
-    out.set
-        .push(("comment".into(), marked(&place.owner, text(w, "comment"))));
+    if let Some(c) = place.ownership().comment(text(w, "comment")) {
+        out.set.push(("comment".into(), c));
+    }
     out
 }
 
@@ -288,10 +334,9 @@ fn cosmetic_props(place: &Place, props: &[Prop], current: &Value, wanted: &Value
         get(current, "comment"),
         get(wanted, "comment"),
     ) {
-        out.set.push((
-            "comment".into(),
-            marked(&place.owner, text(wanted, "comment")),
-        ));
+        // No comment at all (`exclusive`) is cleared with an empty one.
+        let c = place.ownership().comment(text(wanted, "comment"));
+        out.set.push(("comment".into(), c.unwrap_or_default()));
     }
     out
 }
@@ -315,7 +360,7 @@ async fn run_round(
     items: &[Item],
     tally: &mut Tally,
 ) -> Result<usize, String> {
-    let lay = layout(&place.owner, items);
+    let lay = layout(&place.ownership(), items);
     let owned: Vec<(String, Value)> = lay
         .owned
         .iter()
@@ -344,12 +389,12 @@ async fn run_round(
                 tally.creates += 1;
                 let w = &want[*index];
                 let body = create_props(place, props, w);
-                let m = marked(&place.owner, text(w, "comment"));
+                let owner = place.ownership();
+                let m = owner.comment(text(w, "comment"));
                 c.add(place.table, &body, before.as_deref(), |i| {
                     i.get("chain") == Some(place.chain.as_str())
-                        && i.get("comment") == Some(m.as_str())
-                        && owned_view(&place.owner, i)
-                            .is_some_and(|o| fields::matches(props, w, &o))
+                        && i.get("comment").filter(|c| !c.is_empty()) == m.as_deref()
+                        && owner.view(i).is_some_and(|o| fields::matches(props, w, &o))
                 })
                 .await
                 .map(|_| ())
@@ -381,7 +426,7 @@ async fn run_round(
 /// Whether the chain holds exactly the wanted block, with no foreign rule
 /// above or inside it.
 fn converged(place: &Place, props: &[Prop], want: &[Value], items: &[Item]) -> bool {
-    let lay = layout(&place.owner, items);
+    let lay = layout(&place.ownership(), items);
     lay.misplaced.is_empty()
         && lay.owned.len() == want.len()
         && lay
@@ -574,6 +619,21 @@ impl Resource for FirewallRuleset {
                 .plan_modifier(modifiers::requires_replace()),
         )
         .attribute(
+            "exclusive",
+            Attribute::bool()
+                .default(false)
+                .describe(
+                    "Own every static rule of the chain, whatever its comment, with comments as \
+                     they are (no `[<owner>]` marker): the way to adopt a chain built by hand or \
+                     by another tool, in its order (`homelab-discover` imports such chains with \
+                     the id `table/chain/*`). Any other static rule that appears in the chain is \
+                     removed by the next apply, so give no other ruleset or \
+                     `homelab_routeros_firewall_filter`/`_nat` the same chain. `owner` is not used. \
+                     Changing it is done in place: the rules the ruleset then owns are turned into \
+                     the configured ones.",
+                ),
+        )
+        .attribute(
             "rules",
             Attribute::nested(Nesting::List, rule_attributes())
                 .required()
@@ -594,6 +654,14 @@ impl Resource for FirewallRuleset {
 
     fn validate(&self, config: &Value) -> Diagnostics {
         let mut d = Diagnostics::new();
+        if get(config, "exclusive").as_bool() == Some(true) && text(config, "owner").is_some() {
+            d.attribute_error(
+                AttributePath::attr("owner"),
+                "Invalid attribute combination",
+                "An `exclusive` ruleset owns every static rule of its chain and puts no \
+                 `[<owner>]` marker in comments: leave `owner` out.",
+            );
+        }
         let Some(table) = text(config, "table").and_then(table_of) else {
             return d;
         };
@@ -640,8 +708,9 @@ impl Resource for FirewallRuleset {
 
     fn import_id_format(&self) -> Option<&'static str> {
         Some(
-            "`table/chain`, e.g. `filter/input` (the rules marked `[homelab]`), or \
-             `table/chain/owner` for another owner",
+            "`table/chain`, e.g. `filter/input` (the rules marked `[homelab]`), \
+             `table/chain/owner` for another owner, or `table/chain/*` for every static rule of \
+             the chain (`exclusive = true`: a chain built by hand)",
         )
     }
 
@@ -665,6 +734,7 @@ impl Resource for FirewallRuleset {
                     table_name: t.to_string(),
                     chain: c.to_string(),
                     owner,
+                    exclusive: plan.planned_attr("exclusive").as_bool() == Some(true),
                 };
                 plan.set("id", Value::string(place.id()));
             }
@@ -734,14 +804,16 @@ impl Resource for FirewallRuleset {
 
     async fn import(&self, ctx: &Ctx<Client>, id: &str) -> Result<Raw> {
         let parts: Vec<&str> = id.split('/').collect();
-        let (table, chain, owner) = match parts.as_slice() {
-            [t, c] => (*t, *c, DEFAULT_OWNER),
-            [t, c, o] => (*t, *c, *o),
+        let (table, chain, owner, exclusive) = match parts.as_slice() {
+            [t, c] => (*t, *c, DEFAULT_OWNER, false),
+            [t, c, o] if *o == EXCLUSIVE_ID => (*t, *c, DEFAULT_OWNER, true),
+            [t, c, o] => (*t, *c, *o, false),
             _ => {
                 return Err(Error::new(
                     "Unable to import firewall ruleset",
                     format!(
-                        "{id:?} is not `table/chain` or `table/chain/owner` (e.g. `filter/input`)."
+                        "{id:?} is not `table/chain`, `table/chain/owner` or `table/chain/*` \
+                         (e.g. `filter/input`)."
                     ),
                 ));
             }
@@ -750,6 +822,7 @@ impl Resource for FirewallRuleset {
             ("table", Value::string(table)),
             ("chain", Value::string(chain)),
             ("owner", Value::string(owner)),
+            ("exclusive", Value::Bool(exclusive)),
         ]);
         let place = Place::of(&obj).map_err(|e| e.context("Unable to import firewall ruleset"))?;
         let items = place.list(ctx.client(), false).await.map_err(|e| {
@@ -818,7 +891,7 @@ mod tests {
             ),
             item("*6", &[("chain", "forward")]),
         ];
-        let l = layout("homelab", &items);
+        let l = layout(&Owner::Marked("homelab".into()), &items);
         let kinds: Vec<SlotKind> = l.slots.iter().map(|s| s.kind).collect();
         assert_eq!(
             kinds,
@@ -837,6 +910,41 @@ mod tests {
         assert_eq!(l.misplaced, ["*2"]);
         assert_eq!(marked("homelab", Some("x")), "[homelab] x");
         assert_eq!(marked("homelab", None), "[homelab]");
+        // Exclusive: every static rule, in order, comments as they are.
+        let l = layout(&Owner::All, &items);
+        let ids: Vec<&str> = l.owned.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["*2", "*3", "*4", "*5", "*6"]);
+        assert_eq!(l.owned[1].get("comment"), Some("[homelab] allow dns"));
+        assert!(l.misplaced.is_empty());
+        assert_eq!(l.slots[0].kind, SlotKind::Fixed);
+        assert_eq!(Owner::All.comment(Some("")), None);
+        assert_eq!(Owner::All.comment(Some("x")).as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn exclusive_rulesets_have_their_own_id_and_exclude_owner() {
+        let s = Value::string;
+        let obj = Value::object([
+            ("table", s("nat")),
+            ("chain", s("dstnat")),
+            ("exclusive", Value::Bool(true)),
+        ]);
+        let place = Place::of(&obj).unwrap();
+        assert_eq!(place.id(), "nat/dstnat/*");
+        assert_eq!(place.ownership(), Owner::All);
+        let w = Value::object([("action", s("dst-nat")), ("to_addresses", s("10.0.0.5"))]);
+        let body = create_props(&place, &rule_props(Table::Nat), &w);
+        assert!(body.set.iter().all(|(k, _)| k != "comment"), "{body:?}");
+        let config = Value::object([
+            ("table", s("filter")),
+            ("chain", s("input")),
+            ("owner", s("ops")),
+            ("exclusive", Value::Bool(true)),
+            ("rules", Value::list([])),
+        ]);
+        let d = FirewallRuleset.validate(&config);
+        assert_eq!(d.0.len(), 1, "{d:?}");
+        assert!(d.0[0].detail.contains("leave `owner` out"), "{d:?}");
     }
 
     #[test]
