@@ -13,6 +13,8 @@
 //! - [`kubeconfig`] reads a kubeconfig (YAML or JSON) for `config_path` /
 //!   `config_raw`.
 //! - [`resources`] holds the `homelab_metallb_*` resources.
+//! - `discover` lists the MetalLB objects a cluster holds, for
+//!   `homelab-discover` and the `homelab_kubernetes_inventory` data source.
 //!
 //! The block's settings and environment variables follow the hashicorp
 //! `kubernetes` provider (`KUBE_HOST`, `KUBE_TOKEN`, `KUBE_CONFIG_PATH`,
@@ -22,10 +24,12 @@
 
 pub mod client;
 pub mod connection;
+mod discover;
 pub mod kubeconfig;
 pub mod net;
 pub mod resources;
 
+use labforge_framework::discover::{Filter, Inventory, InventoryDataSource};
 use labforge_framework::schema::Schema;
 use labforge_framework::{Backend, Env, Registry, Result};
 
@@ -50,6 +54,9 @@ impl Backend for Kubernetes {
         "KUBE_CONFIG_PATH",
         "KUBE_CTX",
     ];
+    const INVENTORY: &'static str = "kubernetes_inventory";
+    const FILTERS: &'static [(&'static str, &'static str)] =
+        &[("namespace", "namespace of the MetalLB objects")];
     type Client = Connections;
     type Block = Block;
 
@@ -128,6 +135,13 @@ impl Backend for Kubernetes {
             .resource(resources::BgpAdvertisement)
             .resource(resources::BgpPeer)
             .resource(resources::Community)
+            .data_source(InventoryDataSource::new(*self, "homelab"))
+    }
+
+    /// The MetalLB objects of the cluster (every namespace, or those of
+    /// the `namespace` filter), through the provider block's connection.
+    async fn discover(&self, client: &Connections, filter: &Filter) -> Result<Inventory> {
+        discover::discover(client, filter).await
     }
 }
 

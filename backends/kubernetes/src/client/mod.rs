@@ -23,6 +23,7 @@
 //! metallb/metallb#1540, #1597, #2566) is retried with a longer backoff,
 //! up to [`Settings::webhook_wait`].
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -332,6 +333,34 @@ pub struct ObjectMeta {
     /// Field ownership.
     #[serde(default)]
     pub managed_fields: Vec<ManagedFields>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// The objects this one belongs to (their controller makes and
+    /// deletes it; the garbage collector deletes it with them).
+    #[serde(default)]
+    pub owner_references: Vec<OwnerReference>,
+    /// Set once deletion was asked for (finalizers still pending).
+    #[serde(default)]
+    pub deletion_timestamp: Option<String>,
+}
+
+/// `metadata.ownerReferences[]`, the parts read here.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerReference {
+    /// The owner's kind, e.g. `Deployment`.
+    #[serde(default)]
+    pub kind: String,
+    /// The owner's name.
+    #[serde(default)]
+    pub name: String,
+    /// Whether the owner is the managing controller.
+    #[serde(default)]
+    pub controller: Option<bool>,
 }
 
 impl ObjectMeta {
@@ -362,6 +391,11 @@ impl Kind {
     /// The object's path.
     pub fn path(&self, namespace: &str, name: &str) -> String {
         format!("{}/{}", self.collection_path(namespace), enc(name))
+    }
+
+    /// The path of the kind's objects in every namespace.
+    pub fn cluster_path(&self) -> String {
+        format!("/apis/{}/{}", self.api_version, self.plural)
     }
 
     /// The path of the kind's objects in `namespace`.
@@ -597,18 +631,47 @@ impl Client {
         let (_, v) = self
             .send_with(once, Some(timeout), "GET", &path, None)
             .await?;
-        let items = match v.get("items") {
-            Some(Value::Array(a)) => a.clone(),
-            // `items: null` is an empty list in the apiserver's JSON.
-            Some(Value::Null) | None => Vec::new(),
-            Some(_) => {
-                return Err(ApiError::Decode {
-                    path,
-                    message: "`items` is not a list".into(),
-                });
-            }
+        items_of(&path, &v)
+    }
+
+    /// Every object of `kind` in `namespace` (`None`: in every namespace,
+    /// which needs the right to list at the cluster scope), read in pages
+    /// of [`LIST_PAGE`] as kubectl does: `limit`, then `continue` with the
+    /// token of `metadata.continue` until there is none (Kubernetes "API
+    /// Concepts", "Retrieving large results sets in chunks"). Transient
+    /// failures are retried as every call is.
+    pub async fn list<S: serde::de::DeserializeOwned>(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<Vec<Object<S>>, ApiError> {
+        let base = match namespace {
+            Some(ns) => kind.collection_path(ns),
+            None => kind.cluster_path(),
         };
-        items.into_iter().map(|o| decode(&path, o)).collect()
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        // A server that keeps answering with a token is not followed forever.
+        for _ in 0..10_000 {
+            let path = match &token {
+                Some(t) => format!("{base}?limit={LIST_PAGE}&continue={}", enc(t)),
+                None => format!("{base}?limit={LIST_PAGE}"),
+            };
+            let (_, v) = self.send("GET", &path, None).await?;
+            out.extend(items_of(&path, &v)?);
+            token = v
+                .pointer("/metadata/continue")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+        Err(ApiError::Decode {
+            path: base,
+            message: "the list did not end after 10000 pages".into(),
+        })
     }
 
     /// `DELETE` an object; `Ok(false)` if it was not there.
@@ -620,6 +683,28 @@ impl Client {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Objects per page of [`Client::list`] (kubectl's `--chunk-size` default).
+pub const LIST_PAGE: usize = 500;
+
+/// The `items` of a list answer, decoded.
+fn items_of<S: serde::de::DeserializeOwned>(
+    path: &str,
+    v: &Value,
+) -> Result<Vec<Object<S>>, ApiError> {
+    let items = match v.get("items") {
+        Some(Value::Array(a)) => a.clone(),
+        // `items: null` is an empty list in the apiserver's JSON.
+        Some(Value::Null) | None => Vec::new(),
+        Some(_) => {
+            return Err(ApiError::Decode {
+                path: path.to_string(),
+                message: "`items` is not a list".into(),
+            });
+        }
+    };
+    items.into_iter().map(|o| decode(path, o)).collect()
 }
 
 /// `Retry-After` in seconds, if the answer has one.

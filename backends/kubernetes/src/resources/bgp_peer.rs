@@ -14,6 +14,11 @@
 //! otherwise drop the field this manager owns), and a change of
 //! `password_wo_version` is what plans an update. Refresh never reads the
 //! cluster's `password` back into state while the write-only pair is used.
+//!
+//! An import never reads `password` (Terraform's `-generate-config-out`
+//! writes no sensitive value, so a password in state would plan its
+//! removal): the peer keeps it on the cluster, and the configuration says
+//! nothing about it until `password_wo` (or `password`) is set.
 
 use labforge_framework::schema::{Attribute, Nesting, Schema, modifiers, validators};
 use labforge_framework::{AttributePath, Ctx, Diagnostics, PlanChange, Resource, Result, Value};
@@ -27,7 +32,7 @@ use super::{
 use crate::client::{FIELD_MANAGER, Kind, Object};
 use crate::connection::{Connection, Connections};
 
-const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     api_version: "metallb.io/v1beta2",
     kind: "BGPPeer",
     plural: "bgppeers",
@@ -191,7 +196,18 @@ fn fill(mut m: PeerModel, o: &Object<Json>, all: bool) -> PeerModel {
         m.ebgp_multi_hop = s.get("ebgpMultiHop").and_then(Json::as_bool);
     }
     for (k, v) in strings_of(&mut m) {
-        if v.is_some() || owns(k) {
+        // An import leaves the password out of state (Terraform's
+        // generator cannot write a sensitive value into configuration, so
+        // a password read here would plan its removal after every import);
+        // the cluster keeps it, owned by whoever set it. It is read once
+        // this resource sets `password` (or owns it).
+        let own_only = k == "password";
+        let take = if own_only {
+            v.is_some() || o.metadata.owns(FIELD_MANAGER, k)
+        } else {
+            v.is_some() || owns(k)
+        };
+        if take {
             *v = s.get(k).and_then(Json::as_str).map(str::to_string);
         }
     }
@@ -346,7 +362,11 @@ impl Resource for BgpPeer {
             Attribute::string()
                 .optional()
                 .sensitive()
-                .describe("TCP MD5 password (`password`); not with `password_secret`."),
+                .describe(
+                    "TCP MD5 password (`password`); not with `password_secret`. An import leaves it \
+                     out of state (the cluster keeps it): set `password_wo` with \
+                     `password_wo_version` (or this) to manage it.",
+                ),
         )
         .attribute(
             "password_secret",
@@ -620,14 +640,19 @@ mod tests {
         assert_eq!(read.password, None);
         assert_eq!(read.password_wo, None);
         assert_eq!(read.password_wo_version, Some(1));
-        // Without the write-only pair, a password the manager owns is read.
+        // Without the write-only pair, a password set here is read back.
         let plain = PeerModel {
             password_wo_version: None,
+            password: Some("old".into()),
             ..state
         };
         assert_eq!(
-            fill(plain, &object, true).password.as_deref(),
+            fill(plain, &object, false).password.as_deref(),
             Some("s3cret")
         );
+        // An import leaves another manager's password out of state.
+        let imported = fill(PeerModel::default(), &object, true);
+        assert_eq!(imported.password, None);
+        assert_eq!(imported.peer_address.as_deref(), Some("10.0.0.1"));
     }
 }

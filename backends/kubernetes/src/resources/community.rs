@@ -15,7 +15,7 @@ use super::{Managed, apply, delete, identity, identity_fields, import, plan_clie
 use crate::client::{Kind, Object};
 use crate::connection::{Connection, Connections};
 
-const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     api_version: "metallb.io/v1beta1",
     kind: "Community",
     plural: "communities",

@@ -16,7 +16,7 @@ use super::{
 use crate::client::{FIELD_MANAGER, Kind, Object};
 use crate::connection::{Connection, Connections};
 
-const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     api_version: "metallb.io/v1beta1",
     kind: "L2Advertisement",
     plural: "l2advertisements",

@@ -12,6 +12,8 @@ mod lifecycle;
 mod pool;
 mod selectors;
 
+use crate::client::Kind;
+
 pub use bgp_adv::BgpAdvertisement;
 pub use bgp_peer::BgpPeer;
 pub use community::Community;
@@ -29,3 +31,28 @@ pub(crate) use selectors::{
 /// MetalLB's namespace in its manifests and Helm chart; its webhook refuses
 /// objects elsewhere (`resource must be created in <ns> namespace`).
 pub const DEFAULT_NAMESPACE: &str = "metallb-system";
+
+/// Each resource type (no provider prefix) with the kind it manages, in
+/// the order discovery lists them (pools before what refers to them).
+pub(crate) const KINDS: [(&str, Kind); 5] = [
+    (
+        <IpAddressPool as labforge_framework::Resource>::NAME,
+        pool::KIND,
+    ),
+    (
+        <L2Advertisement as labforge_framework::Resource>::NAME,
+        l2::KIND,
+    ),
+    (
+        <BgpAdvertisement as labforge_framework::Resource>::NAME,
+        bgp_adv::KIND,
+    ),
+    (
+        <BgpPeer as labforge_framework::Resource>::NAME,
+        bgp_peer::KIND,
+    ),
+    (
+        <Community as labforge_framework::Resource>::NAME,
+        community::KIND,
+    ),
+];

@@ -18,7 +18,7 @@ use crate::connection::{Connection, Connections};
 use crate::net;
 use std::time::Duration;
 
-const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     api_version: "metallb.io/v1beta1",
     kind: "IPAddressPool",
     plural: "ipaddresspools",
