@@ -94,7 +94,7 @@ pub fn inventory(
     filter: &Filter,
 ) -> Inventory {
     let mut inv = Inventory::new();
-    // Each interface's rules, interfaces in the order their first rule comes.
+    // Each interface's rules, in pfSense's order.
     let mut order: Vec<&str> = Vec::new();
     let mut by_interface: BTreeMap<&str, Vec<&Rule>> = BTreeMap::new();
     for r in rules {
@@ -140,6 +140,15 @@ pub fn inventory(
              it is not a stored rule and the REST API does not list it",
         );
     }
+    // pfSense's own order of interfaces (WAN, LAN, OPT1, ...), so that names
+    // and order do not follow where rules happen to sit.
+    let rank = |name: &str| {
+        interfaces
+            .iter()
+            .position(|i| [&i.descr, &i.id, &i.device].iter().any(|n| *n == name))
+            .unwrap_or(usize::MAX)
+    };
+    order.sort_by_key(|n| rank(n));
     for name in order {
         let owned = &by_interface[name];
         let owner = owner_of(owned);
@@ -295,13 +304,13 @@ mod tests {
         assert_eq!(
             found,
             [
-                t("pfsense_firewall_ruleset", "lan", "LAN/*"),
                 t("pfsense_firewall_ruleset", "wan", "WAN/*"),
+                t("pfsense_firewall_ruleset", "lan", "LAN/*"),
                 t("pfsense_firewall_ruleset", "dmz", "DMZ"),
                 t("pfsense_firewall_alias", "web_servers", "web_servers"),
             ]
         );
-        assert_eq!(inv.found[0].attributes["rules"], "2");
+        assert_eq!(inv.found[1].attributes["rules"], "2");
         let skipped: Vec<String> = inv
             .skipped
             .iter()

@@ -176,6 +176,11 @@ fn layout(place: &Place, rules: &[Rule]) -> Layout {
         if place.owned(r).is_some() {
             owned.push((label, r.spec.clone(), r.tracker));
             slots.push(Slot::new(label, Kind::Owned));
+        } else if place.owner == EVERY_RULE && r.associated {
+            // Owning every rule, the ruleset leaves pfSense's NAT rules where
+            // pfSense put them (fixed: never moved, nothing placed before
+            // one), so an adopted interface with port forwards plans empty.
+            slots.push(Slot::new(label, Kind::Fixed));
         } else {
             foreign.push((slots.len(), r));
             slots.push(Slot::new(label, Kind::Foreign));
@@ -679,7 +684,7 @@ impl Resource for FirewallRuleset {
              above it. Rules of `homelab_pfsense_firewall_rule` must not carry the marker.\n\n\
              **Adopting** a hand-built interface: `owner = \"*\"` owns every rule of the interface \
              (their descriptions as they are, no marker), except the rules pfSense made for NAT \
-             port forwards, which follow their port forward. `homelab-discover` imports an \
+             port forwards, which follow their port forward and stay where pfSense put them. `homelab-discover` imports an \
              interface that way (`LAN/*`) unless all its rules carry one owner's marker. Do not \
              manage rules of that interface with `homelab_pfsense_firewall_rule` or another \
              ruleset: this one owns them.\n\n\
@@ -1032,14 +1037,20 @@ mod tests {
             interface: "WAN".into(),
             owner: EVERY_RULE.into(),
         };
-        let mut nat = rule(2, "WAN", "NAT ssh", 3);
+        let mut nat = rule(1, "WAN", "NAT ssh", 3);
         nat.associated = true;
         let rules = [
             rule(0, "WAN", "allow vpn", 1),
-            rule(1, "WAN", "[homelab] marked", 2),
             nat,
+            rule(2, "WAN", "[homelab] marked", 2),
             rule(3, "LAN", "lan rule", 4),
         ];
+        let kinds: Vec<Kind> = layout(&place, &rules)
+            .slots
+            .iter()
+            .map(|s| s.kind)
+            .collect();
+        assert_eq!(kinds, [Kind::Owned, Kind::Fixed, Kind::Owned]);
         let st = state_of(&place, &rules, &[], true);
         let descrs: Vec<_> = st.rules.iter().map(|r| r.description.clone()).collect();
         assert_eq!(
