@@ -52,13 +52,30 @@ fn strip_neg(s: &str) -> &str {
     s.strip_prefix('!').unwrap_or(s)
 }
 
+/// A set value as RouterOS means it: negated (a `!` on any element negates
+/// the whole set, as RouterOS prints `!established,related`), and its
+/// values without `!`, sorted, without duplicates.
+fn set_meaning(v: &Value) -> Option<(bool, Vec<String>)> {
+    let elements = v.elements()?;
+    let mut negated = false;
+    let mut out = Vec::new();
+    for e in elements {
+        let s = e.as_str()?;
+        negated |= s.starts_with('!');
+        out.push(strip_neg(s).to_string());
+    }
+    out.sort();
+    out.dedup();
+    Some((negated, out))
+}
+
 /// Why a single value is not valid for `p`, if it is not.
 pub fn check_value(p: &Prop, v: &Value) -> Option<String> {
     let s = match (p.kind, v) {
         (Kind::Set(choices), v) => {
             for e in v.elements().unwrap_or(&[]) {
                 if let Some(s) = e.as_str()
-                    && !choices.contains(&s)
+                    && !choices.contains(&strip_neg(s))
                 {
                     return Some(format!(
                         "{s:?} is not one of {}",
@@ -169,19 +186,20 @@ pub fn encode(p: &Prop, v: &Value) -> Option<String> {
             .as_bool()
             .map(|b| if b { "yes" } else { "no" }.to_string()),
         (Kind::Set(choices), v) => {
-            let items: Vec<&str> = v
-                .elements()
-                .unwrap_or(&[])
-                .iter()
-                .filter_map(Value::as_str)
-                .collect();
+            let (negated, items) = set_meaning(v)?;
             let mut ordered: Vec<&str> = choices
                 .iter()
                 .copied()
-                .filter(|c| items.contains(c))
+                .filter(|c| items.iter().any(|i| i == c))
                 .collect();
-            ordered.extend(items.iter().filter(|i| !choices.contains(i)));
-            Some(ordered.join(","))
+            ordered.extend(
+                items
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|i| !choices.contains(i)),
+            );
+            let neg = if negated { "!" } else { "" };
+            Some(format!("{neg}{}", ordered.join(",")))
         }
         (Kind::Count(_), v) => v.as_i64().map(|n| n.to_string()),
         (kind, v) => {
@@ -237,20 +255,7 @@ pub fn same(p: &Prop, a: &Value, b: &Value) -> bool {
         return true;
     }
     match (p.kind, &a, &b) {
-        (Kind::Set(_), a, b) => {
-            let sorted = |v: &Value| {
-                let mut x: Vec<String> = v
-                    .elements()
-                    .unwrap_or(&[])
-                    .iter()
-                    .filter_map(|e| e.as_str().map(str::to_string))
-                    .collect();
-                x.sort();
-                x.dedup();
-                x
-            };
-            a.elements().is_some() && b.elements().is_some() && sorted(a) == sorted(b)
-        }
+        (Kind::Set(_), a, b) => set_meaning(a).is_some() && set_meaning(a) == set_meaning(b),
         (Kind::Count(_), a, b) => a.as_i64().is_some() && a.as_i64() == b.as_i64(),
         (kind, Value::String(x), Value::String(y)) => match kind {
             Kind::Address | Kind::ListAddress => values::same_address(x, y),
@@ -497,6 +502,37 @@ mod tests {
         assert!(fits(t, &s("1h"), &s("59m58s")));
         assert!(!fits(t, &s("1h"), &s("2h")));
         assert!(!same(t, &s("1h"), &s("59m58s")));
+    }
+
+    #[test]
+    fn negated_sets_round_trip() {
+        let s = Value::string;
+        let st = p(FILTER, "connection_state");
+        let nat = p(FILTER, "connection_nat_state");
+        // RouterOS prints `!dstnat` (the defconf forward rule) and
+        // `!established,related`: a `!` negates the whole set.
+        assert_eq!(decode(nat, Some("!dstnat")), Value::set([s("!dstnat")]));
+        assert_eq!(check_value(nat, &Value::set([s("!dstnat")])), None);
+        assert!(check_value(nat, &Value::set([s("!nope")])).is_some());
+        let read = decode(st, Some("!established,related"));
+        assert!(same(
+            st,
+            &read,
+            &Value::set([s("related"), s("!established")])
+        ));
+        assert!(!same(
+            st,
+            &read,
+            &Value::set([s("related"), s("established")])
+        ));
+        assert_eq!(
+            encode(st, &Value::set([s("related"), s("!established")])).as_deref(),
+            Some("!established,related")
+        );
+        assert_eq!(
+            encode(nat, &Value::set([s("!dstnat")])).as_deref(),
+            Some("!dstnat")
+        );
     }
 
     #[test]

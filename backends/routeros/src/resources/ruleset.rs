@@ -654,7 +654,11 @@ impl Resource for FirewallRuleset {
 
     fn validate(&self, config: &Value) -> Diagnostics {
         let mut d = Diagnostics::new();
-        if get(config, "exclusive").as_bool() == Some(true) && text(config, "owner").is_some() {
+        // The default owner is accepted: generated configuration writes it
+        // back from the state before `homelab-discover tidy` drops it.
+        if get(config, "exclusive").as_bool() == Some(true)
+            && text(config, "owner").is_some_and(|o| o != DEFAULT_OWNER)
+        {
             d.attribute_error(
                 AttributePath::attr("owner"),
                 "Invalid attribute combination",
