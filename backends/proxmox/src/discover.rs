@@ -94,19 +94,21 @@ pub async fn discover(c: &Client, filter: &Filter) -> Result<Inventory> {
             .await
             .map_err(|e| listing(&format!("the storages of {node}"), e))?;
         for s in storages {
-            if s.shared
-                && let Some(first) = shared_seen.get(&s.storage)
-            {
-                inv.skip(
-                    format!("files of shared storage {} on {node}", s.storage),
-                    format!("the same files as on {first}, where they are imported"),
-                );
-                continue;
-            }
-            if s.shared {
-                shared_seen.insert(s.storage.clone(), node.clone());
-            }
-            storage_content(c, &mut inv, node, &s.storage, &s.content).await?;
+            let first = if s.shared {
+                shared_seen
+                    .entry(s.storage.clone())
+                    .or_insert_with(|| node.clone())
+                    .clone()
+            } else {
+                node.clone()
+            };
+            let at = Listing {
+                node,
+                storage: &s.storage,
+                content: &s.content,
+                first: (first != *node).then_some(first.as_str()),
+            };
+            storage_content(c, &mut inv, &at).await?;
         }
     }
     Ok(inv)
@@ -158,15 +160,41 @@ fn vm(inv: &mut Inventory, v: &ClusterVm) {
     }
 }
 
-/// The files of one storage on `node`: downloaded images and ISOs are
+/// One storage as one node sees it.
+struct Listing<'a> {
+    node: &'a str,
+    storage: &'a str,
+    content: &'a [String],
+    /// For a shared storage already listed on another node: that node (its
+    /// files are imported from there, once).
+    first: Option<&'a str>,
+}
+
+/// `bytes` for people (`2.0 GiB`).
+fn size(bytes: i64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// The files of one storage on a node: downloaded images and ISOs are
 /// found, the rest skipped with a reason.
-async fn storage_content(
-    c: &Client,
-    inv: &mut Inventory,
-    node: &str,
-    storage: &str,
-    content: &[String],
-) -> Result<()> {
+async fn storage_content(c: &Client, inv: &mut Inventory, at: &Listing<'_>) -> Result<()> {
+    let Listing {
+        node,
+        storage,
+        content,
+        first,
+    } = *at;
     let has = |t: &str| content.iter().any(|c| c == t);
     let list = |t: &'static str| async move {
         c.volumes(node, storage, t)
@@ -176,15 +204,22 @@ async fn storage_content(
     for t in DOWNLOADABLE.into_iter().filter(|t| has(t)) {
         let mut vols = list(t).await?;
         vols.sort_by(|a, b| a.volid.cmp(&b.volid));
+        let what = if t == "iso" {
+            "ISO image"
+        } else {
+            "disk image"
+        };
         for v in vols {
             let Some(file) = v.volid.split_once('/').map(|(_, f)| f.to_string()) else {
                 continue;
             };
-            let what = if t == "iso" {
-                "ISO image"
-            } else {
-                "disk image"
-            };
+            if let Some(first) = first {
+                inv.skip(
+                    format!("{what} {} on {node}", v.volid),
+                    format!("{storage} is shared: the file is imported once, from {first}"),
+                );
+                continue;
+            }
             let f = inv.found(
                 "proxmox_download_file",
                 &[node, &file],
@@ -193,7 +228,7 @@ async fn storage_content(
                     "{what} {} on {node}{} (Proxmox VE does not record its URL: set `url` so \
                      that it can be downloaded again)",
                     v.volid,
-                    v.size.map(|s| format!(", {} bytes", s)).unwrap_or_default()
+                    v.size.map(|s| format!(", {}", size(s))).unwrap_or_default()
                 ),
             );
             f.attr("node", node)
@@ -202,7 +237,10 @@ async fn storage_content(
                 .attr("file_name", file);
         }
     }
-    for (t, what, why) in LEFT_ALONE.into_iter().filter(|(t, _, _)| has(t)) {
+    for (t, what, why) in LEFT_ALONE
+        .into_iter()
+        .filter(|(t, _, _)| has(t) && first.is_none())
+    {
         for v in list(t).await? {
             inv.skip(format!("{what} {} on {node}", v.volid), why);
         }
@@ -318,5 +356,15 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.to_string().contains("pve9"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn sizes_for_people() {
+        assert_eq!(super::size(512), "512 bytes");
+        assert_eq!(super::size(2 * 1024 * 1024 * 1024), "2.0 GiB");
+        assert_eq!(super::size(1536 * 1024), "1.5 MiB");
     }
 }
