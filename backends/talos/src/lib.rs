@@ -21,12 +21,17 @@
 //! reads no environment variables, and the backend is configured with or
 //! without it. (A talosconfig path was considered and left out: the
 //! credentials a resource uses should be visible in its configuration.)
+//!
+//! Only discovery ([`discover`]: `homelab-discover` and the
+//! `homelab_talos_inventory` data source) reads `TALOSCONFIG`, as talosctl
+//! does: which nodes to probe and the client certificate to read them with.
 
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod client;
 pub mod config;
 pub mod data_sources;
+pub mod discover;
 pub mod ephemeral;
 pub mod resources;
 pub mod secrets;
@@ -46,7 +51,16 @@ pub struct Talos;
 impl Backend for Talos {
     const BLOCK: &'static str = "talos";
     const CONFIGURED_BY: &'static str = "nothing (the talos backend is always configured)";
-    const ENV: &'static [&'static str] = &[];
+    const ENV: &'static [&'static str] = &["TALOSCONFIG"];
+    const INVENTORY: &'static str = "talos_inventory";
+    const FILTERS: &'static [(&'static str, &'static str)] = &[
+        ("node", "Talos node address (host or host:port) to probe"),
+        (
+            "secrets",
+            "path of the cluster's secrets file (`talosctl gen secrets`) to import as \
+             homelab_talos_machine_secrets",
+        ),
+    ];
     type Client = client::Client;
     type Block = Block;
 
@@ -58,8 +72,18 @@ impl Backend for Talos {
         )
     }
 
-    fn configure(&self, _block: Option<Block>, _env: &Env) -> Result<Option<client::Client>> {
-        Ok(Some(client::Client::default()))
+    fn configure(&self, _block: Option<Block>, env: &Env) -> Result<Option<client::Client>> {
+        Ok(Some(
+            client::Client::default().with_talosconfig(env.get("TALOSCONFIG").map(Into::into)),
+        ))
+    }
+
+    async fn discover(
+        &self,
+        client: &client::Client,
+        filter: &labforge_framework::discover::Filter,
+    ) -> Result<labforge_framework::discover::Inventory> {
+        discover::discover(client, filter).await
     }
 
     fn register(&self, r: Registry<client::Client>) -> Registry<client::Client> {
@@ -71,6 +95,9 @@ impl Backend for Talos {
             .data_source(data_sources::MachineConfiguration)
             .data_source(data_sources::ClientConfiguration)
             .ephemeral(ephemeral::MachineConfiguration)
+            .data_source(labforge_framework::discover::InventoryDataSource::new(
+                *self, "homelab",
+            ))
     }
 }
 

@@ -62,15 +62,18 @@ const MACHINE_CONFIG_TYPE: &str = "MachineConfigs.config.talos.dev";
 /// `MachineTypes.config.talos.dev` (ID `machine-type`, not sensitive).
 const MACHINE_TYPE_TYPE: &str = "MachineTypes.config.talos.dev";
 
+/// `Services.v1alpha1.talos.dev` (namespace `runtime`, ID the service).
+const SERVICE_TYPE: &str = "Services.v1alpha1.talos.dev";
+
 /// COSI resource types Talos has, with their default namespace
 /// (siderolabs/talos `pkg/machinery/resources/*`): the two of namespace
-/// `config` are modelled; Get of the others answers Unimplemented with a
+/// `config` and `Services` are modelled; Get of the others answers Unimplemented with a
 /// "not simulated" marker. Types Talos does not have are refused as
 /// `access.go` refuses them.
 const TALOS_TYPES: &[(&str, &str)] = &[
     (MACHINE_CONFIG_TYPE, "config"),
     (MACHINE_TYPE_TYPE, "config"),
-    ("Services.v1alpha1.talos.dev", "runtime"),
+    (SERVICE_TYPE, "runtime"),
     ("MachineStatuses.runtime.talos.dev", "runtime"),
     ("ExtensionStatuses.runtime.talos.dev", "runtime"),
     ("KernelParamStatuses.runtime.talos.dev", "runtime"),
@@ -210,6 +213,53 @@ impl Api {
         }))
     }
 
+    /// COSI Get of `Services.v1alpha1.talos.dev` (namespace `runtime`, ID
+    /// the service, reader level): what `talosctl get services` shows. Spec
+    /// as siderolabs/talos `pkg/machinery/resources/v1alpha1/service.go`
+    /// `ServiceSpec` marshals it (`running`, `healthy`, `unknown`); running
+    /// means the service's state is `Running`. NotFound for a service the
+    /// node does not run.
+    fn service(&self, node: &str, id: &str) -> Result<Response<cosi::GetResponse>, Status> {
+        let c = lock(&self.shared);
+        let n = c
+            .nodes
+            .get(node)
+            .ok_or_else(|| Status::unavailable("node not found"))?;
+        let Some(s) = services_of(&c, n, node).into_iter().find(|s| s.id == id) else {
+            return Err(Status::not_found(format!(
+                "resource {SERVICE_TYPE}(runtime/{id}@undefined) doesn't exist"
+            )));
+        };
+        let health = s.health.unwrap_or_default();
+        let yaml = format!(
+            "running: {}\nhealthy: {}\nunknown: {}\n",
+            s.state == "Running",
+            health.healthy,
+            health.unknown
+        );
+        Ok(Response::new(cosi::GetResponse {
+            resource: Some(cosi::Resource {
+                metadata: Some(cosi::Metadata {
+                    namespace: "runtime".into(),
+                    r#type: SERVICE_TYPE.into(),
+                    id: id.into(),
+                    version: "1".into(),
+                    owner: "v1alpha1.ServiceController".into(),
+                    phase: "running".into(),
+                    created: None,
+                    updated: None,
+                    finalizers: vec![],
+                    annotations: Default::default(),
+                    labels: Default::default(),
+                }),
+                spec: Some(cosi::Spec {
+                    proto_spec: vec![],
+                    yaml_spec: yaml,
+                }),
+            }),
+        }))
+    }
+
     /// Counts the call, lets time pass, takes an injected failure, and
     /// refuses a node that is down (proxied to while rebooting).
     pub(super) fn enter(&self, node: &str, rpc: &str, path: &str) -> Result<(), Status> {
@@ -229,6 +279,57 @@ impl Api {
         }
         Ok(())
     }
+}
+
+/// The node's services as `ServiceList` reports them (and the COSI
+/// `Services.v1alpha1.talos.dev` resources): apid and machined always, etcd
+/// on a control plane node, kubelet once configured.
+fn services_of(c: &Cluster, n: &Node, node: &str) -> Vec<pb::ServiceInfo> {
+    let healthy = |id: &str, state: &str| pb::ServiceInfo {
+        id: id.into(),
+        state: state.into(),
+        events: None,
+        health: Some(pb::ServiceHealth {
+            unknown: false,
+            healthy: true,
+            last_message: String::new(),
+            last_change: None,
+        }),
+    };
+    let mut services = vec![healthy("apid", "Running"), healthy("machined", "Running")];
+    let docs = config::docs_of(n.running.as_ref());
+    if config::machine_type(&docs) == Some(MachineType::ControlPlane) {
+        // Talos's service states (`events.State`): etcd waits in
+        // Preparing until the cluster is bootstrapped; once running, its
+        // health is unknown until the first check.
+        let member = cluster_of(n.running.as_ref())
+            .and_then(|id| c.etcd.get(&id))
+            .is_some_and(|m| m.iter().any(|x| x == node));
+        let health = |unknown, healthy, msg: &str| {
+            Some(pb::ServiceHealth {
+                unknown,
+                healthy,
+                last_message: msg.into(),
+                last_change: None,
+            })
+        };
+        let (state, health) = match n.etcd_started {
+            _ if !(n.bootstrapped || member) => ("Preparing", health(true, false, "")),
+            Some(t) if t.elapsed() < c.etcd_start_delay => ("Running", health(true, false, "")),
+            _ if n.etcd_unhealthy => ("Running", health(false, false, "context deadline exceeded")),
+            _ => ("Running", health(false, true, "")),
+        };
+        services.push(pb::ServiceInfo {
+            id: "etcd".into(),
+            state: state.into(),
+            events: None,
+            health,
+        });
+    }
+    if n.configured {
+        services.push(healthy("kubelet", "Running"));
+    }
+    services
 }
 
 fn node_mut<'a>(c: &'a mut Cluster, name: &str) -> Result<&'a mut Node, Status> {
@@ -309,7 +410,7 @@ impl MachineService for Api {
                     "configuration was already applied and node is rebooting, cannot apply more configuration changes until next reboot",
                 ));
             }
-            if n.applying {
+            if n.applying || n.busy_until.is_some_and(|t| Instant::now() < t) {
                 return Err(Status::failed_precondition(
                     "another apply configuration is already in progress",
                 ));
@@ -581,52 +682,7 @@ impl MachineService for Api {
             .nodes
             .get(&node)
             .ok_or_else(|| Status::unavailable("node not found"))?;
-        let healthy = |id: &str, state: &str| pb::ServiceInfo {
-            id: id.into(),
-            state: state.into(),
-            events: None,
-            health: Some(pb::ServiceHealth {
-                unknown: false,
-                healthy: true,
-                last_message: String::new(),
-                last_change: None,
-            }),
-        };
-        let mut services = vec![healthy("apid", "Running"), healthy("machined", "Running")];
-        let docs = config::docs_of(n.running.as_ref());
-        if config::machine_type(&docs) == Some(MachineType::ControlPlane) {
-            // Talos's service states (`events.State`): etcd waits in
-            // Preparing until the cluster is bootstrapped; once running, its
-            // health is unknown until the first check.
-            let member = cluster_of(n.running.as_ref())
-                .and_then(|id| c.etcd.get(&id))
-                .is_some_and(|m| m.contains(&node));
-            let health = |unknown, healthy, msg: &str| {
-                Some(pb::ServiceHealth {
-                    unknown,
-                    healthy,
-                    last_message: msg.into(),
-                    last_change: None,
-                })
-            };
-            let (state, health) = match n.etcd_started {
-                _ if !(n.bootstrapped || member) => ("Preparing", health(true, false, "")),
-                Some(t) if t.elapsed() < c.etcd_start_delay => ("Running", health(true, false, "")),
-                _ if n.etcd_unhealthy => {
-                    ("Running", health(false, false, "context deadline exceeded"))
-                }
-                _ => ("Running", health(false, true, "")),
-            };
-            services.push(pb::ServiceInfo {
-                id: "etcd".into(),
-                state: state.into(),
-                events: None,
-                health,
-            });
-        }
-        if n.configured {
-            services.push(healthy("kubelet", "Running"));
-        }
+        let mut services = services_of(&c, n, &node);
         services.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(Response::new(pb::ServiceListResponse {
             messages: vec![pb::ServiceList {
@@ -702,6 +758,9 @@ impl cosi::state_server::State for Api {
         }
         if r.r#type == MACHINE_TYPE_TYPE {
             return self.machine_type(&node, &r.id);
+        }
+        if r.r#type == SERVICE_TYPE {
+            return self.service(&node, &r.id);
         }
         if r.r#type != MACHINE_CONFIG_TYPE {
             return Err(Status::unimplemented(format!(

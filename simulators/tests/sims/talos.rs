@@ -723,8 +723,21 @@ async fn cosi_reads_and_hooks() {
         r.resource.unwrap().spec.unwrap().yaml_spec,
         "controlplane\n"
     );
-    let e = s
+    let r = s
         .get(get("kubelet", "Services.v1alpha1.talos.dev", "runtime"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        r.resource
+            .unwrap()
+            .spec
+            .unwrap()
+            .yaml_spec
+            .starts_with("running: true\n")
+    );
+    let e = s
+        .get(get("member", "EtcdMembers.etcd.talos.dev", "etcd"))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::Unimplemented);

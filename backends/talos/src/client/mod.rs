@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use tonic::metadata::MetadataValue;
 
+pub use cosi::ServiceState;
 pub use error::{ErrorKind, TalosError, retry};
 pub use types::{
     ApplyMode, ApplyRequest, ApplyResult, Auth, Credentials, NodeState, ResetPartition,
@@ -42,6 +43,7 @@ use transport::Transport;
 /// connection, so clones are cheap and share nothing.
 #[derive(Debug, Clone)]
 pub struct Client {
+    talosconfig: Option<std::path::PathBuf>,
     connect_timeout: Duration,
     request_timeout: Duration,
     progress_interval: Duration,
@@ -50,6 +52,7 @@ pub struct Client {
 impl Default for Client {
     fn default() -> Self {
         Self {
+            talosconfig: None,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             progress_interval: Duration::from_secs(5),
@@ -61,6 +64,20 @@ impl Client {
     /// A client with the default timeouts (connect 10 s, each call 60 s).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The talosconfig `homelab-discover` and the inventory data source
+    /// read (`TALOSCONFIG`, as talosctl): which nodes to probe and the
+    /// client certificate. Resources never use it (each carries its own
+    /// `client_configuration`).
+    pub fn with_talosconfig(mut self, path: Option<std::path::PathBuf>) -> Self {
+        self.talosconfig = path;
+        self
+    }
+
+    /// The talosconfig path given by [`Client::with_talosconfig`].
+    pub fn talosconfig(&self) -> Option<&std::path::Path> {
+        self.talosconfig.as_deref()
     }
 
     /// How long to wait for TCP and the TLS handshake before the endpoint is
