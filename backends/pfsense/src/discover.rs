@@ -8,8 +8,9 @@
 //!   pfSense's order (the ruleset reads them in that order, so the order
 //!   round-trips). An interface whose rules all carry one owner's marker
 //!   (`[homelab] ...`, left by a labforge ruleset) is imported as that
-//!   owner's ruleset (`LAN`, `LAN/ops`); any other interface as the ruleset
-//!   that owns every rule (`LAN/*`, descriptions as they are). Rules are
+//!   owner's ruleset (`LAN`, `LAN/ops`); any other interface as an
+//!   `exclusive` ruleset, which owns every rule (`LAN/*`, descriptions as
+//!   they are). Rules are
 //!   never also listed one by one as `homelab_pfsense_firewall_rule`: a rule
 //!   has one owner, and the ruleset keeps the order;
 //! - each alias as a `homelab_pfsense_firewall_alias` (aliases belong to no
@@ -42,7 +43,8 @@ fn marker_owner(descr: &str) -> Option<&str> {
 }
 
 /// The owner a ruleset adopting `rules` (one interface's, in order) takes:
-/// the one owner whose marker every rule carries, else [`EVERY_RULE`].
+/// the one owner whose marker every rule carries, else [`EVERY_RULE`]
+/// (an `exclusive` ruleset).
 pub fn owner_of(rules: &[&Rule]) -> String {
     let mut owners = rules.iter().map(|r| marker_owner(&r.spec.descr));
     match owners.next() {
@@ -154,7 +156,7 @@ pub fn inventory(
         let owner = owner_of(owned);
         let summary = if owner == EVERY_RULE {
             format!(
-                "firewall rules of {name}: {} rule(s), in pfSense's order (every rule, no marker)",
+                "firewall rules of {name}: {} rule(s), in pfSense's order (exclusive: every rule, no marker)",
                 owned.len()
             )
         } else {

@@ -9,10 +9,11 @@
 //! order below the ruleset's block, which sits at the top of the interface's
 //! rules; one found above or among the ruleset's rules shows in
 //! `foreign_rules`, and the next apply moves the ruleset's rules above it.
-//! The owner [`EVERY_RULE`] (`*`) owns every rule of the interface, with its
-//! description as it is, except those pfSense made for NAT port forwards:
-//! how a hand-built interface is adopted (`homelab-discover` imports
-//! `LAN/*`).
+//! An `exclusive` ruleset (internally the owner [`EVERY_RULE`], import id
+//! `LAN/*`) owns every rule of the interface, descriptions as they are,
+//! except those pfSense made for NAT port forwards, which stay where
+//! pfSense put them: how a hand-built interface is adopted
+//! (`homelab-discover` imports it so).
 //!
 //! **Identity.** pfSense addresses rules by position in its whole list, and
 //! positions shift with every change; a rule's `tracker` (its creation time)
@@ -52,20 +53,25 @@ pub struct FirewallRuleset;
 
 const DEFAULT_OWNER: &str = "homelab";
 
-/// The owner that owns every rule of the interface (no marker), but those
-/// pfSense made for NAT port forwards: an adopted, hand-built interface.
+/// The owner of an `exclusive` ruleset, as its id and import id spell it
+/// (`LAN/*`): it owns every rule of the interface (no marker), but those
+/// pfSense made for NAT port forwards.
 pub const EVERY_RULE: &str = "*";
 
 /// The ruleset, as configured and stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RulesetModel {
-    /// The interface (`interface/owner` with another owner than the default).
+    /// The interface (`interface/owner` with another owner than the default,
+    /// `interface/*` when exclusive).
     pub id: Option<String>,
     /// The interface, as pfSense's REST API names it (`LAN` by default).
     pub interface: String,
     /// The marker `[<owner>]` that starts the descriptions of the ruleset's
     /// rules; `None`: `homelab`.
     pub owner: Option<String>,
+    /// Own every rule of the interface, descriptions as they are (no
+    /// marker); `None`: `false`.
+    pub exclusive: Option<bool>,
     /// The rules, top to bottom (first match wins).
     pub rules: Vec<RuleAttrs>,
     /// Rules the ruleset does not own that sit above or among its rules, as
@@ -116,7 +122,11 @@ impl Place {
     fn of(m: &RulesetModel) -> Place {
         Place {
             interface: m.interface.clone(),
-            owner: m.owner.clone().unwrap_or_else(|| DEFAULT_OWNER.into()),
+            owner: if m.exclusive == Some(true) {
+                EVERY_RULE.into()
+            } else {
+                m.owner.clone().unwrap_or_else(|| DEFAULT_OWNER.into())
+            },
         }
     }
 
@@ -236,7 +246,12 @@ fn state_of(place: &Place, rules: &[Rule], reference: &[RuleAttrs], applied: boo
     RulesetModel {
         id: Some(place.id()),
         interface: place.interface.clone(),
-        owner: Some(place.owner.clone()),
+        owner: Some(if place.owner == EVERY_RULE {
+            DEFAULT_OWNER.into()
+        } else {
+            place.owner.clone()
+        }),
+        exclusive: Some(place.owner == EVERY_RULE),
         rules: attrs,
         foreign_rules: Some(lay.misplaced),
         applied: Some(applied),
@@ -682,7 +697,7 @@ impl Resource for FirewallRuleset {
              sit at the top of the interface's rules. A rule it does not own found above or among \
              its rules shows in `foreign_rules`, and the next apply moves the ruleset's rules \
              above it. Rules of `homelab_pfsense_firewall_rule` must not carry the marker.\n\n\
-             **Adopting** a hand-built interface: `owner = \"*\"` owns every rule of the interface \
+             **Adopting** a hand-built interface: `exclusive = true` owns every rule of the interface \
              (their descriptions as they are, no marker), except the rules pfSense made for NAT \
              port forwards, which follow their port forward and stay where pfSense put them. `homelab-discover` imports an \
              interface that way (`LAN/*`) unless all its rules carry one owner's marker. Do not \
@@ -713,7 +728,7 @@ impl Resource for FirewallRuleset {
             "id",
             Attribute::string()
                 .computed()
-                .describe("The interface (`interface/owner` with another owner).")
+                .describe("The interface (`interface/owner` with another owner, `interface/*` when `exclusive`).")
                 .plan_modifier(modifiers::use_state_for_unknown()),
         )
         .attribute(
@@ -738,14 +753,30 @@ impl Resource for FirewallRuleset {
                 .describe(
                     "The marker `[<owner>]` that starts the descriptions of the ruleset's rules. \
                      Give rulesets of one interface managed from different configurations \
-                     different owners. `*`: every rule of the interface, without a marker \
-                     (an adopted interface; not the rules pfSense made for NAT port forwards).",
+                     different owners. Not used when `exclusive`.",
                 )
                 .validator(validators::matches(
-                    r"^(\*|[A-Za-z0-9_.-]{1,32})$",
-                    "`*`, or letters, digits, `_`, `.` and `-` (1 to 32)",
+                    "^[A-Za-z0-9_.-]{1,32}$",
+                    "letters, digits, `_`, `.` and `-` (1 to 32)",
                 ))
                 .plan_modifier(modifiers::requires_replace()),
+        )
+        .attribute(
+            "exclusive",
+            Attribute::bool()
+                .default(false)
+                .describe(
+                    "Own every rule of the interface, whatever its description, with \
+                     descriptions as they are (no `[<owner>]` marker): the way to adopt an \
+                     interface whose rules were made by hand or by another tool, in their order \
+                     (`homelab-discover` imports such interfaces with the id `interface/*`). \
+                     Rules pfSense made for NAT port forwards are not owned and stay where \
+                     pfSense put them. Any other rule that appears on the interface is removed \
+                     by the next apply, so give no other ruleset or \
+                     `homelab_pfsense_firewall_rule` the same interface. `owner` is not used. \
+                     Changing it is done in place: the rules the ruleset then owns are turned \
+                     into the configured ones.",
+                ),
         )
         .attribute(
             "rules",
@@ -766,6 +797,21 @@ impl Resource for FirewallRuleset {
 
     fn validate(&self, config: &Value) -> Diagnostics {
         let mut d = Diagnostics::new();
+        // The default owner is accepted: generated configuration writes it
+        // back from the state before `homelab-discover tidy` drops it.
+        if config.get("exclusive").and_then(Value::as_bool) == Some(true)
+            && config
+                .get("owner")
+                .and_then(Value::as_str)
+                .is_some_and(|o| o != DEFAULT_OWNER)
+        {
+            d.attribute_error(
+                AttributePath::attr("owner"),
+                "Invalid attribute combination",
+                "An `exclusive` ruleset owns every rule of its interface and puts no `[<owner>]` \
+                 marker in descriptions: leave `owner` out.",
+            );
+        }
         let rules = config.get("rules").and_then(Value::elements).unwrap_or(&[]);
         for (i, r) in rules.iter().enumerate() {
             check_rule(
@@ -780,8 +826,8 @@ impl Resource for FirewallRuleset {
     fn import_id_format(&self) -> Option<&'static str> {
         Some(
             "The interface, e.g. `LAN` (the rules marked `[homelab]`), `interface/owner` for \
-             another owner, or `interface/*` for every rule of the interface (adopting rules \
-             made by hand, as `homelab-discover` does).",
+             another owner, or `interface/*` for every rule of the interface (`exclusive`: \
+             adopting rules made by hand, as `homelab-discover` does).",
         )
     }
 
@@ -792,11 +838,12 @@ impl Resource for FirewallRuleset {
         plan.set("foreign_rules", Value::list([]));
         plan.set("applied", Value::bool(true));
         if let Some(i) = plan.config_attr("interface").as_str() {
-            let owner = plan
-                .planned_attr("owner")
-                .as_str()
-                .unwrap_or(DEFAULT_OWNER)
-                .to_string();
+            let owner = if plan.planned_attr("exclusive").as_bool() == Some(true) {
+                EVERY_RULE
+            } else {
+                plan.planned_attr("owner").as_str().unwrap_or(DEFAULT_OWNER)
+            }
+            .to_string();
             let place = Place {
                 interface: i.to_string(),
                 owner,
@@ -1061,6 +1108,22 @@ mod tests {
             ]
         );
         assert_eq!(st.id.as_deref(), Some("WAN/*"));
+        assert_eq!(
+            (st.owner.as_deref(), st.exclusive),
+            (Some("homelab"), Some(true))
+        );
+        assert_eq!(Place::of(&st).owner, EVERY_RULE);
+        let config = |owner: &str| {
+            Value::object([
+                ("interface", Value::string("WAN")),
+                ("owner", Value::string(owner)),
+                ("exclusive", Value::bool(true)),
+                ("rules", Value::list([])),
+            ])
+        };
+        assert!(FirewallRuleset.validate(&config("homelab")).0.is_empty());
+        let d = FirewallRuleset.validate(&config("ops"));
+        assert!(format!("{d:?}").contains("leave `owner` out"), "{d:?}");
         assert_eq!(st.foreign_rules, Some(vec![]));
         assert_eq!(marked(EVERY_RULE, "allow vpn"), "allow vpn");
         assert_eq!(marked(EVERY_RULE, ""), "");
