@@ -72,10 +72,12 @@ pub struct ApplyModel {
     pub node: String,
     /// Where to connect (default: `node`).
     pub endpoint: Option<String>,
-    /// The admin client configuration.
-    pub client_configuration: ClientConfig,
-    /// The machine configuration to apply, before patches.
-    pub machine_configuration_input: String,
+    /// The admin client configuration (null only right after an import:
+    /// the configuration sets it).
+    pub client_configuration: Option<ClientConfig>,
+    /// The machine configuration to apply, before patches (null only right
+    /// after an import: the configuration sets it).
+    pub machine_configuration_input: Option<String>,
     /// Patches applied to the input, in order.
     pub config_patches: Option<Vec<String>>,
     /// `auto`, `reboot`, `no_reboot`, `staged` or `try`.
@@ -132,6 +134,36 @@ pub(crate) fn config_hash(c: &str) -> String {
         Ok(n) => config::sha256_hex(&n),
         Err(_) => config::sha256_hex(c),
     }
+}
+
+/// An attribute that is null in the plan or state: only right after an
+/// import, before the configuration set it.
+pub(crate) fn missing(attribute: &str) -> Error {
+    Error::new(
+        "Missing value",
+        format!(
+            "{attribute} is not set: after an import, set it in the configuration \
+             (client_configuration = homelab_talos_machine_secrets.<name>.client_configuration, \
+             machine_configuration_input = \
+             data.homelab_talos_machine_configuration.<name>.machine_configuration)."
+        ),
+    )
+    .at(AttributePath::attr(attribute))
+}
+
+/// The input of `m`, or the error saying to set it.
+pub(crate) fn input_of(m: &ApplyModel) -> Result<&str> {
+    m.machine_configuration_input
+        .as_deref()
+        .ok_or_else(|| missing("machine_configuration_input"))
+}
+
+/// The credentials of `m`, or the error saying to set them.
+pub(crate) fn creds_of(m: &ApplyModel) -> Result<crate::client::Credentials> {
+    m.client_configuration
+        .as_ref()
+        .ok_or_else(|| missing("client_configuration"))?
+        .credentials()
 }
 
 fn mode_of(s: Option<&str>) -> ApplyMode {
@@ -369,6 +401,51 @@ impl Resource for MachineConfigurationApply {
         send::write(ctx, plan, timeout, prior.resolved_apply_mode.as_deref()).await
     }
 
+    fn import_id_format(&self) -> Option<&'static str> {
+        Some(
+            "the node's address as the resource's `node` takes it, e.g. `10.0.0.11` (the \
+             imported resource holds neither the configuration nor the credentials: set \
+             `client_configuration` and `machine_configuration_input`; the first apply then \
+             only records them when the node already runs that configuration)",
+        )
+    }
+
+    async fn import(&self, ctx: &Ctx<Client>, id: &str) -> Result<ApplyModel> {
+        let node = id.trim();
+        if node.is_empty() {
+            return Err(Error::new(
+                "Invalid import ID",
+                "expected the node's address, e.g. `10.0.0.11`",
+            ));
+        }
+        // Without credentials only the insecure probe can tell: a node in
+        // maintenance mode runs no configuration to import.
+        if let Ok(NodeState::Maintenance) = ctx.client().node_state(&target(node, None), None).await
+        {
+            return Err(Error::new(
+                "Unable to import the machine configuration",
+                format!(
+                    "{node} is in maintenance mode: it runs no machine configuration yet, so \
+                     there is nothing to import. Create the resource instead."
+                ),
+            ));
+        }
+        Ok(ApplyModel {
+            id: Some(node.to_string()),
+            node: node.to_string(),
+            endpoint: Some(node.to_string()),
+            client_configuration: None,
+            machine_configuration_input: None,
+            config_patches: None,
+            apply_mode: Some("auto".into()),
+            timeouts: None,
+            on_destroy: None,
+            machine_configuration: None,
+            machine_configuration_hash: None,
+            resolved_apply_mode: None,
+        })
+    }
+
     async fn delete(&self, ctx: &Ctx<Client>, state: ApplyModel) -> Result<()> {
         // Talos has no "unapply": forget the node, or reset it (on_destroy).
         let endpoint = state.endpoint.as_deref();
@@ -380,7 +457,10 @@ impl Resource for MachineConfigurationApply {
         super::reset::on_destroy(
             ctx,
             at,
-            || state.client_configuration.credentials(),
+            || match &state.client_configuration {
+                Some(cc) => cc.credentials(),
+                None => Err(missing("client_configuration")),
+            },
             state.on_destroy.as_ref(),
             Timeouts::of(&state.timeouts, Operation::Delete),
         )

@@ -21,7 +21,12 @@ pub(super) async fn refresh(
     let client = ctx.client();
     let node = state.node.clone();
     let endpoint = state.endpoint.clone();
-    let creds = state.client_configuration.credentials()?;
+    // Right after an import: nothing to read with until the configuration
+    // sets the credentials (the next plan does).
+    let Some(cc) = &state.client_configuration else {
+        return Ok(Some(state));
+    };
+    let creds = cc.credentials()?;
     let t = target(&node, endpoint.as_deref());
     match probe(client, SUMMARY, &node, endpoint.as_deref(), &creds).await? {
         NodeState::Maintenance => {
@@ -33,7 +38,7 @@ pub(super) async fn refresh(
     let applied = match &state.machine_configuration {
         Some(c) => c.clone(),
         None => desired(
-            &state.machine_configuration_input,
+            super::input_of(&state)?,
             &state.config_patches.clone().unwrap_or_default(),
         )?,
     };

@@ -43,9 +43,9 @@ async fn apply(
     let node = plan.node.as_str();
     let endpoint = plan.endpoint.as_deref();
     let patches = plan.config_patches.clone().unwrap_or_default();
-    let wanted = desired(&plan.machine_configuration_input, &patches)?;
+    let wanted = desired(super::input_of(plan)?, &patches)?;
     let wanted_norm = normalized(&wanted)?;
-    let creds = plan.client_configuration.credentials()?;
+    let creds = super::creds_of(plan)?;
     let mode = mode_of(plan.apply_mode.as_deref());
     let staged = matches!(mode, ApplyMode::Staged);
     let t = target(node, endpoint);
@@ -385,7 +385,7 @@ pub(super) async fn write(
 ) -> Result<ApplyModel> {
     let resolved = apply(ctx, &plan, timeout, prior_mode).await?;
     let patches = plan.config_patches.clone().unwrap_or_default();
-    let sent = desired(&plan.machine_configuration_input, &patches)?;
+    let sent = desired(super::input_of(&plan)?, &patches)?;
     plan.machine_configuration_hash = Some(config_hash(&sent));
     plan.machine_configuration = Some(sent);
     plan.resolved_apply_mode = Some(resolved);
