@@ -202,7 +202,7 @@ fn add(inv: &mut Inventory, rtype: &str, kind: Kind, ns: &str, o: &Object<Json>)
             .is_some_and(|p| !p.is_empty())
         {
             summary.push_str(
-                "\nits TCP MD5 password is imported as it is on the cluster, not into the configuration: \
+                "\nits TCP MD5 password stays on the cluster and out of the configuration; \
                  to manage it, set password_wo and password_wo_version",
             );
             inv.skip(

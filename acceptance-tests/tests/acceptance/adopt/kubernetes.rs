@@ -1,1 +1,197 @@
-//! Adopting a hand-built kubernetes (see the module above).
+//! Adopting a hand-built kubernetes (see the module above): MetalLB objects
+//! made as `kubectl create -f` makes them (`POST
+//! /apis/metallb.io/<version>/namespaces/metallb-system/<plural>` with
+//! `fieldManager=kubectl-create` and the admin bearer token), among them
+//! one a Helm chart installed and one an operator owns, then adopted with
+//! the read-only token.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, Result, ensure};
+use serde_json::{Value, json};
+
+use super::Seeded;
+use crate::support::lab_ci::HomelabSim;
+
+/// `kubectl create` of one object (its `apiVersion` gives the path).
+async fn create(http: &reqwest::Client, host: &str, token: &str, object: &Value) -> Result<()> {
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let plural = match object["kind"].as_str().unwrap_or_default() {
+        "IPAddressPool" => "ipaddresspools",
+        "L2Advertisement" => "l2advertisements",
+        "BGPAdvertisement" => "bgpadvertisements",
+        "BGPPeer" => "bgppeers",
+        "Community" => "communities",
+        other => anyhow::bail!("no plural known for kind {other}"),
+    };
+    let path = format!("/apis/{api_version}/namespaces/metallb-system/{plural}");
+    let resp = http
+        .post(format!("{}{path}", host.trim_end_matches('/')))
+        .query(&[("fieldManager", "kubectl-create")])
+        .bearer_auth(token)
+        .json(object)
+        .send()
+        .await
+        .with_context(|| format!("POST {path}"))?;
+    let code = resp.status().as_u16();
+    let body = resp.text().await.unwrap_or_default();
+    ensure!(code == 201, "POST {path}: HTTP {code}: {body}");
+    Ok(())
+}
+
+fn object(api_version: &str, kind: &str, metadata: Value, spec: Value) -> Value {
+    json!({"apiVersion": api_version, "kind": kind, "metadata": metadata, "spec": spec})
+}
+
+/// The hand-built MetalLB setup: what `seed` makes.
+fn lab() -> Vec<Value> {
+    let v1 = "metallb.io/v1beta1";
+    vec![
+        object(
+            v1,
+            "IPAddressPool",
+            json!({"name": "lan-pool", "labels": {"site": "home"}}),
+            json!({"addresses": ["10.0.50.0/28", "10.0.50.100-10.0.50.110"]}),
+        ),
+        object(
+            v1,
+            "IPAddressPool",
+            json!({"name": "dmz-pool", "annotations": {"note": "public services"}}),
+            json!({
+                "addresses": ["192.168.60.0/27"],
+                "autoAssign": false,
+                "avoidBuggyIPs": true,
+                "serviceAllocation": {
+                    "priority": 10,
+                    "namespaces": ["dmz"],
+                    "serviceSelectors": [
+                        {"matchLabels": {"exposure": "public"}},
+                        {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["web", "api"]}]}
+                    ]
+                }
+            }),
+        ),
+        // Installed by a Helm chart: left to Helm.
+        object(
+            v1,
+            "IPAddressPool",
+            json!({"name": "chart-pool",
+                "labels": {"app.kubernetes.io/managed-by": "Helm"},
+                "annotations": {"meta.helm.sh/release-name": "metallb-config",
+                    "meta.helm.sh/release-namespace": "metallb-system"}}),
+            json!({"addresses": ["10.0.70.0/28"]}),
+        ),
+        object(
+            v1,
+            "L2Advertisement",
+            json!({"name": "lan-l2"}),
+            json!({"ipAddressPools": ["lan-pool"], "interfaces": ["eth0"],
+                "nodeSelectors": [{"matchLabels": {"kubernetes.io/hostname": "node1"}}]}),
+        ),
+        // Every pool, every node: an empty spec.
+        object(v1, "L2Advertisement", json!({"name": "all-l2"}), json!({})),
+        // Made by an operator (its ConfigMap owns it): left to it.
+        object(
+            v1,
+            "L2Advertisement",
+            json!({"name": "operator-l2", "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap",
+                "name": "metallb-operator", "uid": "6c1f0000-0000-4000-8000-000000000001",
+                "controller": true}]}),
+            json!({"ipAddressPools": ["chart-pool"]}),
+        ),
+        object(
+            v1,
+            "Community",
+            json!({"name": "aliases"}),
+            json!({"communities": [
+                {"name": "no-advertise", "value": "65535:65282"},
+                {"name": "lab-large", "value": "large:64512:1:2"}
+            ]}),
+        ),
+        object(
+            "metallb.io/v1beta2",
+            "BGPPeer",
+            json!({"name": "router"}),
+            json!({"myASN": 64512, "peerASN": 64513, "peerAddress": "10.0.0.1",
+                "holdTime": "90s", "keepaliveTime": "30s", "password": "s3cret-md5",
+                "ebgpMultiHop": true}),
+        ),
+        object(
+            "metallb.io/v1beta2",
+            "BGPPeer",
+            json!({"name": "edge"}),
+            json!({"myASN": 64512, "dynamicASN": "external", "peerAddress": "10.0.0.2",
+                "peerPort": 1179, "passwordSecret": {"name": "edge-bgp", "namespace": "metallb-system"},
+                "sourceAddress": "10.0.0.10", "routerID": "10.0.0.10",
+                "nodeSelectors": [{"matchLabels": {"bgp": "yes"}}],
+                "bfdProfile": "fast", "connectTime": "10s"}),
+        ),
+        object(
+            v1,
+            "BGPAdvertisement",
+            json!({"name": "dmz-bgp"}),
+            json!({"ipAddressPools": ["dmz-pool"], "aggregationLength": 28, "localPref": 100,
+                "communities": ["no-advertise", "65000:100"], "peers": ["router"]}),
+        ),
+    ]
+}
+
+/// Seed the MetalLB objects through the Kubernetes API with the admin token.
+pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
+    let host = sim.env("KUBE_HOST")?.to_string();
+    let token = sim.env("KUBE_TOKEN")?.to_string();
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        // The sim's HTTPS port has its own CA; accept it as a quick script would.
+        let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()?;
+        for o in lab() {
+            create(&http, &host, &token, &o).await?;
+        }
+        anyhow::Ok(())
+    })?;
+    let found = [
+        "homelab_metallb_ip_address_pool.lan_pool",
+        "homelab_metallb_ip_address_pool.dmz_pool",
+        "homelab_metallb_l2_advertisement.lan_l2",
+        "homelab_metallb_l2_advertisement.all_l2",
+        "homelab_metallb_bgp_advertisement.dmz_bgp",
+        "homelab_metallb_bgp_peer.router",
+        "homelab_metallb_bgp_peer.edge",
+        "homelab_metallb_community.aliases",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    let skipped = [
+        r"^IPAddressPool metallb-system/chart-pool: part of the Helm release metallb-config in namespace metallb-system \(label app\.kubernetes\.io/managed-by=Helm\)",
+        r"^L2Advertisement metallb-system/operator-l2: owned by ConfigMap metallb-operator \(metadata\.ownerReferences\)",
+        r"^Secret metallb-system/edge-bgp \(password of BGPPeer metallb-system/edge\): a Secret, which no resource of this provider manages",
+        r"^password of BGPPeer metallb-system/router: sensitive, never read back.*set password_wo",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    Ok(Seeded {
+        backend: "kubernetes",
+        found,
+        skipped,
+        args: vec!["--namespace".into(), "metallb-system".into()],
+        discover_env: BTreeMap::from([(
+            "KUBE_TOKEN".to_string(),
+            sim.env("KUBE_READONLY_TOKEN")?.to_string(),
+        )]),
+        hand_edits: Vec::new(),
+        extra_hcl: String::new(),
+    })
+}
+
+#[test]
+fn adopts_a_hand_built_kubernetes() -> Result<()> {
+    let sim = HomelabSim::start()?;
+    let seeded = seed(&sim)?;
+    let figures = super::adopt(&sim, &[seeded])?;
+    eprintln!("{figures:#?}");
+    Ok(())
+}
