@@ -574,6 +574,33 @@ mod tests {
     use super::*;
     use crate::resources::vm::testing::{cfg, obj};
 
+    /// A password this configuration never set (after an import: state has
+    /// none) is left alone by an update; one it managed and no longer sets
+    /// is removed.
+    #[test]
+    fn only_a_managed_password_is_removed() {
+        let c = cfg(&[
+            ("ide2", "local-lvm:vm-101-cloudinit,media=cdrom"),
+            ("ciuser", "ops"),
+            ("cipassword", "**********"),
+        ]);
+        let plan = InitModel {
+            user: Some("ops".into()),
+            ..InitModel::default()
+        };
+        let imported = plan.clone();
+        let mut ch = Changes::default();
+        diff_init(&mut ch, &plan, Some(&imported), &c);
+        assert!(ch.is_empty(), "{ch:?}");
+        let managed = InitModel {
+            password_wo_version: Some(1),
+            ..plan.clone()
+        };
+        let mut ch = Changes::default();
+        diff_init(&mut ch, &plan, Some(&managed), &c);
+        assert_eq!(ch.delete, vec!["cipassword".to_string()]);
+    }
+
     fn map(pairs: &[(&str, Value)]) -> Value {
         Value::Map(
             pairs

@@ -182,7 +182,8 @@ pub fn fill(m: &mut VmModel, cfg: &VmConfig, st: Option<&VmStatus>) {
     });
     // No tags and none in state (an import, or unset in configuration):
     // stay null, so generated configuration does not write `tags = []`.
-    if !same_tags && !(tags.is_empty() && m.tags.is_none()) {
+    let stays_null = tags.is_empty() && m.tags.is_none();
+    if !same_tags && !stays_null {
         m.tags = Some(tags);
     }
     m.cpu = Some(CpuModel {
@@ -222,4 +223,27 @@ pub fn fill(m: &mut VmModel, cfg: &VmConfig, st: Option<&VmStatus>) {
     m.wait_for_ip_seconds.get_or_insert(60);
     m.ipv4_addresses.get_or_insert_with(Vec::new);
     m.ipv6_addresses.get_or_insert_with(Vec::new);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::vm::testing::cfg;
+
+    /// No tags stay null (an import writes no `tags = []`); tags read back
+    /// once the VM has some, and `[]` configured stays `[]`.
+    #[test]
+    fn no_tags_stay_null() {
+        let mut m = VmModel {
+            node: "pve1".into(),
+            vm_id: Some(101),
+            ..VmModel::default()
+        };
+        fill(&mut m, &cfg(&[("name", "web01")]), None);
+        assert_eq!(m.tags, None);
+        fill(&mut m, &cfg(&[("tags", "web;prod")]), None);
+        assert_eq!(m.tags, Some(vec!["prod".to_string(), "web".to_string()]));
+        fill(&mut m, &cfg(&[]), None);
+        assert_eq!(m.tags, Some(Vec::new()));
+    }
 }
