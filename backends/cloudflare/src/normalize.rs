@@ -60,6 +60,17 @@ pub fn txt_value(s: &str) -> String {
     out
 }
 
+/// TXT content that is one quoted character-string without quotes or
+/// backslashes inside (`"v=spf1 -all"`), without its quotes: the text a
+/// person writes, which [`same_content`] takes for the quoted form. `None`
+/// for anything else (unquoted, several strings, escapes, over 255 bytes),
+/// which is kept as Cloudflare stores it.
+pub fn plain_txt(s: &str) -> Option<String> {
+    let inner = s.strip_prefix('"')?.strip_suffix('"')?;
+    (!inner.is_empty() && inner.len() <= 255 && !inner.contains(['"', '\\']))
+        .then(|| inner.to_string())
+}
+
 /// Whether two `content` values of a record of type `rtype` are the same.
 pub fn same_content(rtype: &str, a: &str, b: &str) -> bool {
     if a == b {
@@ -84,6 +95,18 @@ pub fn same_host(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_txt_only_for_one_simple_string() {
+        assert_eq!(plain_txt("\"v=spf1 -all\"").as_deref(), Some("v=spf1 -all"));
+        assert_eq!(plain_txt("v=spf1 -all"), None);
+        assert_eq!(plain_txt("\"a\" \"b\""), None);
+        assert_eq!(plain_txt("\"a\\\"b\""), None);
+        assert_eq!(plain_txt("\"\""), None);
+        assert_eq!(plain_txt(&format!("\"{}\"", "x".repeat(256))), None);
+        let plain = plain_txt("\"v=spf1 -all\"").unwrap_or_default();
+        assert!(same_content("TXT", &plain, "\"v=spf1 -all\""));
+    }
 
     #[test]
     fn names() {

@@ -7,3 +7,6 @@ terraform import homelab_technitium_dns_record.spf 'home.arpa/@/TXT/v=spf1 mx -a
 terraform import homelab_technitium_dns_record.mail 'home.arpa/@/MX/10 mail.home.arpa'
 terraform import homelab_technitium_dns_record.sip 'home.arpa/_sip._udp/SRV/10 5 5060 pbx.home.arpa'
 terraform import homelab_technitium_dns_record.caa 'home.arpa/@/CAA/0 issue letsencrypt.org'
+
+# Or let homelab-discover write the import blocks of everything that exists:
+# homelab-discover --backend technitium --out imports.tf

@@ -388,7 +388,16 @@ impl Resource for DnsRecord {
                 )
             })?;
         let zone = zone_name(ctx, zone_id).await?;
-        Ok(from_api(None, &r, zone_id, &zone))
+        let mut m = from_api(None, &r, zone_id, &zone);
+        // What `terraform plan -generate-config-out` writes: one quoted TXT
+        // string as the plain text a person writes (the same content for
+        // every comparison, so the plan after the import stays empty).
+        if m.record_type == "TXT"
+            && let Some(plain) = m.content.as_deref().and_then(normalize::plain_txt)
+        {
+            m.content = Some(plain);
+        }
+        Ok(m)
     }
 }
 
