@@ -241,7 +241,8 @@ impl Resource for FirewallRule {
     fn schema(&self) -> Schema {
         let mut s = Schema::new(
             "One firewall rule. A new rule goes to the end of its interface's rules (use \
-             `homelab_pfsense_firewall_ruleset` to manage an order). The rule is found by its \
+             `homelab_pfsense_firewall_ruleset` to manage an order; not on an interface whose \
+             ruleset is `exclusive`, which owns every rule there). The rule is found by its \
              `tracker` (the second it was made) and, where trackers collide, by its settings; its \
              position is looked up again before every write, since positions shift with every \
              change.\n\nChanges are applied once per run together with the other pfSense \
