@@ -25,12 +25,12 @@ use std::path::Path;
 
 use labforge_framework::discover::{Filter, Inventory};
 use labforge_framework::{Error, Result};
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::client::{Client, Credentials, ErrorKind, NodeState, Target};
 use crate::config;
 use crate::secrets::Bundle;
+use crate::talosconfig;
 
 const SUMMARY: &str = "Unable to discover Talos nodes";
 
@@ -39,63 +39,12 @@ const NEEDS_TALOSCONFIG: &str = "configured, needs a talosconfig to be read: set
     to one holding the cluster's client certificate (os:reader suffices; os:admin also names \
     the node after its hostname)";
 
-/// The talosconfig fields discovery reads (siderolabs/talos
-/// `pkg/machinery/client/config/config.go`: `context`, `contexts`, each
-/// with `endpoints`, `nodes`, `ca`, `crt`, `key` (base64 of PEM)).
-#[derive(Deserialize)]
-struct TalosConfig {
-    #[serde(default)]
-    context: String,
-    #[serde(default)]
-    contexts: BTreeMap<String, TalosContext>,
-}
-
-#[derive(Deserialize)]
-struct TalosContext {
-    #[serde(default)]
-    endpoints: Vec<String>,
-    #[serde(default)]
-    nodes: Vec<String>,
-    #[serde(default)]
-    ca: String,
-    #[serde(default)]
-    crt: String,
-    #[serde(default)]
-    key: String,
-}
-
 /// The current context of the talosconfig at `path`: its nodes (else its
 /// endpoints) and its credentials (`None` when it has no certificate).
 fn load_talosconfig(path: &Path) -> Result<(Vec<String>, Option<Credentials>)> {
-    let bad = |why: String| {
-        Error::new(
-            SUMMARY,
-            format!("The talosconfig {} (TALOSCONFIG) {why}", path.display()),
-        )
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot be read: {e}.")))?;
-    let tc: TalosConfig =
-        serde_norway::from_str(&text).map_err(|_| bad("is not a talosconfig (YAML).".into()))?;
-    let ctx = tc.contexts.get(&tc.context).ok_or_else(|| {
-        bad(format!(
-            "has no context {:?} (its `context`): set `context` to one of its contexts.",
-            tc.context
-        ))
-    })?;
-    let nodes = if ctx.nodes.is_empty() {
-        ctx.endpoints.clone()
-    } else {
-        ctx.nodes.clone()
-    };
-    let creds = if ctx.crt.is_empty() || ctx.key.is_empty() {
-        None
-    } else {
-        Some(
-            Credentials::from_client_configuration_b64(&ctx.ca, &ctx.crt, &ctx.key)
-                .map_err(|e| bad(format!("holds an unusable client certificate: {e}.")))?,
-        )
-    };
-    Ok((nodes, creds))
+    let ctx = talosconfig::load(path)?;
+    let creds = ctx.credentials()?;
+    Ok((ctx.nodes, creds))
 }
 
 /// What a configured node's running configuration says.

@@ -35,6 +35,7 @@ pub mod discover;
 pub mod ephemeral;
 pub mod resources;
 pub mod secrets;
+pub mod talosconfig;
 
 use labforge_framework::schema::Schema;
 use labforge_framework::{Backend, Env, Registry, Result};

@@ -315,11 +315,14 @@ impl Resource for MachineBootstrap {
         {
             return Err(not_configured("Unable to import the bootstrap", node));
         }
+        // With a talosconfig (TALOSCONFIG), its client certificate: a
+        // configuration setting the same one imports with no change.
+        let client_configuration = super::node::talosconfig_client(ctx.client())?;
         Ok(BootstrapModel {
             id: Some(node.to_string()),
             node: node.to_string(),
             endpoint: Some(node.to_string()),
-            client_configuration: None,
+            client_configuration,
             timeouts: None,
         })
     }

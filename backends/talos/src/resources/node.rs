@@ -46,6 +46,23 @@ impl ClientConfig {
     }
 }
 
+/// The client certificate of the talosconfig (`TALOSCONFIG`), as
+/// `client_configuration` holds it; `None` without one.
+pub(crate) fn talosconfig_client(client: &Client) -> Result<Option<ClientConfig>> {
+    let Some(path) = client.talosconfig() else {
+        return Ok(None);
+    };
+    let ctx = crate::talosconfig::load(path)?;
+    if !ctx.has_certificate() {
+        return Ok(None);
+    }
+    Ok(Some(ClientConfig {
+        ca_certificate: ctx.ca,
+        client_certificate: ctx.crt,
+        client_key: ctx.key,
+    }))
+}
+
 /// `node`, `endpoint` and `client_configuration`, shared by the node-facing types.
 pub(crate) fn node_attrs(schema: Schema, node_replaces: bool) -> Schema {
     let mut node = Attribute::string()

@@ -430,7 +430,7 @@ impl Resource for MachineConfigurationApply {
                 ),
             ));
         }
-        Ok(ApplyModel {
+        let mut m = ApplyModel {
             id: Some(node.to_string()),
             node: node.to_string(),
             endpoint: Some(node.to_string()),
@@ -443,7 +443,27 @@ impl Resource for MachineConfigurationApply {
             machine_configuration: None,
             machine_configuration_hash: None,
             resolved_apply_mode: None,
-        })
+        };
+        // With a talosconfig (TALOSCONFIG), the node's running configuration
+        // and that client certificate: a configuration setting the same
+        // values then imports with no change at all.
+        const SUMMARY: &str = "Unable to import the machine configuration";
+        let Some(cc) = crate::resources::node::talosconfig_client(ctx.client())? else {
+            return Ok(m);
+        };
+        let creds = cc.credentials()?;
+        let running = ctx
+            .client()
+            .machine_config(&target(node, None), &creds, "v1alpha1")
+            .await
+            .map_err(|e| crate::resources::node::node_error(SUMMARY, node, &e))?;
+        if let Some(text) = running {
+            m.machine_configuration_hash = Some(config_hash(&text));
+            m.machine_configuration = Some(text.clone());
+            m.machine_configuration_input = Some(text);
+            m.client_configuration = Some(cc);
+        }
+        Ok(m)
     }
 
     async fn delete(&self, ctx: &Ctx<Client>, state: ApplyModel) -> Result<()> {
