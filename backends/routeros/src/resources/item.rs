@@ -50,7 +50,8 @@ pub const FILTER: Spec = Spec {
     description: "One rule of `/ip/firewall/filter`.\n\n\
         RouterOS evaluates a chain's rules in order, and this resource does not manage order: a \
         new rule goes to the end of the table. To manage a chain's rules in order, use \
-        `homelab_routeros_firewall_ruleset`. Addresses, ports, protocols and time intervals are \
+        `homelab_routeros_firewall_ruleset` (`homelab-discover` adopts whole chains that way, never \
+        rule by rule). Addresses, ports, protocols and time intervals are \
         compared by meaning, so RouterOS's own spelling (`10.0.0.1` for `10.0.0.1/32`, `tcp` for \
         `6`) never shows as a change.",
     props: props::FILTER,

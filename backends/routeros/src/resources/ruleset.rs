@@ -9,6 +9,10 @@
 //! or made by hand keep their order below the ruleset's block (the ruleset
 //! moves them there if they sit above or inside it, which a plan shows as
 //! `foreign_rules`).
+//! An `exclusive` ruleset (import id `table/chain/*`) owns every static rule
+//! of its chain instead, comments as they are (no marker): how a chain built
+//! by hand or by defconf is adopted (`homelab-discover` imports it so, in
+//! the router's order).
 //!
 //! **Order.** The block sits at the top of the chain, below the dynamic
 //! rules, in configuration order. Changes are planned by `labforge-ruleset`:
@@ -562,7 +566,8 @@ impl Resource for FirewallRuleset {
         Schema::new(
             "All of one chain's firewall rules (filter or NAT), in order, managed as one.\n\n\
              **Ownership**: the ruleset owns the rules of its chain whose comment starts with \
-             `[<owner>]` (`[homelab]`; each rule's `comment` follows it). Other rules are never \
+             `[<owner>]` (`[homelab]`; each rule's `comment` follows it), or with `exclusive = true` \
+             every static rule of the chain (a chain adopted as built by hand). Other rules are never \
              edited or removed: RouterOS's dynamic rules stay where they are (nothing is placed \
              before them); rules of other tools or made by hand keep their order below the \
              ruleset's rules, which sit at the top of the chain. A rule that is not owned and \
