@@ -18,16 +18,42 @@ use crate::client::{Client, Credentials, ErrorKind, NodeState, TalosError, Targe
 #[derive(Clone, Serialize, Deserialize)]
 pub struct ClientConfig {
     /// The Talos API CA certificate (`os` CA).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub ca_certificate: String,
     /// The client certificate (role `os:admin`).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub client_certificate: String,
     /// The client certificate's private key.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub client_key: String,
+}
+
+/// A null (unset) nested value reads as empty: [`ClientConfig::credentials`]
+/// then says which is missing.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 impl ClientConfig {
     /// The credentials the client uses; an error points at `client_configuration`.
     pub(crate) fn credentials(&self) -> Result<Credentials> {
+        for (name, v) in [
+            ("ca_certificate", &self.ca_certificate),
+            ("client_certificate", &self.client_certificate),
+            ("client_key", &self.client_key),
+        ] {
+            if v.trim().is_empty() {
+                return Err(Error::new(
+                    "Invalid client configuration",
+                    format!(
+                        "client_configuration.{name} is not set. Use the client_configuration \
+                         of homelab_talos_machine_secrets (e.g. client_configuration = \
+                         homelab_talos_machine_secrets.this.client_configuration)."
+                    ),
+                )
+                .at(AttributePath::attr("client_configuration").join_attr(name)));
+            }
+        }
         Credentials::from_client_configuration_b64(
             &self.ca_certificate,
             &self.client_certificate,
@@ -99,19 +125,19 @@ pub(crate) fn client_configuration_attr() -> Attribute {
             (
                 "ca_certificate",
                 Attribute::string()
-                    .required()
+                    .optional()
                     .describe("The Talos API CA certificate (base64 of PEM)."),
             ),
             (
                 "client_certificate",
                 Attribute::string()
-                    .required()
+                    .optional()
                     .describe("The admin client certificate (base64 of PEM)."),
             ),
             (
                 "client_key",
                 Attribute::string()
-                    .required()
+                    .optional()
                     .sensitive()
                     .describe("The admin client key (base64 of PEM)."),
             ),
@@ -121,7 +147,9 @@ pub(crate) fn client_configuration_attr() -> Attribute {
     .sensitive()
     .describe(
         "The admin client configuration, e.g. \
-         `homelab_talos_machine_secrets.this.client_configuration`.",
+         `homelab_talos_machine_secrets.this.client_configuration` (all three values are \
+         needed; they are optional in the schema only so that configuration generated for an \
+         import, `client_configuration = {} # sensitive`, is valid until it is filled in).",
     )
 }
 
@@ -196,6 +224,17 @@ fn at_name(p: &AttributePath) -> String {
 
 /// A refusal of the node, as a diagnostic naming the node.
 pub(crate) fn node_error(summary: &str, node: &str, e: &TalosError) -> Error {
+    if e.is_retryable() || e.may_have_landed() {
+        // The node was busy or the connection broke: nothing is wrong with
+        // the configuration, and the next run reads the node's state first.
+        return Error::new(
+            summary,
+            format!(
+                "{node}: {e}. This can be temporary (the node was busy or rebooting, or the \
+                 connection broke): check that the node is up, then run `terraform apply` again."
+            ),
+        );
+    }
     Error::new(summary, format!("{node}: {e}"))
 }
 
@@ -208,7 +247,21 @@ pub(crate) async fn pause<C>(ctx: &Ctx<C>, d: Duration) -> Result<()> {
     .await
 }
 
-/// The node's state, fail-fast: one probe (the client's connect timeout).
+/// How long [`probe`] keeps asking a node that answers but fails on the way.
+const PROBE_RETRY: Duration = Duration::from_secs(20);
+
+/// Whether [`probe`] asks again after this failure: the node answered
+/// (or took the connection) but the call failed on the way, `Unavailable`
+/// or a broken connection, which a second ask usually gets past. Not when
+/// nothing answers at the address (fail-fast: a wrong `node` or a node
+/// that is down is reported at once), nor on a final answer.
+fn probe_again(e: &TalosError) -> bool {
+    e.is_retryable() && e.kind() != ErrorKind::Unreachable
+}
+
+/// The node's state, fail-fast: a node that does not answer is reported at
+/// once (the client's connect timeout); one that fails on the way is asked
+/// again for up to [`PROBE_RETRY`].
 pub(crate) async fn probe(
     client: &Client,
     summary: &str,
@@ -216,10 +269,19 @@ pub(crate) async fn probe(
     endpoint: Option<&str>,
     creds: &Credentials,
 ) -> Result<NodeState> {
-    client
-        .node_state(&target(node, endpoint), Some(creds))
-        .await
-        .map_err(|e| unreachable(summary, node, endpoint, &e))
+    let t = target(node, endpoint);
+    let deadline = std::time::Instant::now() + PROBE_RETRY;
+    let mut wait = Duration::from_millis(250);
+    loop {
+        match client.node_state(&t, Some(creds)).await {
+            Err(e) if probe_again(&e) && std::time::Instant::now() + wait < deadline => {
+                tracing::debug!(node, error = %e, "probing the node again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(4));
+            }
+            r => return r.map_err(|e| unreachable(summary, node, endpoint, &e)),
+        }
+    }
 }
 
 /// `major.minor` of a Talos tag (`v1.14.0-rc.1` -> (1, 14)).
@@ -245,6 +307,22 @@ pub(crate) fn client_config_of(v: &Value) -> Option<ClientConfig> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_transient_failure_says_to_apply_again() {
+        let busy = TalosError::from_status(&tonic::Status::unavailable("busy"));
+        let e = node_error("Unable to x", "cp1", &busy);
+        let text = format!("{e:?}");
+        assert!(text.contains("Unavailable") && text.contains("run `terraform apply` again"), "{text}");
+        assert!(probe_again(&busy));
+        let refused = TalosError::from_status(&tonic::Status::invalid_argument("bad config"));
+        let text = format!("{:?}", node_error("Unable to x", "cp1", &refused));
+        assert!(text.contains("bad config") && !text.contains("again"), "{text}");
+        assert!(!probe_again(&refused));
+        let down = TalosError::new(ErrorKind::Unreachable, "connection refused");
+        assert!(!probe_again(&down));
+        assert!(probe_again(&TalosError::new(ErrorKind::Transport, "closed")));
+    }
 
     #[test]
     fn targets_and_versions() {
