@@ -26,8 +26,10 @@
 //! [`TalosSim::reboot`], [`TalosSim::bootstrap_not_ready_for`],
 //! [`TalosSim::time_out_of_sync`], [`TalosSim::fail_next`],
 //! [`TalosSim::drop_next_apply_answer`], [`TalosSim::set_apply_delay`],
+//! [`TalosSim::hold_apply`],
 //! [`TalosSim::set_etcd_start_delay`], [`TalosSim::etcd_unhealthy`],
-//! [`TalosSim::power_on`];
+//! [`TalosSim::power_on`], and connection-level faults at the n-th call of
+//! any RPC ([`TalosSim::faults`]);
 //! inspection: [`TalosSim::applied_config`],
 //! [`TalosSim::persistent_config`], [`TalosSim::bootstrapped`],
 //! [`TalosSim::apply_count`], [`TalosSim::reset_count`],
@@ -52,7 +54,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::common::{Counters, lock};
+use crate::common::{Counters, Faults, lock};
 pub use config::MachineType;
 pub use schema::validate_config;
 /// The gRPC status codes [`TalosSim::fail_next`] takes (tonic's).
@@ -126,6 +128,8 @@ pub(crate) struct Node {
     /// Test hook: etcd runs but fails its health check.
     pub(crate) etcd_unhealthy: bool,
     pub(crate) applying: bool,
+    /// Test hook: another client's apply runs until then.
+    pub(crate) busy_until: Option<Instant>,
     /// TRY mode: the running config reverts to `persistent` then.
     pub(crate) try_until: Option<Instant>,
     /// Bumped to close every open connection (reboot, wipe).
@@ -160,6 +164,9 @@ pub(crate) struct Cluster {
     /// Numbers the reset sequences (their actor IDs).
     pub(crate) resets: u64,
     pub(crate) counters: Counters,
+    /// Faults injected by the connection layer (`server.rs`), before the
+    /// handlers (their counters included) see the call.
+    pub(crate) faults: Faults,
 }
 
 pub(crate) type Shared = Arc<Mutex<Cluster>>;
@@ -330,6 +337,7 @@ impl TalosSim {
                     etcd_started: None,
                     etcd_unhealthy: false,
                     applying: false,
+                    busy_until: None,
                     try_until: None,
                     generation: watch::channel(0).0,
                     fail_next: Vec::new(),
@@ -355,6 +363,7 @@ impl TalosSim {
             etcd: HashMap::new(),
             resets: 0,
             counters: Counters::default(),
+            faults: Faults::default(),
         }));
         let server = server::Server::start(shared.clone(), listeners)
             .map_err(|e| StartError(e.to_string()))?;
@@ -412,6 +421,13 @@ impl TalosSim {
             cert_pem: cert_pem.to_string(),
             key_pem: key_pem.to_string(),
         });
+    }
+
+    /// Another client's apply runs on the node for `d` from now: applies
+    /// meanwhile fail `another apply configuration is already in progress`
+    /// (lock contention).
+    pub fn hold_apply(&self, name: &str, d: Duration) {
+        self.with(name, |n| n.busy_until = Some(Instant::now() + d));
     }
 
     /// Replaces a node's running and persistent config behind the
@@ -566,6 +582,19 @@ impl TalosSim {
     /// Calls of every node, by (`GRPC`, `/package.Service/Method`).
     pub fn counters(&self) -> Counters {
         lock(&self.shared).counters.clone()
+    }
+
+    /// Fault rules of every node, matched on (`GRPC`,
+    /// `/package.Service/Method`) as [`TalosSim::counters`] names calls
+    /// (shared: cloning shares the rules). What each fault does to a gRPC
+    /// call: `Status(_)` answers `Unavailable` (a gRPC server error) without
+    /// running the handler; `RateLimited` answers `ResourceExhausted` (gRPC
+    /// has no `Retry-After`); `Reset` closes the connection before the
+    /// handler runs (nothing changes); `ResetAfterHandling` runs the handler
+    /// (the node's state changes), then closes the connection instead of
+    /// answering; `Delay(d)` waits `d`, then handles the call.
+    pub fn faults(&self) -> Faults {
+        lock(&self.shared).faults.clone()
     }
 
     /// Calls of one node.

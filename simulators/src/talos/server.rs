@@ -2,20 +2,25 @@
 //! connection gets the node's TLS configuration of that moment (maintenance
 //! or mTLS), its caller's roles, and is closed when the node reboots or is
 //! wiped (its generation changes) or when a handler drops it on purpose.
+//! Injected faults ([`crate::common::Faults`]) are taken here, per call,
+//! before the handlers run.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
 use tokio::sync::{Notify, watch};
+use tonic::codegen::Service as _;
+use tonic::codegen::http::{Request, Response};
+use tonic::service::Routes;
 
 use super::api::{Api, Peer};
 use super::proto::cosi::resource::state_server::StateServer;
 use super::proto::machine::machine_service_server::MachineServiceServer;
 use super::{Shared, tls};
-use crate::common::lock;
+use crate::common::{Fault, Faults, lock};
 
 /// The runtime thread. Stops when dropped.
 pub(crate) struct Server {
@@ -145,6 +150,7 @@ async fn serve(
         None => Peer::Maintenance,
     };
     let kill = Arc::new(Notify::new());
+    let faults = lock(&shared).faults.clone();
     let api = Api {
         shared,
         node: name,
@@ -154,12 +160,53 @@ async fn serve(
     let routes = tonic::service::Routes::new(MachineServiceServer::new(api.clone()))
         .add_service(StateServer::new(api))
         .prepare();
+    let conn_kill = kill.clone();
+    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        let (routes, faults, kill) = (routes.clone(), faults.clone(), conn_kill.clone());
+        async move { with_faults(routes, &faults, &kill, req).await }
+    });
     let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(routes));
+        .serve_connection(TokioIo::new(stream), service);
     tokio::select! {
         _ = conn => {}
         _ = generation.changed() => {}
         _ = kill.notified() => {}
         _ = stop.changed() => {}
     }
+}
+
+/// One call, with the fault armed for it (if any): see
+/// [`super::TalosSim::faults`] for what each fault does.
+async fn with_faults(
+    mut routes: Routes,
+    faults: &Faults,
+    kill: &Notify,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<tonic::body::Body>, Infallible> {
+    let path = req.uri().path().to_string();
+    let mut lose_answer = false;
+    match faults.take("GRPC", &path, None) {
+        None => {}
+        Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+        Some(Fault::Status(code)) => {
+            return Ok(tonic::Status::unavailable(format!(
+                "injected server error (as HTTP {code}): the service is unavailable"
+            ))
+            .into_http());
+        }
+        Some(Fault::RateLimited { .. }) => {
+            return Ok(tonic::Status::resource_exhausted("rate limit exceeded").into_http());
+        }
+        Some(Fault::Reset) => {
+            kill.notify_one();
+            return std::future::pending().await;
+        }
+        Some(Fault::ResetAfterHandling) => lose_answer = true,
+    }
+    let answer = routes.call(req).await;
+    if lose_answer {
+        kill.notify_one();
+        return std::future::pending().await;
+    }
+    answer
 }

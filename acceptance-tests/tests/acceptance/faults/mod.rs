@@ -11,4 +11,5 @@ mod kubernetes;
 mod pfsense;
 mod proxmox;
 mod routeros;
+mod talos;
 mod technitium;

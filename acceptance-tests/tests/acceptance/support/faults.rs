@@ -68,8 +68,9 @@ impl Kind {
         }
     }
 
-    /// Words an error caused by this fault must contain (what happened).
-    fn happened(self) -> &'static str {
+    /// Words an error caused by this fault must contain (what happened),
+    /// as the HTTP backends say it.
+    pub fn happened(self) -> &'static str {
         match self {
             Kind::Status500 => r"(?i)500|internal server error|server error",
             Kind::RateLimited => r"(?i)429|rate.?limit|too many requests",
@@ -114,6 +115,32 @@ pub struct Target {
     /// managed object for a while (released by itself) just before the
     /// changed configuration is applied.
     pub contention: Option<Box<dyn Fn()>>,
+}
+
+/// How a backend's matrix differs from the HTTP backends' default (small
+/// hooks for the Talos gRPC backend; [`Options::default`] is the HTTP one).
+pub struct Options {
+    /// The fault kinds to inject at each position.
+    pub kinds: Vec<Kind>,
+    /// Words an error caused by a fault kind must contain.
+    pub happened: fn(Kind) -> &'static str,
+    /// Words the error of the lock contention case must contain.
+    pub contention_happened: &'static str,
+    /// The sampled positions (indexes into the clean apply's sequence of
+    /// requests) when `FAULTS_ALL_POSITIONS` is not `1`; `None`: the first
+    /// write, a middle read and the last write.
+    pub sample: Option<fn(&[(String, String)]) -> Vec<usize>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            kinds: Kind::ALL.to_vec(),
+            happened: Kind::happened,
+            contention_happened: r"(?i)lock",
+            sample: None,
+        }
+    }
 }
 
 /// Figures of one backend's run.
@@ -275,7 +302,11 @@ fn destroy_clean(wd: &Workdir, t: &Target, label: &str) -> Result<()> {
 }
 
 /// The positions to fault: `(method, route, skip)` with a label.
-fn positions(t: &Target, seq: &[(String, String)]) -> Vec<(usize, String, String, usize)> {
+fn positions(
+    t: &Target,
+    o: &Options,
+    seq: &[(String, String)],
+) -> Vec<(usize, String, String, usize)> {
     let all = std::env::var("FAULTS_ALL_POSITIONS").is_ok_and(|v| v == "1");
     let writes: Vec<usize> = (0..seq.len())
         .filter(|&i| (t.is_write)(&seq[i].0, &seq[i].1))
@@ -285,6 +316,8 @@ fn positions(t: &Target, seq: &[(String, String)]) -> Vec<(usize, String, String
         .collect();
     let mut picked: Vec<usize> = if all {
         (0..seq.len()).collect()
+    } else if let Some(sample) = o.sample {
+        sample(seq)
     } else {
         let mut p = Vec::new();
         p.extend(writes.first());
@@ -306,6 +339,11 @@ fn positions(t: &Target, seq: &[(String, String)]) -> Vec<(usize, String, String
 
 /// Runs the matrix for one backend and returns its figures.
 pub fn run_matrix(t: &Target) -> Result<Figures> {
+    run_matrix_with(t, &Options::default())
+}
+
+/// Runs the matrix for one backend with these [`Options`].
+pub fn run_matrix_with(t: &Target, o: &Options) -> Result<Figures> {
     let started = Instant::now();
     let mut fig = Figures::default();
     let mut wd = Workdir::new(&Provider::homelab())?;
@@ -332,8 +370,8 @@ pub fn run_matrix(t: &Target) -> Result<Figures> {
     );
     destroy_clean(&wd, t, "clean")?;
 
-    for (i, method, route, skip) in positions(t, &seq) {
-        for kind in Kind::ALL {
+    for (i, method, route, skip) in positions(t, o, &seq) {
+        for &kind in &o.kinds {
             let label = format!("{} #{i} {method} {route} (+{skip}) {kind:?}", t.name);
             t.faults.clear();
             t.faults.inject_nth(&method, &route, skip, kind.fault());
@@ -344,7 +382,7 @@ pub fn run_matrix(t: &Target) -> Result<Figures> {
             } else {
                 eprintln!("[faults] {label}: the position was not reached (sequence differs)");
             }
-            settle(&wd, t, &out, Some(kind.happened()), &label, &mut fig)?;
+            settle(&wd, t, &out, Some((o.happened)(kind)), &label, &mut fig)?;
             destroy_clean(&wd, t, &label)?;
         }
     }
@@ -360,7 +398,7 @@ pub fn run_matrix(t: &Target) -> Result<Figures> {
         let out = apply(&wd)?;
         fig.injected += 1;
         fig.fired += 1;
-        settle(&wd, t, &out, Some(r"(?i)lock"), &label, &mut fig)?;
+        settle(&wd, t, &out, Some(o.contention_happened), &label, &mut fig)?;
         destroy_clean(&wd, t, &label)?;
         wd.write_config(&t.config)?;
     }

@@ -10,6 +10,29 @@ use super::{
     check_metadata, empty_answer,
 };
 
+/// Whether the insecure `Version` of [`Client::node_state`] failed in a way
+/// an mTLS attempt cannot change: the node is unreachable, or it answered
+/// with a gRPC status, so it took a connection without a client certificate
+/// (a configured node refuses those at the TLS handshake: it is in
+/// maintenance mode, and the status, e.g. `Unavailable`, is the answer).
+fn insecure_failure_is_final(e: &TalosError) -> bool {
+    matches!(e.kind(), ErrorKind::Unreachable | ErrorKind::Status)
+}
+
+/// The error to report when both `Version` calls of [`Client::node_state`]
+/// failed: a server certificate not of the cluster's CA on the mTLS attempt
+/// is what a node in maintenance mode (self-signed) shows, so when the
+/// insecure attempt failed on the way (the connection broke, no answer in
+/// time: retryable) that failure is the one to report and retry, not a
+/// certificate problem.
+fn probe_error(insecure: TalosError, mtls: TalosError) -> TalosError {
+    if mtls.kind() == ErrorKind::Tls && insecure.is_retryable() {
+        insecure
+    } else {
+        mtls
+    }
+}
+
 impl Client {
     fn machine(
         &self,
@@ -58,13 +81,17 @@ impl Client {
         match (insecure, creds) {
             (Ok(v), _) if !v.configured => Ok(NodeState::Maintenance),
             (Ok(v), None) => Ok(NodeState::Configured { tag: v.tag }),
-            (Err(e), _) if e.kind() == ErrorKind::Unreachable => Err(e),
+            (Err(e), _) if insecure_failure_is_final(&e) => Err(e),
             (Err(e), None) => Err(e),
-            (_, Some(creds)) => {
+            (insecure, Some(creds)) => {
                 // The endpoint may be a configured node forwarding to one
                 // still in maintenance (`Target::node`): its answer then
                 // lacks `features` too.
-                let v = self.version(target, Auth::Mtls(creds)).await?;
+                let v = match (self.version(target, Auth::Mtls(creds)).await, insecure) {
+                    (Ok(v), _) => v,
+                    (Err(mtls), Err(insecure)) => return Err(probe_error(insecure, mtls)),
+                    (Err(mtls), Ok(_)) => return Err(mtls),
+                };
                 if !v.configured {
                     return Ok(NodeState::Maintenance);
                 }
@@ -210,5 +237,46 @@ impl Client {
         Ok(ResetResult {
             actor_id: message.actor_id,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_or_no_connection_on_the_insecure_probe_is_the_answer() {
+        let status = TalosError::from_status(&tonic::Status::unavailable("busy"));
+        assert!(insecure_failure_is_final(&status));
+        assert!(insecure_failure_is_final(&TalosError::new(
+            ErrorKind::Unreachable,
+            "connection refused"
+        )));
+        // A configured node refuses the connection without a client
+        // certificate: the mTLS attempt decides.
+        assert!(!insecure_failure_is_final(&TalosError::new(
+            ErrorKind::CertificateRejected,
+            "certificate required"
+        )));
+        assert!(!insecure_failure_is_final(&TalosError::new(
+            ErrorKind::Transport,
+            "connection closed"
+        )));
+    }
+
+    #[test]
+    fn a_broken_insecure_probe_is_not_reported_as_a_certificate_problem() {
+        let broken = || TalosError::new(ErrorKind::Transport, "the connection was closed");
+        let untrusted = || TalosError::new(ErrorKind::Tls, "UnknownIssuer");
+        let chosen = probe_error(broken(), untrusted());
+        assert_eq!(chosen.kind(), ErrorKind::Transport);
+        assert!(chosen.is_retryable());
+        // A certificate the node refuses on the insecure attempt, then an
+        // untrusted server: a certificate problem indeed.
+        let refused = TalosError::new(ErrorKind::CertificateRejected, "certificate required");
+        assert_eq!(probe_error(refused, untrusted()).kind(), ErrorKind::Tls);
+        // Any other mTLS failure is reported as it is.
+        let timeout = TalosError::new(ErrorKind::Transport, "no answer");
+        assert_eq!(probe_error(broken(), timeout).message(), "no answer");
     }
 }

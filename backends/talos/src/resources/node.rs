@@ -313,15 +313,24 @@ mod tests {
         let busy = TalosError::from_status(&tonic::Status::unavailable("busy"));
         let e = node_error("Unable to x", "cp1", &busy);
         let text = format!("{e:?}");
-        assert!(text.contains("Unavailable") && text.contains("run `terraform apply` again"), "{text}");
+        assert!(
+            text.contains("Unavailable") && text.contains("run `terraform apply` again"),
+            "{text}"
+        );
         assert!(probe_again(&busy));
         let refused = TalosError::from_status(&tonic::Status::invalid_argument("bad config"));
         let text = format!("{:?}", node_error("Unable to x", "cp1", &refused));
-        assert!(text.contains("bad config") && !text.contains("again"), "{text}");
+        assert!(
+            text.contains("bad config") && !text.contains("again"),
+            "{text}"
+        );
         assert!(!probe_again(&refused));
         let down = TalosError::new(ErrorKind::Unreachable, "connection refused");
         assert!(!probe_again(&down));
-        assert!(probe_again(&TalosError::new(ErrorKind::Transport, "closed")));
+        assert!(probe_again(&TalosError::new(
+            ErrorKind::Transport,
+            "closed"
+        )));
     }
 
     #[test]
