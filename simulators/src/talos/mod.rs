@@ -440,9 +440,27 @@ impl TalosSim {
     }
 
     /// Wipes a node: back to maintenance mode (no config, a new self-signed
-    /// certificate, not bootstrapped); open connections close.
+    /// certificate, not bootstrapped, its etcd data gone: it is no longer a
+    /// member, and a cluster it was the last member of is gone); open
+    /// connections close.
     pub fn wipe(&self, name: &str) {
+        {
+            let mut c = lock(&self.shared);
+            let cluster = c
+                .nodes
+                .get(name)
+                .and_then(|n| cluster_of(n.running.as_ref()));
+            if let Some(id) = cluster
+                && let Some(members) = c.etcd.get_mut(&id)
+            {
+                members.remove(name);
+                if members.is_empty() {
+                    c.etcd.remove(&id);
+                }
+            }
+        }
         self.with(name, |n| {
+            n.etcd_started = None;
             n.running = None;
             n.persistent = None;
             n.configured = false;

@@ -278,7 +278,24 @@ impl Resource for MachineBootstrap {
                 tracing::info!(node = %state.node, "the node is in maintenance mode (wiped): bootstrap planned again");
                 Ok(None)
             }
-            NodeState::Configured { .. } => Ok(Some(state)),
+            NodeState::Configured { .. } => {
+                // A control plane wiped and configured again behind
+                // Terraform's back runs etcd in `Preparing` (waiting for a
+                // bootstrap): its etcd is gone, bootstrap again. (Talos's
+                // etcd service waits in its pre-state for the bootstrap;
+                // `internal/app/machined/pkg/system/services/etcd.go`.)
+                let t = target(&state.node, state.endpoint.as_deref());
+                let services = ctx
+                    .client()
+                    .services(&t, &creds)
+                    .await
+                    .map_err(|e| node_error(READ, &state.node, &e))?;
+                if waits_for_bootstrap(&services) {
+                    tracing::info!(node = %state.node, "etcd waits for a bootstrap (the node was wiped and configured again): bootstrap planned again");
+                    return Ok(None);
+                }
+                Ok(Some(state))
+            }
         }
     }
 
@@ -328,9 +345,42 @@ impl Resource for MachineBootstrap {
     }
 }
 
+/// Whether the node's etcd waits for a bootstrap: present (a control
+/// plane), in `Preparing` and never checked. A worker (no etcd) or an etcd
+/// that ran is not.
+fn waits_for_bootstrap(services: &[crate::client::ServiceStatus]) -> bool {
+    services
+        .iter()
+        .any(|s| s.id == "etcd" && s.state == "Preparing" && s.health_unknown)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn etcd_in_preparing_waits_for_a_bootstrap() {
+        use crate::client::ServiceStatus;
+        let svc = |id: &str, state: &str, unknown: bool| ServiceStatus {
+            id: id.into(),
+            state: state.into(),
+            healthy: !unknown,
+            health_unknown: unknown,
+            last_message: String::new(),
+        };
+        assert!(super::waits_for_bootstrap(&[
+            svc("apid", "Running", false),
+            svc("etcd", "Preparing", true),
+        ]));
+        assert!(!super::waits_for_bootstrap(&[svc("etcd", "Running", true)]));
+        assert!(!super::waits_for_bootstrap(&[svc(
+            "etcd", "Running", false
+        )]));
+        // A worker: no etcd.
+        assert!(!super::waits_for_bootstrap(&[svc(
+            "kubelet", "Running", false
+        )]));
+    }
+
     use super::*;
 
     #[test]

@@ -144,9 +144,29 @@ pub(crate) async fn on_destroy(
             reboot = req.reboot,
             "resetting the node (wiping STATE and EPHEMERAL)"
         );
-        let answer = retry("reset", timeout, || client.reset(t, &creds, &req))
-            .await
-            .map_err(|e| refused(&at, &e))?;
+        // A reset whose answer was lost is sent again; if the first one
+        // landed, the node is back in maintenance mode by then and its
+        // self-signed certificate fails our mTLS: that is the reset done.
+        let answer = retry("reset", timeout, || async {
+            match client.reset(t, &creds, &req).await {
+                Err(e) if e.kind() == ErrorKind::Tls => {
+                    match client.node_state(&Target::endpoint(node), None).await {
+                        Ok(NodeState::Maintenance) => Ok(None),
+                        _ => Err(e),
+                    }
+                }
+                r => r.map(Some),
+            }
+        })
+        .await
+        .map_err(|e| refused(&at, &e))?;
+        let Some(answer) = answer else {
+            tracing::info!(
+                node,
+                "the node is back in maintenance mode: an earlier reset landed"
+            );
+            return Ok(());
+        };
         tracing::info!(node, actor_id = %answer.actor_id, "the node accepted the reset");
         // A wiped node no longer proxies (maintenance mode): watch it directly.
         let direct = Target::endpoint(node);

@@ -384,7 +384,10 @@ impl Resource for MachineConfigurationApply {
 
     async fn create(&self, ctx: &Ctx<Client>, plan: ApplyModel) -> Result<ApplyModel> {
         let timeout = Timeouts::of(&plan.timeouts, Operation::Create);
-        send::write(ctx, plan, timeout, None).await
+        match send::write(ctx, plan.clone(), timeout, None).await {
+            Ok(applied) => Ok(applied),
+            Err(e) => Err(send::keep_if_installed(ctx, &plan, e).await),
+        }
     }
 
     async fn read(&self, ctx: &Ctx<Client>, state: ApplyModel) -> Result<Option<ApplyModel>> {

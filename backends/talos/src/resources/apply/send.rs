@@ -375,6 +375,52 @@ async fn wait_running(
     }
 }
 
+/// After a failed create: if the node left maintenance mode, it installed
+/// the configuration (an apply interrupted by Terraform's stop, or whose
+/// wait ran out): keep the resource in state with what was sent (tainted:
+/// the next apply resets the node and installs it again), so no configured
+/// node is left outside Terraform's state. A node rebooting into the
+/// configuration is waited for briefly (10 s); one still in maintenance
+/// mode, or never reachable, took nothing.
+pub(super) async fn keep_if_installed(ctx: &Ctx<Client>, plan: &ApplyModel, e: Error) -> Error {
+    let Ok(creds) = super::creds_of(plan) else {
+        return e;
+    };
+    let t = target(&plan.node, plan.endpoint.as_deref());
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        match ctx.client().node_state(&t, Some(&creds)).await {
+            Ok(NodeState::Configured { .. }) => break,
+            Err(x) if x.is_retryable() && Instant::now() < until => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            _ => return e,
+        }
+    }
+    let mut kept = plan.clone();
+    let sent = super::input_of(plan)
+        .and_then(|input| desired(input, &plan.config_patches.clone().unwrap_or_default()));
+    if let Ok(sent) = sent {
+        fill(&mut kept, sent, "auto".into());
+    }
+    tracing::info!(node = %plan.node, "the create failed but the node runs a configuration: kept in state");
+    e.with_partial_state(&kept)
+}
+
+/// What a successful write computes.
+fn fill(plan: &mut ApplyModel, sent: String, resolved: String) {
+    plan.machine_configuration_hash = Some(config_hash(&sent));
+    plan.machine_configuration = Some(sent);
+    plan.resolved_apply_mode = Some(resolved);
+    plan.id = Some(plan.node.clone());
+    if plan.endpoint.is_none() {
+        plan.endpoint = Some(plan.node.clone());
+    }
+    if plan.apply_mode.is_none() {
+        plan.apply_mode = Some("auto".into());
+    }
+}
+
 /// Apply `plan` (create, update) and fill in what it computes: the
 /// configuration sent, its hash, the mode the node used.
 pub(super) async fn write(
@@ -386,15 +432,6 @@ pub(super) async fn write(
     let resolved = apply(ctx, &plan, timeout, prior_mode).await?;
     let patches = plan.config_patches.clone().unwrap_or_default();
     let sent = desired(super::input_of(&plan)?, &patches)?;
-    plan.machine_configuration_hash = Some(config_hash(&sent));
-    plan.machine_configuration = Some(sent);
-    plan.resolved_apply_mode = Some(resolved);
-    plan.id = Some(plan.node.clone());
-    if plan.endpoint.is_none() {
-        plan.endpoint = Some(plan.node.clone());
-    }
-    if plan.apply_mode.is_none() {
-        plan.apply_mode = Some("auto".into());
-    }
+    fill(&mut plan, sent, resolved);
     Ok(plan)
 }
