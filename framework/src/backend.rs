@@ -336,7 +336,8 @@ impl Backends {
 
     /// Discover on every backend that discovers and that `clients` has
     /// configured, keeping those `only` names (all when empty); each with
-    /// its block name. A backend's failure is its own entry: the others go on.
+    /// its block name. Each sees its own part of `filter`
+    /// ([`Filter::for_backend`]). A backend's failure is its own entry: the others go on.
     pub async fn discover(
         &self,
         clients: &Clients,
@@ -348,7 +349,8 @@ impl Backends {
             if !b.discovers() || !(only.is_empty() || only.iter().any(|o| o == b.block())) {
                 continue;
             }
-            if let Some(found) = b.discover(clients, filter).await {
+            let own = filter.for_backend(b.block(), b.filters());
+            if let Some(found) = b.discover(clients, &own).await {
                 out.push((b.block(), found));
             }
         }

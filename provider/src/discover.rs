@@ -63,7 +63,8 @@ Options:
   --chain NAME          RouterOS firewall chain (repeatable)
   --interface NAME      pfSense interface (repeatable)
   --namespace NAME      Kubernetes namespace of the MetalLB objects (repeatable)
-  --filter KEY=VALUE    any filter key a backend documents (repeatable)
+  --filter KEY=VALUE    any filter key a backend documents (repeatable); BACKEND.KEY=VALUE
+                        narrows that backend only (e.g. --filter routeros.list=mgmt)
   --config FILE         the provider block as JSON (Terraform JSON syntax, or the block's body);
                         without it, the same environment variables as the provider block
   --out FILE            write the import blocks to FILE
@@ -130,14 +131,16 @@ pub fn parse_args(args: &[String]) -> Result<Command, String> {
         }
     }
     for key in o.filter.keys() {
-        let used_by: Vec<_> = known
-            .iter()
-            .filter(|(name, keys)| {
-                (o.backends.is_empty() || o.backends.iter().any(|b| b == name))
-                    && keys.iter().any(|(k, _)| k == key)
-            })
-            .collect();
-        if used_by.is_empty() {
+        let (scope, plain) = match key.split_once('.') {
+            Some((b, k)) => (Some(b), k),
+            None => (None, key.as_str()),
+        };
+        let used_by = known.iter().any(|(name, keys)| {
+            scope.is_none_or(|b| b == *name)
+                && (o.backends.is_empty() || o.backends.iter().any(|b| b == name))
+                && keys.iter().any(|(k, _)| *k == plain)
+        });
+        if !used_by {
             return Err(format!(
                 "no backend{} filters by {key:?}",
                 if o.backends.is_empty() { "" } else { " chosen" }
@@ -304,6 +307,9 @@ mod tests {
             Ok(Command::Tidy(vec!["a.tf".into(), "b.tf".into()]))
         );
         assert!(parse_args(&args("tidy")).is_err());
+        assert!(parse_args(&args("--filter routeros.list=mgmt")).is_ok());
+        assert!(parse_args(&args("--filter technitium.list=x")).is_err());
+        assert!(parse_args(&args("--backend proxmox --zone x")).is_err());
     }
 
     #[test]

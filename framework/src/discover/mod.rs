@@ -61,6 +61,26 @@ impl Filter {
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
     }
+
+    /// The filter backend `block` sees: a key scoped to it
+    /// (`routeros.list`) as the plain key (`list`), a key scoped to another
+    /// backend not at all, and a plain key only if the backend has it
+    /// (`keys`), so that `--zone` narrows Technitium and Cloudflare alike
+    /// while `--filter cloudflare.zone=...` narrows Cloudflare alone.
+    pub fn for_backend(&self, block: &str, keys: &[(&str, &str)]) -> Filter {
+        let mut out = Filter::all();
+        for (key, values) in &self.0 {
+            let plain = match key.split_once('.') {
+                Some((b, k)) if b == block => k,
+                Some(_) => continue,
+                None => key.as_str(),
+            };
+            if keys.iter().any(|(k, _)| *k == plain) {
+                out = out.with(plain, values.iter().cloned());
+            }
+        }
+        out
+    }
 }
 
 /// An object that a resource type of the provider can import.
@@ -306,6 +326,21 @@ mod tests {
                 .with("node", Vec::<String>::new())
                 .allows("node", "x")
         );
+    }
+
+    #[test]
+    fn scoped_keys_reach_their_backend_only() {
+        let f = Filter::all()
+            .with("zone", ["home.arpa"])
+            .with("routeros.list", ["mgmt"])
+            .with("cloudflare.zone", ["example.com"]);
+        let ros = f.for_backend("routeros", &[("chain", ""), ("list", "")]);
+        assert_eq!(ros.values("list"), ["mgmt"]);
+        assert!(ros.values("zone").is_empty());
+        let cf = f.for_backend("cloudflare", &[("zone", "")]);
+        assert_eq!(cf.values("zone"), ["example.com", "home.arpa"]);
+        let t = f.for_backend("technitium", &[("zone", "")]);
+        assert_eq!(t.values("zone"), ["home.arpa"]);
     }
 
     #[test]
