@@ -86,6 +86,7 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
             "CLOUDFLARE_API_TOKEN".to_string(),
             sim.env("CLOUDFLARE_READONLY_TOKEN")?.to_string(),
         )]),
+        terraform_env: BTreeMap::new(),
         hand_edits: Vec::new(),
         extra_hcl: String::new(),
     })

@@ -182,6 +182,7 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
             "KUBE_TOKEN".to_string(),
             sim.env("KUBE_READONLY_TOKEN")?.to_string(),
         )]),
+        terraform_env: BTreeMap::new(),
         hand_edits: Vec::new(),
         extra_hcl: String::new(),
     })

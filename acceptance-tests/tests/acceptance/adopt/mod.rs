@@ -9,9 +9,6 @@
 //! report ([`Seeded`]); [`adopt`] runs the flow for one or several backends
 //! and returns the figures the docs quote.
 
-// Until every backend's seed calls it (lead: remove when the whole-lab test lands).
-#![allow(dead_code)]
-
 mod cloudflare;
 mod kubernetes;
 mod pfsense;
@@ -48,6 +45,9 @@ pub struct Seeded {
     /// Environment overrides for `homelab-discover`: the read-only
     /// credentials (`PROXMOX_VE_API_TOKEN` = the sim's read-only token ...).
     pub discover_env: BTreeMap<String, String>,
+    /// Environment Terraform itself needs to import (e.g. `TALOSCONFIG`,
+    /// which Talos imports read the nodes with), besides homelab-sim's.
+    pub terraform_env: BTreeMap<String, String>,
     /// Hand edits the generated configuration needs (goal: none): per
     /// resource address, lines added inside its block (a secret the
     /// generator cannot read back). Each is counted in the figures.
@@ -84,7 +84,13 @@ pub fn adopt(sim: &HomelabSim, seeded: &[Seeded]) -> Result<BTreeMap<&'static st
         cmd.env(k, v);
     }
     for s in seeded {
-        cmd.arg("--backend").arg(s.backend).args(&s.args);
+        // Each seed's filters narrow its own backend only.
+        cmd.arg("--backend").arg(s.backend);
+        for (key, values) in seed_filters(&s.args) {
+            for v in values {
+                cmd.arg("--filter").arg(format!("{}.{key}={v}", s.backend));
+            }
+        }
         for (k, v) in &s.discover_env {
             cmd.env(k, v);
         }
@@ -128,6 +134,9 @@ pub fn adopt(sim: &HomelabSim, seeded: &[Seeded]) -> Result<BTreeMap<&'static st
     // 2. Terraform generates the configuration of the imports, with admin
     //    credentials (what applies them later).
     for (k, v) in &sim.env {
+        wd.set_env(k.clone(), v.clone());
+    }
+    for (k, v) in seeded.iter().flat_map(|s| &s.terraform_env) {
         wd.set_env(k.clone(), v.clone());
     }
     let extra: String = seeded.iter().map(|s| s.extra_hcl.as_str()).collect();
@@ -270,14 +279,12 @@ fn parse_imports(hcl: &str) -> BTreeMap<String, (BTreeSet<String>, Vec<String>)>
     let mut backend = String::new();
     for line in hcl.lines() {
         let t = line.trim();
-        if let Some(rest) = t.strip_prefix("# ") {
-            if let Some((b, tail)) = rest.split_once(": ") {
-                if tail.contains(" to import, ") || tail == "skipped" {
-                    backend = b.to_string();
-                    out.entry(backend.clone()).or_default();
-                    continue;
-                }
-            }
+        if let Some((b, tail)) = t.strip_prefix("# ").and_then(|r| r.split_once(": "))
+            && (tail.contains(" to import, ") || tail == "skipped")
+        {
+            backend = b.to_string();
+            out.entry(backend.clone()).or_default();
+            continue;
         }
         if let Some(addr) = t.strip_prefix("to = ") {
             out.entry(backend.clone())
@@ -350,14 +357,15 @@ fn lines_of(hcl: &str, addresses: &BTreeSet<String>) -> usize {
     n
 }
 
-/// The inventory data source's `filter` for `homelab-discover` filter arguments.
-fn filter_hcl(args: &[String]) -> String {
+/// `homelab-discover` filter arguments (`--zone x`, `--filter list=y`) as
+/// key to values.
+fn seed_filters(args: &[String]) -> BTreeMap<String, Vec<String>> {
     let mut filter: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let (flag, value) = match a.split_once('=') {
-            Some((f, v)) => (f.to_string(), Some(v.to_string())),
-            None => (a.clone(), it.next().cloned()),
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (a.clone(), it.next().cloned()),
         };
         let Some(value) = value else { continue };
         let (key, value) = if flag == "--filter" {
@@ -370,6 +378,12 @@ fn filter_hcl(args: &[String]) -> String {
         };
         filter.entry(key).or_default().push(value);
     }
+    filter
+}
+
+/// The inventory data source's `filter` for `homelab-discover` filter arguments.
+fn filter_hcl(args: &[String]) -> String {
+    let filter = seed_filters(args);
     if filter.is_empty() {
         return String::new();
     }
@@ -381,6 +395,25 @@ fn filter_hcl(args: &[String]) -> String {
         })
         .collect();
     format!("filter = {{ {} }}", body.join(", "))
+}
+
+/// The whole lab at once: every backend seeded by hand, one discovery, one
+/// generated file, one import.
+#[test]
+fn adopts_a_whole_hand_built_lab() -> Result<()> {
+    let sim = HomelabSim::start()?;
+    let seeded = vec![
+        proxmox::seed(&sim)?,
+        talos::seed(&sim)?,
+        technitium::seed(&sim)?,
+        cloudflare::seed(&sim)?,
+        routeros::seed(&sim)?,
+        pfsense::seed(&sim)?,
+        kubernetes::seed(&sim)?,
+    ];
+    let figures = adopt(&sim, &seeded)?;
+    ensure!(figures.len() == 7, "figures of {} backends", figures.len());
+    Ok(())
 }
 
 #[cfg(test)]

@@ -284,6 +284,7 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
             "PROXMOX_VE_API_TOKEN".to_string(),
             sim.env("PROXMOX_VE_READONLY_API_TOKEN")?.to_string(),
         )]),
+        terraform_env: BTreeMap::new(),
         hand_edits: Vec::new(),
         extra_hcl: String::new(),
     })

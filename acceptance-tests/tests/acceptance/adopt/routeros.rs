@@ -304,6 +304,7 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
                 sim.env("ROS_READONLY_PASSWORD")?.to_string(),
             ),
         ]),
+        terraform_env: BTreeMap::new(),
         hand_edits: Vec::new(),
         extra_hcl: String::new(),
     })

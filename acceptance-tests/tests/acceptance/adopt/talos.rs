@@ -317,6 +317,10 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
             "TALOSCONFIG".to_string(),
             talosconfig.display().to_string(),
         )]),
+        terraform_env: BTreeMap::from([(
+            "TALOSCONFIG".to_string(),
+            talosconfig.display().to_string(),
+        )]),
         hand_edits,
         extra_hcl: extra,
     })

@@ -229,6 +229,7 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
             "TECHNITIUM_TOKEN".to_string(),
             sim.env("TECHNITIUM_READONLY_TOKEN")?.to_string(),
         )]),
+        terraform_env: BTreeMap::new(),
         hand_edits: Vec::new(),
         extra_hcl: String::new(),
     })
