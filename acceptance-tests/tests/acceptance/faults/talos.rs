@@ -280,13 +280,17 @@ fn talos_destroy_faults() {
     wd.write_config(&config(&sim, "1")).unwrap();
     wd.ensure_init().unwrap();
     let (mut injected, mut fired, mut failed, mut converged) = (0, 0, 0, 0);
+    let advice = Regex::new(ADVICE).unwrap();
+    let kinds = [
+        Kind::Status500,
+        Kind::Reset,
+        Kind::ResetAfterHandling,
+        Kind::Slow,
+    ]
+    .map(|k| (k, Regex::new(happened(k)).unwrap()));
     for skip in 0..2 {
-        for kind in [
-            Kind::Status500,
-            Kind::Reset,
-            Kind::ResetAfterHandling,
-            Kind::Slow,
-        ] {
+        for (kind, said) in &kinds {
+            let kind = *kind;
             let label = format!("talos destroy Reset (+{skip}) {kind:?}");
             let out = run(&wd, &["apply"]).unwrap();
             assert!(out.success(), "[{label}] apply:\n{}", out.combined());
@@ -324,11 +328,11 @@ fn talos_destroy_faults() {
                 let text = all.find("Error:").map_or(all.as_str(), |i| &all[i..]);
                 let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
                 assert!(
-                    Regex::new(happened(kind)).unwrap().is_match(&text),
+                    said.is_match(&text),
                     "[{label}] the error does not say what happened:\n{text}"
                 );
                 assert!(
-                    Regex::new(ADVICE).unwrap().is_match(&text),
+                    advice.is_match(&text),
                     "[{label}] the error does not say what to do:\n{text}"
                 );
                 eprintln!("[faults] {label}: destroy failed as expected: {text}");

@@ -129,8 +129,11 @@ pub struct Options {
     /// The sampled positions (indexes into the clean apply's sequence of
     /// requests) when `FAULTS_ALL_POSITIONS` is not `1`; `None`: the first
     /// write, a middle read and the last write.
-    pub sample: Option<fn(&[(String, String)]) -> Vec<usize>>,
+    pub sample: Option<Sample>,
 }
+
+/// Picks positions from a clean apply's `(method, route)` sequence.
+pub type Sample = fn(&[(String, String)]) -> Vec<usize>;
 
 impl Default for Options {
     fn default() -> Self {
