@@ -290,6 +290,9 @@ fn attribute_line(name: &str, a: &Attribute, anchor: &str) -> String {
     if let Some(dep) = &a.deprecation {
         let _ = write!(line, " **Deprecated:** {dep}");
     }
+    if let Some(hint) = &a.import_hint {
+        let _ = write!(line, " **After an import:** {hint}");
+    }
     if a.nested_schema().is_some() {
         let _ = write!(
             line,

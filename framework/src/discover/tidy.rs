@@ -14,7 +14,9 @@
 //!   default is what leaving it out gives);
 //! - `name = null # sensitive` (and `[] # sensitive`, `{} # sensitive`)
 //!   becomes a `# TODO` comment saying what to fill in: the attribute's
-//!   write-only sibling (`name_wo`) when it has one, or the attribute itself;
+//!   import hint ([`Attribute::import_hint`]), else its write-only sibling
+//!   (`name_wo`, whose own line then goes), else the attribute itself; an
+//!   attribute with an import hint left null gets the same TODO;
 //! - every run of assignments is re-aligned as `terraform fmt` aligns it
 //!   (hclwrite's `formatCells`: a run is consecutive lines each holding a
 //!   complete `name = value`; anything else ends it).
@@ -133,7 +135,17 @@ pub fn tidy<'a>(text: &str, schema_of: impl Fn(&str) -> Option<&'a Schema>) -> T
                         continue;
                     }
                     if let Some(attr) = attr {
-                        if is_sensitive_placeholder(value) {
+                        // `x_wo` beside `x`: one TODO, on `x`.
+                        let wo_of = name
+                            .strip_suffix("_wo")
+                            .filter(|base| schema.attributes.contains_key(*base));
+                        if wo_of.is_some() && (value == "null" || is_sensitive_placeholder(value)) {
+                            removed += 1;
+                            continue;
+                        }
+                        if is_sensitive_placeholder(value)
+                            || (value == "null" && attr.import_hint.is_some())
+                        {
                             let hint = fill_in_hint(schema, name, attr);
                             todos.push(format!("{address}: {name}: {hint}"));
                             out.push(format!("{}# TODO: {name}: {hint}", indent_of(line)));
@@ -214,8 +226,14 @@ fn is_sensitive_placeholder(value: &str) -> bool {
     )
 }
 
-/// What to fill in for a sensitive attribute the generator could not write.
+/// What to fill in for a sensitive attribute the generator could not write
+/// (or one whose value the API never gives back): the attribute's own
+/// [`Attribute::import_hint`], else its write-only sibling, else its
+/// description.
 fn fill_in_hint(schema: &Schema, name: &str, attr: &Attribute) -> String {
+    if let Some(hint) = &attr.import_hint {
+        return hint.clone();
+    }
     let wo = format!("{name}_wo");
     if schema.attributes.contains_key(&wo) {
         let version = if schema.attributes.contains_key(&format!("{wo}_version")) {
@@ -367,7 +385,16 @@ mod tests {
             )
             .attribute("comments", Attribute::string().optional())
             .attribute("password", Attribute::string().optional().sensitive())
-            .attribute("password_wo", Attribute::string().optional().write_only())
+            .attribute(
+                "password_wo",
+                Attribute::string().optional().write_only().sensitive(),
+            )
+            .attribute(
+                "url",
+                Attribute::string()
+                    .optional()
+                    .after_import("set the URL it came from."),
+            )
             .attribute(
                 "token",
                 Attribute::string()
@@ -416,13 +443,14 @@ resource "homelab_thing" "x" {
   disabled    = false
   name        = "www.gen.test"
   password    = null # sensitive
-  password_wo = null
+  password_wo = null # sensitive
   tags = [
     "a",
     "b",
   ]
   token = null # sensitive
   ttl   = 3600
+  url   = null
   nics = [
     {
       bridge   = "vmbr0"
@@ -462,6 +490,7 @@ resource "homelab_thing" "x" {
     "b",
   ]
   # TODO: token: sensitive, not read back (required). The API token.
+  # TODO: url: set the URL it came from.
   nics = [
     {
       bridge = "vmbr0"
@@ -482,8 +511,8 @@ resource "other_thing" "y" {
 }
 "#;
         assert_eq!(t.text, expected);
-        assert_eq!(t.removed, 9);
-        assert_eq!(t.todos.len(), 2);
+        assert_eq!(t.removed, 10);
+        assert_eq!(t.todos.len(), 3);
         assert!(t.todos[0].starts_with("homelab_thing.x: password: "));
     }
 

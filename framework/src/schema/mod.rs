@@ -102,6 +102,11 @@ pub struct Attribute {
     /// Value planned when the configuration leaves the attribute null
     /// (the attribute must be computed).
     pub default: Option<Value>,
+    /// What to fill in after an import, for a value the API never gives
+    /// back (a secret, a source URL): `homelab-discover tidy` writes it as a
+    /// `# TODO` where the generated configuration leaves the attribute
+    /// empty, and the docs show it.
+    pub import_hint: Option<String>,
     /// Run in order when planning, after defaults and computed unknowns.
     pub plan_modifiers: Vec<Arc<dyn PlanModifier>>,
     /// Run on the configured value at validate time (skipped while it is
@@ -348,6 +353,7 @@ impl Attribute {
             write_only: false,
             deprecation: None,
             default: None,
+            import_hint: None,
             plan_modifiers: Vec::new(),
             validators: Vec::new(),
         }
@@ -440,6 +446,12 @@ impl Attribute {
     /// sets the attribute.
     pub fn deprecated(mut self, message: impl Into<String>) -> Self {
         self.deprecation = Some(message.into());
+        self
+    }
+    /// What to fill in after an import when the API does not give the value
+    /// back (see [`Attribute::import_hint`](Attribute#structfield.import_hint)).
+    pub fn after_import(mut self, hint: impl Into<String>) -> Self {
+        self.import_hint = Some(hint.into());
         self
     }
     /// Default when the configuration is null; makes the attribute optional and computed.

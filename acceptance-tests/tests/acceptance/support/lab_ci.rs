@@ -302,13 +302,14 @@ pub fn is_write(backend: &str, method: &str, route: &str) -> bool {
                 || route == "/api/user/logout")
         }
         "routeros" => !(read_method || route.ends_with("/print")),
-        // gRPC (method "GRPC", route the RPC's path): COSI reads and Version.
+        // gRPC (method "GRPC", route the RPC's path): COSI reads, Version and ServiceList.
         "talos" => !matches!(
             route,
             "/cosi.resource.State/Get"
                 | "/cosi.resource.State/List"
                 | "/cosi.resource.State/Watch"
                 | "/machine.MachineService/Version"
+                | "/machine.MachineService/ServiceList"
         ),
         _ => !read_method,
     }

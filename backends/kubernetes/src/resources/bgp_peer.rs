@@ -366,6 +366,11 @@ impl Resource for BgpPeer {
                     "TCP MD5 password (`password`); not with `password_secret`. An import leaves it \
                      out of state (the cluster keeps it): set `password_wo` with \
                      `password_wo_version` (or this) to manage it.",
+                )
+                .after_import(
+                    "the cluster keeps the peer's password. To manage it, set `password_wo` with \
+                     `password_wo_version` (or `password`); leave them out for a peer without a \
+                     password or with `password_secret`.",
                 ),
         )
         .attribute(

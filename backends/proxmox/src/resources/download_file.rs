@@ -173,7 +173,8 @@ impl Resource for DownloadFile {
             rr_if_recorded(Attribute::string()
                 .optional()
                 .describe("http(s) URL to download from. Required to download the file; an imported file has none (Proxmox VE does not record it) until you set it, which then changes nothing but state. Without it, a file missing from the storage cannot be downloaded again.")
-                .validator(validators::matches("^https?://\\S+$", "an http:// or https:// URL"))),
+                .validator(validators::matches("^https?://\\S+$", "an http:// or https:// URL"))
+                .after_import("Proxmox VE does not record where the file came from; set it so that a missing file can be downloaded again (setting it changes nothing but state).")),
         )
         .attribute("checksum", rr_if_recorded(Attribute::string().optional().describe("Expected checksum of the file.")))
         .attribute(

@@ -114,7 +114,13 @@ pub(crate) fn node_attrs(schema: Schema, node_replaces: bool) -> Schema {
                 )
                 .validator(validators::length_between(1, 253)),
         )
-        .attribute("client_configuration", client_configuration_attr())
+        .attribute(
+            "client_configuration",
+            client_configuration_attr().after_import(
+                "the cluster's client certificate: `homelab_talos_machine_secrets.<name>.client_configuration`, \
+                 or your talosconfig's `ca`, `crt` and `key` (base64) as an object.",
+            ),
+        )
 }
 
 /// The `client_configuration` attribute.

@@ -168,7 +168,8 @@ impl Part for CloudInit {
             Attribute::string()
                 .optional()
                 .sensitive()
-                .describe("Password of `user` (`cipassword`). Proxmox VE never returns it, so it never shows as drift. Kept in state: prefer `password_wo`."),
+                .describe("Password of `user` (`cipassword`). Proxmox VE never returns it, so it never shows as drift. Kept in state: prefer `password_wo`.")
+                .after_import("Proxmox VE only shows that a cloud-init password is set. Leave `password` and `password_wo` unset to keep the VM's current password; to manage it, set `password_wo` (from a variable) and `password_wo_version = 1`, and the next apply sends it."),
         )
         .attribute(
             "password_wo",

@@ -237,10 +237,19 @@ impl Resource for MachineConfigurationApply {
         node_attrs(s, true)
             .attribute(
                 "machine_configuration_input",
-                Attribute::string().required().sensitive().describe(
-                    "The machine configuration (YAML), e.g. from the \
+                Attribute::string()
+                    .required()
+                    .sensitive()
+                    .describe(
+                        "The machine configuration (YAML), e.g. from the \
                          `homelab_talos_machine_configuration` data source.",
-                ),
+                    )
+                    .after_import(
+                        "the configuration the node runs: \
+                         `data.homelab_talos_machine_configuration.<name>.machine_configuration`, \
+                         or `file(\"<the config you applied>.yaml\")`. If it equals what the node \
+                         runs, the first apply only records it (nothing is sent).",
+                    ),
             )
             .attribute(
                 "config_patches",
@@ -341,15 +350,18 @@ impl Resource for MachineConfigurationApply {
                 .as_str()
                 .map(str::to_string);
             plan.set("machine_configuration_hash", Value::string(hash.clone()));
-            if prior_sent.as_deref() == Some(sent.as_str()) {
-                plan.set("machine_configuration", Value::string(sent.clone()));
-            } else {
+            // The same hash is the same configuration (the hash is of its
+            // normalized form): what the node runs is kept, as written when it
+            // was applied or imported, and nothing is to be sent.
+            let same = !plan.creating() && prior_hash.as_deref() == Some(&hash);
+            match prior_sent {
+                Some(prior) if same || prior == sent => {
+                    plan.set("machine_configuration", Value::string(prior));
+                }
                 // Known after apply (it is sensitive: the hash shows the change).
-                plan.set("machine_configuration", Value::unknown());
+                _ => plan.set("machine_configuration", Value::unknown()),
             }
-            if !plan.creating()
-                && (prior_hash.as_deref() != Some(&hash) || prior_sent.as_deref() != Some(&sent))
-            {
+            if !plan.creating() && !same {
                 plan.set("resolved_apply_mode", Value::unknown());
             }
         } else {
