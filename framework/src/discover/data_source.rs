@@ -107,7 +107,7 @@ impl<B: Backend> DataSource for InventoryDataSource<B> {
                             .collect::<Vec<_>>()
                             .join("|")
                     ),
-                    &format!("one of the filter keys: {keys}"),
+                    "one of the filter keys above",
                 )),
         )
         .attribute(

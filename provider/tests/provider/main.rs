@@ -3,5 +3,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod architecture;
+mod discover;
 mod docs;
 mod schema;

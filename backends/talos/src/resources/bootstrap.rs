@@ -220,6 +220,7 @@ impl Resource for MachineBootstrap {
         if let Some(a) = s.attributes.get_mut("client_configuration") {
             a.required = false;
             a.optional = true;
+            a.import_hint = Some(crate::resources::node::CLIENT_CONFIGURATION_AFTER_IMPORT.into());
         }
         s.attribute("timeouts", timeouts_attr(&["create"]))
     }

@@ -114,14 +114,14 @@ pub(crate) fn node_attrs(schema: Schema, node_replaces: bool) -> Schema {
                 )
                 .validator(validators::length_between(1, 253)),
         )
-        .attribute(
-            "client_configuration",
-            client_configuration_attr().after_import(
-                "the cluster's client certificate: `homelab_talos_machine_secrets.<name>.client_configuration`, \
-                 or your talosconfig's `ca`, `crt` and `key` (base64) as an object.",
-            ),
-        )
+        .attribute("client_configuration", client_configuration_attr())
 }
+
+/// What to fill in for `client_configuration` after an import (the
+/// importable node resources set it on their attribute).
+pub(crate) const CLIENT_CONFIGURATION_AFTER_IMPORT: &str = "the cluster's client certificate: \
+    `homelab_talos_machine_secrets.<name>.client_configuration`, or your talosconfig's `ca`, \
+    `crt` and `key` (base64) as an object.";
 
 /// The `client_configuration` attribute.
 pub(crate) fn client_configuration_attr() -> Attribute {

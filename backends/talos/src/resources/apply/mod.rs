@@ -234,69 +234,72 @@ impl Resource for MachineConfigurationApply {
                 .describe("The node.")
                 .plan_modifier(modifiers::use_state_for_unknown()),
         );
-        node_attrs(s, true)
-            .attribute(
-                "machine_configuration_input",
-                Attribute::string()
-                    .required()
-                    .sensitive()
-                    .describe(
-                        "The machine configuration (YAML), e.g. from the \
+        let mut s = node_attrs(s, true);
+        if let Some(a) = s.attributes.get_mut("client_configuration") {
+            a.import_hint = Some(crate::resources::node::CLIENT_CONFIGURATION_AFTER_IMPORT.into());
+        }
+        s.attribute(
+            "machine_configuration_input",
+            Attribute::string()
+                .required()
+                .sensitive()
+                .describe(
+                    "The machine configuration (YAML), e.g. from the \
                          `homelab_talos_machine_configuration` data source.",
-                    )
-                    .after_import(
-                        "the configuration the node runs: \
+                )
+                .after_import(
+                    "the configuration the node runs: \
                          `data.homelab_talos_machine_configuration.<name>.machine_configuration`, \
                          or `file(\"<the config you applied>.yaml\")`. If it equals what the node \
                          runs, the first apply only records it (nothing is sent).",
-                    ),
-            )
-            .attribute(
-                "config_patches",
-                Attribute::list(labforge_framework::Type::String)
-                    .optional()
-                    .describe(
-                        "Patches applied to the input in order: strategic merge patches (YAML \
+                ),
+        )
+        .attribute(
+            "config_patches",
+            Attribute::list(labforge_framework::Type::String)
+                .optional()
+                .describe(
+                    "Patches applied to the input in order: strategic merge patches (YAML \
                          or JSON documents) or JSON6902 patches (single-document configs only). \
                          A bad patch fails at plan, pointing at it.",
-                    ),
-            )
-            .attribute(
-                "apply_mode",
-                Attribute::string()
-                    .default("auto")
-                    .describe(
-                        "`auto` (the node decides; Talos 1.13 may reboot, 1.14 never does), \
+                ),
+        )
+        .attribute(
+            "apply_mode",
+            Attribute::string()
+                .default("auto")
+                .describe(
+                    "`auto` (the node decides; Talos 1.13 may reboot, 1.14 never does), \
                          `reboot` (refused by Talos 1.14 once the node is configured), \
                          `no_reboot` or `staged` (applied at the next reboot; refresh warns \
                          while it waits). Talos's `try` is refused: the node rolls such a \
                          configuration back after its timeout, so it cannot stay applied.",
-                    )
-                    .validator(apply_mode_validator()),
-            )
-            .attribute("timeouts", timeouts_attr(&["create", "update", "delete"]))
-            .attribute("on_destroy", super::reset::on_destroy_attr())
-            .attribute(
-                "machine_configuration",
-                Attribute::string()
-                    .computed()
-                    .sensitive()
-                    .describe("The configuration sent to the node (the input after the patches)."),
-            )
-            .attribute(
-                "machine_configuration_hash",
-                Attribute::string().computed().describe(
-                    "SHA-256 of the normalized configuration. After a refresh that found the \
+                )
+                .validator(apply_mode_validator()),
+        )
+        .attribute("timeouts", timeouts_attr(&["create", "update", "delete"]))
+        .attribute("on_destroy", super::reset::on_destroy_attr())
+        .attribute(
+            "machine_configuration",
+            Attribute::string()
+                .computed()
+                .sensitive()
+                .describe("The configuration sent to the node (the input after the patches)."),
+        )
+        .attribute(
+            "machine_configuration_hash",
+            Attribute::string().computed().describe(
+                "SHA-256 of the normalized configuration. After a refresh that found the \
                      node running something else, the hash of what it runs (so the plan shows \
                      the change back).",
-                ),
-            )
-            .attribute(
-                "resolved_apply_mode",
-                Attribute::string()
-                    .computed()
-                    .describe("The mode the node applied the configuration with."),
-            )
+            ),
+        )
+        .attribute(
+            "resolved_apply_mode",
+            Attribute::string()
+                .computed()
+                .describe("The mode the node applied the configuration with."),
+        )
     }
 
     fn validate(&self, config: &Value) -> Diagnostics {
