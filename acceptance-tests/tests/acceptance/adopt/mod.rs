@@ -10,6 +10,7 @@
 //! and returns the figures the docs quote.
 
 mod cloudflare;
+mod generated;
 mod kubernetes;
 mod pfsense;
 mod proxmox;
