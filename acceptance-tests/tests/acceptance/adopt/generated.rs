@@ -811,7 +811,8 @@ mod tests {
 
     #[test]
     fn blocks_are_read_line_by_line() {
-        let hcl = "resource \"t\" \"a\" {\n  x   = 1\n  yy  = \"b c\"\n}\n\nresource \"t\" \"b\" {\n}\n";
+        let hcl =
+            "resource \"t\" \"a\" {\n  x   = 1\n  yy  = \"b c\"\n}\n\nresource \"t\" \"b\" {\n}\n";
         assert_eq!(block_lines(hcl, "t.a").unwrap(), ["x = 1", "yy = \"b c\""]);
         assert!(block_lines(hcl, "t.b").unwrap().is_empty());
         assert!(block_lines(hcl, "t.c").is_err());
