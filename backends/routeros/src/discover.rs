@@ -42,17 +42,6 @@ pub const FILTERS: &[(&str, &str)] = &[
     ("list", "address list name (address-list entries)"),
 ];
 
-/// Properties the REST API prints that are state, not configuration.
-const READ_ONLY: &[&str] = &[
-    "dynamic",
-    "invalid",
-    "bytes",
-    "packets",
-    "creation-time",
-    "builtin",
-    "default",
-];
-
 /// Everything on the router that `filter` allows.
 pub async fn discover(client: &Client, filter: &Filter) -> Result<Inventory> {
     let mut inv = Inventory::new();
@@ -74,14 +63,10 @@ async fn list(client: &Client, table: Table) -> Result<std::sync::Arc<Vec<Item>>
         .map_err(|e| Error::new("Unable to list RouterOS items", e.to_string()))
 }
 
-/// Properties of `item` that neither `props` nor [`READ_ONLY`] know: kept
-/// on the router, but not in the generated configuration.
+/// Properties of `item` that neither `props` nor [`props::READ_ONLY`]
+/// know: kept on the router, but not in the generated configuration.
 fn unmanaged(props: &[Prop], item: &Item) -> Vec<String> {
-    item.props
-        .keys()
-        .filter(|k| !READ_ONLY.contains(&k.as_str()) && !props.iter().any(|p| p.key == *k))
-        .cloned()
-        .collect()
+    props::unmanaged(props, item.props.keys())
 }
 
 /// `[owner]` at the start of a comment, if `owner` is a valid owner name.

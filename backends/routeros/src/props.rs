@@ -562,6 +562,28 @@ pub const DNS_STATIC: &[Prop] = &[
     .default("false"),
 ];
 
+/// Properties the REST API prints that are state, not configuration.
+pub const READ_ONLY: &[&str] = &[
+    "dynamic",
+    "invalid",
+    "bytes",
+    "packets",
+    "creation-time",
+    "builtin",
+    "default",
+];
+
+/// The keys of an item (as the router printed them) that neither `props`
+/// nor [`READ_ONLY`] know: configuration the resource does not manage
+/// (`tcp-flags`, `limit`, ...), which stays on the router but is not in
+/// the resource's state, so an imported or generated configuration lacks it.
+pub fn unmanaged<'a>(props: &[Prop], keys: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+    keys.into_iter()
+        .filter(|k| !READ_ONLY.contains(&k.as_str()) && !props.iter().any(|p| p.key == *k))
+        .cloned()
+        .collect()
+}
+
 /// The property of `props` with attribute name `attr`.
 pub fn find(props: &'static [Prop], attr: &str) -> Option<&'static Prop> {
     props.iter().find(|p| p.attr == attr)
@@ -577,6 +599,27 @@ mod tests {
         all.sort_unstable();
         all.dedup();
         assert_eq!(all, RULE_ACTIONS);
+    }
+
+    #[test]
+    fn unmanaged_keys_are_neither_managed_nor_state() {
+        let keys: Vec<String> = [
+            "chain",
+            "action",
+            "tcp-flags",
+            "bytes",
+            "dynamic",
+            "limit",
+            "comment",
+        ]
+        .iter()
+        .map(|k| (*k).to_string())
+        .collect();
+        assert_eq!(unmanaged(FILTER, &keys), ["tcp-flags", "limit"]);
+        // NAT's own properties are not the filter table's.
+        let nat: Vec<String> = vec!["to-addresses".into(), "to-ports".into()];
+        assert_eq!(unmanaged(NAT, &nat), Vec::<String>::new());
+        assert_eq!(unmanaged(FILTER, &nat), ["to-addresses", "to-ports"]);
     }
 
     #[test]

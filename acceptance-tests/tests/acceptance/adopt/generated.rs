@@ -116,7 +116,7 @@ fn block_lines(hcl: &str, address: &str) -> Result<Vec<String>> {
 /// hand on `sim` beforehand) in a fresh working directory, with `env`
 /// besides homelab-sim's; the simulators must see no write from the
 /// generation on. Returns the working directory (its state holds the
-/// imports) and the tidied configuration.
+/// imports) and the output of the generating plan (its warnings).
 fn adopt_by_hand(
     sim: &HomelabSim,
     objects: &[Adopt],
@@ -153,13 +153,15 @@ fn adopt_by_hand(
     wd.ensure_init()?;
     sim.reset_counters()?;
 
-    wd.run(&[
-        "plan",
-        "-no-color",
-        "-input=false",
-        "-generate-config-out=generated.tf",
-    ])
-    .context("terraform plan -generate-config-out")?;
+    let planned = wd
+        .run(&[
+            "plan",
+            "-no-color",
+            "-input=false",
+            "-generate-config-out=generated.tf",
+        ])
+        .context("terraform plan -generate-config-out")?
+        .combined();
     let out = Command::new(binary("terraform-provider-homelab", "homelab-discover")?)
         .current_dir(wd.path())
         .args(["tidy", "generated.tf"])
@@ -219,7 +221,7 @@ fn adopt_by_hand(
         writes.is_empty(),
         "adopting wrote to the simulators: {writes:#?}"
     );
-    Ok((wd, generated))
+    Ok((wd, planned))
 }
 
 /// RouterOS: `PUT /rest/<menu>` (add) with the admin user; the new item.
@@ -313,6 +315,18 @@ fn adopts_hand_made_routeros_filter_rules() -> Result<()> {
                 ("disabled", "yes"),
                 ("comment", "drop all from WAN not DSTNATed"),
             ],
+            // RouterOS's own spellings (protocol number, `/32`), a negated
+            // set, a comment HCL must escape, and a property the resource
+            // does not manage (`tcp-flags`: the import warns).
+            &[
+                ("chain", "input"),
+                ("action", "accept"),
+                ("protocol", "6"),
+                ("src-address", "10.0.0.1/32"),
+                ("connection-state", "!established,related"),
+                ("tcp-flags", "syn"),
+                ("comment", "say \"hi\" ${x} %{y} back\\slash"),
+            ],
         ],
     )?;
     let t = "homelab_routeros_firewall_filter";
@@ -377,8 +391,33 @@ fn adopts_hand_made_routeros_filter_rules() -> Result<()> {
                 "in_interface_list = \"WAN\"",
             ],
         ),
+        Adopt::new(
+            &format!("{t}.syn_from_host"),
+            ros_id(&items[5])?,
+            &[
+                "chain = \"input\"",
+                "comment = \"say \\\"hi\\\" $${x} %%{y} back\\\\slash\"",
+                "connection_state = [\"!established\", \"related\"]",
+                "protocol = \"tcp\"",
+                "src_address = \"10.0.0.1\"",
+            ],
+        ),
     ];
-    let (wd, _) = adopt_by_hand(&sim, &objects, &BTreeMap::new(), &[])?;
+    let (wd, planned) = adopt_by_hand(&sim, &objects, &BTreeMap::new(), &[])?;
+    // Terraform wraps the warning's lines.
+    let planned = Regex::new(r"\s+")?.replace_all(&planned, " ");
+    let warning = Regex::new(&format!(
+        r"(?s)Imported firewall filter rule has properties not managed here.*firewall filter rule {} has properties this resource does not manage: tcp-flags\.",
+        regex::escape(&ros_id(&items[5])?)
+    ))?;
+    ensure!(
+        warning.is_match(&planned),
+        "the import of a rule with tcp-flags did not warn:\n{planned}"
+    );
+    ensure!(
+        planned.matches("has properties not managed here").count() == 1,
+        "only the tcp-flags rule has properties not managed:\n{planned}"
+    );
     let state = wd.state_json()?;
     for (o, item) in objects.iter().zip(&items) {
         ensure!(

@@ -426,7 +426,12 @@ pub(crate) async fn import(spec: &Spec, ctx: &Ctx<Client>, id: &str) -> Result<R
                 one.id
             ),
         )),
-        [one] => Ok(Raw(state(spec, one, &Value::Null))),
+        [one] => {
+            if let Some((summary, detail)) = unmanaged_warning(spec, one) {
+                ctx.warn(summary, detail);
+            }
+            Ok(Raw(state(spec, one, &Value::Null)))
+        }
         [] if by_id => Err(Error::new(
             format!("Unable to import {}", spec.what),
             format!("{} has no item {id}.", spec.table.path()),
@@ -451,6 +456,28 @@ pub(crate) async fn import(spec: &Spec, ctx: &Ctx<Client>, id: &str) -> Result<R
             ),
         )),
     }
+}
+
+/// The warning an import owes when the item has properties the resource
+/// does not manage (`tcp-flags`, `limit`, ...): the imported state and the
+/// configuration Terraform generates from it lack them, so the empty plan
+/// after the import does not mean the configuration describes the item.
+fn unmanaged_warning(spec: &Spec, item: &Item) -> Option<(String, String)> {
+    let extra = props::unmanaged(spec.props, item.props.keys());
+    if extra.is_empty() {
+        return None;
+    }
+    Some((
+        format!("Imported {} has properties not managed here", spec.what),
+        format!(
+            "{} {} has properties this resource does not manage: {}. They stay on the router \
+             but are neither in the state nor in the configuration: a replacement (a new item) \
+             would be made without them. Keep them in mind, or manage the item another way.",
+            spec.what,
+            item.id,
+            extra.join(", ")
+        ),
+    ))
 }
 
 /// On updates, keep prior values that mean the same as the configuration
@@ -561,6 +588,44 @@ mod tests {
         d.0.iter()
             .map(|x| format!("{:?}: {}", x.attribute, x.detail))
             .collect()
+    }
+
+    fn item(pairs: &[(&str, &str)]) -> Item {
+        Item {
+            id: "*7".into(),
+            props: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn an_import_warns_of_properties_it_does_not_manage() {
+        let plain = item(&[
+            ("chain", "input"),
+            ("action", "accept"),
+            ("protocol", "tcp"),
+            ("bytes", "0"),
+            ("dynamic", "false"),
+        ]);
+        assert!(unmanaged_warning(&FILTER, &plain).is_none());
+        let syn = item(&[
+            ("chain", "input"),
+            ("protocol", "tcp"),
+            ("tcp-flags", "syn"),
+            ("limit", "10,5:packet"),
+        ]);
+        let (summary, detail) = unmanaged_warning(&FILTER, &syn).unwrap();
+        assert!(summary.contains("firewall filter rule"), "{summary}");
+        assert!(
+            detail.contains("*7") && detail.contains("limit, tcp-flags"),
+            "{detail}"
+        );
+        // NAT's own properties are managed by the NAT resource only.
+        let nat = item(&[("chain", "dstnat"), ("to-addresses", "10.0.0.5")]);
+        assert!(unmanaged_warning(&NAT, &nat).is_none());
+        assert!(unmanaged_warning(&FILTER, &nat).is_some());
     }
 
     #[test]

@@ -840,8 +840,44 @@ impl Resource for FirewallRuleset {
                 format!("{}: {e}", place.what()),
             )
         })?;
+        if let Some((summary, detail)) = unmanaged_warning(&place, &items) {
+            ctx.warn(summary, detail);
+        }
         Ok(Raw(state_of(&place, &items, &Value::Null)))
     }
+}
+
+/// The warning an import owes when rules it takes have properties the
+/// ruleset does not manage (`tcp-flags`, `limit`, ...): neither the state
+/// nor the configuration Terraform generates holds them, so an empty plan
+/// after the import does not mean the configuration describes the chain.
+fn unmanaged_warning(place: &Place, items: &[Item]) -> Option<(String, String)> {
+    let table = if place.table == Table::Nat {
+        props::NAT
+    } else {
+        props::FILTER
+    };
+    let rules: Vec<String> = layout(&place.ownership(), items)
+        .owned
+        .iter()
+        .filter_map(|i| {
+            let extra = props::unmanaged(table, i.props.keys());
+            (!extra.is_empty()).then(|| format!("{} ({})", i.id, extra.join(", ")))
+        })
+        .collect();
+    if rules.is_empty() {
+        return None;
+    }
+    Some((
+        "Imported rules have properties not managed here".to_string(),
+        format!(
+            "{}: rules with properties the ruleset does not manage: {}. They stay on the router \
+             but are neither in the state nor in the configuration: a rule made again (a change \
+             the ruleset cannot make in place, or a rule removed by hand) would lack them.",
+            place.what(),
+            rules.join("; ")
+        ),
+    ))
 }
 
 #[cfg(test)]
@@ -872,6 +908,58 @@ mod tests {
         assert_eq!(text(partial, "id"), Some("filter/forward"));
         let e = unread(Error::msg("boom"), &place, &[], &reference, "delete");
         assert!(e.partial_state().is_none());
+    }
+
+    #[test]
+    fn an_import_warns_of_rule_properties_it_does_not_manage() {
+        let place = |table: &str, exclusive: bool| {
+            Place::of(&Value::object([
+                ("table", Value::string(table)),
+                ("chain", Value::string("input")),
+                ("exclusive", Value::Bool(exclusive)),
+            ]))
+            .unwrap()
+        };
+        let items = [
+            // The router's own: not taken, not reported.
+            item(
+                "*1",
+                &[("chain", "input"), ("dynamic", "true"), ("limit", "1,5")],
+            ),
+            item(
+                "*2",
+                &[
+                    ("chain", "input"),
+                    ("action", "accept"),
+                    ("bytes", "10"),
+                    ("comment", "defconf: accept"),
+                ],
+            ),
+            item(
+                "*3",
+                &[
+                    ("chain", "input"),
+                    ("protocol", "tcp"),
+                    ("tcp-flags", "syn"),
+                    ("connection-limit", "100,32"),
+                ],
+            ),
+        ];
+        let (summary, detail) = unmanaged_warning(&place("filter", true), &items).unwrap();
+        assert!(summary.contains("not managed"), "{summary}");
+        assert!(
+            detail.contains("*3 (connection-limit, tcp-flags)") && !detail.contains("*1"),
+            "{detail}"
+        );
+        assert!(!detail.contains("*2"), "{detail}");
+        // Not exclusive: none of these rules is the ruleset's (no marker).
+        assert!(unmanaged_warning(&place("filter", false), &items).is_none());
+        // NAT's own properties are managed in the nat table.
+        let nat = [item(
+            "*4",
+            &[("chain", "input"), ("to-addresses", "10.0.0.1")],
+        )];
+        assert!(unmanaged_warning(&place("nat", true), &nat).is_none());
     }
 
     #[test]
