@@ -556,6 +556,9 @@ fn adopts_hand_made_pfsense_rules() -> Result<()> {
         json!({"type": "pass", "interface": ["LAN"], "ipprotocol": "inet",
                "protocol": "tcp/udp", "source": "10.0.10.0/24", "source_port": "1024:65535",
                "destination": "any", "destination_port": "53", "descr": "dns out"}),
+        json!({"type": "block", "interface": ["LAN"], "ipprotocol": "inet",
+               "source": "!10.0.0.0/8", "destination": "any",
+               "descr": "not ours / \"quoted\""}),
     ];
     let made: Vec<Value> = tokio::runtime::Runtime::new()?.block_on(async {
         let http = reqwest::Client::builder()
@@ -665,6 +668,16 @@ fn adopts_hand_made_pfsense_rules() -> Result<()> {
                 "source = \"10.0.10.0/24\"",
                 "source_port = \"1024:65535\"",
                 "type = \"pass\"",
+            ],
+        ),
+        Adopt::new(
+            &format!("{t}.not_ours"),
+            id(5),
+            &[
+                "description = \"not ours / \\\"quoted\\\"\"",
+                "interface = \"LAN\"",
+                "source = \"!10.0.0.0/8\"",
+                "type = \"block\"",
             ],
         ),
     ];
