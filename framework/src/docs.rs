@@ -39,7 +39,8 @@ pub fn generate<P: Provider>(provider: &P, examples: &Path) -> BTreeMap<PathBuf,
         let example = read(PathBuf::from(format!("resources/{full}/resource.tf")));
         let import_sh = read(PathBuf::from(format!("resources/{full}/import.sh")));
         let import_section = import.map(|format| {
-            let mut s = format!("## Import\n\nImport ID: {format}.\n");
+            let stop = if format.ends_with('.') { "" } else { "." };
+            let mut s = format!("## Import\n\nImport ID: {format}{stop}\n");
             if let Some(sh) = &import_sh {
                 let _ = write!(s, "\n```shell\n{}\n```\n", sh.trim_end());
             }
