@@ -154,7 +154,7 @@ pub fn inventory(
     for name in order {
         let owned = &by_interface[name];
         let owner = owner_of(owned);
-        let summary = if owner == EVERY_RULE {
+        let mut summary = if owner == EVERY_RULE {
             format!(
                 "firewall rules of {name}: {} rule(s), in pfSense's order (exclusive: every rule, no marker)",
                 owned.len()
@@ -165,6 +165,17 @@ pub fn inventory(
                 owned.len()
             )
         };
+        for (n, r) in owned.iter().enumerate() {
+            if !r.unmanaged.is_empty() {
+                summary.push_str(&format!(
+                    "\nnote: rule {} ({}) has settings the ruleset does not manage: {}; they \
+                     stay on pfSense but are not in the configuration",
+                    n + 1,
+                    rule_words(r),
+                    r.unmanaged.join(", ")
+                ));
+            }
+        }
         let parts: Vec<&str> = if owner == EVERY_RULE || owner == "homelab" {
             vec![name]
         } else {
@@ -254,6 +265,30 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn summaries_note_rules_with_settings_not_managed() {
+        let mut tagged = codec::rule(&json!({
+            "id": 1, "type": "pass", "interface": ["LAN"], "descr": "ssh",
+            "tag": "from_lan", "tcp_flags_any": true, "tracker": 2
+        }))
+        .unwrap();
+        assert_eq!(tagged.unmanaged, ["tag", "tcp_flags_any"]);
+        let rules = vec![rule(0, "LAN", "allow dns", 1), tagged.clone()];
+        let inv = inventory(&rules, &[], &interfaces(), &Filter::all());
+        let summary = &inv.found[0].summary;
+        assert!(
+            summary.contains(
+                "note: rule 2 (rule 2 \"ssh\") has settings the ruleset does not manage: \
+                 tag, tcp_flags_any;"
+            ),
+            "{summary}"
+        );
+        assert_eq!(summary.matches("note:").count(), 1, "{summary}");
+        tagged.unmanaged.clear();
+        let inv = inventory(&[tagged], &[], &interfaces(), &Filter::all());
+        assert!(!inv.found[0].summary.contains("note:"));
     }
 
     #[test]

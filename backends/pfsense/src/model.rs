@@ -66,6 +66,56 @@ pub const RESERVED_NAMES: &[&str] = &[
     "all", "pass", "block", "out", "queue", "max", "min", "pptp", "pppoe", "L2TP", "OpenVPN",
     "IPsec",
 ];
+/// `FirewallRule` fields the rule resources manage (their attributes).
+pub const MANAGED_RULE_FIELDS: &[&str] = &[
+    "type",
+    "interface",
+    "ipprotocol",
+    "protocol",
+    "icmptype",
+    "source",
+    "source_port",
+    "destination",
+    "destination_port",
+    "descr",
+    "disabled",
+    "log",
+    "statetype",
+    "gateway",
+    "sched",
+];
+/// `FirewallRule` fields that are not settings: the position (`id`) and
+/// what pfSense keeps itself (the schema's `read_only` fields).
+pub const STATE_RULE_FIELDS: &[&str] = &[
+    "id",
+    "tracker",
+    "associated_rule_id",
+    "created_time",
+    "created_by",
+    "updated_time",
+    "updated_by",
+];
+/// `FirewallRule` fields of floating rules only (`quick` and `direction`
+/// have the condition `floating = true`), which the rule resources neither
+/// adopt nor make.
+pub const FLOATING_RULE_FIELDS: &[&str] = &["floating", "quick", "direction"];
+/// `FirewallRule` settings the rule resources do not manage (the native
+/// schema's other fields): DSCP matching, tags, TCP flags, traffic shaper
+/// limiters and queues. A rule with any of them set keeps it on pfSense
+/// (updates send only the managed fields, and PATCH merges), but neither
+/// the state nor a generated configuration holds it, and a rule made again
+/// lacks it.
+pub const UNMANAGED_RULE_FIELDS: &[&str] = &[
+    "dscp",
+    "tag",
+    "tcp_flags_any",
+    "tcp_flags_out_of",
+    "tcp_flags_set",
+    "dnpipe",
+    "pdnpipe",
+    "defaultqueue",
+    "ackqueue",
+];
 /// StringFields without a `maximum_length` allow 1024 characters.
 pub const MAX_TEXT: usize = 1024;
 /// `FirewallAlias.name` `maximum_length`.
@@ -165,6 +215,10 @@ pub struct Rule {
     /// The whole object as answered, without `id`: what tells a rule from
     /// any other, including fields labforge does not manage.
     pub fingerprint: String,
+    /// The settings of the answer that labforge does not manage (see
+    /// [`UNMANAGED_RULE_FIELDS`]; any field of a newer package counts too)
+    /// and that are set (not null, empty or `false`), sorted.
+    pub unmanaged: Vec<String>,
 }
 
 /// One alias's settings.
@@ -612,6 +666,33 @@ mod tests {
             assert_eq!(choices("FirewallRule", field), ours, "{field}");
         }
         assert_eq!(choices("FirewallAlias", "type"), ALIAS_TYPES);
+        // Every field of a rule is managed, state, floating or named as
+        // unmanaged; the unmanaged ones are unset by default.
+        let fields = schema["models"]["FirewallRule"]["fields"]
+            .as_object()
+            .unwrap();
+        let mut ours: Vec<&str> = [
+            MANAGED_RULE_FIELDS,
+            &STATE_RULE_FIELDS[1..],
+            FLOATING_RULE_FIELDS,
+            UNMANAGED_RULE_FIELDS,
+        ]
+        .concat();
+        ours.sort_unstable();
+        let mut theirs: Vec<&str> = fields.keys().map(String::as_str).collect();
+        theirs.sort_unstable();
+        assert_eq!(ours, theirs);
+        for f in &STATE_RULE_FIELDS[1..] {
+            assert_eq!(fields[*f]["read_only"], serde_json::json!(true), "{f}");
+        }
+        for f in UNMANAGED_RULE_FIELDS {
+            assert_eq!(fields[*f]["read_only"], serde_json::json!(false), "{f}");
+            let d = &fields[*f]["default"];
+            assert!(
+                d.is_null() || *d == serde_json::json!("") || *d == serde_json::json!(false),
+                "{f}: {d}"
+            );
+        }
         let cond = &schema["models"]["FirewallRule"]["fields"]["destination_port"]["conditions"];
         assert_eq!(cond["protocol"], serde_json::json!(PORT_PROTOCOLS));
         assert_eq!(

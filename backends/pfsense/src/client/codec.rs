@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::model::{Alias, AliasSpec, Interface, PORT_PROTOCOLS, Rule, RuleSpec};
+use crate::model::{
+    Alias, AliasSpec, FLOATING_RULE_FIELDS, Interface, MANAGED_RULE_FIELDS, PORT_PROTOCOLS, Rule,
+    RuleSpec, STATE_RULE_FIELDS,
+};
 
 fn text(m: &Map<String, Value>, k: &str) -> Option<String> {
     match m.get(k)? {
@@ -55,6 +58,38 @@ fn index(m: &Map<String, Value>) -> Option<usize> {
     }
 }
 
+/// Whether a field's value is unset: null, `""`, `false`, or an empty list
+/// or object (the native schema's defaults of the fields labforge does not
+/// manage are null, `""` and `false`).
+fn unset(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(false) => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.iter().all(Value::is_null),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+/// The fields of a rule's representation that are settings labforge does
+/// not manage ([`crate::model::UNMANAGED_RULE_FIELDS`], or any field a newer
+/// package adds) and are set, sorted.
+fn unmanaged(m: &Map<String, Value>) -> Vec<String> {
+    let mut extra: Vec<String> = m
+        .iter()
+        .filter(|(k, v)| {
+            let k = k.as_str();
+            !MANAGED_RULE_FIELDS.contains(&k)
+                && !STATE_RULE_FIELDS.contains(&k)
+                && !FLOATING_RULE_FIELDS.contains(&k)
+                && !unset(v)
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    extra.sort();
+    extra
+}
+
 /// A rule from its representation; `None` if it has no integer `id`.
 pub fn rule(v: &Value) -> Option<Rule> {
     let m = v.as_object()?;
@@ -92,6 +127,7 @@ pub fn rule(v: &Value) -> Option<Rule> {
         associated: opt_text(m, "associated_rule_id").is_some(),
         spec,
         fingerprint,
+        unmanaged: unmanaged(m),
     })
 }
 
@@ -206,6 +242,63 @@ mod tests {
         let body = rule_body(&icmp);
         assert_eq!(body["icmptype"], json!(["any"]));
         assert!(!body.contains_key("destination_port"));
+    }
+
+    #[test]
+    fn rules_tell_the_settings_labforge_does_not_manage() {
+        let plain = json!({
+            "id": 0, "type": "pass", "interface": ["LAN"], "ipprotocol": "inet",
+            "protocol": "tcp", "icmptype": null, "source": "any", "destination": "any",
+            "destination_port": "22", "descr": "", "disabled": false, "log": false,
+            "dscp": null, "tag": "", "statetype": "keep state", "tcp_flags_any": false,
+            "tcp_flags_out_of": null, "tcp_flags_set": [], "gateway": "WAN_DHCP",
+            "sched": "work_hours", "dnpipe": null, "pdnpipe": null, "defaultqueue": null,
+            "ackqueue": null, "floating": false, "quick": null, "direction": null,
+            "tracker": 1700000000, "associated_rule_id": null, "created_time": 1700000000,
+            "created_by": "admin@10.0.0.2 (API)", "updated_time": null, "updated_by": null
+        });
+        assert_eq!(rule(&plain).unwrap().unmanaged, Vec::<String>::new());
+        let mut tagged = plain.clone();
+        let m = tagged.as_object_mut().unwrap();
+        m.insert("tag".into(), json!("from_lan"));
+        m.insert("tcp_flags_out_of".into(), json!(["syn", "ack"]));
+        m.insert("tcp_flags_set".into(), json!(["syn"]));
+        m.insert("dnpipe".into(), json!("limiter1"));
+        m.insert("max_src_nodes".into(), json!(10));
+        assert_eq!(
+            rule(&tagged).unwrap().unmanaged,
+            [
+                "dnpipe",
+                "max_src_nodes",
+                "tag",
+                "tcp_flags_out_of",
+                "tcp_flags_set"
+            ]
+        );
+        let mut any_flags = plain;
+        any_flags["tcp_flags_any"] = json!(true);
+        any_flags["dscp"] = json!("af11");
+        assert_eq!(
+            rule(&any_flags).unwrap().unmanaged,
+            ["dscp", "tcp_flags_any"]
+        );
+    }
+
+    /// What labforge sends is what it manages.
+    #[test]
+    fn rule_bodies_hold_managed_fields_only() {
+        let mut spec = rule(&json!({"id": 0, "type": "pass", "interface": ["LAN"],
+            "protocol": "tcp", "source_port": "1", "destination_port": "2"}))
+        .unwrap()
+        .spec;
+        let mut sent: Vec<String> = rule_body(&spec).keys().cloned().collect();
+        spec.protocol = Some("icmp".into());
+        sent.extend(rule_body(&spec).keys().cloned());
+        sent.sort();
+        sent.dedup();
+        let mut managed: Vec<&str> = MANAGED_RULE_FIELDS.to_vec();
+        managed.sort_unstable();
+        assert_eq!(sent, managed);
     }
 
     #[test]

@@ -177,6 +177,7 @@ mod tests {
                 sched: None,
             },
             fingerprint: format!("{{{descr}}}"),
+            unmanaged: Vec::new(),
         }
     }
 

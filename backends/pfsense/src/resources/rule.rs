@@ -452,7 +452,12 @@ impl Resource for FirewallRule {
             .filter(|r| descr.is_none_or(|d| r.spec.descr == d))
             .collect();
         match matching.as_slice() {
-            [one] => Ok(RuleModel::of(one, None, true)),
+            [one] => {
+                if let Some((summary, detail)) = unmanaged_warning(one) {
+                    ctx.warn(summary, detail);
+                }
+                Ok(RuleModel::of(one, None, true))
+            }
             [] => Err(Error::new(
                 "Unable to import firewall rule",
                 format!(
@@ -478,6 +483,32 @@ impl Resource for FirewallRule {
             )),
         }
     }
+}
+
+/// The warning an import owes when the rule has settings the resource
+/// does not manage (`tag`, `tcp_flags_*`, limiters, ...: pfSense-pkg-RESTAPI
+/// returns them with the rule): neither the imported state nor the
+/// configuration Terraform generates from it holds them, so the empty plan
+/// after the import does not mean the configuration describes the rule.
+fn unmanaged_warning(r: &Rule) -> Option<(String, String)> {
+    if r.unmanaged.is_empty() {
+        return None;
+    }
+    let which = match r.tracker {
+        Some(t) => format!("tracker {t}"),
+        None => format!("at position {}", r.id),
+    };
+    Some((
+        "Imported firewall rule has settings not managed here".to_string(),
+        format!(
+            "Firewall rule {which} {:?} has settings this resource does not manage: {}. They \
+             stay on pfSense (updates leave them alone) but are neither in the state nor in the \
+             configuration: a rule made again (a replacement, or after a deletion by hand) would \
+             lack them. Keep them in mind, or manage the rule another way.",
+            r.spec.descr,
+            r.unmanaged.join(", ")
+        ),
+    ))
 }
 
 #[cfg(test)]
@@ -514,6 +545,7 @@ mod tests {
             associated: false,
             spec,
             fingerprint: String::new(),
+            unmanaged: Vec::new(),
         }
     }
 
@@ -543,6 +575,22 @@ mod tests {
             rule(1, 7, spec("wan", "block", "b")),
         ];
         assert!(find(&rules, 7, &block).is_err());
+    }
+
+    #[test]
+    fn an_import_warns_of_settings_it_does_not_manage() {
+        let mut r = rule(4, 1_700_000_000, spec("LAN", "pass", "ssh"));
+        assert!(unmanaged_warning(&r).is_none());
+        r.unmanaged = vec!["tag".into(), "tcp_flags_set".into()];
+        let (summary, detail) = unmanaged_warning(&r).unwrap();
+        assert!(summary.contains("not managed"), "{summary}");
+        assert!(
+            detail.contains("tracker 1700000000 \"ssh\"")
+                && detail.contains("does not manage: tag, tcp_flags_set."),
+            "{detail}"
+        );
+        r.tracker = None;
+        assert!(unmanaged_warning(&r).unwrap().1.contains("at position 4"));
     }
 
     #[test]

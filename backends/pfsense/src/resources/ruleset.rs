@@ -998,8 +998,37 @@ impl Resource for FirewallRuleset {
                 ),
             ));
         }
+        if let Some((summary, detail)) = unmanaged_warning(&place, &rules) {
+            ctx.warn(summary, detail);
+        }
         Ok(state_of(&place, &rules, &[], true))
     }
+}
+
+/// The warning an import owes when rules it takes have settings the
+/// ruleset does not manage (`tag`, `tcp_flags_*`, limiters, ...): neither
+/// the state nor the configuration Terraform generates holds them, so an
+/// empty plan after the import does not mean the configuration describes
+/// the interface's rules.
+fn unmanaged_warning(place: &Place, rules: &[Rule]) -> Option<(String, String)> {
+    let noted: Vec<String> = rules
+        .iter()
+        .filter(|r| place.owned(r).is_some() && !r.unmanaged.is_empty())
+        .map(|r| format!("{} ({})", describe(r), r.unmanaged.join(", ")))
+        .collect();
+    if noted.is_empty() {
+        return None;
+    }
+    Some((
+        "Imported rules have settings not managed here".to_string(),
+        format!(
+            "{}: rules with settings the ruleset does not manage: {}. They stay on pfSense but \
+             are neither in the state nor in the configuration: a rule made again (a change the \
+             ruleset cannot make in place, or a rule removed by hand) would lack them.",
+            place.what(),
+            noted.join("; ")
+        ),
+    ))
 }
 
 /// Whether a planned rule element has unknown settings (the tracker aside).
@@ -1033,6 +1062,43 @@ mod tests {
             "tracker": tracker
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn an_import_warns_of_rule_settings_it_does_not_manage() {
+        let place = |owner: &str| Place {
+            interface: "LAN".into(),
+            owner: owner.into(),
+        };
+        let with = |mut r: Rule, extra: &[&str]| {
+            r.unmanaged = extra.iter().map(|e| (*e).to_string()).collect();
+            r
+        };
+        let rules = [
+            with(rule(0, "WAN", "[homelab] other interface", 1), &["tag"]),
+            rule(1, "LAN", "[homelab] plain", 2),
+            with(
+                rule(2, "LAN", "[homelab] ssh", 3),
+                &["tag", "tcp_flags_out_of"],
+            ),
+            with(rule(3, "LAN", "made by hand", 4), &["dnpipe"]),
+        ];
+        let (summary, detail) = unmanaged_warning(&place("homelab"), &rules).unwrap();
+        assert!(summary.contains("not managed"), "{summary}");
+        assert!(
+            detail.contains("3 \"[homelab] ssh\" (tag, tcp_flags_out_of)"),
+            "{detail}"
+        );
+        // Neither another interface's rule, nor one the ruleset does not own.
+        assert!(
+            !detail.contains("other interface") && !detail.contains("made by hand"),
+            "{detail}"
+        );
+        assert!(!detail.contains("plain"), "{detail}");
+        // Owning every rule, the hand-made one is taken and reported.
+        let (_, all) = unmanaged_warning(&place(EVERY_RULE), &rules).unwrap();
+        assert!(all.contains("4 \"made by hand\" (dnpipe)"), "{all}");
+        assert!(unmanaged_warning(&place("ops"), &rules).is_none());
     }
 
     #[test]
