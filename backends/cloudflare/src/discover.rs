@@ -8,7 +8,11 @@
 //! manage are skipped, each with its reason. The API's record object
 //! (OpenAPI `dns-records_dns-record-response`, whose `meta` holds only
 //! read-only glue and shadowing facts) has no record Cloudflare makes itself
-//! that the listing returns: the zone's assigned name servers are not records.
+//! that the listing returns: the name servers Cloudflare assigns to the zone
+//! are the zone's `name_servers` (OpenAPI `zones_zone.name_servers`), not
+//! records. So every NS record listed is one a person made (a delegation
+//! such as `lab` to a home DNS server, or apex NS records of a multi-provider
+//! setup) and is imported like any other record.
 
 use std::collections::BTreeSet;
 
@@ -177,7 +181,8 @@ mod tests {
             json!({"type": "A", "name": "www", "content": "192.0.2.11", "ttl": 300}),
             json!({"type": "MX", "name": "@", "content": "mail.example.com", "priority": 10, "ttl": 1}),
             json!({"type": "SRV", "name": "_sip._tcp", "data": {"priority": 10, "weight": 5, "port": 5060, "target": "sip.example.com"}, "ttl": 1}),
-            json!({"type": "NS", "name": "sub", "content": "ns1.other.net", "ttl": 3600}),
+            json!({"type": "NS", "name": "sub", "content": "NS1.Other.Net.", "ttl": 3600}),
+            json!({"type": "PTR", "name": "ptr", "content": "printer.example.com"}),
         ] {
             sim.create_record(ZONE_EXAMPLE_COM, body).unwrap();
         }
@@ -199,13 +204,21 @@ mod tests {
             [
                 "sip_tcp_example_com_srv",
                 "example_com_mx",
+                "sub_example_com_ns",
                 "www_example_com_a",
                 "www_example_com_a_2",
                 "lab_example_net_a",
                 "lab_example_net_txt",
             ]
         );
-        let www = &inv.found[2];
+        let ns = &inv.found[2];
+        assert_eq!(ns.summary, "NS sub.example.com -> ns1.other.net");
+        assert!(
+            ns.id.starts_with(&format!("{ZONE_EXAMPLE_COM}/")),
+            "{}",
+            ns.id
+        );
+        let www = &inv.found[3];
         let rid = sim
             .records(ZONE_EXAMPLE_COM)
             .into_iter()
@@ -216,13 +229,17 @@ mod tests {
             .to_string();
         assert_eq!(www.id, format!("{ZONE_EXAMPLE_COM}/{rid}"));
         assert_eq!(www.summary, "A www.example.com -> 192.0.2.10");
-        assert!(inv.found[4].id.starts_with(ZONE_LAB_EXAMPLE_NET));
+        assert!(inv.found[5].id.starts_with(ZONE_LAB_EXAMPLE_NET));
         assert_eq!(inv.skipped.len(), 1, "{:?}", inv.skipped);
         assert_eq!(
             inv.skipped[0].what,
-            "NS record sub.example.com (zone example.com)"
+            "PTR record ptr.example.com (zone example.com)"
         );
-        assert!(inv.skipped[0].why.starts_with("type NS is not managed"));
+        assert!(
+            inv.skipped[0].why.starts_with("type PTR is not managed"),
+            "{}",
+            inv.skipped[0].why
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -254,7 +271,7 @@ mod tests {
             let inv = discover(&scoped, &Filter::all().with("zone", [z]))
                 .await
                 .unwrap();
-            assert_eq!(inv.found.len(), 4, "{z}: {:?}", names(&inv));
+            assert_eq!(inv.found.len(), 5, "{z}: {:?}", names(&inv));
         }
     }
 }

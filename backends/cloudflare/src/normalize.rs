@@ -132,6 +132,16 @@ mod tests {
             "Target.Example.com.",
             "target.example.com"
         ));
+        assert!(same_content(
+            "NS",
+            "NS1.Lab.Example.com.",
+            "ns1.lab.example.com"
+        ));
+        assert!(!same_content(
+            "NS",
+            "ns1.lab.example.com",
+            "ns2.lab.example.com"
+        ));
         assert!(same_content("TXT", "v=spf1 -all", "\"v=spf1 -all\""));
         let long = "x".repeat(300);
         let split = format!("\"{}\" \"{}\"", "x".repeat(255), "x".repeat(45));

@@ -7,7 +7,7 @@
 //! "best-effort") follow the same numbering but are unverified.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
@@ -494,8 +494,12 @@ impl Cloudflare {
             .ok_or_else(CfError::not_found_record)
     }
 
-    /// CNAME exclusivity and duplicates. At the zone apex a CNAME is
-    /// flattened, so there it only clashes with A/AAAA/CNAME.
+    /// CNAME and NS exclusivity, and duplicates. At the zone apex a CNAME is
+    /// flattened, so there it only clashes with A/AAAA/CNAME. Below the apex
+    /// "NS records cannot exist on the same name as any other record type"
+    /// (OpenAPI, notes of `POST|PUT|PATCH /zones/{zone_id}/dns_records`); the
+    /// apex holds the zone's own records beside any NS records of a
+    /// multi-provider setup.
     fn check_conflicts(&self, zone: &Zone, f: &Fields, skip: Option<usize>) -> Result<(), CfError> {
         let zone_id = zone.id.as_str();
         let apex = f.name == zone.name;
@@ -512,6 +516,16 @@ impl Cloudflare {
                 && r.priority == f.priority
             {
                 return Err(CfError::invalid(81057, "Record already exists."));
+            }
+            if !apex && (f.rtype == "NS") != (r.rtype == "NS") {
+                // "NS records with that host already exist. (Code: 81056)"
+                // for an A record beside an NS delegation (acme-dns/acme-dns#258);
+                // the same answer for an NS record beside another type is
+                // best-effort.
+                return Err(CfError::invalid(
+                    81056,
+                    "NS records with that host already exist.",
+                ));
             }
             let cname_clash = f.rtype == "CNAME" || r.rtype == "CNAME";
             if cname_clash && apex && !(address(&f.rtype) && address(&r.rtype)) {
@@ -1016,6 +1030,18 @@ fn normalize_content(rtype: &str, raw: &str, name: &str) -> Result<String, CfErr
                     "Content for AAAA record must be a valid IPv6 address.",
                 )
             }),
+        // NS: "A valid name server host name." (OpenAPI
+        // `dns-records_NSRecord.content`); an address is refused with
+        // "DNS Validation Error (Code: 1004) Content for NS record is invalid"
+        // (olimpo88/PyDDNS#7).
+        "NS" if normalize_host(raw).parse::<IpAddr>().is_ok() => Err(CfError::invalid(
+            1004,
+            "DNS Validation Error: Content for NS record is invalid.",
+        )),
+        // Host targets are stored without their trailing dot: Cloudflare
+        // "canonicalizes the trailing dot by removing it"
+        // (cloudflare/terraform-provider-cloudflare#184, #154); the OpenAPI is
+        // silent on it and on case (names are lower-case Punycode).
         "CNAME" | "MX" | "NS" | "PTR" => {
             let host = normalize_host(raw);
             if !valid_hostname(&host, false) {
@@ -1191,6 +1217,68 @@ mod tests {
             qualify("www.Example.com.", "example.com"),
             "www.example.com"
         );
+    }
+
+    fn code(r: Result<Value, CfError>) -> u32 {
+        match r {
+            Ok(v) => panic!("accepted: {v}"),
+            Err(e) => e.code,
+        }
+    }
+
+    #[test]
+    fn ns_records_normalise_and_stand_alone() {
+        let mut cf = Cloudflare::new();
+        let z = cf.add_zone(None, "example.com");
+        let ns = cf
+            .create(
+                &z,
+                &json!({"type": "NS", "name": "Lab", "content": "NS1.Lab.Example.com."}),
+            )
+            .unwrap();
+        assert_eq!(ns["name"], "lab.example.com");
+        assert_eq!(ns["content"], "ns1.lab.example.com");
+        assert_eq!(ns["proxiable"], false);
+        assert!(ns.get("priority").is_none_or(Value::is_null), "{ns}");
+        // A second name server for the delegation; glue below it.
+        cf.create(
+            &z,
+            &json!({"type": "NS", "name": "lab", "content": "ns2.lab.example.com"}),
+        )
+        .unwrap();
+        cf.create(
+            &z,
+            &json!({"type": "A", "name": "ns1.lab", "content": "192.0.2.53"}),
+        )
+        .unwrap();
+        // Nothing else at the delegated name, either way round.
+        let a = json!({"type": "A", "name": "lab", "content": "192.0.2.1"});
+        assert_eq!(code(cf.create(&z, &a)), 81056);
+        cf.create(&z, &json!({"type": "TXT", "name": "www", "content": "x"}))
+            .unwrap();
+        let ns_www = json!({"type": "NS", "name": "www", "content": "ns1.example.net"});
+        assert_eq!(code(cf.create(&z, &ns_www)), 81056);
+        // At the apex NS records sit beside the zone's other records.
+        cf.create(
+            &z,
+            &json!({"type": "A", "name": "@", "content": "192.0.2.1"}),
+        )
+        .unwrap();
+        cf.create(
+            &z,
+            &json!({"type": "NS", "name": "@", "content": "ns1.example.net"}),
+        )
+        .unwrap();
+        // The same name server twice is a duplicate, whatever its spelling.
+        let dup = json!({"type": "NS", "name": "lab", "content": "ns1.lab.example.com."});
+        assert_eq!(code(cf.create(&z, &dup)), 81057);
+        // An address or a malformed host is not a name server host name.
+        for bad in ["192.0.2.53", "2001:db8::53", "bad..host"] {
+            let body = json!({"type": "NS", "name": "other", "content": bad});
+            assert!(cf.create(&z, &body).is_err(), "{bad}");
+        }
+        let body = json!({"type": "NS", "name": "other", "content": "192.0.2.53"});
+        assert_eq!(code(cf.create(&z, &body)), 1004);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::client::{ApiError, ApiRecord, ApiRecordData, Client, RecordInput};
 use crate::normalize;
 
 /// Record types this resource manages.
-pub const TYPES: &[&str] = &["A", "AAAA", "CNAME", "TXT", "MX", "SRV", "CAA"];
+pub const TYPES: &[&str] = &["A", "AAAA", "CNAME", "TXT", "MX", "NS", "SRV", "CAA"];
 /// Types whose value is given in `data`.
 const DATA_TYPES: &[&str] = &["SRV", "CAA"];
 /// Types Cloudflare can proxy.
@@ -38,7 +38,7 @@ pub struct RecordModel {
     /// Record type, one of [`TYPES`].
     #[serde(rename = "type")]
     pub record_type: String,
-    /// Value of A, AAAA, CNAME, TXT and MX records; `None` for SRV and CAA.
+    /// Value of A, AAAA, CNAME, TXT, MX and NS records; `None` for SRV and CAA.
     pub content: Option<String>,
     /// MX and SRV priority; `None` for other types.
     pub priority: Option<i64>,
@@ -223,8 +223,10 @@ impl Resource for DnsRecord {
             Attribute::string()
                 .optional()
                 .describe(
-                    "Value of `A`, `AAAA`, `CNAME`, `TXT` and `MX` records (an address, a host \
-                     name or text). Not used by `SRV` and `CAA` (see `data`).",
+                    "Value of `A`, `AAAA`, `CNAME`, `TXT`, `MX` and `NS` records (an address, a \
+                     host name or text; for `NS`, the name server's host name, e.g. a \
+                     delegation of `lab` to `ns1.lab.example.com`). Not used by `SRV` and `CAA` \
+                     (see `data`).",
                 )
                 .validator(validators::length_between(1, 4096)),
         )
@@ -776,7 +778,18 @@ pub fn validate_record(config: &Value) -> Diagnostics {
                 at("content"),
                 format!("content: {c:?} is not an IPv6 address (AAAA record)."),
             ),
-            "CNAME" | "MX" if !valid_host(c) => err(
+            // Cloudflare refuses an address as NS content ("Content for NS
+            // record is invalid", code 1004: olimpo88/PyDDNS#7).
+            "NS" if c.trim().parse::<IpAddr>().is_ok() => err(
+                at("content"),
+                format!(
+                    "content: {c:?} is an address; an NS record names its name server by host \
+                     name (give the server an A record, e.g. ns1.lab, and name that)."
+                ),
+            ),
+            // NS: "A valid name server host name." (OpenAPI
+            // `dns-records_NSRecord.content`).
+            "CNAME" | "MX" | "NS" if !valid_host(c) => err(
                 at("content"),
                 format!("content: {c:?} is not a host name ({t} record)."),
             ),
@@ -925,6 +938,72 @@ mod tests {
         assert!(errors_at(&srv).is_empty(), "{:?}", errors_at(&srv));
         // Unknown values are not judged.
         assert!(errors_at(&cfg(&[("content", Value::unknown())])).is_empty());
+    }
+
+    #[test]
+    fn ns_content_is_a_host_name() {
+        let ns = |content: &str| {
+            errors_at(&cfg(&[
+                ("name", Value::string("lab")),
+                ("type", Value::string("NS")),
+                ("content", Value::string(content)),
+            ]))
+        };
+        assert!(ns("ns1.lab.example.com").is_empty());
+        assert!(ns("NS1.Lab.Example.com.").is_empty());
+        for bad in [
+            "192.0.2.53",
+            "2001:db8::53",
+            "bad..host",
+            "ns 1.example.com",
+        ] {
+            let e = ns(bad);
+            assert_eq!(e.len(), 1, "{bad}: {e:?}");
+            assert!(e[0].contains("content"), "{bad}: {e:?}");
+        }
+        let e = errors_at(&cfg(&[
+            ("type", Value::string("NS")),
+            ("content", Value::string("ns1.example.com")),
+            ("priority", Value::from_i64(10)),
+        ]));
+        assert!(e.len() == 1 && e[0].contains("priority"), "{e:?}");
+        let e = errors_at(&cfg(&[
+            ("type", Value::string("NS")),
+            ("content", Value::string("ns1.example.com")),
+            ("proxied", Value::bool(true)),
+        ]));
+        assert!(e.len() == 1 && e[0].contains("proxied"), "{e:?}");
+        let msg: Vec<String> = validate_record(&cfg(&[
+            ("type", Value::string("NS")),
+            ("content", Value::string("192.0.2.53")),
+        ]))
+        .iter()
+        .map(|d| d.detail.clone())
+        .collect();
+        assert!(msg[0].contains("is an address"), "{msg:?}");
+    }
+
+    #[test]
+    fn ns_round_trip_keeps_the_users_spelling() {
+        let plan = RecordModel {
+            name: "lab".into(),
+            record_type: "NS".into(),
+            content: Some("NS1.Lab.Example.com.".into()),
+            ..RecordModel::default()
+        };
+        let body = serde_json::to_value(to_input(&plan)).unwrap();
+        assert_eq!(body["content"], "NS1.Lab.Example.com.");
+        assert!(
+            body.get("priority").is_none() && body.get("data").is_none(),
+            "{body}"
+        );
+        let r = api("lab.example.com", "NS", "ns1.lab.example.com");
+        let m = from_api(Some(&plan), &r, "z", "example.com");
+        assert_eq!(m.content, plan.content);
+        assert_eq!(m.priority, None);
+        let r = api("lab.example.com", "NS", "ns2.lab.example.com");
+        let m = from_api(Some(&plan), &r, "z", "example.com");
+        assert_eq!(m.content.as_deref(), Some("ns2.lab.example.com"));
     }
 
     #[test]
