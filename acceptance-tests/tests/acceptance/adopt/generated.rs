@@ -536,6 +536,8 @@ fn adopts_hand_made_routeros_nat_rules() -> Result<()> {
 /// pfSense rules made through pfSense-pkg-RESTAPI v2 by hand and applied,
 /// imported by tracker, or `tracker/description` where rules made in the
 /// same second share one (these do: they are made one after the other).
+/// One has settings the resource does not manage (a tag, TCP flags): its
+/// import warns, naming them; the others' do not.
 #[test]
 fn adopts_hand_made_pfsense_rules() -> Result<()> {
     let sim = HomelabSim::start()?;
@@ -544,7 +546,8 @@ fn adopts_hand_made_pfsense_rules() -> Result<()> {
     let rules = [
         json!({"type": "pass", "interface": ["LAN"], "ipprotocol": "inet",
                "protocol": "tcp", "source": "LAN", "destination": "LAN:ip",
-               "destination_port": "22", "descr": "ssh to the firewall", "log": true}),
+               "destination_port": "22", "descr": "ssh to the firewall", "log": true,
+               "tag": "ssh_in", "tcp_flags_out_of": ["syn", "ack"], "tcp_flags_set": ["syn"]}),
         json!({"type": "block", "interface": ["WAN"], "ipprotocol": "inet",
                "source": "203.0.113.9", "destination": "any", "descr": "known scanner"}),
         json!({"type": "pass", "interface": ["DMZ"], "ipprotocol": "inet",
@@ -681,7 +684,22 @@ fn adopts_hand_made_pfsense_rules() -> Result<()> {
             ],
         ),
     ];
-    let (wd, _) = adopt_by_hand(&sim, &objects, &BTreeMap::new(), &[])?;
+    let (wd, planned) = adopt_by_hand(&sim, &objects, &BTreeMap::new(), &[])?;
+    // Terraform wraps the warning's lines.
+    let planned = Regex::new(r"\s+")?.replace_all(&planned, " ");
+    let warning = Regex::new(&format!(
+        r"(?s)Imported firewall rule has settings not managed here.*Firewall rule tracker {} {} has settings this resource does not manage: tag, tcp_flags_out_of, tcp_flags_set\.",
+        trackers[0],
+        regex::escape("\"ssh to the firewall\"")
+    ))?;
+    ensure!(
+        warning.is_match(&planned),
+        "the import of a rule with a tag and TCP flags did not warn:\n{planned}"
+    );
+    ensure!(
+        planned.matches("has settings not managed here").count() == 1,
+        "only the rule with a tag and TCP flags has settings not managed:\n{planned}"
+    );
     let state = wd.state_json()?;
     for (o, tracker) in objects.iter().zip(&trackers) {
         ensure!(
