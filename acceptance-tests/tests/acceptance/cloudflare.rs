@@ -140,6 +140,13 @@ resource "{RT}" "caa" {{
     value = "letsencrypt.org"
   }}
 }}
+
+resource "{RT}" "ns" {{
+  zone_id = "{Z}"
+  name    = "Lab"
+  type    = "NS"
+  content = "NS1.Home.Example.net."
+}}
 "#
     )
 }
@@ -227,6 +234,10 @@ fn record_lifecycle_update_replace_import_drift() {
                 .expect_attr(&addr("srv"), "data.target", "SIP.example.com.")
                 .expect_attr(&addr("caa"), "data.tag", "issue")
                 .expect_attr(&addr("caa"), "proxiable", false)
+                .expect_attr(&addr("ns"), "name", "Lab")
+                .expect_attr(&addr("ns"), "content", "NS1.Home.Example.net.")
+                .expect_attr(&addr("ns"), "proxiable", false)
+                .expect_attr_null(&addr("ns"), "priority")
                 .check(move |_| {
                     // The API stored its own spellings: FQDN names, a split TXT.
                     let txt = s1
@@ -235,17 +246,27 @@ fn record_lifecycle_update_replace_import_drift() {
                         .find(|r| r["type"] == "TXT")
                         .unwrap();
                     ensure!(txt["content"].as_str().unwrap().starts_with('"'), "{txt}");
-                    ensure!(s1.records(Z).len() == 6);
+                    // The delegation as Cloudflare stores it: FQDN, lower
+                    // case, no trailing dot.
+                    let ns = s1
+                        .records(Z)
+                        .into_iter()
+                        .find(|r| r["type"] == "NS")
+                        .unwrap();
+                    ensure!(ns["name"] == "lab.example.com", "{ns}");
+                    ensure!(ns["content"] == "ns1.home.example.net", "{ns}");
+                    ensure!(s1.records(Z).len() == 7);
                     Ok(())
                 }),
         )
         .step(
             Step::config(&c2)
-                .pre_step(move |ctx| measure_refresh(&s2, ctx.workdir, 6, "lifecycle"))
+                .pre_step(move |ctx| measure_refresh(&s2, ctx.workdir, 7, "lifecycle"))
                 .expect_action(&addr("www"), Action::Update)
                 .expect_action(&addr("txt"), Action::Update)
                 .expect_action(&addr("mx"), Action::NoOp)
                 .expect_action(&addr("srv"), Action::NoOp)
+                .expect_action(&addr("ns"), Action::NoOp)
                 .expect_attr(&addr("www"), "ttl", 300)
                 .expect_attr(&addr("www"), "comment", "web server")
                 .expect_attr(&addr("www"), "content", "192.0.2.11")
@@ -283,6 +304,15 @@ fn record_lifecycle_update_replace_import_drift() {
                 .import_state_verify_ignore(&["name", "data.target"])
                 .expect_attr(&addr("srv"), "data.port", 5060)
                 .expect_attr(&addr("srv"), "priority", 10),
+        )
+        .step(
+            Step::import(addr("ns"))
+                .import_id_with(|s| Ok(format!("{Z}/{}", s.attr_str(&addr("ns"), "id")?)))
+                .import_state_verify()
+                .import_state_verify_ignore(&["name", "content"])
+                .expect_attr(&addr("ns"), "name", "lab.example.com")
+                .expect_attr(&addr("ns"), "content", "ns1.home.example.net")
+                .expect_attr(&addr("ns"), "type", "NS"),
         )
         .step(
             Step::import(addr("mx"))
@@ -368,7 +398,15 @@ fn bad_input_is_rejected_naming_the_attribute() {
         ),
         (
             "type",
-            "name = \"a\"\ntype = \"NS\"\ncontent = \"ns.example.com\"",
+            "name = \"a\"\ntype = \"PTR\"\ncontent = \"host.example.com\"",
+        ),
+        (
+            "content",
+            "name = \"lab\"\ntype = \"NS\"\ncontent = \"192.0.2.53\"",
+        ),
+        (
+            "content",
+            "name = \"lab\"\ntype = \"NS\"\ncontent = \"ns..example.com\"",
         ),
         ("data", "name = \"a\"\ntype = \"SRV\"\npriority = 1"),
         (

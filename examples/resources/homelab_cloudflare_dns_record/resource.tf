@@ -59,3 +59,19 @@ resource "homelab_cloudflare_dns_record" "caa" {
     value = "letsencrypt.org"
   }
 }
+
+# NS: delegate lab.example.com to a DNS server at home (its address as a
+# glue A record below the delegation). An NS record stands alone at its name.
+resource "homelab_cloudflare_dns_record" "lab_ns" {
+  zone_id = data.homelab_cloudflare_zone.main.id
+  name    = "lab"
+  type    = "NS"
+  content = "ns1.lab.example.com"
+}
+
+resource "homelab_cloudflare_dns_record" "lab_ns_glue" {
+  zone_id = data.homelab_cloudflare_zone.main.id
+  name    = "ns1.lab"
+  type    = "A"
+  content = "203.0.113.53"
+}

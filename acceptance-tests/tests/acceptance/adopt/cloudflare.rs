@@ -29,7 +29,11 @@ fn records() -> Vec<Value> {
         json!({"type": "CAA", "name": "@", "data": {"flags": 0, "tag": "issue", "value": "letsencrypt.org"}}),
         // A DKIM key as two quoted character-strings (over 255 bytes).
         json!({"type": "TXT", "name": "mail._domainkey", "content": format!("\"v=DKIM1; k=rsa; p={}\" \"{}\"", "A".repeat(230), "B/+9".repeat(30))}),
-        json!({"type": "NS", "name": "lab", "content": "ns1.lab.example.com"}),
+        // `lab` delegated to a home DNS server, with its glue address.
+        json!({"type": "NS", "name": "lab", "content": "NS1.Lab.Example.com."}),
+        json!({"type": "A", "name": "ns1.lab", "content": "198.51.100.53"}),
+        // A type the resource does not manage.
+        json!({"type": "PTR", "name": "printer", "content": "printer.lab.example.com"}),
     ]
 }
 
@@ -68,6 +72,8 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
         "mail_domainkey_example_com_txt",
         "sip_tls_example_com_srv",
         "example_com_caa",
+        "lab_example_com_ns",
+        "ns1_lab_example_com_a",
         // Seeded by the simulator.
         "lab_example_net_a",
         "lab_example_net_txt",
@@ -79,7 +85,7 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
         backend: "cloudflare",
         found,
         skipped: vec![
-            r"^NS record lab\.example\.com \(zone example\.com\): type NS is not managed by homelab_cloudflare_dns_record".into(),
+            r"^PTR record printer\.example\.com \(zone example\.com\): type PTR is not managed by homelab_cloudflare_dns_record".into(),
         ],
         args: Vec::new(),
         discover_env: BTreeMap::from([(
