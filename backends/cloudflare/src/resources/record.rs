@@ -504,7 +504,8 @@ fn api_error(e: ApiError) -> Error {
         Some("ttl")
     } else if codes
         .iter()
-        .any(|c| matches!(c, 9000 | 81053 | 81054 | 81057))
+        // 81056: an NS record stands alone at its name (the simulator cites it).
+        .any(|c| matches!(c, 9000 | 81053 | 81054 | 81056 | 81057))
     {
         Some("name")
     } else if codes.contains(&9004) {
