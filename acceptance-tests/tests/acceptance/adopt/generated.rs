@@ -21,19 +21,17 @@
 //! whole-lab test or by a test here, or is on [`EXCLUDED`] with a reason.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 
-use anyhow::{Context as _, Result, anyhow, ensure};
+use anyhow::{Result, anyhow, ensure};
 use base64::Engine as _;
-use labforge_acceptance_tests::harness::binary::binary;
-use labforge_acceptance_tests::{Provider, Workdir};
+use labforge_acceptance_tests::{Provider, Workdir, hcl_string};
 use labforge_framework::Provider as _;
 use regex::Regex;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::{check_minimal, resource_headers};
+use super::{generate_tidied, import_generated, require_no_writes};
 use crate::support::REQUIRED_PROVIDERS;
-use crate::support::lab_ci::{HomelabSim, writes};
+use crate::support::lab_ci::HomelabSim;
 
 /// The importable types adopted by the tests of this file, each with the
 /// test that does it (the coverage test checks the test exists; the flow
@@ -79,17 +77,6 @@ impl Adopt {
             lines: lines.iter().map(|l| (*l).to_string()).collect(),
         }
     }
-}
-
-/// An HCL string literal for an import ID (quotes and backslashes escaped,
-/// `${`/`%{` doubled).
-fn hcl_string(s: &str) -> String {
-    let escaped = s
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace("${", "$${")
-        .replace("%{", "%%{");
-    format!("\"{escaped}\"")
 }
 
 /// The trimmed lines of `address`'s block in `hcl` (header and closing
@@ -153,39 +140,8 @@ fn adopt_by_hand(
     wd.ensure_init()?;
     sim.reset_counters()?;
 
-    let planned = wd
-        .run(&[
-            "plan",
-            "-no-color",
-            "-input=false",
-            "-generate-config-out=generated.tf",
-        ])
-        .context("terraform plan -generate-config-out")?
-        .combined();
-    let out = Command::new(binary("terraform-provider-homelab", "homelab-discover")?)
-        .current_dir(wd.path())
-        .args(["tidy", "generated.tf"])
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "homelab-discover tidy failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let generated = std::fs::read_to_string(wd.path().join("generated.tf"))?;
+    let (generated, planned) = generate_tidied(&wd)?;
     eprintln!("[adopt generated] after tidy:\n{generated}");
-    check_minimal(&generated)?;
-    let fmt = wd.run_unchecked(&["fmt", "-check", "-diff", "-no-color", "generated.tf"])?;
-    ensure!(
-        fmt.success(),
-        "the tidied configuration is not `terraform fmt`-clean:\n{}",
-        fmt.combined()
-    );
-    let expected: BTreeSet<String> = objects.iter().map(|o| o.address.clone()).collect();
-    let headers = resource_headers(&generated);
-    ensure!(
-        headers == expected,
-        "the generated resources {headers:?} are not the imports {expected:?}"
-    );
     for o in objects {
         let got = block_lines(&generated, &o.address)?;
         ensure!(
@@ -195,62 +151,51 @@ fn adopt_by_hand(
             o.lines
         );
     }
-    wd.validate()
-        .context("terraform validate of the generated configuration")?;
-
-    let applied = wd.apply().context("terraform apply of the imports")?;
-    let summary = format!(
-        "Apply complete! Resources: {} imported, 0 added, 0 changed, 0 destroyed",
-        objects.len()
-    );
-    ensure!(
-        applied.stdout.contains(&summary),
-        "the apply did more than import (want {summary:?}):\n{}",
-        applied.stdout
-    );
-    let (empty, plan) = wd.plan_is_empty(true)?;
-    ensure!(
-        empty,
-        "the plan after importing is not empty:\n{}",
-        plan.stdout
-    );
-    wd.require_refresh_only_empty("after importing")?;
-
-    let (writes, _) = writes(&sim.counters()?)?;
-    ensure!(
-        writes.is_empty(),
-        "adopting wrote to the simulators: {writes:#?}"
-    );
+    let expected: BTreeSet<String> = objects.iter().map(|o| o.address.clone()).collect();
+    import_generated(&wd, &generated, &expected)?;
+    require_no_writes(sim)?;
     Ok((wd, planned))
 }
 
-/// RouterOS: `PUT /rest/<menu>` (add) with the admin user; the new item.
+/// The generating plan's output (`planned`) holds exactly one warning
+/// whose summary ends in `marker`, and it matches `pattern` (the summary,
+/// then the detail naming `what`); Terraform wraps the lines, so spaces
+/// are collapsed first.
+fn require_one_warning(planned: &str, marker: &str, pattern: &str, what: &str) -> Result<()> {
+    let planned = Regex::new(r"\s+")?.replace_all(planned, " ");
+    let warning = Regex::new(&format!("(?s){pattern}"))?;
+    ensure!(
+        warning.is_match(&planned),
+        "the import of {what} did not warn:\n{planned}"
+    );
+    ensure!(
+        planned.matches(marker).count() == 1,
+        "only the import of {what} warns {marker:?}:\n{planned}"
+    );
+    Ok(())
+}
+
+/// Each of `objects` holds, in the state of `wd`, the `.id` of the RouterOS
+/// item made for it (`items`, in the same order).
+fn require_imported_ros_items(wd: &Workdir, objects: &[Adopt], items: &[Value]) -> Result<()> {
+    let state = wd.state_json()?;
+    for (o, item) in objects.iter().zip(items) {
+        ensure!(
+            state.attr_str(&o.address, "id")? == ros_id(item)?,
+            "{} imported another rule than {item}",
+            o.address
+        );
+    }
+    Ok(())
+}
+
+/// RouterOS: `PUT /rest/<menu>` (add) with the admin user; the new items.
 fn routeros_add(sim: &HomelabSim, menu: &str, items: &[&[(&str, &str)]]) -> Result<Vec<Value>> {
-    let ca = reqwest::Certificate::from_pem(sim.env("ROS_CA_CERTIFICATE")?.as_bytes())?;
-    let http = reqwest::Client::builder().tls_certs_only([ca]).build()?;
-    let base = sim.env("ROS_HOSTURL")?.trim_end_matches('/').to_string();
-    let (user, password) = (sim.env("ROS_USERNAME")?, sim.env("ROS_PASSWORD")?);
+    let rest = super::routeros::AdminRest::new(sim)?;
     tokio::runtime::Runtime::new()?.block_on(async {
         let mut out = Vec::new();
         for props in items {
-            let body: Map<String, Value> = props
-                .iter()
-                .map(|(k, v)| ((*k).to_string(), Value::String((*v).to_string())))
-                .collect();
-            let resp = http
-                .put(format!("{base}/rest/{menu}"))
-                .basic_auth(user, Some(password))
-                .json(&body)
-                .send()
-                .await
-                .with_context(|| format!("PUT /rest/{menu}"))?;
-            let status = resp.status();
-            let item: Value = resp.json().await?;
-            ensure!(
-                status.is_success() && item[".id"].is_string(),
-                "PUT /rest/{menu} {props:?}: HTTP {status} {item}"
-            );
-            out.push(item);
+            out.push(rest.add(menu, props).await?);
         }
         Ok(out)
     })
@@ -404,29 +349,16 @@ fn adopts_hand_made_routeros_filter_rules() -> Result<()> {
         ),
     ];
     let (wd, planned) = adopt_by_hand(&sim, &objects, &BTreeMap::new(), &[])?;
-    // Terraform wraps the warning's lines.
-    let planned = Regex::new(r"\s+")?.replace_all(&planned, " ");
-    let warning = Regex::new(&format!(
-        r"(?s)Imported firewall filter rule has properties not managed here.*firewall filter rule {} has properties this resource does not manage: tcp-flags\.",
-        regex::escape(&ros_id(&items[5])?)
-    ))?;
-    ensure!(
-        warning.is_match(&planned),
-        "the import of a rule with tcp-flags did not warn:\n{planned}"
-    );
-    ensure!(
-        planned.matches("has properties not managed here").count() == 1,
-        "only the tcp-flags rule has properties not managed:\n{planned}"
-    );
-    let state = wd.state_json()?;
-    for (o, item) in objects.iter().zip(&items) {
-        ensure!(
-            state.attr_str(&o.address, "id")? == ros_id(item)?,
-            "{} imported another rule than {item}",
-            o.address
-        );
-    }
-    Ok(())
+    require_one_warning(
+        &planned,
+        "has properties not managed here",
+        &format!(
+            r"Imported firewall filter rule has properties not managed here.*firewall filter rule {} has properties this resource does not manage: tcp-flags\.",
+            regex::escape(&ros_id(&items[5])?)
+        ),
+        "the rule with tcp-flags",
+    )?;
+    require_imported_ros_items(&wd, &objects, &items)
 }
 
 /// NAT rules made by hand (masquerade, a port forward, a source NAT, a
@@ -522,15 +454,7 @@ fn adopts_hand_made_routeros_nat_rules() -> Result<()> {
         ),
     ];
     let (wd, _) = adopt_by_hand(&sim, &objects, &BTreeMap::new(), &[])?;
-    let state = wd.state_json()?;
-    for (o, item) in objects.iter().zip(&items) {
-        ensure!(
-            state.attr_str(&o.address, "id")? == ros_id(item)?,
-            "{} imported another rule than {item}",
-            o.address
-        );
-    }
-    Ok(())
+    require_imported_ros_items(&wd, &objects, &items)
 }
 
 /// pfSense rules made through pfSense-pkg-RESTAPI v2 by hand and applied,
@@ -541,8 +465,6 @@ fn adopts_hand_made_routeros_nat_rules() -> Result<()> {
 #[test]
 fn adopts_hand_made_pfsense_rules() -> Result<()> {
     let sim = HomelabSim::start()?;
-    let url = sim.env("PFSENSE_URL")?.trim_end_matches('/').to_string();
-    let (user, password) = (sim.env("PFSENSE_USERNAME")?, sim.env("PFSENSE_PASSWORD")?);
     let rules = [
         json!({"type": "pass", "interface": ["LAN"], "ipprotocol": "inet",
                "protocol": "tcp", "source": "LAN", "destination": "LAN:ip",
@@ -563,31 +485,14 @@ fn adopts_hand_made_pfsense_rules() -> Result<()> {
                "source": "!10.0.0.0/8", "destination": "any",
                "descr": "not ours / \"quoted\""}),
     ];
+    let api = super::pfsense::AdminApi::new(&sim)?;
     let made: Vec<Value> = tokio::runtime::Runtime::new()?.block_on(async {
-        let http = reqwest::Client::builder()
-            .danger_accept_invalid_certs(true)
-            .build()?;
-        let call = |path: &'static str, body: Value| {
-            let http = http.clone();
-            let url = url.clone();
-            async move {
-                let answer: Value = http
-                    .post(format!("{url}/api/v2{path}"))
-                    .basic_auth(user, Some(password))
-                    .json(&body)
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
-                ensure!(answer["code"] == 200, "POST {path} {body}: {answer}");
-                Ok(answer["data"].clone())
-            }
-        };
         let mut made = Vec::new();
         for r in &rules {
-            made.push(call("/firewall/rule", r.clone()).await?);
+            made.push(api.call("/firewall/rule", r).await?);
         }
-        call("/firewall/apply", json!({"async": false})).await?;
+        api.call("/firewall/apply", &json!({"async": false}))
+            .await?;
         anyhow::Ok(made)
     })?;
     let trackers: Vec<i64> = made
@@ -685,21 +590,16 @@ fn adopts_hand_made_pfsense_rules() -> Result<()> {
         ),
     ];
     let (wd, planned) = adopt_by_hand(&sim, &objects, &BTreeMap::new(), &[])?;
-    // Terraform wraps the warning's lines.
-    let planned = Regex::new(r"\s+")?.replace_all(&planned, " ");
-    let warning = Regex::new(&format!(
-        r"(?s)Imported firewall rule has settings not managed here.*Firewall rule tracker {} {} has settings this resource does not manage: tag, tcp_flags_out_of, tcp_flags_set\.",
-        trackers[0],
-        regex::escape("\"ssh to the firewall\"")
-    ))?;
-    ensure!(
-        warning.is_match(&planned),
-        "the import of a rule with a tag and TCP flags did not warn:\n{planned}"
-    );
-    ensure!(
-        planned.matches("has settings not managed here").count() == 1,
-        "only the rule with a tag and TCP flags has settings not managed:\n{planned}"
-    );
+    require_one_warning(
+        &planned,
+        "has settings not managed here",
+        &format!(
+            r"Imported firewall rule has settings not managed here.*Firewall rule tracker {} {} has settings this resource does not manage: tag, tcp_flags_out_of, tcp_flags_set\.",
+            trackers[0],
+            regex::escape("\"ssh to the firewall\"")
+        ),
+        "the rule with a tag and TCP flags",
+    )?;
     let state = wd.state_json()?;
     for (o, tracker) in objects.iter().zip(&trackers) {
         ensure!(
@@ -886,6 +786,5 @@ mod tests {
         assert_eq!(block_lines(hcl, "t.a").unwrap(), ["x = 1", "yy = \"b c\""]);
         assert!(block_lines(hcl, "t.b").unwrap().is_empty());
         assert!(block_lines(hcl, "t.c").is_err());
-        assert_eq!(hcl_string("a\"b${c}\\"), "\"a\\\"b$${c}\\\\\"");
     }
 }

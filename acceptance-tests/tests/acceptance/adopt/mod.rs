@@ -133,7 +133,7 @@ pub fn adopt(sim: &HomelabSim, seeded: &[Seeded]) -> Result<BTreeMap<&'static st
     }
 
     // 2. Terraform generates the configuration of the imports, with admin
-    //    credentials (what applies them later).
+    //    credentials (what applies them later); homelab-discover tidy.
     for (k, v) in &sim.env {
         wd.set_env(k.clone(), v.clone());
     }
@@ -145,76 +145,28 @@ pub fn adopt(sim: &HomelabSim, seeded: &[Seeded]) -> Result<BTreeMap<&'static st
         "{REQUIRED_PROVIDERS}\nprovider \"homelab\" {{}}\n{extra}"
     ))?;
     wd.ensure_init()?;
-    wd.run(&[
-        "plan",
-        "-no-color",
-        "-input=false",
-        "-generate-config-out=generated.tf",
-    ])
-    .context("terraform plan -generate-config-out")?;
+    let (mut generated, _) = generate_tidied(&wd)?;
 
-    // 3. homelab-discover tidy, then the hand edits (counted).
-    let out = Command::new(binary("terraform-provider-homelab", "homelab-discover")?)
-        .current_dir(wd.path())
-        .args(["tidy", "generated.tf"])
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "homelab-discover tidy failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut generated = std::fs::read_to_string(wd.path().join("generated.tf"))?;
-    check_minimal(&generated)?;
+    // 3. The hand edits (counted).
     for s in seeded {
         for (address, line) in &s.hand_edits {
             generated = hand_edit(&generated, address, line)?;
         }
     }
     wd.write_file("generated.tf", &generated)?;
-    let fmt = wd.run_unchecked(&["fmt", "-check", "-diff", "-no-color", "generated.tf"])?;
-    ensure!(
-        fmt.success(),
-        "the tidied configuration is not `terraform fmt`-clean:\n{}",
-        fmt.combined()
-    );
-    let generated_addresses = resource_headers(&generated);
     let imported: BTreeSet<String> = seeded
         .iter()
         .flat_map(|s| s.found.iter().cloned())
         .collect();
-    ensure!(
-        generated_addresses == imported,
-        "the generated configuration's resources {generated_addresses:?} are not the imports {imported:?}"
-    );
     for s in seeded {
         if let Some(f) = figures.get_mut(s.backend) {
             f.generated_lines = lines_of(&generated, &s.found);
         }
     }
-    wd.validate()
-        .context("terraform validate of the generated configuration")?;
 
     // 4. Apply the imports: nothing but imports, then an empty plan and an
     //    empty refresh-only plan.
-    let applied = wd.apply().context("terraform apply of the imports")?;
-    let summary =
-        Regex::new(r"Apply complete! Resources: (\d+) imported, 0 added, 0 changed, 0 destroyed")?;
-    let caps = summary
-        .captures(&applied.stdout)
-        .ok_or_else(|| anyhow!("the apply did more than import:\n{}", applied.stdout))?;
-    ensure!(
-        caps[1].parse::<usize>()? == imported.len(),
-        "imported {} of {} objects",
-        &caps[1],
-        imported.len()
-    );
-    let (empty, plan) = wd.plan_is_empty(true)?;
-    ensure!(
-        empty,
-        "the plan after importing is not empty:\n{}",
-        plan.stdout
-    );
-    wd.require_refresh_only_empty("after importing")?;
+    import_generated(&wd, &generated, &imported)?;
 
     // 5. Each backend's inventory data source lists the same import IDs.
     let mut data = String::new();
@@ -253,11 +205,7 @@ pub fn adopt(sim: &HomelabSim, seeded: &[Seeded]) -> Result<BTreeMap<&'static st
     }
 
     // 6. Nothing of this wrote to a simulator.
-    let (writes, _) = writes(&sim.counters()?)?;
-    ensure!(
-        writes.is_empty(),
-        "adopting the lab wrote to the simulators: {writes:#?}"
-    );
+    require_no_writes(sim)?;
     for (b, f) in &figures {
         eprintln!(
             "[adopt] {b}: {} imported, {} skipped, {} generated lines, {} hand edits",
@@ -271,6 +219,88 @@ pub fn adopt(sim: &HomelabSim, seeded: &[Seeded]) -> Result<BTreeMap<&'static st
         }
     }
     Ok(figures)
+}
+
+/// Terraform generates the configuration of the working directory's
+/// `import` blocks into `generated.tf` (`plan -generate-config-out`), then
+/// `homelab-discover tidy` tidies it, which must leave it minimal. Returns
+/// the tidied configuration and the generating plan's output (its
+/// warnings).
+pub(super) fn generate_tidied(wd: &Workdir) -> Result<(String, String)> {
+    let planned = wd
+        .run(&[
+            "plan",
+            "-no-color",
+            "-input=false",
+            "-generate-config-out=generated.tf",
+        ])
+        .context("terraform plan -generate-config-out")?
+        .combined();
+    let out = Command::new(binary("terraform-provider-homelab", "homelab-discover")?)
+        .current_dir(wd.path())
+        .args(["tidy", "generated.tf"])
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "homelab-discover tidy failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let generated = std::fs::read_to_string(wd.path().join("generated.tf"))?;
+    check_minimal(&generated)?;
+    Ok((generated, planned))
+}
+
+/// `generated` (the working directory's `generated.tf`) must be `terraform
+/// fmt`-clean, hold exactly the resources of `imported`, and validate; its
+/// apply must only import them, after which the plan and the refresh-only
+/// plan must be empty.
+pub(super) fn import_generated(
+    wd: &Workdir,
+    generated: &str,
+    imported: &BTreeSet<String>,
+) -> Result<()> {
+    let fmt = wd.run_unchecked(&["fmt", "-check", "-diff", "-no-color", "generated.tf"])?;
+    ensure!(
+        fmt.success(),
+        "the tidied configuration is not `terraform fmt`-clean:\n{}",
+        fmt.combined()
+    );
+    let headers = resource_headers(generated);
+    ensure!(
+        &headers == imported,
+        "the generated configuration's resources {headers:?} are not the imports {imported:?}"
+    );
+    wd.validate()
+        .context("terraform validate of the generated configuration")?;
+    let applied = wd.apply().context("terraform apply of the imports")?;
+    let summary =
+        Regex::new(r"Apply complete! Resources: (\d+) imported, 0 added, 0 changed, 0 destroyed")?;
+    let caps = summary
+        .captures(&applied.stdout)
+        .ok_or_else(|| anyhow!("the apply did more than import:\n{}", applied.stdout))?;
+    ensure!(
+        caps[1].parse::<usize>()? == imported.len(),
+        "imported {} of {} objects",
+        &caps[1],
+        imported.len()
+    );
+    let (empty, plan) = wd.plan_is_empty(true)?;
+    ensure!(
+        empty,
+        "the plan after importing is not empty:\n{}",
+        plan.stdout
+    );
+    wd.require_refresh_only_empty("after importing")
+}
+
+/// The simulators saw no write since their counters were last reset.
+pub(super) fn require_no_writes(sim: &HomelabSim) -> Result<()> {
+    let (writes, _) = writes(&sim.counters()?)?;
+    ensure!(
+        writes.is_empty(),
+        "adopting wrote to the simulators: {writes:#?}"
+    );
+    Ok(())
 }
 
 /// Per backend (its section in the file): the import addresses and the

@@ -13,24 +13,43 @@ use serde_json::{Value, json};
 use super::Seeded;
 use crate::support::lab_ci::HomelabSim;
 
-/// One API call (JSON body), failing unless the envelope says 200.
-async fn call(
-    http: &reqwest::Client,
-    url: &str,
-    (user, password): (&str, &str),
-    path: &str,
-    body: &Value,
-) -> Result<Value> {
-    let resp = http
-        .post(format!("{}/api/v2{path}", url.trim_end_matches('/')))
-        .basic_auth(user, Some(password))
-        .json(body)
-        .send()
-        .await
-        .with_context(|| format!("POST {path}"))?;
-    let answer: Value = resp.json().await.with_context(|| format!("POST {path}"))?;
-    ensure!(answer["code"] == 200, "POST {path} {body}: {answer}");
-    Ok(answer["data"].clone())
+/// pfSense-pkg-RESTAPI v2 as the admin user (HTTP Basic; the simulator's
+/// certificate is not checked).
+pub(super) struct AdminApi {
+    http: reqwest::Client,
+    url: String,
+    user: String,
+    password: String,
+}
+
+impl AdminApi {
+    /// The client for `sim`'s pfSense.
+    pub(super) fn new(sim: &HomelabSim) -> Result<AdminApi> {
+        Ok(AdminApi {
+            http: reqwest::Client::builder()
+                .danger_accept_invalid_certs(true)
+                .build()?,
+            url: sim.env("PFSENSE_URL")?.trim_end_matches('/').to_string(),
+            user: sim.env("PFSENSE_USERNAME")?.to_string(),
+            password: sim.env("PFSENSE_PASSWORD")?.to_string(),
+        })
+    }
+
+    /// One API call (`POST /api/v2<path>`, JSON body), failing unless the
+    /// envelope says 200; its `data`.
+    pub(super) async fn call(&self, path: &str, body: &Value) -> Result<Value> {
+        let resp = self
+            .http
+            .post(format!("{}/api/v2{path}", self.url))
+            .basic_auth(&self.user, Some(&self.password))
+            .json(body)
+            .send()
+            .await
+            .with_context(|| format!("POST {path}"))?;
+        let answer: Value = resp.json().await.with_context(|| format!("POST {path}"))?;
+        ensure!(answer["code"] == 200, "POST {path} {body}: {answer}");
+        Ok(answer["data"].clone())
+    }
 }
 
 /// The aliases the rules use.
@@ -80,27 +99,17 @@ fn rules() -> Vec<Value> {
 
 /// Seed the lab through the REST API as the admin user, and apply.
 pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
-    let url = sim.env("PFSENSE_URL")?.to_string();
-    let admin = (sim.env("PFSENSE_USERNAME")?, sim.env("PFSENSE_PASSWORD")?);
+    let api = AdminApi::new(sim)?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let http = reqwest::Client::builder()
-            .danger_accept_invalid_certs(true)
-            .build()?;
         for a in aliases() {
-            call(&http, &url, admin, "/firewall/alias", &a).await?;
+            api.call("/firewall/alias", &a).await?;
         }
         for r in rules() {
-            call(&http, &url, admin, "/firewall/rule", &r).await?;
+            api.call("/firewall/rule", &r).await?;
         }
-        call(
-            &http,
-            &url,
-            admin,
-            "/firewall/apply",
-            &json!({"async": false}),
-        )
-        .await?;
+        api.call("/firewall/apply", &json!({"async": false}))
+            .await?;
         anyhow::Ok(())
     })?;
     let found = [

@@ -188,43 +188,58 @@ const DNS_STATIC: &[&[(&str, &str)]] = &[
     ],
 ];
 
-/// `PUT /rest/<menu>` (add), failing unless RouterOS answers the new item.
-async fn add(
-    http: &reqwest::Client,
-    base: &str,
-    (user, password): (&str, &str),
-    menu: &str,
-    props: &[(&str, &str)],
-) -> Result<Value> {
-    let body: Map<String, Value> = props
-        .iter()
-        .map(|(k, v)| ((*k).to_string(), Value::String((*v).to_string())))
-        .collect();
-    let resp = http
-        .put(format!("{base}/rest/{menu}"))
-        .basic_auth(user, Some(password))
-        .json(&body)
-        .send()
-        .await
-        .with_context(|| format!("PUT /rest/{menu}"))?;
-    let status = resp.status();
-    let item: Value = resp
-        .json()
-        .await
-        .with_context(|| format!("PUT /rest/{menu}"))?;
-    ensure!(
-        status.is_success() && item.get(".id").is_some(),
-        "PUT /rest/{menu} {props:?}: HTTP {status} {item}"
-    );
-    Ok(item)
+/// The router's REST API as the admin user (HTTP Basic, HTTPS trusting
+/// the simulator's CA).
+pub(super) struct AdminRest {
+    http: reqwest::Client,
+    base: String,
+    user: String,
+    password: String,
+}
+
+impl AdminRest {
+    /// The client for `sim`'s router.
+    pub(super) fn new(sim: &HomelabSim) -> Result<AdminRest> {
+        let ca = reqwest::Certificate::from_pem(sim.env("ROS_CA_CERTIFICATE")?.as_bytes())?;
+        Ok(AdminRest {
+            http: reqwest::Client::builder().tls_certs_only([ca]).build()?,
+            base: sim.env("ROS_HOSTURL")?.trim_end_matches('/').to_string(),
+            user: sim.env("ROS_USERNAME")?.to_string(),
+            password: sim.env("ROS_PASSWORD")?.to_string(),
+        })
+    }
+
+    /// `PUT /rest/<menu>` (add), failing unless RouterOS answers the new
+    /// item (with its `.id`).
+    pub(super) async fn add(&self, menu: &str, props: &[(&str, &str)]) -> Result<Value> {
+        let body: Map<String, Value> = props
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), Value::String((*v).to_string())))
+            .collect();
+        let resp = self
+            .http
+            .put(format!("{}/rest/{menu}", self.base))
+            .basic_auth(&self.user, Some(&self.password))
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("PUT /rest/{menu}"))?;
+        let status = resp.status();
+        let item: Value = resp
+            .json()
+            .await
+            .with_context(|| format!("PUT /rest/{menu}"))?;
+        ensure!(
+            status.is_success() && item[".id"].is_string(),
+            "PUT /rest/{menu} {props:?}: HTTP {status} {item}"
+        );
+        Ok(item)
+    }
 }
 
 /// Seed the router through its REST API with the admin user.
 pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
-    let ca = reqwest::Certificate::from_pem(sim.env("ROS_CA_CERTIFICATE")?.as_bytes())?;
-    let http = reqwest::Client::builder().tls_certs_only([ca]).build()?;
-    let base = sim.env("ROS_HOSTURL")?.trim_end_matches('/').to_string();
-    let admin = (sim.env("ROS_USERNAME")?, sim.env("ROS_PASSWORD")?);
+    let rest = AdminRest::new(sim)?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         for (menu, items) in [
@@ -234,15 +249,17 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
             ("ip/dns/static", DNS_STATIC),
         ] {
             for props in items {
-                add(&http, &base, admin, menu, props).await?;
+                rest.add(menu, props).await?;
             }
         }
         // The temporary entry is the router's now.
-        let entries: Vec<Value> = http
+        let entries: Vec<Value> = rest
+            .http
             .get(format!(
-                "{base}/rest/ip/firewall/address-list?list=blocklist"
+                "{}/rest/ip/firewall/address-list?list=blocklist",
+                rest.base
             ))
-            .basic_auth(admin.0, Some(admin.1))
+            .basic_auth(&rest.user, Some(&rest.password))
             .send()
             .await?
             .json()
