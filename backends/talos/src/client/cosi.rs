@@ -46,46 +46,24 @@ impl Client {
         creds: &Credentials,
         id: &str,
     ) -> Result<Option<String>, TalosError> {
-        let (transport, origin) = self.transport(target, Auth::Mtls(creds))?;
-        let mut client = StateClient::with_origin(transport, origin);
-        let request = self.request(
-            target,
-            GetRequest {
-                namespace: CONFIG_NAMESPACE.to_string(),
-                r#type: MACHINE_CONFIG_TYPE.to_string(),
-                id: id.to_string(),
-                options: None,
-            },
-        )?;
-        let response = self
-            .timed(target, "Get MachineConfig", async {
-                match client.get(request).await {
-                    Ok(r) => Ok(Some(r.into_inner())),
-                    Err(status) => {
-                        let e = TalosError::from_status(&status);
-                        if e.is_not_found() { Ok(None) } else { Err(e) }
-                    }
-                }
-            })
+        let spec = self
+            .cosi_get(
+                target,
+                Auth::Mtls(creds),
+                "Get MachineConfig",
+                (CONFIG_NAMESPACE, MACHINE_CONFIG_TYPE, id),
+            )
             .await?;
-        let Some(response) = response else {
-            return Ok(None);
-        };
-        let spec = response
-            .resource
-            .and_then(|r| r.spec)
-            .ok_or_else(|| empty_answer("Get MachineConfig"))?;
-        machine_config_text(&spec).map(Some)
+        spec.as_ref().map(machine_config_text).transpose()
     }
-}
 
-impl Client {
-    /// COSI `Get` of one resource's spec; `None` when the node has no such
-    /// resource.
+    /// COSI `Get` of one resource's spec (`what` names the call in errors);
+    /// `None` when the node has no such resource.
     async fn cosi_get(
         &self,
         target: &Target,
         auth: Auth<'_>,
+        what: &str,
         (namespace, rtype, id): (&str, &str, &str),
     ) -> Result<Option<proto::cosi::resource::Spec>, TalosError> {
         let (transport, origin) = self.transport(target, auth)?;
@@ -100,7 +78,7 @@ impl Client {
             },
         )?;
         let response = self
-            .timed(target, "Get", async {
+            .timed(target, what, async {
                 match client.get(request).await {
                     Ok(r) => Ok(Some(r.into_inner())),
                     Err(status) => {
@@ -116,7 +94,7 @@ impl Client {
                 .resource
                 .and_then(|r| r.spec)
                 .map(Some)
-                .ok_or_else(|| empty_answer("Get")),
+                .ok_or_else(|| empty_answer(what)),
         }
     }
 
@@ -132,6 +110,7 @@ impl Client {
             .cosi_get(
                 target,
                 Auth::Mtls(creds),
+                "Get",
                 (CONFIG_NAMESPACE, MACHINE_TYPE_TYPE, "machine-type"),
             )
             .await?;
@@ -152,6 +131,7 @@ impl Client {
             .cosi_get(
                 target,
                 Auth::Mtls(creds),
+                "Get",
                 (RUNTIME_NAMESPACE, SERVICE_TYPE, service),
             )
             .await?;

@@ -17,7 +17,9 @@ use labforge_framework::{AttributePath, Ctx, Error, PlanChange, Resource, Result
 use serde::{Deserialize, Serialize};
 use tonic::Code;
 
-use super::node::{ClientConfig, node_attrs, node_error, plan_endpoint, probe, target};
+use super::node::{
+    ClientConfig, import_node, node_attrs, node_error, plan_endpoint, probe, target,
+};
 use super::timeouts::{Operation, Timeouts, timeouts_attr};
 use crate::client::{Client, ErrorKind, NodeState, TalosError, retry};
 
@@ -320,19 +322,10 @@ impl Resource for MachineBootstrap {
     }
 
     async fn import(&self, ctx: &Ctx<Client>, id: &str) -> Result<BootstrapModel> {
-        let node = id.trim();
-        if node.is_empty() {
-            return Err(Error::new(
-                "Invalid import ID",
-                "expected the node's address, e.g. `10.0.0.11`",
-            ));
-        }
-        // Without credentials only the insecure probe can tell: a node in
-        // maintenance mode has not been bootstrapped.
-        if let Ok(NodeState::Maintenance) = ctx.client().node_state(&target(node, None), None).await
-        {
-            return Err(not_configured("Unable to import the bootstrap", node));
-        }
+        let node = import_node(ctx.client(), id, |node| {
+            not_configured("Unable to import the bootstrap", node)
+        })
+        .await?;
         // With a talosconfig (TALOSCONFIG), its client certificate: a
         // configuration setting the same one imports with no change.
         let client_configuration = super::node::talosconfig_client(ctx.client())?;

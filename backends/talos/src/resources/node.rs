@@ -167,6 +167,28 @@ pub(crate) fn plan_endpoint(plan: &mut PlanChange<'_>) {
     }
 }
 
+/// The node an import ID names (its address, e.g. `10.0.0.11`), checked:
+/// not empty, and not in maintenance mode, which only the insecure probe
+/// can tell without credentials (`maintenance` is the error then: the node
+/// runs no configuration, so there is nothing to import).
+pub(crate) async fn import_node<'a>(
+    client: &Client,
+    id: &'a str,
+    maintenance: impl FnOnce(&str) -> Error,
+) -> Result<&'a str> {
+    let node = id.trim();
+    if node.is_empty() {
+        return Err(Error::new(
+            "Invalid import ID",
+            "expected the node's address, e.g. `10.0.0.11`",
+        ));
+    }
+    if let Ok(NodeState::Maintenance) = client.node_state(&target(node, None), None).await {
+        return Err(maintenance(node));
+    }
+    Ok(node)
+}
+
 /// Where to connect for `node` through `endpoint`.
 pub(crate) fn target(node: &str, endpoint: Option<&str>) -> Target {
     let endpoint = endpoint.filter(|e| !e.is_empty()).unwrap_or(node);

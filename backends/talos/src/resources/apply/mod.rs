@@ -25,7 +25,8 @@ use serde::{Deserialize, Serialize};
 use crate::client::{ApplyMode, Client, NodeState};
 use crate::config;
 use crate::resources::node::{
-    ClientConfig, client_config_of, endpoint_attr, node_attrs, plan_endpoint, target, version_of,
+    ClientConfig, client_config_of, endpoint_attr, import_node, node_attrs, plan_endpoint, target,
+    version_of,
 };
 use crate::resources::timeouts::{Operation, Timeouts, timeouts_attr};
 
@@ -429,25 +430,16 @@ impl Resource for MachineConfigurationApply {
     }
 
     async fn import(&self, ctx: &Ctx<Client>, id: &str) -> Result<ApplyModel> {
-        let node = id.trim();
-        if node.is_empty() {
-            return Err(Error::new(
-                "Invalid import ID",
-                "expected the node's address, e.g. `10.0.0.11`",
-            ));
-        }
-        // Without credentials only the insecure probe can tell: a node in
-        // maintenance mode runs no configuration to import.
-        if let Ok(NodeState::Maintenance) = ctx.client().node_state(&target(node, None), None).await
-        {
-            return Err(Error::new(
+        let node = import_node(ctx.client(), id, |node| {
+            Error::new(
                 "Unable to import the machine configuration",
                 format!(
                     "{node} is in maintenance mode: it runs no machine configuration yet, so \
                      there is nothing to import. Create the resource instead."
                 ),
-            ));
-        }
+            )
+        })
+        .await?;
         let mut m = ApplyModel {
             id: Some(node.to_string()),
             node: node.to_string(),
