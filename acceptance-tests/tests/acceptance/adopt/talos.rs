@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, anyhow, ensure};
 use base64::Engine as _;
 use hyper_util::rt::TokioIo;
+use labforge_acceptance_tests::hcl_string;
 use labforge_simulators::talos::proto::machine::{
     ApplyConfigurationRequest, BootstrapRequest, apply_configuration_request::Mode,
     machine_service_client::MachineServiceClient,
@@ -112,26 +113,6 @@ async fn channel(addr: &str, mtls: Option<(&str, &str, &str)>) -> Result<Channel
         .connect_timeout(Duration::from_secs(5))
         .connect_with_connector(connector)
         .await?)
-}
-
-/// An HCL string literal (quotes, backslashes, newlines, template sequences).
-fn hcl(s: &str) -> String {
-    let mut out = String::from("\"");
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '$' | '%' if chars.peek() == Some(&'{') => {
-                out.push(c);
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 fn b64(s: &str) -> String {
@@ -270,14 +251,14 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
 
     let mut extra = format!(
         "locals {{\n  talos_client = {{\n    ca_certificate     = {}\n    client_certificate = {}\n    client_key         = {}\n  }}\n",
-        hcl(&b64(&cluster.os_crt)),
-        hcl(&b64(&crt)),
-        hcl(&b64(&key))
+        hcl_string(&b64(&cluster.os_crt)),
+        hcl_string(&b64(&crt)),
+        hcl_string(&b64(&key))
     );
     let mut hand_edits = Vec::new();
     for ((_, host, _), (_, config)) in CONFIGURED.iter().zip(&configs) {
         let local = format!("talos_{}_config", host.replace('-', "_"));
-        extra.push_str(&format!("  {local} = {}\n", hcl(config)));
+        extra.push_str(&format!("  {local} = {}\n", hcl_string(config)));
         // Inserted at the top of the block, each above the last: aligned
         // as `terraform fmt` aligns the pair.
         hand_edits.push((
