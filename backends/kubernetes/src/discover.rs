@@ -32,8 +32,6 @@
 //! Labels, annotations and `managedFields` are no attributes of the
 //! resources, so they never make a plan differ after an import.
 
-use std::collections::BTreeMap;
-
 use labforge_framework::discover::{Filter, Inventory};
 use labforge_framework::{Error, Result};
 use serde_json::Value as Json;
@@ -269,27 +267,11 @@ fn describe(kind: Kind, s: &Json) -> String {
             let mine = s.get("myASN").and_then(Json::as_i64).unwrap_or_default();
             format!("{asn} at {at} (from AS {mine})")
         }
-        _ => {
-            let names: BTreeMap<String, String> = s
-                .get("communities")
-                .and_then(Json::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|c| {
-                            Some((
-                                c.get("name")?.as_str()?.to_string(),
-                                c.get("value")?.as_str()?.to_string(),
-                            ))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            names
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
+        _ => crate::resources::communities_of(s)
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 
@@ -304,8 +286,28 @@ mod tests {
     };
     use serde_json::json;
 
-    /// `kubectl create` of `body` (as a person's script would).
-    async fn create(sim: &KubernetesSim, plural: &str, version: &str, body: Json) {
+    /// The kinds the tests make, as `(plural, kind, version)` (spelled out
+    /// here, not taken from the client's `Kind`s the discovery uses).
+    const POOL: (&str, &str, &str) = ("ipaddresspools", "IPAddressPool", "v1beta1");
+    const L2: (&str, &str, &str) = ("l2advertisements", "L2Advertisement", "v1beta1");
+    const BGP_ADV: (&str, &str, &str) = ("bgpadvertisements", "BGPAdvertisement", "v1beta1");
+    const PEER: (&str, &str, &str) = ("bgppeers", "BGPPeer", "v1beta2");
+    const COMMUNITY: (&str, &str, &str) = ("communities", "Community", "v1beta1");
+
+    /// `kubectl create` of a `kind` object named `name` in `metallb-system`
+    /// with `meta` besides its name, and `spec` (as a person's script would).
+    async fn create(
+        sim: &KubernetesSim,
+        (plural, kind, version): (&str, &str, &str),
+        name: &str,
+        meta: Json,
+        spec: Json,
+    ) {
+        let mut m = json!({"name": name});
+        m.as_object_mut()
+            .unwrap()
+            .extend(meta.as_object().unwrap().clone());
+        let body = json!({"apiVersion": format!("metallb.io/{version}"), "kind": kind, "metadata": m, "spec": spec});
         let url = format!(
             "{}/apis/metallb.io/{version}/namespaces/metallb-system/{plural}?fieldManager=kubectl-create",
             sim.url()
@@ -320,14 +322,6 @@ mod tests {
         assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap());
     }
 
-    fn obj(kind: &str, version: &str, name: &str, meta: Json, spec: Json) -> Json {
-        let mut m = json!({"name": name});
-        m.as_object_mut()
-            .unwrap()
-            .extend(meta.as_object().unwrap().clone());
-        json!({"apiVersion": format!("metallb.io/{version}"), "kind": kind, "metadata": m, "spec": spec})
-    }
-
     fn connections(sim: &KubernetesSim, token: &str) -> Connections {
         let env = Env::from_pairs([("KUBE_HOST", sim.url().as_str()), ("KUBE_TOKEN", token)]);
         Kubernetes.configure(None, &env).unwrap().unwrap()
@@ -339,81 +333,43 @@ mod tests {
         let none = json!({});
         create(
             &sim,
-            "ipaddresspools",
-            "v1beta1",
-            obj(
-                "IPAddressPool",
-                "v1beta1",
-                "lab-pool",
-                none.clone(),
-                json!({"addresses": ["10.0.50.0/28"]}),
-            ),
+            POOL,
+            "lab-pool",
+            none.clone(),
+            json!({"addresses": ["10.0.50.0/28"]}),
         )
         .await;
         let helm = json!({"labels": {"app.kubernetes.io/managed-by": "Helm"},
             "annotations": {"meta.helm.sh/release-name": "metallb-config", "meta.helm.sh/release-namespace": "metallb-system"}});
         create(
             &sim,
-            "ipaddresspools",
-            "v1beta1",
-            obj(
-                "IPAddressPool",
-                "v1beta1",
-                "chart-pool",
-                helm,
-                json!({"addresses": ["10.0.60.0/28"]}),
-            ),
+            POOL,
+            "chart-pool",
+            helm,
+            json!({"addresses": ["10.0.60.0/28"]}),
         )
         .await;
         let owned = json!({"ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "operator", "uid": "u1", "controller": true}]});
+        create(&sim, L2, "made", owned, json!({})).await;
         create(
             &sim,
-            "l2advertisements",
-            "v1beta1",
-            obj("L2Advertisement", "v1beta1", "made", owned, json!({})),
+            L2,
+            "lan",
+            none.clone(),
+            json!({"ipAddressPools": ["lab-pool"]}),
         )
         .await;
+        create(&sim, BGP_ADV, "upstream", none.clone(), json!({})).await;
+        create(&sim, PEER, "router", none.clone(),
+            json!({"myASN": 64512, "peerASN": 64513, "peerAddress": "10.0.0.1", "password": "s3cret"})).await;
+        create(&sim, PEER, "edge", none.clone(),
+            json!({"myASN": 64512, "peerASN": 64514, "peerAddress": "10.0.0.2", "passwordSecret": {"name": "edge-bgp"}})).await;
         create(
             &sim,
-            "l2advertisements",
-            "v1beta1",
-            obj(
-                "L2Advertisement",
-                "v1beta1",
-                "lan",
-                none.clone(),
-                json!({"ipAddressPools": ["lab-pool"]}),
-            ),
-        )
-        .await;
-        create(
-            &sim,
-            "bgpadvertisements",
-            "v1beta1",
-            obj(
-                "BGPAdvertisement",
-                "v1beta1",
-                "upstream",
-                none.clone(),
-                json!({}),
-            ),
-        )
-        .await;
-        create(&sim, "bgppeers", "v1beta2", obj("BGPPeer", "v1beta2", "router", none.clone(),
-            json!({"myASN": 64512, "peerASN": 64513, "peerAddress": "10.0.0.1", "password": "s3cret"}))).await;
-        create(&sim, "bgppeers", "v1beta2", obj("BGPPeer", "v1beta2", "edge", none.clone(),
-            json!({"myASN": 64512, "peerASN": 64514, "peerAddress": "10.0.0.2", "passwordSecret": {"name": "edge-bgp"}}))).await;
-        create(
-            &sim,
-            "communities",
-            "v1beta1",
-            obj(
-                "Community",
-                "v1beta1",
-                "aliases",
-                json!({"labels": {"app.kubernetes.io/managed-by": "kubectl"}}),
-                json!({"communities": [{"name": "no-export", "value": "65535:65281"}]}),
-            ),
+            COMMUNITY,
+            "aliases",
+            json!({"labels": {"app.kubernetes.io/managed-by": "kubectl"}}),
+            json!({"communities": [{"name": "no-export", "value": "65535:65281"}]}),
         )
         .await;
         sim.counters().reset();
@@ -531,15 +487,10 @@ mod tests {
         for i in 0..n {
             create(
                 &sim,
-                "communities",
-                "v1beta1",
-                obj(
-                    "Community",
-                    "v1beta1",
-                    &format!("c{i:04}"),
-                    json!({}),
-                    json!({"communities": [{"name": "x", "value": "1:1"}]}),
-                ),
+                COMMUNITY,
+                &format!("c{i:04}"),
+                json!({}),
+                json!({"communities": [{"name": "x", "value": "1:1"}]}),
             )
             .await;
         }

@@ -51,10 +51,10 @@ fn spec(m: &CommunityModel) -> Json {
     json!({ "communities": list })
 }
 
-fn fill(mut m: CommunityModel, o: &Object<Json>) -> CommunityModel {
-    m.communities = o
-        .spec
-        .get("communities")
+/// The `communities` of a Community's spec, name to value (entries
+/// without both left out).
+pub(crate) fn communities_of(spec: &Json) -> BTreeMap<String, String> {
+    spec.get("communities")
         .and_then(Json::as_array)
         .map(|a| {
             a.iter()
@@ -66,7 +66,11 @@ fn fill(mut m: CommunityModel, o: &Object<Json>) -> CommunityModel {
                 })
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn fill(mut m: CommunityModel, o: &Object<Json>) -> CommunityModel {
+    m.communities = communities_of(&o.spec);
     m
 }
 

@@ -17,6 +17,7 @@ use crate::client::Kind;
 pub use bgp_adv::BgpAdvertisement;
 pub use bgp_peer::BgpPeer;
 pub use community::Community;
+pub(crate) use community::communities_of;
 pub use l2::L2Advertisement;
 pub use pool::IpAddressPool;
 pub use selectors::{Expression, Selector};
