@@ -377,6 +377,17 @@ mod tests {
         }
     }
 
+    /// A rule's settings for the simulator: IPv4, from any to any, and `rest`.
+    fn any_to_any<'a>(rest: &[(&'a str, serde_json::Value)]) -> Vec<(&'a str, serde_json::Value)> {
+        let mut props = vec![
+            ("ipprotocol", json!("inet")),
+            ("source", json!("any")),
+            ("destination", json!("any")),
+        ];
+        props.extend_from_slice(rest);
+        props
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn lists_the_simulator_with_read_only_credentials() {
         use labforge_simulators::pfsense::{self as sim, PfsenseSim};
@@ -388,41 +399,32 @@ mod tests {
         ])
         .unwrap();
         pf.add_rule(
-            &[
-                ("ipprotocol", json!("inet")),
-                ("source", json!("any")),
-                ("destination", json!("any")),
+            &any_to_any(&[
                 ("type", json!("pass")),
                 ("interface", json!(["LAN"])),
                 ("protocol", json!("udp")),
                 ("destination_port", json!("53")),
                 ("descr", json!("allow dns")),
-            ],
+            ]),
             Some(0),
         )
         .unwrap();
         pf.add_rule(
-            &[
-                ("ipprotocol", json!("inet")),
-                ("source", json!("any")),
-                ("destination", json!("any")),
+            &any_to_any(&[
                 ("type", json!("block")),
                 ("interface", json!(["WAN", "LAN"])),
                 ("floating", json!(true)),
                 ("descr", json!("block smb")),
-            ],
+            ]),
             None,
         )
         .unwrap();
         pf.add_rule(
-            &[
-                ("ipprotocol", json!("inet")),
-                ("source", json!("any")),
-                ("destination", json!("any")),
+            &any_to_any(&[
                 ("type", json!("pass")),
                 ("interface", json!(["DMZ"])),
                 ("descr", json!("[ops] web")),
-            ],
+            ]),
             None,
         )
         .unwrap();
