@@ -214,14 +214,26 @@ pub async fn run(
         .iter()
         .fold(Filter::all(), |f, (k, v)| f.with(k, v.iter().cloned()));
     let results = backends.discover(&clients, &filter, &o.backends).await;
+    let names: Vec<&str> = backends.discovering().iter().map(|(n, _)| *n).collect();
     if results.is_empty() {
-        let names: Vec<_> = backends.discovering().iter().map(|(n, _)| *n).collect();
+        let among = if o.backends.is_empty() {
+            names.join(", ")
+        } else {
+            o.backends.join(", ")
+        };
         return Err(format!(
             "no backend is configured: set the environment variables of the provider block \
-             (or --config) for at least one of {}",
-            names.join(", ")
+             (or --config) for at least one of {among}"
         ));
     }
+    // Backends asked for by name but not configured fail; the others that
+    // are not configured are only mentioned.
+    let unconfigured: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !results.iter().any(|(b, _)| b == n))
+        .filter(|n| o.backends.is_empty() || o.backends.iter().any(|b| b == n))
+        .collect();
     let mut ok: Vec<(&str, Inventory)> = Vec::new();
     let mut summary = Vec::new();
     let mut failed = false;
@@ -247,6 +259,17 @@ pub async fn run(
                     one_line(&e.to_string())
                 ));
             }
+        }
+    }
+    for b in unconfigured {
+        if o.backends.is_empty() {
+            summary.push(format!("{b}: not configured, not listed"));
+        } else {
+            failed = true;
+            summary.push(format!(
+                "{b}: not configured: set its provider block (--config) or its environment variables"
+            ));
+            failures.push_str(&format!("\n# {b}: not configured, not listed\n"));
         }
     }
     let refs: Vec<(&str, &Inventory)> = ok.iter().map(|(b, i)| (*b, i)).collect();

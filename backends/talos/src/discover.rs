@@ -122,8 +122,18 @@ pub async fn discover(client: &Client, filter: &Filter) -> Result<Inventory> {
         Some(p) => load_talosconfig(p)?,
         None => (Vec::new(), None),
     };
-    let nodes = addresses(filter, &from_tc, client.talosconfig().is_some())?;
     let mut inv = Inventory::new();
+    // Nothing names a node: Talos is simply not part of this discovery (its
+    // provider block is always configured, being empty), which is no error.
+    if filter.values("node").is_empty() && client.talosconfig().is_none() {
+        inv.skip(
+            "Talos nodes",
+            "none to probe: Talos has no API that lists nodes; give their addresses \
+             (homelab-discover --node 10.0.0.11) or set TALOSCONFIG to your talosconfig",
+        );
+        return Ok(inv);
+    }
+    let nodes = addresses(filter, &from_tc, client.talosconfig().is_some())?;
     // Cluster name -> whether its bootstrap was listed.
     let mut bootstrapped: BTreeMap<String, bool> = BTreeMap::new();
     let mut clusters: Vec<String> = Vec::new();

@@ -61,3 +61,47 @@ fn the_provider_block_comes_as_terraform_json_or_its_body() {
     assert!(provider_config(Some(r#"{"technitium": {"nope": 1}}"#)).is_err());
     assert_eq!(provider_config(None).unwrap(), Value::Null);
 }
+
+#[test]
+fn with_no_backend_configured_discovery_says_which_to_configure() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let env = labforge_framework::Env::from_pairs([]);
+    let Ok(Command::Discover(o)) = parse_args(&["--backend".into(), "proxmox".into()]) else {
+        panic!("not parsed");
+    };
+    let err = rt
+        .block_on(homelab::discover::run(&o, &env, &Value::Null))
+        .unwrap_err();
+    assert!(
+        err.contains("no backend is configured") && err.ends_with("proxmox"),
+        "{err}"
+    );
+    // Nothing configured, no backend named: every backend says it is not
+    // listed (Talos, whose block is always configured, says why it has no
+    // nodes to probe), and nothing fails.
+    let Ok(Command::Discover(all)) = parse_args(&[]) else {
+        panic!("not parsed");
+    };
+    let (hcl, summary, failed) = rt
+        .block_on(homelab::discover::run(&all, &env, &Value::Null))
+        .unwrap();
+    assert!(!failed, "{summary:?}");
+    for b in [
+        "proxmox",
+        "technitium",
+        "cloudflare",
+        "routeros",
+        "pfsense",
+        "kubernetes",
+    ] {
+        assert!(
+            summary.contains(&format!("{b}: not configured, not listed")),
+            "{summary:?}"
+        );
+    }
+    assert!(hcl.contains("#   Talos nodes: none to probe"), "{hcl}");
+    assert!(!hcl.contains("import {"), "{hcl}");
+}
