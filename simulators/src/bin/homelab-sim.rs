@@ -24,6 +24,17 @@
 //!   simulator itself (zones and records, VMs and volumes, firewall items,
 //!   aliases and rules, MetalLB objects, each Talos node's configuration
 //!   state): a test compares it before an apply and after the destroy.
+//!   `POST /_sim/faults` arms a fault in one simulator (the simulator's own
+//!   [`Faults`](labforge_simulators::common::Faults)): a JSON body
+//!   `{"sim": "technitium", "method": "GET", "route": "/api/zones/list",
+//!   "fault": "500", "times": 1}`, where `route` is a route pattern as the
+//!   counters name it (or a path glob, `*` one segment, a final `**` the
+//!   rest), `fault` is an HTTP status (`"500"`, `"503"`; `"429"` answers
+//!   with `Retry-After: 1`) or `"reset"` (the connection closed before the
+//!   request is handled) and `times` how many matching requests fail
+//!   (default 1). `GET /_sim/faults` answers the faults still pending per
+//!   simulator, `POST /_sim/faults/clear` disarms every one. Talos is not
+//!   armed here (its faults are gRPC statuses, not HTTP).
 //! * `--proxmox-time-factor F`, `--proxmox-task-duration TYPE=MS` (repeatable):
 //!   the Proxmox simulator's task timing (`ProxmoxSim::set_time_factor`,
 //!   `ProxmoxSim::set_task_duration`).
@@ -47,7 +58,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use axum::response::IntoResponse as _;
-use labforge_simulators::common::Counters;
+use labforge_simulators::common::{Counters, Fault, Faults};
 use labforge_simulators::{cloudflare, kubernetes, pfsense, proxmox, routeros, talos, technitium};
 use serde_json::{Map, Value, json};
 
@@ -66,7 +77,9 @@ Starts the homelab backend simulators on 127.0.0.1, in this order:
   7.. talos      Talos apid (gRPC over TLS), one port per node (cp1 cp2 cp3 w1 w2)
 and runs until SIGINT/SIGTERM. --sites N starts that set N times (separate sites).
 Its own control endpoint (not a vendor API) listens on --control-port:
-GET /_sim/counters, POST /_sim/counters/reset, GET /_sim/state.";
+GET /_sim/counters, POST /_sim/counters/reset, GET /_sim/state,
+POST /_sim/faults {\"sim\", \"method\", \"route\", \"fault\": \"500\"|\"429\"|\"reset\", \"times\"},
+GET /_sim/faults (pending per simulator), POST /_sim/faults/clear.";
 
 #[derive(Debug, Default)]
 struct Args {
@@ -170,6 +183,10 @@ struct Running {
     env: Vec<(&'static str, String)>,
     tfvars: Vec<(&'static str, Value)>,
     counters: Counters,
+    /// Its fault rules (`POST /_sim/faults`); `None` for Talos, whose
+    /// faults are gRPC statuses that the HTTP-shaped control route does
+    /// not describe.
+    faults: Option<Faults>,
     /// What the simulator holds now (`GET /_sim/state`); it keeps the
     /// simulator alive.
     state: StateFn,
@@ -287,6 +304,7 @@ fn start_all(args: &Args, base: Option<u16>) -> Result<Vec<Running>> {
             ("technitium_zone", json!(technitium::SEED_ZONE)),
         ],
         counters: t.counters().clone(),
+        faults: Some(t.faults().clone()),
         state: {
             let t = std::sync::Arc::new(t);
             std::sync::Arc::new(move || {
@@ -330,6 +348,7 @@ fn start_all(args: &Args, base: Option<u16>) -> Result<Vec<Running>> {
             ("cloudflare_zone_name", json!("example.com")),
         ],
         counters: c.counters().clone(),
+        faults: Some(c.faults().clone()),
         state: {
             let c = std::sync::Arc::new(c);
             std::sync::Arc::new(move || {
@@ -383,6 +402,7 @@ fn start_all(args: &Args, base: Option<u16>) -> Result<Vec<Running>> {
             ("proxmox_cloud_image", json!(proxmox::SEED_IMAGE)),
         ],
         counters: p.counters().clone(),
+        faults: Some(p.faults().clone()),
         state: {
             let p = std::sync::Arc::new(p);
             std::sync::Arc::new(move || {
@@ -425,6 +445,7 @@ fn start_all(args: &Args, base: Option<u16>) -> Result<Vec<Running>> {
             ("routeros_ca_certificate", json!(r.ca_pem())),
         ],
         counters: r.counters().clone(),
+        faults: Some(r.faults().clone()),
         state: {
             let r = std::sync::Arc::new(r);
             std::sync::Arc::new(move || {
@@ -460,6 +481,7 @@ fn start_all(args: &Args, base: Option<u16>) -> Result<Vec<Running>> {
             ("pfsense_password", json!(pfsense::ADMIN_PASSWORD)),
         ],
         counters: f.counters().clone(),
+        faults: Some(f.faults().clone()),
         state: {
             let f = std::sync::Arc::new(f);
             std::sync::Arc::new(move || json!({ "rules": f.rules(), "aliases": f.aliases() }))
@@ -482,6 +504,7 @@ fn start_all(args: &Args, base: Option<u16>) -> Result<Vec<Running>> {
         // No tfvars yet: examples/lab does not declare kubernetes variables.
         tfvars: vec![],
         counters: k.counters().clone(),
+        faults: Some(k.faults().clone()),
         state: {
             let k = std::sync::Arc::new(k);
             std::sync::Arc::new(move || {
@@ -542,6 +565,10 @@ fn start_all(args: &Args, base: Option<u16>) -> Result<Vec<Running>> {
         env,
         tfvars: vec![("talos_nodes", Value::Object(map))],
         counters: t.counters(),
+        // Talos is gRPC: `POST /_sim/faults` speaks of HTTP methods,
+        // statuses and `Retry-After`, which its calls do not have; its
+        // faults are armed in-process (`TalosSim::faults`) only.
+        faults: None,
         state: {
             let t = std::sync::Arc::new(t);
             std::sync::Arc::new(move || {
@@ -574,6 +601,7 @@ fn shell_quote(v: &str) -> String {
 struct Controlled {
     key: String,
     counters: Counters,
+    faults: Option<Faults>,
     state: StateFn,
 }
 
@@ -597,11 +625,117 @@ fn state_json(sims: &[Controlled]) -> Value {
     Value::Object(sims.iter().map(|s| (s.key.clone(), (s.state)())).collect())
 }
 
+/// The body of `POST /_sim/faults`.
+#[derive(Debug)]
+struct ArmFault {
+    /// The simulator's key (`technitium`, `site2/proxmox`).
+    sim: String,
+    /// The HTTP method (`GET`), or `*` for any.
+    method: String,
+    /// A route pattern as the counters name it, or a path glob.
+    route: String,
+    /// `"500"` (any status 400-599), `"429"` (with `Retry-After: 1`) or `"reset"`.
+    fault: Fault,
+    /// How many matching requests fail (default 1).
+    times: usize,
+}
+
+impl ArmFault {
+    /// Reads the JSON body; every key but `times` is required, no other key
+    /// is allowed (a typo would else arm something else).
+    fn parse(body: &[u8]) -> Result<ArmFault, String> {
+        let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+        let obj = v.as_object().ok_or("not a JSON object")?;
+        if let Some(k) = obj
+            .keys()
+            .find(|k| !matches!(k.as_str(), "sim" | "method" | "route" | "fault" | "times"))
+        {
+            return Err(format!("unknown key {k:?}"));
+        }
+        let text = |k: &str| -> Result<String, String> {
+            match obj.get(k).and_then(Value::as_str) {
+                Some(s) if !s.is_empty() => Ok(s.to_string()),
+                _ => Err(format!("{k:?} must be a non-empty string")),
+            }
+        };
+        let times = match obj.get("times") {
+            None => 1,
+            Some(t) => t
+                .as_u64()
+                .and_then(|t| usize::try_from(t).ok())
+                .filter(|t| *t > 0)
+                .ok_or("\"times\" must be a whole number, at least 1")?,
+        };
+        Ok(ArmFault {
+            sim: text("sim")?,
+            method: text("method")?,
+            route: text("route")?,
+            fault: parse_fault(&text("fault")?)?,
+            times,
+        })
+    }
+}
+
+/// A fault as `POST /_sim/faults` names it.
+fn parse_fault(s: &str) -> Result<Fault, String> {
+    match s {
+        "reset" => Ok(Fault::Reset),
+        "429" => Ok(Fault::RateLimited {
+            retry_after_secs: 1,
+        }),
+        _ => match s.parse::<u16>() {
+            Ok(code) if (400..=599).contains(&code) => Ok(Fault::Status(code)),
+            _ => Err(format!(
+                "fault {s:?}: expected an HTTP status 400-599 (\"500\", \"429\") or \"reset\""
+            )),
+        },
+    }
+}
+
+/// `POST /_sim/faults`: arms the fault, or says why not (400 for a bad
+/// body, 404 for an unknown simulator or one that takes no HTTP faults).
+fn arm_fault(sims: &[Controlled], body: &[u8]) -> (axum::http::StatusCode, String) {
+    use axum::http::StatusCode;
+    let arm = match ArmFault::parse(body) {
+        Ok(a) => a,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("bad fault: {e}\n")),
+    };
+    let Some(sim) = sims.iter().find(|s| s.key == arm.sim) else {
+        let keys: Vec<&str> = sims.iter().map(|s| s.key.as_str()).collect();
+        return (
+            StatusCode::NOT_FOUND,
+            format!("no simulator {:?}: one of {}\n", arm.sim, keys.join(", ")),
+        );
+    };
+    let Some(faults) = &sim.faults else {
+        return (
+            StatusCode::NOT_FOUND,
+            format!(
+                "{} speaks gRPC: its faults are not armed over HTTP\n",
+                arm.sim
+            ),
+        );
+    };
+    faults.inject(&arm.method, &arm.route, arm.fault, arm.times);
+    (StatusCode::NO_CONTENT, String::new())
+}
+
+/// `GET /_sim/faults`: the faults still to be delivered, per simulator
+/// that takes them.
+fn pending_json(sims: &[Controlled]) -> Value {
+    Value::Object(
+        sims.iter()
+            .filter_map(|s| Some((s.key.clone(), json!(s.faults.as_ref()?.pending()))))
+            .collect(),
+    )
+}
+
 /// The control endpoint: homelab-sim's own, on its own port, never a vendor's.
 fn control_router(sims: Vec<Controlled>) -> axum::Router {
     use axum::routing::{get, post};
     let sims = std::sync::Arc::new(sims);
-    let (a, b, c) = (sims.clone(), sims.clone(), sims);
+    let (a, b, c) = (sims.clone(), sims.clone(), sims.clone());
+    let (d, e, g) = (sims.clone(), sims.clone(), sims);
     axum::Router::new()
         .route(
             "/_sim/counters",
@@ -626,6 +760,20 @@ fn control_router(sims: Vec<Controlled>) -> axum::Router {
                     Ok(v) => axum::Json(v).into_response(),
                     Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
                 }
+            }),
+        )
+        .route(
+            "/_sim/faults",
+            post(move |body: axum::body::Bytes| async move { arm_fault(&d, &body) })
+                .get(move || async move { axum::Json(pending_json(&e)) }),
+        )
+        .route(
+            "/_sim/faults/clear",
+            post(move || async move {
+                for f in g.iter().filter_map(|s| s.faults.as_ref()) {
+                    f.clear();
+                }
+                axum::http::StatusCode::NO_CONTENT
             }),
         )
 }
@@ -731,6 +879,7 @@ fn main() -> Result<()> {
             site.sims.iter().map(|s| Controlled {
                 key: site.key(s.name),
                 counters: s.counters.clone(),
+                faults: s.faults.clone(),
                 state: s.state.clone(),
             })
         })
@@ -784,4 +933,41 @@ fn main() -> Result<()> {
         let _ = std::fs::remove_file(p);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_are_read_from_json() {
+        let a = ArmFault::parse(
+            br#"{"sim": "technitium", "method": "GET", "route": "/api/zones/list", "fault": "429", "times": 2}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (a.sim.as_str(), a.method.as_str(), a.route.as_str(), a.times),
+            ("technitium", "GET", "/api/zones/list", 2)
+        );
+        assert_eq!(
+            a.fault,
+            Fault::RateLimited {
+                retry_after_secs: 1
+            }
+        );
+        let once = br#"{"sim": "x", "method": "*", "route": "/a/**", "fault": "reset"}"#;
+        let a = ArmFault::parse(once).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((a.fault, a.times), (Fault::Reset, 1));
+        assert_eq!(parse_fault("503"), Ok(Fault::Status(503)));
+        for bad in [
+            r#"{"sim": "x", "method": "GET", "route": "/a", "fault": "200"}"#,
+            r#"{"sim": "x", "method": "GET", "route": "/a", "fault": "slow"}"#,
+            r#"{"sim": "x", "method": "GET", "route": "/a", "fault": "500", "times": 0}"#,
+            r#"{"sim": "x", "method": "GET", "fault": "500"}"#,
+            r#"{"sim": "x", "method": "GET", "route": "/a", "fault": "500", "time": 2}"#,
+            r#"["x"]"#,
+        ] {
+            assert!(ArmFault::parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
 }

@@ -67,3 +67,128 @@ fn writes_env_tfvars_and_ready_files() {
             .contains("!labforge=")
     );
 }
+
+/// `export NAME='value'` of the env file (single-line values).
+fn env_var(text: &str, name: &str) -> String {
+    let prefix = format!("export {name}=");
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("{name} missing:\n{text}"));
+    line.trim_matches('\'').to_string()
+}
+
+/// `POST /_sim/faults` arms a simulator's faults from the control port: the
+/// vendor route fails as armed, as many times as armed, then answers again;
+/// `GET /_sim/faults` counts what is pending and `/_sim/faults/clear`
+/// disarms; unknown simulators, Talos (gRPC) and bad faults are refused.
+#[test]
+fn control_route_arms_faults() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join("sim.env");
+    let ready = dir.path().join("ready");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_homelab-sim"))
+        .arg("--env-file")
+        .arg(&env)
+        .arg("--ready-file")
+        .arg(&ready)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !ready.exists() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let text = std::fs::read_to_string(&env).unwrap_or_default();
+    let outcome = std::panic::catch_unwind(|| {
+        let control = env_var(&text, "HOMELAB_SIM_CONTROL_URL");
+        let dns = env_var(&text, "TECHNITIUM_URL");
+        let token = env_var(&text, "TECHNITIUM_TOKEN");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let http = reqwest::Client::new();
+            let arm = |body: serde_json::Value| {
+                let http = http.clone();
+                let url = format!("{control}/_sim/faults");
+                async move { http.post(url).json(&body).send().await.unwrap() }
+            };
+            let list = || {
+                http.get(format!("{dns}/api/zones/list"))
+                    .query(&[("token", token.as_str())])
+                    .send()
+            };
+            let pending = || async {
+                http.get(format!("{control}/_sim/faults"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap()
+            };
+            assert_eq!(list().await.unwrap().status(), 200);
+            let r = arm(serde_json::json!({
+                "sim": "technitium", "method": "GET", "route": "/api/zones/list",
+                "fault": "500", "times": 2
+            }))
+            .await;
+            assert_eq!(r.status(), 204);
+            assert_eq!(pending().await["technitium"], 2);
+            assert_eq!(list().await.unwrap().status(), 500);
+            assert_eq!(list().await.unwrap().status(), 500);
+            assert_eq!(list().await.unwrap().status(), 200);
+            assert_eq!(pending().await["technitium"], 0);
+
+            let r = arm(serde_json::json!({
+                "sim": "technitium", "method": "GET", "route": "/api/zones/list", "fault": "429"
+            }))
+            .await;
+            assert_eq!(r.status(), 204);
+            let limited = list().await.unwrap();
+            assert_eq!(limited.status(), 429);
+            assert_eq!(limited.headers()["retry-after"], "1");
+            assert_eq!(list().await.unwrap().status(), 200);
+
+            let r = arm(serde_json::json!({
+                "sim": "technitium", "method": "GET", "route": "/api/zones/list",
+                "fault": "reset", "times": 5
+            }))
+            .await;
+            assert_eq!(r.status(), 204);
+            assert!(list().await.is_err(), "the connection was not reset");
+            let cleared = http
+                .post(format!("{control}/_sim/faults/clear"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(cleared.status(), 204);
+            assert_eq!(pending().await["technitium"], 0);
+            assert_eq!(list().await.unwrap().status(), 200);
+
+            for (body, status) in [
+                (
+                    serde_json::json!({"sim": "nope", "method": "GET", "route": "/x", "fault": "500"}),
+                    404,
+                ),
+                (
+                    serde_json::json!({"sim": "talos", "method": "GRPC", "route": "/machine.MachineService/Version", "fault": "500"}),
+                    404,
+                ),
+                (
+                    serde_json::json!({"sim": "technitium", "method": "GET", "route": "/x", "fault": "slow"}),
+                    400,
+                ),
+            ] {
+                assert_eq!(arm(body.clone()).await.status(), status, "{body}");
+            }
+            assert!(pending().await.get("talos").is_none());
+        });
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e);
+    }
+}
