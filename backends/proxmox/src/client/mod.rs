@@ -15,7 +15,10 @@
 //!   creates and clones): a lost answer becomes [`ApiError::NoAnswer`] (or
 //!   [`ApiError::Transport`] when the connection broke) and the
 //!   caller finds out what happened. PUT and DELETE, whose effect does not
-//!   depend on being sent twice, are resent on 502-504/596/599.
+//!   depend on being sent twice, are resent on 502-504/596/599. A 429 (from
+//!   a rate-limiting proxy in front of pveproxy; PVE sends none itself) is
+//!   a refusal, nothing was carried out (RFC 6585, section 4): any method
+//!   is resent, after its `Retry-After` when it gives one.
 //! - Tasks: mutations answer a UPID; `Client::wait_task` polls
 //!   `/nodes/{node}/tasks/{upid}/status` (tolerating 400 "no such task" for a
 //!   grace window after dispatch), and on failure fetches the task log.
@@ -78,6 +81,9 @@ const TICKET_TTL: Duration = Duration::from_secs(90 * 60);
 pub const TASK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Retries of a request that may be resent (see `Client::call`).
 const MAX_RETRIES: u32 = 4;
+
+/// The longest `Retry-After` a 429 is waited for.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// A percent-encoded path segment (volume ids and UPIDs carry `:` `/` `@` `!`).
 fn enc(s: &str) -> String {
@@ -425,6 +431,12 @@ impl Client {
             let status = resp.status();
             let code = status.as_u16();
             let reason = status.canonical_reason().unwrap_or("").to_string();
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER));
             let bytes = match resp.bytes().await {
                 Ok(b) => b,
                 Err(e) => {
@@ -438,6 +450,16 @@ impl Client {
             let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             if status.is_success() {
                 return Ok(body.get("data").cloned().unwrap_or(Value::Null));
+            }
+            // Too Many Requests: refused, not carried out; resent (any
+            // method) after the Retry-After the answer gives.
+            if code == 429
+                && let Some(d) = retry(&mut attempt)
+            {
+                let d = retry_after.unwrap_or(d);
+                tracing::debug!(method = %m, path, ?d, "rate limited; retrying");
+                tokio::time::sleep(d).await;
+                continue;
             }
             if code == 401 && !relogged && matches!(self.settings.auth, Auth::Login { .. }) {
                 relogged = true;
@@ -607,5 +629,34 @@ mod tests {
             .await
             .expect("resent");
         assert_eq!(sim.counters().get("PUT", cfg), 2);
+    }
+
+    /// A 429 (a rate-limiting proxy) is waited out as its `Retry-After`
+    /// says and the request resent, a read as a create (nothing was done).
+    #[tokio::test]
+    async fn a_429_is_waited_out_and_resent() {
+        use labforge_simulators::common::Fault;
+        let (sim, c) = sim_client();
+        let limited = Fault::RateLimited {
+            retry_after_secs: 1,
+        };
+        let list = "/api2/json/cluster/resources";
+        sim.faults().inject("GET", list, limited.clone(), 1);
+        let start = Instant::now();
+        c.get("/cluster/resources", &form(&[("type", "vm")]))
+            .await
+            .expect("resent after the 429");
+        assert!(
+            start.elapsed() >= Duration::from_secs(1),
+            "Retry-After not waited"
+        );
+        assert_eq!(sim.counters().get("GET", list), 2);
+        let create = "/api2/json/nodes/{node}/qemu";
+        sim.faults().inject("POST", create, limited, 1);
+        c.post("/nodes/pve1/qemu", &form(&[("vmid", "181")]))
+            .await
+            .expect("resent after the 429");
+        assert_eq!(sim.counters().get("POST", create), 2);
+        assert!(sim.list_vms().contains(&181));
     }
 }
