@@ -95,6 +95,10 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
         terraform_env: BTreeMap::new(),
         hand_edits: Vec::new(),
         extra_hcl: String::new(),
+        // The destroy deletes the imported records; the PTR record (a
+        // type no resource manages) stays, and the zones (no resource
+        // of this provider makes zones) stay.
+        gone_with_destroy: Vec::new(),
     })
 }
 

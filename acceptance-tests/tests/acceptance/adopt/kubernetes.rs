@@ -185,6 +185,18 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
         terraform_env: BTreeMap::new(),
         hand_edits: Vec::new(),
         extra_hcl: String::new(),
+        // Only the imported objects go. The BGP peers' password lines
+        // speak of the peers, so they go with them (the Secret edge-bgp is
+        // no MetalLB object: the destroy does not touch it, and discovery
+        // names it only through a peer that refers to it); the Helm
+        // release's pool and the operator's L2Advertisement stay.
+        gone_with_destroy: [
+            r"^Secret metallb-system/edge-bgp \(password of BGPPeer metallb-system/edge\): ",
+            r"^password of BGPPeer metallb-system/router: ",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect(),
     })
 }
 

@@ -8,6 +8,14 @@
 //! Each backend's module seeds its simulator and says what discovery must
 //! report ([`Seeded`]); [`adopt`] runs the flow for one or several backends
 //! and returns the figures the docs quote.
+//!
+//! As every acceptance test, it also injects faults and destroys: before
+//! the real discovery, faults armed through homelab-sim's control port
+//! (`POST /_sim/faults`) on a list route discovery reads (a 429 the HTTP
+//! layer must ride out; a persistent 500 that must fail that backend alone,
+//! loudly, and leave the others' import blocks as they are); after the
+//! empty plans, `terraform destroy`, then discovery again must find nothing
+//! left of what was imported, and every skipped object still there.
 
 mod cloudflare;
 mod generated;
@@ -56,6 +64,44 @@ pub struct Seeded {
     /// Extra HCL the adopted configuration needs beside the generated file
     /// (variables the hand edits refer to); usually empty.
     pub extra_hcl: String,
+    /// Regexes: the skipped lines that go with the destroy, because they
+    /// name something an imported object held (a destroyed VM's disk
+    /// volumes, the SOA record of a destroyed zone). Each must match a
+    /// skipped line of the adoption and none after the destroy; every other
+    /// skipped line must still be listed after the destroy, unchanged.
+    pub gone_with_destroy: Vec<String>,
+}
+
+/// Per backend, a route its discovery lists objects with (method, route
+/// pattern as homelab-sim's counters name it, or a path glob): where the fault tests arm
+/// their faults. Talos is absent: it speaks gRPC, and homelab-sim's
+/// `/_sim/faults` arms HTTP faults only.
+const LIST_ROUTES: &[(&str, &str, &str)] = &[
+    ("proxmox", "GET", "/api2/json/cluster/resources"),
+    // Technitium's API takes reads as POST forms too.
+    ("technitium", "POST", "/api/zones/list"),
+    (
+        "cloudflare",
+        "GET",
+        "/client/v4/zones/{zone_id}/dns_records",
+    ),
+    ("routeros", "GET", "/rest/ip/firewall/filter"),
+    ("pfsense", "GET", "/api/v2/firewall/rules"),
+    // Its simulator counts concrete paths: a path glob (`*` one segment),
+    // the namespaced list the seed's `--namespace` makes discovery read.
+    (
+        "kubernetes",
+        "GET",
+        "/apis/metallb.io/v1beta1/namespaces/*/ipaddresspools",
+    ),
+];
+
+/// The list route of `backend`, if homelab-sim can fault it.
+fn list_route(backend: &str) -> Option<(&'static str, &'static str)> {
+    LIST_ROUTES
+        .iter()
+        .find(|(b, _, _)| *b == backend)
+        .map(|(_, m, r)| (*m, *r))
 }
 
 /// The figures of one adoption, per backend.
@@ -75,32 +121,23 @@ pub struct Figures {
 /// `sim`; the simulators must see no write from the moment discovery starts.
 pub fn adopt(sim: &HomelabSim, seeded: &[Seeded]) -> Result<BTreeMap<&'static str, Figures>> {
     ensure!(!seeded.is_empty(), "adopt: nothing seeded");
+    let state_before = sim_state(sim)?;
     sim.reset_counters()?;
+    let mut wd = Workdir::new(&Provider::homelab())?;
+
+    // 0. Faults in discovery (HTTP backends only), before the real one.
+    let faulted = discover_with_faults(sim, seeded, &wd)?;
 
     // 1. Discovery, with each backend's read-only credentials.
-    let mut wd = Workdir::new(&Provider::homelab())?;
-    let mut cmd = Command::new(binary("terraform-provider-homelab", "homelab-discover")?);
-    cmd.current_dir(wd.path()).arg("--out").arg("imports.tf");
-    for (k, v) in &sim.env {
-        cmd.env(k, v);
-    }
-    for s in seeded {
-        // Each seed's filters narrow its own backend only.
-        cmd.arg("--backend").arg(s.backend);
-        for (key, values) in seed_filters(&s.args) {
-            for v in values {
-                cmd.arg("--filter").arg(format!("{}.{key}={v}", s.backend));
-            }
-        }
-        for (k, v) in &s.discover_env {
-            cmd.env(k, v);
-        }
-    }
-    let out = cmd.output().context("running homelab-discover")?;
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    ensure!(out.status.success(), "homelab-discover failed:\n{stderr}");
-    let imports = std::fs::read_to_string(wd.path().join("imports.tf"))?;
+    let run = discover(sim, seeded, &wd, "imports.tf", Credentials::ReadOnly)?;
+    ensure!(
+        run.code == Some(0),
+        "homelab-discover failed:\n{}",
+        run.stderr
+    );
+    let imports = run.text;
     let listed = parse_imports(&imports);
+    faulted.check_against(&imports)?;
 
     let mut figures = BTreeMap::new();
     for s in seeded {
@@ -206,6 +243,9 @@ pub fn adopt(sim: &HomelabSim, seeded: &[Seeded]) -> Result<BTreeMap<&'static st
 
     // 6. Nothing of this wrote to a simulator.
     require_no_writes(sim)?;
+
+    // 7. Destroy: nothing imported is left, every skipped object is.
+    destroy_and_check(sim, &wd, seeded, &listed, &state_before)?;
     for (b, f) in &figures {
         eprintln!(
             "[adopt] {b}: {} imported, {} skipped, {} generated lines, {} hand edits",
@@ -219,6 +259,368 @@ pub fn adopt(sim: &HomelabSim, seeded: &[Seeded]) -> Result<BTreeMap<&'static st
         }
     }
     Ok(figures)
+}
+
+/// Whose credentials a discovery runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Credentials {
+    /// Each seed's read-only ones (`Seeded::discover_env`), as adopting uses.
+    ReadOnly,
+    /// homelab-sim's admin ones (and `Seeded::terraform_env`), as
+    /// Terraform has: what a check after the destroy reads with.
+    Admin,
+}
+
+/// One `homelab-discover` run.
+#[derive(Debug)]
+struct DiscoveryRun {
+    /// Its exit code.
+    code: Option<i32>,
+    /// Its standard error (the summary).
+    stderr: String,
+    /// The file it wrote (empty if it wrote none).
+    text: String,
+}
+
+/// `homelab-discover --out <out>` in the working directory for the seeded
+/// backends, each narrowed by its own filters. `out` should not end in
+/// `.tf` unless Terraform is to load it.
+fn discover(
+    sim: &HomelabSim,
+    seeded: &[Seeded],
+    wd: &Workdir,
+    out: &str,
+    credentials: Credentials,
+) -> Result<DiscoveryRun> {
+    let mut cmd = Command::new(binary("terraform-provider-homelab", "homelab-discover")?);
+    cmd.current_dir(wd.path()).arg("--out").arg(out);
+    for (k, v) in &sim.env {
+        cmd.env(k, v);
+    }
+    for s in seeded {
+        // Each seed's filters narrow its own backend only.
+        cmd.arg("--backend").arg(s.backend);
+        for (key, values) in seed_filters(&s.args) {
+            for v in values {
+                cmd.arg("--filter").arg(format!("{}.{key}={v}", s.backend));
+            }
+        }
+        let env = match credentials {
+            Credentials::ReadOnly => &s.discover_env,
+            Credentials::Admin => &s.terraform_env,
+        };
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+    }
+    let path = wd.path().join(out);
+    let _ = std::fs::remove_file(&path);
+    let run = cmd.output().context("running homelab-discover")?;
+    Ok(DiscoveryRun {
+        code: run.status.code(),
+        stderr: String::from_utf8_lossy(&run.stderr).into_owned(),
+        text: std::fs::read_to_string(&path).unwrap_or_default(),
+    })
+}
+
+/// What the discoveries under faults wrote, to compare with the real one.
+#[derive(Debug, Default)]
+struct Faulted {
+    /// The discovery that met a 429: it must have written the real file.
+    rate_limited: Option<String>,
+    /// The discovery whose backend failed: that backend and the file.
+    failed: Option<(&'static str, String)>,
+}
+
+impl Faulted {
+    /// The 429 changed nothing; the 500 removed its backend's blocks (in
+    /// favour of its failure comment) and left every other backend's as
+    /// the real discovery wrote them.
+    fn check_against(&self, real: &str) -> Result<()> {
+        if let Some(text) = &self.rate_limited {
+            ensure!(
+                text == real,
+                "discovery after a 429 wrote another file than without it:\n{text}\n---\n{real}"
+            );
+        }
+        if let Some((backend, text)) = &self.failed {
+            let mut with_fault = sections(text);
+            let failure = with_fault.remove(&format!("{backend} (failed)"));
+            ensure!(
+                failure.is_some(),
+                "no failure comment for {backend}:\n{text}"
+            );
+            let mut real = sections(real);
+            ensure!(
+                real.remove(*backend).is_some(),
+                "the real discovery has no {backend} section"
+            );
+            ensure!(
+                with_fault == real,
+                "with {backend} failing, the other backends' import blocks changed:\n{text}"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Before the real discovery: a 429 once on the first seeded HTTP
+/// backend's list route (the HTTP layer waits the `Retry-After` and goes
+/// on: the same file), then a 500 on every request of the last one's (its
+/// retries run out: exit 1, that backend named with what happened, in the
+/// summary and as a comment in the file, the others' blocks written).
+/// Nothing is written to a simulator meanwhile. Talos alone: nothing to
+/// fault (gRPC).
+fn discover_with_faults(sim: &HomelabSim, seeded: &[Seeded], wd: &Workdir) -> Result<Faulted> {
+    let http: Vec<(&'static str, (&str, &str))> = seeded
+        .iter()
+        .filter_map(|s| Some((s.backend, list_route(s.backend)?)))
+        .collect();
+    let (Some(&(limited, (lm, lr))), Some(&(failing, (fm, fr)))) = (http.first(), http.last())
+    else {
+        return Ok(Faulted::default());
+    };
+
+    arm_fault(sim, limited, lm, lr, "429", 1)?;
+    let run = discover(sim, seeded, wd, "imports-429.txt", Credentials::ReadOnly)?;
+    let pending = pending_faults(sim, limited)?;
+    control(sim, "POST", "/_sim/faults/clear", None)?;
+    ensure!(
+        pending == 0,
+        "discovery never met the 429 armed on {limited} {lm} {lr}"
+    );
+    ensure!(
+        run.code == Some(0),
+        "a 429 (Retry-After: 1) on {limited} {lm} {lr} made discovery fail:\n{}",
+        run.stderr
+    );
+
+    arm_fault(sim, failing, fm, fr, "500", 1000)?;
+    let run = discover(sim, seeded, wd, "imports-500.txt", Credentials::ReadOnly)?;
+    control(sim, "POST", "/_sim/faults/clear", None)?;
+    ensure!(
+        run.code == Some(1),
+        "with {failing} {fm} {fr} answering 500, homelab-discover exited {:?}, not 1:\n{}",
+        run.code,
+        run.stderr
+    );
+    let said = Regex::new(&format!(
+        r"(?mi)^{failing}: failed: .*(500|internal server error)"
+    ))?;
+    ensure!(
+        said.is_match(&run.stderr),
+        "homelab-discover did not say that {failing} failed with a 500:\n{}",
+        run.stderr
+    );
+    let comment = Regex::new(&format!(
+        r"(?mi)^# {failing}: discovery failed: .*(500|internal server error)"
+    ))?;
+    ensure!(
+        comment.is_match(&run.text),
+        "the file does not say that {failing} failed with a 500:\n{}",
+        run.text
+    );
+    ensure!(
+        !parse_imports(&run.text).contains_key(failing),
+        "{failing} failed, yet the file has its section:\n{}",
+        run.text
+    );
+    require_no_writes(sim)?;
+    Ok(Faulted {
+        rate_limited: Some(
+            std::fs::read_to_string(wd.path().join("imports-429.txt")).unwrap_or_default(),
+        ),
+        failed: Some((failing, run.text)),
+    })
+}
+
+/// The file's sections by backend (`"proxmox"`: its header, import blocks
+/// and skipped lines; `"proxmox (failed)"`: its failure comment; `""`: the
+/// preamble), blank lines dropped.
+fn sections(hcl: &str) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    let mut key = String::new();
+    for line in hcl.lines() {
+        if let Some((b, tail)) = line.strip_prefix("# ").and_then(|r| r.split_once(": ")) {
+            if tail.contains(" to import, ") || tail == "skipped" {
+                key = b.to_string();
+            } else if tail.starts_with("discovery failed: ") {
+                key = format!("{b} (failed)");
+            }
+        }
+        if !line.trim().is_empty() {
+            let s = out.entry(key.clone()).or_default();
+            s.push_str(line);
+            s.push('\n');
+        }
+    }
+    out
+}
+
+/// Arms a fault on homelab-sim's control port (`POST /_sim/faults`).
+fn arm_fault(
+    sim: &HomelabSim,
+    backend: &str,
+    method: &str,
+    route: &str,
+    fault: &str,
+    times: usize,
+) -> Result<()> {
+    let body = serde_json::json!({
+        "sim": backend, "method": method, "route": route, "fault": fault, "times": times,
+    });
+    control(sim, "POST", "/_sim/faults", Some(&body)).map(|_| ())
+}
+
+/// Faults armed on `backend` and not served yet (`GET /_sim/faults`).
+fn pending_faults(sim: &HomelabSim, backend: &str) -> Result<u64> {
+    let v: serde_json::Value = serde_json::from_str(&control(sim, "GET", "/_sim/faults", None)?)?;
+    v[backend]
+        .as_u64()
+        .ok_or_else(|| anyhow!("GET /_sim/faults has no count for {backend}: {v}"))
+}
+
+/// What every simulator holds (`GET /_sim/state`).
+fn sim_state(sim: &HomelabSim) -> Result<serde_json::Value> {
+    serde_json::from_str(&control(sim, "GET", "/_sim/state", None)?).context("parsing /_sim/state")
+}
+
+/// One request to homelab-sim's control port (HTTP/1.0, JSON body); the
+/// answer's body, if its status is 2xx.
+fn control(
+    sim: &HomelabSim,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<String> {
+    use std::io::{Read as _, Write as _};
+    let base = sim.env("HOMELAB_SIM_CONTROL_URL")?;
+    let host = base
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow!("control URL is not http: {base}"))?
+        .trim_end_matches('/');
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut s =
+        std::net::TcpStream::connect(host).with_context(|| format!("connecting to {host}"))?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let (head, answer) = resp
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow!("no HTTP header end in {resp:?}"))?;
+    let status = head.split_whitespace().nth(1).unwrap_or_default();
+    ensure!(status.starts_with('2'), "{method} {path}: {head}\n{answer}");
+    Ok(answer.to_string())
+}
+
+/// After the adoption: `terraform destroy`, then discovery (admin
+/// credentials) must list no import block of any backend but Talos, and
+/// every skipped line of the adoption but those of `Seeded::gone_with_destroy`;
+/// homelab-sim's state must have shrunk for each backend that imported
+/// something and be untouched elsewhere.
+///
+/// Talos: `homelab_talos_machine_configuration_apply` without `on_destroy`
+/// leaves the node configured (by design: destroying the resource must not
+/// wipe a running node unless asked to), and a bootstrap cannot be undone;
+/// so after the destroy the nodes are still configured, and discovery
+/// lists the same imports. If that changes, this check fails.
+fn destroy_and_check(
+    sim: &HomelabSim,
+    wd: &Workdir,
+    seeded: &[Seeded],
+    adopted: &BTreeMap<String, (BTreeSet<String>, Vec<String>)>,
+    state_before: &serde_json::Value,
+) -> Result<()> {
+    wd.destroy()
+        .context("terraform destroy of the adopted lab")?;
+    let run = discover(sim, seeded, wd, "after-destroy.txt", Credentials::Admin)?;
+    ensure!(
+        run.code == Some(0),
+        "homelab-discover after the destroy failed:\n{}",
+        run.stderr
+    );
+    let after = parse_imports(&run.text);
+    let state_after = sim_state(sim)?;
+    for s in seeded {
+        let (found_before, skipped_before) = adopted.get(s.backend).cloned().unwrap_or_default();
+        let (found_after, skipped_after) = after.get(s.backend).cloned().unwrap_or_default();
+        if s.backend == "talos" {
+            ensure!(
+                found_after == found_before,
+                "talos: after the destroy discovery lists {found_after:?}, not the nodes \
+                 still configured {found_before:?}"
+            );
+            let configured = |state: &serde_json::Value| -> BTreeSet<String> {
+                state["talos"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, n)| n["configured"] == true)
+                    .map(|(name, _)| name.clone())
+                    .collect()
+            };
+            let (before, now) = (configured(state_before), configured(&state_after));
+            ensure!(
+                !before.is_empty() && before == now,
+                "talos: nodes configured before the destroy {before:?}, after {now:?}"
+            );
+        } else {
+            ensure!(
+                found_after.is_empty(),
+                "{}: the destroy left what was imported: {found_after:?}",
+                s.backend
+            );
+        }
+        let gone = s
+            .gone_with_destroy
+            .iter()
+            .map(|re| Regex::new(re))
+            .collect::<Result<Vec<_>, _>>()?;
+        for re in &gone {
+            ensure!(
+                skipped_before.iter().any(|l| re.is_match(l)),
+                "{}: no skipped line of the adoption matches /{re}/: {skipped_before:#?}",
+                s.backend
+            );
+        }
+        let kept: Vec<String> = skipped_before
+            .iter()
+            .filter(|l| !gone.iter().any(|re| re.is_match(l)))
+            .cloned()
+            .collect();
+        ensure!(
+            skipped_after == kept,
+            "{}: after the destroy the skipped lines are {skipped_after:#?}, not {kept:#?}",
+            s.backend
+        );
+    }
+    let sims = state_before
+        .as_object()
+        .ok_or_else(|| anyhow!("/_sim/state is not an object"))?;
+    for (key, before) in sims {
+        let now = &state_after[key];
+        let shrinks = key != "talos"
+            && seeded
+                .iter()
+                .any(|s| s.backend == key && !s.found.is_empty());
+        if shrinks {
+            ensure!(
+                now.to_string().len() < before.to_string().len(),
+                "{key}: the simulator holds no less after the destroy:\n{before}\n---\n{now}"
+            );
+        } else {
+            ensure!(
+                now == before,
+                "{key}: the destroy changed this simulator:\n{before}\n---\n{now}"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Terraform generates the configuration of the working directory's
@@ -461,6 +863,31 @@ mod tests {
             filter_hcl(&["--zone".into(), "a.b".into(), "--filter=node=x".into()]),
             "filter = { node = [\"x\"], zone = [\"a.b\"] }"
         );
+        let real = format!(
+            "# Written\n{hcl}\n# cloudflare: 1 to import, 0 skipped\nimport {{\n  to = homelab_cloudflare_dns_record.a\n  id = \"z/r\"\n}}\n"
+        );
+        let failed = "# Written\n\n# cloudflare: 1 to import, 0 skipped\nimport {\n  to = homelab_cloudflare_dns_record.a\n  id = \"z/r\"\n}\n\n# technitium: discovery failed: HTTP 500\n";
+        let parts = sections(failed);
+        assert_eq!(
+            parts.keys().collect::<Vec<_>>(),
+            ["", "cloudflare", "technitium (failed)"]
+        );
+        assert!(sections(&real)["technitium"].contains("#   SOA record of a"));
+        let ok = Faulted {
+            rate_limited: Some(real.clone()),
+            failed: Some(("technitium", failed.to_string())),
+        };
+        ok.check_against(&real).unwrap();
+        let changed = Faulted {
+            rate_limited: None,
+            failed: Some(("technitium", failed.replace("z/r", "z/q"))),
+        };
+        assert!(changed.check_against(&real).is_err());
+        let silent = Faulted {
+            rate_limited: None,
+            failed: Some(("technitium", failed.replace("discovery failed", "?"))),
+        };
+        assert!(silent.check_against(&real).is_err());
         assert!(
             hand_edit("resource \"t\" \"n\" {\n  a = 1\n}\n", "t.n", "b = 2")
                 .unwrap()

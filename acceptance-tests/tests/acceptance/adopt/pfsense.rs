@@ -150,6 +150,11 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
         terraform_env: BTreeMap::new(),
         hand_edits: Vec::new(),
         extra_hcl: String::new(),
+        // The exclusive rulesets' destroy deletes every stored rule of
+        // their interface (LAN's two default allow rules included), the
+        // aliases go; the floating rule (no ruleset holds it) and the
+        // generated anti-lockout rule stay, still skipped.
+        gone_with_destroy: Vec::new(),
     })
 }
 

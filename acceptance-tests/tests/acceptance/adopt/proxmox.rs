@@ -287,6 +287,16 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
         terraform_env: BTreeMap::new(),
         hand_edits: Vec::new(),
         extra_hcl: String::new(),
+        // The destroy deletes the VMs and the template with their disks:
+        // the skipped disk volumes (imported in each VM's `disk` map) go
+        // with them, on both nodes. The container template stays.
+        gone_with_destroy: [
+            r"^\d+ disk volume\(s\) in local-lvm on pve1: VM disks belong to their VM",
+            r"^\d+ disk volume\(s\) in local-lvm on pve2: VM disks belong to their VM",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect(),
     })
 }
 

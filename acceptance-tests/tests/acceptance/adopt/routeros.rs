@@ -324,6 +324,11 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
         terraform_env: BTreeMap::new(),
         hand_edits: Vec::new(),
         extra_hcl: String::new(),
+        // Every ruleset is exclusive: its destroy deletes every static
+        // rule of its chain, and the address lists' and DNS entries'
+        // destroys theirs; the dynamic rule and the dynamic (timeout)
+        // address-list entry are the router's and stay, still skipped.
+        gone_with_destroy: Vec::new(),
     })
 }
 

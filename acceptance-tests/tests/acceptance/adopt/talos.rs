@@ -304,6 +304,10 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
         )]),
         hand_edits,
         extra_hcl: extra,
+        // Nothing goes: the destroy leaves the nodes configured (see
+        // `destroy_and_check`), so the same nodes are in maintenance mode
+        // and the secrets are still not given out.
+        gone_with_destroy: Vec::new(),
     })
 }
 

@@ -232,6 +232,26 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
         terraform_env: BTreeMap::new(),
         hand_edits: Vec::new(),
         extra_hcl: String::new(),
+        // The destroy deletes the imported zones (home.arpa and the four
+        // seeded) with everything in them: the records the server made
+        // with each (SOA, NS, the forwarder zone's FWD), the DNAME it
+        // holds and the secondary's copied records go too. The built-in
+        // zones stay.
+        gone_with_destroy: [
+            r"^SOA record home\.arpa: ",
+            r"^NS record home\.arpa: ",
+            r"^SOA record lab\.home\.arpa: ",
+            r"^NS record lab\.home\.arpa: ",
+            r"^SOA record 10\.168\.192\.in-addr\.arpa: ",
+            r"^NS record 10\.168\.192\.in-addr\.arpa: ",
+            r"^SOA record corp\.example: ",
+            r"^FWD record corp\.example: ",
+            r"^DNAME record legacy\.lab\.home\.arpa: ",
+            r"^records of Secondary zone partner\.example: ",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect(),
     })
 }
 
