@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context as _, Result, ensure};
 use serde_json::{Value, json};
 
-use super::Seeded;
+use super::{Drift, Seeded};
 use crate::support::lab_ci::HomelabSim;
 
 /// The hand-built records of `example.com` (the simulator holds the zone,
@@ -35,6 +35,92 @@ fn records() -> Vec<Value> {
         // A type the resource does not manage.
         json!({"type": "PTR", "name": "printer", "content": "printer.lab.example.com"}),
     ]
+}
+
+/// Cloudflare's API with the edit token: `method path` (under the zone's
+/// `dns_records`) with an optional JSON body; the envelope's `result`.
+async fn api(
+    sim: &HomelabSim,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<Value> {
+    let base = sim.env("CLOUDFLARE_BASE_URL")?;
+    let token = sim.env("CLOUDFLARE_API_TOKEN")?;
+    let zone = sim.env("CLOUDFLARE_ZONE_ID")?;
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()?;
+    let url = format!("{base}/zones/{zone}/dns_records{path}");
+    let mut req = http.request(method.clone(), &url).bearer_auth(token);
+    if let Some(body) = body {
+        req = req.json(body);
+    }
+    let answer: Value = req
+        .send()
+        .await
+        .with_context(|| format!("{method} dns_records{path}"))?
+        .json()
+        .await
+        .with_context(|| format!("{method} dns_records{path}"))?;
+    ensure!(
+        answer["success"] == true,
+        "{method} dns_records{path}: {answer}"
+    );
+    Ok(answer["result"].clone())
+}
+
+/// The apex A record of example.com, as the API lists it.
+async fn apex_a(sim: &HomelabSim) -> Result<Value> {
+    let all = api(sim, reqwest::Method::GET, "?per_page=100", None).await?;
+    let apex: Vec<Value> = all
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["type"] == "A" && r["name"] == "example.com")
+        .cloned()
+        .collect();
+    ensure!(
+        apex.len() == 1,
+        "not one apex A record of example.com: {apex:?}"
+    );
+    Ok(apex[0].clone())
+}
+
+/// The drift: someone points the apex at a new address in the dashboard
+/// (`PATCH /zones/{zone_id}/dns_records/{dns_record_id}`, the
+/// "Update DNS Record" operation of Cloudflare's OpenAPI). `content` is
+/// updated in place (no `requires_replace` on it): the plan must update
+/// the record back to 203.0.113.10.
+fn drift() -> Drift {
+    Drift::update(
+        "homelab_cloudflare_dns_record.example_com_a",
+        "the apex A record of example.com pointed at 203.0.113.20 in the dashboard",
+        |sim| {
+            tokio::runtime::Runtime::new()?.block_on(async {
+                let id = apex_a(sim).await?["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                api(
+                    sim,
+                    reqwest::Method::PATCH,
+                    &format!("/{id}"),
+                    Some(&json!({"content": "203.0.113.20"})),
+                )
+                .await
+                .map(|_| ())
+            })
+        },
+        |sim| {
+            let apex = tokio::runtime::Runtime::new()?.block_on(apex_a(sim))?;
+            ensure!(
+                apex["content"] == "203.0.113.10" && apex["ttl"] == 300,
+                "the apex A record is not the configured one (203.0.113.10, TTL 300): {apex}"
+            );
+            Ok(())
+        },
+    )
 }
 
 /// Seed the lab through Cloudflare's API with the edit token.
@@ -99,6 +185,7 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
         // type no resource manages) stays, and the zones (no resource
         // of this provider makes zones) stay.
         gone_with_destroy: Vec::new(),
+        drift: Some(drift()),
     })
 }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context as _, Result, ensure};
 use serde_json::{Value, json};
 
-use super::Seeded;
+use super::{Drift, Seeded};
 use crate::support::lab_ci::HomelabSim;
 
 /// `kubectl create` of one object (its `apiVersion` gives the path).
@@ -51,7 +51,7 @@ fn lab() -> Vec<Value> {
             v1,
             "IPAddressPool",
             json!({"name": "lan-pool", "labels": {"site": "home"}}),
-            json!({"addresses": ["10.0.50.0/28", "10.0.50.100-10.0.50.110"]}),
+            json!({"addresses": LAN_POOL_ADDRESSES}),
         ),
         object(
             v1,
@@ -136,6 +136,75 @@ fn lab() -> Vec<Value> {
     ]
 }
 
+/// lan-pool's path, under the API server's URL.
+const LAN_POOL: &str = "/apis/metallb.io/v1beta1/namespaces/metallb-system/ipaddresspools/lan-pool";
+
+/// lan-pool's addresses as the seed made them (and the adopted
+/// configuration holds them).
+const LAN_POOL_ADDRESSES: [&str; 2] = ["10.0.50.0/28", "10.0.50.100-10.0.50.110"];
+
+/// One request to the API server with the admin token; the answer's body.
+async fn kube(
+    sim: &HomelabSim,
+    method: reqwest::Method,
+    path: &str,
+    patch: Option<&Value>,
+) -> Result<Value> {
+    let host = sim.env("KUBE_HOST")?.trim_end_matches('/').to_string();
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()?;
+    let mut req = http
+        .request(method.clone(), format!("{host}{path}"))
+        .bearer_auth(sim.env("KUBE_TOKEN")?);
+    if let Some(patch) = patch {
+        req = req
+            .query(&[("fieldManager", "kubectl-edit")])
+            .header("Content-Type", "application/merge-patch+json")
+            .body(patch.to_string());
+    }
+    let resp = req
+        .send()
+        .await
+        .with_context(|| format!("{method} {path}"))?;
+    let code = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    ensure!(code.is_success(), "{method} {path}: HTTP {code}: {body}");
+    serde_json::from_str(&body).with_context(|| format!("{method} {path}: {body}"))
+}
+
+/// The drift: someone widens lan-pool's range with `kubectl edit` (for a
+/// custom resource kubectl sends a JSON merge patch: `PATCH` with
+/// `Content-Type: application/merge-patch+json` and
+/// `fieldManager=kubectl-edit`). The plan must update the pool in place,
+/// back to the seed's addresses.
+fn drift() -> Drift {
+    Drift::update(
+        "homelab_metallb_ip_address_pool.lan_pool",
+        "lan-pool's second range widened to .120 with kubectl edit",
+        |sim| {
+            let patch = json!({"spec": {"addresses": ["10.0.50.0/28", "10.0.50.100-10.0.50.120"]}});
+            tokio::runtime::Runtime::new()?
+                .block_on(kube(sim, reqwest::Method::PATCH, LAN_POOL, Some(&patch)))
+                .map(|_| ())
+        },
+        |sim| {
+            let pool = tokio::runtime::Runtime::new()?.block_on(kube(
+                sim,
+                reqwest::Method::GET,
+                LAN_POOL,
+                None,
+            ))?;
+            ensure!(
+                pool["spec"]["addresses"] == json!(LAN_POOL_ADDRESSES),
+                "lan-pool's addresses are {}, not {LAN_POOL_ADDRESSES:?}",
+                pool["spec"]["addresses"]
+            );
+            Ok(())
+        },
+    )
+}
+
 /// Seed the MetalLB objects through the Kubernetes API with the admin token.
 pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
     let host = sim.env("KUBE_HOST")?.to_string();
@@ -197,6 +266,7 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
         .into_iter()
         .map(String::from)
         .collect(),
+        drift: Some(drift()),
     })
 }
 

@@ -16,6 +16,13 @@
 //! loudly, and leave the others' import blocks as they are); after the
 //! empty plans, `terraform destroy`, then discovery again must find nothing
 //! left of what was imported, and every skipped object still there.
+//!
+//! And, as every acceptance test, it drifts: after the empty plans, each
+//! seed's [`Drift`] (a person editing one adopted object through the
+//! vendor's API or UI) is made on the simulator, all in one round; one
+//! plan must change exactly the drifted addresses (with the action each
+//! drift expects), its apply must put the configured values back (checked
+//! on the simulator), and the plan after it must be empty.
 
 mod cloudflare;
 mod generated;
@@ -27,11 +34,14 @@ mod talos;
 mod technitium;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::process::Command;
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result, anyhow, ensure};
 use labforge_acceptance_tests::harness::binary::binary;
-use labforge_acceptance_tests::{Provider, Workdir};
+use labforge_acceptance_tests::harness::workdir::PLAN_FILE;
+use labforge_acceptance_tests::{Action, Provider, Workdir};
 use regex::Regex;
 
 use crate::support::REQUIRED_PROVIDERS;
@@ -70,6 +80,66 @@ pub struct Seeded {
     /// skipped line of the adoption and none after the destroy; every other
     /// skipped line must still be listed after the destroy, unchanged.
     pub gone_with_destroy: Vec<String>,
+    /// A hand change on one adopted object that the plan after the
+    /// adoption must fix (`None`: this seed drifts nothing).
+    pub drift: Option<Drift>,
+}
+
+/// A function a [`Drift`] runs against homelab-sim.
+pub type SimFn = Arc<dyn Fn(&HomelabSim) -> Result<()> + Send + Sync>;
+
+/// A person's hand change on one adopted object, made through the vendor's
+/// own API (as the seed is): editing a VM's description in the Proxmox UI,
+/// a record's TTL, reordering two firewall rules.
+///
+/// [`adopt`] runs `check` (it must pass: the simulator holds what the
+/// configuration says), then `make`, then `check` again (it must fail now,
+/// or it checks nothing); then one plan must hold exactly the drifted
+/// addresses of all seeds, each with its `action`; after the apply,
+/// `check` must pass again and the next plan be empty.
+#[derive(Clone)]
+pub struct Drift {
+    /// The imported address the change touches
+    /// (`homelab_proxmox_vm.pve2_db01`).
+    pub address: String,
+    /// What the person changed, in words (for messages).
+    pub what: String,
+    /// The action the plan must show for `address`: [`Action::Update`]
+    /// unless the provider truly replaces the object for that attribute.
+    pub action: Action,
+    /// Makes the change on the simulator through the vendor's API.
+    pub make: SimFn,
+    /// Passes when the simulator holds what the adopted configuration says
+    /// for the drifted value, fails (saying what it found) otherwise.
+    pub check: SimFn,
+}
+
+impl Drift {
+    /// A drift of `address` fixed in place (the plan updates it).
+    pub fn update(
+        address: &str,
+        what: &str,
+        make: impl Fn(&HomelabSim) -> Result<()> + Send + Sync + 'static,
+        check: impl Fn(&HomelabSim) -> Result<()> + Send + Sync + 'static,
+    ) -> Drift {
+        Drift {
+            address: address.to_string(),
+            what: what.to_string(),
+            action: Action::Update,
+            make: Arc::new(make),
+            check: Arc::new(check),
+        }
+    }
+}
+
+impl fmt::Debug for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Drift")
+            .field("address", &self.address)
+            .field("what", &self.what)
+            .field("action", &self.action)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Per backend, a route its discovery lists objects with (method, route
@@ -244,7 +314,10 @@ pub fn adopt(sim: &HomelabSim, seeded: &[Seeded]) -> Result<BTreeMap<&'static st
     // 6. Nothing of this wrote to a simulator.
     require_no_writes(sim)?;
 
-    // 7. Destroy: nothing imported is left, every skipped object is.
+    // 7. Drift: the seeds' hand changes, fixed by one plan and apply.
+    fix_drifts(sim, &wd, seeded)?;
+
+    // 8. Destroy: nothing imported is left, every skipped object is.
     destroy_and_check(sim, &wd, seeded, &listed, &state_before)?;
     for (b, f) in &figures {
         eprintln!(
@@ -259,6 +332,93 @@ pub fn adopt(sim: &HomelabSim, seeded: &[Seeded]) -> Result<BTreeMap<&'static st
         }
     }
     Ok(figures)
+}
+
+/// Makes every seed's drift, then requires one plan (`-detailed-exitcode`:
+/// 2) whose effective changes are exactly the drifted addresses with their
+/// actions, applies it, checks each drifted value on the simulator, and
+/// requires an empty plan.
+fn fix_drifts(sim: &HomelabSim, wd: &Workdir, seeded: &[Seeded]) -> Result<()> {
+    let drifts: Vec<&Drift> = seeded.iter().filter_map(|s| s.drift.as_ref()).collect();
+    if drifts.is_empty() {
+        return Ok(());
+    }
+    for d in &drifts {
+        (d.check)(sim).with_context(|| {
+            format!(
+                "{}: before the drift the simulator does not hold the configured value",
+                d.address
+            )
+        })?;
+        (d.make)(sim).with_context(|| format!("drifting {} ({})", d.address, d.what))?;
+        ensure!(
+            (d.check)(sim).is_err(),
+            "{}: the check still passes after the drift ({}): it checks nothing",
+            d.address,
+            d.what
+        );
+    }
+    let planned = wd.run_unchecked(&[
+        "plan",
+        "-no-color",
+        "-input=false",
+        "-detailed-exitcode",
+        "-out",
+        PLAN_FILE,
+    ])?;
+    ensure!(
+        planned.code == Some(2),
+        "after the drifts ({}) the plan exited {:?}, not 2 (changes):\n{}",
+        describe(&drifts),
+        planned.code,
+        planned.combined()
+    );
+    let plan = wd.saved_plan_json()?;
+    let actual: BTreeMap<String, Action> = plan.effective_changes()?.into_iter().collect();
+    let expected: BTreeMap<String, Action> = drifts
+        .iter()
+        .map(|d| (d.address.clone(), d.action))
+        .collect();
+    ensure!(
+        actual.len() == expected.len()
+            && expected
+                .iter()
+                .all(|(a, want)| actual.get(a).is_some_and(|got| want.matches(*got))),
+        "after the drifts ({}) the plan changes {actual:?}, not {expected:?}:\n{}",
+        describe(&drifts),
+        planned.stdout
+    );
+    for d in &drifts {
+        eprintln!(
+            "[adopt] drift of {} ({}): planned {}",
+            d.address, d.what, actual[&d.address]
+        );
+    }
+    wd.apply_plan().context("applying the fix of the drifts")?;
+    for d in &drifts {
+        (d.check)(sim).with_context(|| {
+            format!(
+                "{}: the apply did not put back what the configuration says ({})",
+                d.address, d.what
+            )
+        })?;
+    }
+    let (empty, out) = wd.plan_is_empty(true)?;
+    ensure!(
+        empty,
+        "the plan after fixing the drifts is not empty:\n{}",
+        out.stdout
+    );
+    Ok(())
+}
+
+/// `address (what), ...` of the drifts, for messages.
+fn describe(drifts: &[&Drift]) -> String {
+    drifts
+        .iter()
+        .map(|d| format!("{} ({})", d.address, d.what))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Whose credentials a discovery runs with.

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context as _, Result, ensure};
 use serde_json::{Value, json};
 
-use super::Seeded;
+use super::{Drift, Seeded};
 use crate::support::lab_ci::HomelabSim;
 
 /// pfSense-pkg-RESTAPI v2 as the admin user (HTTP Basic; the simulator's
@@ -38,18 +38,87 @@ impl AdminApi {
     /// One API call (`POST /api/v2<path>`, JSON body), failing unless the
     /// envelope says 200; its `data`.
     pub(super) async fn call(&self, path: &str, body: &Value) -> Result<Value> {
-        let resp = self
+        self.request(reqwest::Method::POST, path, body).await
+    }
+
+    /// One API call (`<method> /api/v2<path>`, JSON body; a GET sends none),
+    /// failing unless the envelope says 200; its `data`.
+    pub(super) async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value> {
+        let mut req = self
             .http
-            .post(format!("{}/api/v2{path}", self.url))
-            .basic_auth(&self.user, Some(&self.password))
-            .json(body)
+            .request(method.clone(), format!("{}/api/v2{path}", self.url))
+            .basic_auth(&self.user, Some(&self.password));
+        if method != reqwest::Method::GET {
+            req = req.json(body);
+        }
+        let resp = req
             .send()
             .await
-            .with_context(|| format!("POST {path}"))?;
-        let answer: Value = resp.json().await.with_context(|| format!("POST {path}"))?;
-        ensure!(answer["code"] == 200, "POST {path} {body}: {answer}");
+            .with_context(|| format!("{method} {path}"))?;
+        let answer: Value = resp
+            .json()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
+        ensure!(answer["code"] == 200, "{method} {path} {body}: {answer}");
         Ok(answer["data"].clone())
     }
+}
+
+/// The WireGuard rule on WAN (UDP 51820), as the API lists it.
+async fn wireguard_rule(api: &AdminApi) -> Result<Value> {
+    let rules = api
+        .request(reqwest::Method::GET, "/firewall/rules", &Value::Null)
+        .await?;
+    let found: Vec<Value> = rules
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["protocol"] == "udp" && r["destination_port"] == "51820")
+        .cloned()
+        .collect();
+    ensure!(found.len() == 1, "not one UDP 51820 rule: {rules}");
+    Ok(found[0].clone())
+}
+
+/// The drift: someone renames the WireGuard rule's description in the web
+/// UI and applies (`PATCH /api/v2/firewall/rule` with the rule's `id`,
+/// then `POST /api/v2/firewall/apply`: pfSense-pkg-RESTAPI's
+/// `FirewallRuleEndpoint` and `FirewallApplyEndpoint`). The plan must
+/// update the WAN ruleset in place, back to "WireGuard".
+fn drift() -> Drift {
+    Drift::update(
+        "homelab_pfsense_firewall_ruleset.wan",
+        "the WAN WireGuard rule's description edited in the web UI",
+        |sim| {
+            let api = AdminApi::new(sim)?;
+            tokio::runtime::Runtime::new()?.block_on(async {
+                let rule = wireguard_rule(&api).await?;
+                api.request(
+                    reqwest::Method::PATCH,
+                    "/firewall/rule",
+                    &json!({"id": rule["id"], "descr": "WireGuard (road warriors)"}),
+                )
+                .await?;
+                api.call("/firewall/apply", &json!({"async": false}))
+                    .await
+                    .map(|_| ())
+            })
+        },
+        |sim| {
+            let api = AdminApi::new(sim)?;
+            let rule = tokio::runtime::Runtime::new()?.block_on(wireguard_rule(&api))?;
+            ensure!(
+                rule["descr"] == "WireGuard" && rule["log"] == true,
+                "the WireGuard rule is not the configured one (\"WireGuard\", logged): {rule}"
+            );
+            Ok(())
+        },
+    )
 }
 
 /// The aliases the rules use.
@@ -155,6 +224,7 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
         // aliases go; the floating rule (no ruleset holds it) and the
         // generated anti-lockout rule stay, still skipped.
         gone_with_destroy: Vec::new(),
+        drift: Some(drift()),
     })
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail, ensure};
 use serde_json::Value;
 
-use super::Seeded;
+use super::{Drift, Seeded};
 use crate::support::lab_ci::HomelabSim;
 
 /// The Proxmox VE API as a script uses it.
@@ -110,19 +110,67 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
+impl Pve {
+    /// The API of `sim`'s cluster with the admin token.
+    fn admin(sim: &HomelabSim) -> Result<Pve> {
+        Ok(Pve {
+            http: reqwest::Client::builder()
+                .danger_accept_invalid_certs(true)
+                .build()?,
+            base: sim
+                .env("PROXMOX_VE_ENDPOINT")?
+                .trim_end_matches('/')
+                .to_string(),
+            auth: format!("PVEAPIToken={}", sim.env("PROXMOX_VE_API_TOKEN")?),
+        })
+    }
+}
+
+/// db01's description as the seed wrote it (and the adopted configuration
+/// holds it).
+const DB01_DESCRIPTION: &str = "PostgreSQL";
+
+/// The drift: someone edits db01's notes in the web UI (the UI sends
+/// `PUT /nodes/{node}/qemu/{vmid}/config`, a synchronous call: no UPID;
+/// `description` is applied at once on a running VM). The plan must update
+/// the VM in place.
+fn drift() -> Drift {
+    Drift::update(
+        "homelab_proxmox_vm.pve2_db01",
+        "db01's description edited in the web UI",
+        |sim| {
+            let pve = Pve::admin(sim)?;
+            tokio::runtime::Runtime::new()?.block_on(async {
+                pve.call(
+                    reqwest::Method::PUT,
+                    "/nodes/pve2/qemu/102/config",
+                    &[("description", "PostgreSQL 16, do not reboot before Friday")],
+                )
+                .await
+                .map(|_| ())
+            })
+        },
+        |sim| {
+            let pve = Pve::admin(sim)?;
+            let config = tokio::runtime::Runtime::new()?.block_on(pve.call(
+                reqwest::Method::GET,
+                "/nodes/pve2/qemu/102/config",
+                &[],
+            ))?;
+            let now = config["description"].as_str().unwrap_or_default();
+            ensure!(
+                now.trim_end() == DB01_DESCRIPTION,
+                "db01's description is {now:?}, not {DB01_DESCRIPTION:?}"
+            );
+            Ok(())
+        },
+    )
+}
+
 /// Seed the lab through the Proxmox VE API with the admin token.
 pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
     use reqwest::Method;
-    let pve = Pve {
-        http: reqwest::Client::builder()
-            .danger_accept_invalid_certs(true)
-            .build()?,
-        base: sim
-            .env("PROXMOX_VE_ENDPOINT")?
-            .trim_end_matches('/')
-            .to_string(),
-        auth: format!("PVEAPIToken={}", sim.env("PROXMOX_VE_API_TOKEN")?),
-    };
+    let pve = Pve::admin(sim)?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         // The nodes download a cloud image, an ISO and a container template.
@@ -223,7 +271,7 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
             &[
                 ("vmid", "102"),
                 ("name", "db01"),
-                ("description", "PostgreSQL"),
+                ("description", DB01_DESCRIPTION),
                 ("memory", "8192"),
                 ("cores", "2"),
                 ("sockets", "2"),
@@ -297,6 +345,7 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
         .into_iter()
         .map(String::from)
         .collect(),
+        drift: Some(drift()),
     })
 }
 

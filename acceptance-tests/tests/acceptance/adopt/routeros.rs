@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context as _, Result, ensure};
 use serde_json::{Map, Value};
 
-use super::Seeded;
+use super::{Drift, Seeded};
 use crate::support::lab_ci::HomelabSim;
 
 /// The filter rules, top to bottom per chain, as the script adds them.
@@ -237,6 +237,110 @@ impl AdminRest {
     }
 }
 
+impl AdminRest {
+    /// `GET /rest/<menu>?<query>`: the items.
+    async fn list(&self, menu_query: &str) -> Result<Vec<Value>> {
+        let resp = self
+            .http
+            .get(format!("{}/rest/{menu_query}", self.base))
+            .basic_auth(&self.user, Some(&self.password))
+            .send()
+            .await
+            .with_context(|| format!("GET /rest/{menu_query}"))?;
+        let status = resp.status();
+        let body: Value = resp
+            .json()
+            .await
+            .with_context(|| format!("GET /rest/{menu_query}"))?;
+        ensure!(
+            status.is_success(),
+            "GET /rest/{menu_query}: HTTP {status} {body}"
+        );
+        Ok(body.as_array().cloned().unwrap_or_default())
+    }
+
+    /// `POST /rest/<menu>/<command>` with a JSON object of arguments.
+    async fn command(&self, menu: &str, command: &str, args: &Value) -> Result<()> {
+        let resp = self
+            .http
+            .post(format!("{}/rest/{menu}/{command}", self.base))
+            .basic_auth(&self.user, Some(&self.password))
+            .json(args)
+            .send()
+            .await
+            .with_context(|| format!("POST /rest/{menu}/{command}"))?;
+        let status = resp.status();
+        let body = resp.text().await.unwrap_or_default();
+        ensure!(
+            status.is_success(),
+            "POST /rest/{menu}/{command} {args}: HTTP {status} {body}"
+        );
+        Ok(())
+    }
+}
+
+/// The comments of the input chain's rules, top to bottom, as the router
+/// lists them.
+async fn input_comments(rest: &AdminRest) -> Result<Vec<String>> {
+    Ok(rest
+        .list("ip/firewall/filter?chain=input")
+        .await?
+        .iter()
+        .map(|r| r["comment"].as_str().unwrap_or_default().to_string())
+        .collect())
+}
+
+/// The drift: someone moves the ICMP rule above the "drop invalid" rule in
+/// WinBox (the REST API's `move` command: `POST
+/// /rest/ip/firewall/filter/move` with `numbers`, the rule moved, and
+/// `destination`, the rule it goes before; MikroTik's "REST API" manual,
+/// "Other commands"). The adopted ruleset is `exclusive` and owns the
+/// chain's order: the plan must update it, and the apply move the rule
+/// back.
+fn drift() -> Drift {
+    Drift::update(
+        "homelab_routeros_firewall_ruleset.filter_input",
+        "the input chain's ICMP rule moved above \"drop invalid\" in WinBox",
+        |sim| {
+            let rest = AdminRest::new(sim)?;
+            tokio::runtime::Runtime::new()?.block_on(async {
+                let rules = rest.list("ip/firewall/filter?chain=input").await?;
+                let id = |comment: &str| -> Result<String> {
+                    rules
+                        .iter()
+                        .find(|r| r["comment"] == comment)
+                        .and_then(|r| r[".id"].as_str())
+                        .map(String::from)
+                        .with_context(|| format!("no input rule {comment:?}: {rules:?}"))
+                };
+                let args = serde_json::json!({
+                    "numbers": id("defconf: accept ICMP")?,
+                    "destination": id("defconf: drop invalid")?,
+                });
+                rest.command("ip/firewall/filter", "move", &args).await
+            })
+        },
+        |sim| {
+            let rest = AdminRest::new(sim)?;
+            let now = tokio::runtime::Runtime::new()?.block_on(input_comments(&rest))?;
+            let configured: Vec<&str> = FILTER
+                .iter()
+                .filter(|r| r.contains(&("chain", "input")))
+                .map(|r| {
+                    r.iter()
+                        .find(|(k, _)| *k == "comment")
+                        .map_or("", |(_, v)| *v)
+                })
+                .collect();
+            ensure!(
+                now == configured,
+                "the input chain's order is {now:?}, not {configured:?}"
+            );
+            Ok(())
+        },
+    )
+}
+
 /// Seed the router through its REST API with the admin user.
 pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
     let rest = AdminRest::new(sim)?;
@@ -329,6 +433,7 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
         // destroys theirs; the dynamic rule and the dynamic (timeout)
         // address-list entry are the router's and stay, still skipped.
         gone_with_destroy: Vec::new(),
+        drift: Some(drift()),
     })
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context as _, Result, ensure};
 use serde_json::Value;
 
-use super::Seeded;
+use super::{Drift, Seeded};
 use crate::support::lab_ci::HomelabSim;
 
 /// One API call (form POST), failing unless `status` is `ok`.
@@ -155,6 +155,74 @@ const DISABLE: &[(&str, &str)] = &[
     ("comments", "decommissioned"),
 ];
 
+/// The drift: someone lowers nas.home.arpa's TTL in the web console
+/// before a move (`/api/zones/records/update`: APIDOCS.md "Update Record";
+/// `comments` given again, as an omitted one is reset). The plan must
+/// update the record in place, back to the seed's 300 s.
+fn drift() -> Drift {
+    Drift::update(
+        "homelab_technitium_dns_record.nas_home_arpa_a",
+        "nas.home.arpa's TTL lowered from 300 to 60 in the web console",
+        |sim| {
+            let (url, token) = admin(sim)?;
+            let update = [
+                ("domain", "nas.home.arpa"),
+                ("type", "A"),
+                ("ipAddress", "192.168.1.20"),
+                ("newIpAddress", "192.168.1.20"),
+                ("ttl", "60"),
+                ("comments", "Synology"),
+            ];
+            tokio::runtime::Runtime::new()?.block_on(async {
+                let http = reqwest::Client::builder()
+                    .danger_accept_invalid_certs(true)
+                    .build()?;
+                call(&http, &url, &token, "/api/zones/records/update", &update)
+                    .await
+                    .map(|_| ())
+            })
+        },
+        |sim| {
+            let (url, token) = admin(sim)?;
+            let body = tokio::runtime::Runtime::new()?.block_on(async {
+                let http = reqwest::Client::builder()
+                    .danger_accept_invalid_certs(true)
+                    .build()?;
+                call(
+                    &http,
+                    &url,
+                    &token,
+                    "/api/zones/records/get",
+                    &[("domain", "nas.home.arpa"), ("zone", "home.arpa")],
+                )
+                .await
+            })?;
+            let records = body["response"]["records"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let nas: Vec<&Value> = records
+                .iter()
+                .filter(|r| r["type"] == "A" && r["rData"]["ipAddress"] == "192.168.1.20")
+                .collect();
+            ensure!(
+                nas.len() == 1 && nas[0]["ttl"] == 300 && nas[0]["comments"] == "Synology",
+                "nas.home.arpa A is not the configured one (192.168.1.20, TTL 300, \
+                 \"Synology\"): {records:?}"
+            );
+            Ok(())
+        },
+    )
+}
+
+/// The server's URL and the admin token.
+fn admin(sim: &HomelabSim) -> Result<(String, String)> {
+    Ok((
+        sim.env("TECHNITIUM_URL")?.to_string(),
+        sim.env("TECHNITIUM_TOKEN")?.to_string(),
+    ))
+}
+
 /// Seed the lab through Technitium's HTTP API with the admin token.
 pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
     let url = sim.env("TECHNITIUM_URL")?.to_string();
@@ -252,6 +320,7 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
         .into_iter()
         .map(String::from)
         .collect(),
+        drift: Some(drift()),
     })
 }
 
