@@ -308,6 +308,7 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
         // `destroy_and_check`), so the same nodes are in maintenance mode
         // and the secrets are still not given out.
         gone_with_destroy: Vec::new(),
+        drift: None,
     })
 }
 
