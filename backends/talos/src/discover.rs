@@ -11,10 +11,14 @@
 //!   skipped, nothing is configured yet;
 //! - configured, without a talosconfig: skipped, its certificate is needed;
 //! - configured: `homelab_talos_machine_configuration_apply` (import ID the
-//!   address), named after its hostname when the running configuration can
-//!   be read (an `os:admin` certificate), else the address; and, on the first
-//!   control plane node of a cluster whose etcd runs,
-//!   `homelab_talos_machine_bootstrap`.
+//!   address), named after its hostname: the running configuration's when
+//!   it can be read (an `os:admin` certificate), else the node's COSI
+//!   `HostnameStatuses` (not sensitive: `os:reader` reads it, as `talosctl
+//!   get hostname` does; it also holds the generated default hostname),
+//!   else the address; and, on the first control plane node of a cluster
+//!   whose etcd runs, `homelab_talos_machine_bootstrap`, named after the
+//!   cluster (the configuration's name, else COSI `Infos.cluster.talos.dev`,
+//!   also readable with `os:reader`).
 //!
 //! Talos never gives its secrets out: `homelab_talos_machine_secrets` is
 //! listed only when the `secrets` filter names the `talosctl gen secrets`
@@ -36,8 +40,7 @@ const SUMMARY: &str = "Unable to discover Talos nodes";
 
 /// Why a configured node is skipped without a talosconfig.
 const NEEDS_TALOSCONFIG: &str = "configured, needs a talosconfig to be read: set TALOSCONFIG \
-    to one holding the cluster's client certificate (os:reader suffices; os:admin also names \
-    the node after its hostname)";
+    to one holding the cluster's client certificate (os:reader suffices)";
 
 /// The current context of the talosconfig at `path`: its nodes (else its
 /// endpoints) and its credentials (`None` when it has no certificate).
@@ -170,8 +173,9 @@ pub async fn discover(client: &Client, filter: &Filter) -> Result<Inventory> {
             continue;
         };
         // The running configuration is sensitive (os:admin); a reader
-        // certificate still tells the machine type.
-        let running = match client.machine_config(&t, creds, "v1alpha1").await {
+        // certificate still tells the machine type, the hostname and the
+        // cluster name from resources that are not.
+        let mut running = match client.machine_config(&t, creds, "v1alpha1").await {
             Ok(Some(text)) => read_running(&text),
             Ok(None) => RunningConfig::default(),
             Err(e) if e.is_final() => RunningConfig::default(),
@@ -180,6 +184,22 @@ pub async fn discover(client: &Client, filter: &Filter) -> Result<Inventory> {
                 continue;
             }
         };
+        if running.hostname.is_none() {
+            running.hostname = client
+                .hostname_status(&t, creds)
+                .await
+                .ok()
+                .flatten()
+                .map(|h| h.hostname.trim().to_string());
+        }
+        if running.cluster.is_none() {
+            running.cluster = client
+                .cluster_info(&t, creds)
+                .await
+                .ok()
+                .flatten()
+                .map(|c| c.cluster_name.trim().to_string());
+        }
         let machine_type = match running.machine_type.clone() {
             Some(t) => Some(t),
             None => client.machine_type(&t, creds).await.ok().flatten(),

@@ -65,9 +65,20 @@ const MACHINE_TYPE_TYPE: &str = "MachineTypes.config.talos.dev";
 /// `Services.v1alpha1.talos.dev` (namespace `runtime`, ID the service).
 const SERVICE_TYPE: &str = "Services.v1alpha1.talos.dev";
 
+/// `HostnameStatuses.net.talos.dev` (siderolabs/talos
+/// `pkg/machinery/resources/network/hostname_status.go`): namespace
+/// `network`, ID `hostname`, spec `hostname` and `domainname`; its
+/// definition sets no `Sensitivity`, so `access.go` lets `os:reader` read it.
+const HOSTNAME_STATUS_TYPE: &str = "HostnameStatuses.net.talos.dev";
+
+/// `Infos.cluster.talos.dev` (siderolabs/talos
+/// `pkg/machinery/resources/cluster/info.go`): namespace `cluster`, ID
+/// `current`, spec `clusterId` and `clusterName`; not sensitive.
+const CLUSTER_INFO_TYPE: &str = "Infos.cluster.talos.dev";
+
 /// COSI resource types Talos has, with their default namespace
 /// (siderolabs/talos `pkg/machinery/resources/*`): the two of namespace
-/// `config` and `Services` are modelled; Get of the others answers Unimplemented with a
+/// `config`, `Services`, `HostnameStatuses` and `Infos` are modelled; Get of the others answers Unimplemented with a
 /// "not simulated" marker. Types Talos does not have are refused as
 /// `access.go` refuses them.
 const TALOS_TYPES: &[(&str, &str)] = &[
@@ -80,7 +91,7 @@ const TALOS_TYPES: &[(&str, &str)] = &[
     ("MountStatuses.runtime.talos.dev", "runtime"),
     ("VolumeStatuses.block.talos.dev", "runtime"),
     ("Disks.block.talos.dev", "runtime"),
-    ("HostnameStatuses.net.talos.dev", "network"),
+    (HOSTNAME_STATUS_TYPE, "network"),
     ("AddressStatuses.net.talos.dev", "network"),
     ("LinkStatuses.net.talos.dev", "network"),
     ("RouteStatuses.net.talos.dev", "network"),
@@ -89,6 +100,7 @@ const TALOS_TYPES: &[(&str, &str)] = &[
     ("Members.cluster.talos.dev", "cluster"),
     ("Affiliates.cluster.talos.dev", "cluster"),
     ("Identities.cluster.talos.dev", "cluster"),
+    (CLUSTER_INFO_TYPE, "cluster"),
     ("Nodenames.kubernetes.talos.dev", "k8s"),
     ("StaticPodStatuses.kubernetes.talos.dev", "k8s"),
     ("EtcdMembers.etcd.talos.dev", "etcd"),
@@ -260,6 +272,102 @@ impl Api {
         }))
     }
 
+    /// A COSI resource answer of `rtype` `namespace/id` with a YAML spec.
+    fn yaml_resource(
+        (namespace, rtype, id): (&str, &str, &str),
+        owner: &str,
+        yaml: String,
+    ) -> Response<cosi::GetResponse> {
+        Response::new(cosi::GetResponse {
+            resource: Some(cosi::Resource {
+                metadata: Some(cosi::Metadata {
+                    namespace: namespace.into(),
+                    r#type: rtype.into(),
+                    id: id.into(),
+                    version: "1".into(),
+                    owner: owner.into(),
+                    phase: "running".into(),
+                    created: None,
+                    updated: None,
+                    finalizers: vec![],
+                    annotations: Default::default(),
+                    labels: Default::default(),
+                }),
+                spec: Some(cosi::Spec {
+                    proto_spec: vec![],
+                    yaml_spec: yaml,
+                }),
+            }),
+        })
+    }
+
+    /// COSI Get of `HostnameStatuses.net.talos.dev` `hostname` (reader
+    /// level): the hostname the running configuration gives, else the
+    /// default one (`config::hostname_source`; `hostname_merge.go` merges
+    /// the layers, the static one winning). A node without a running
+    /// configuration has none here (maintenance mode is not modelled for
+    /// this resource), nor one whose `HostnameConfig` says `auto: off`.
+    fn hostname_status(&self, node: &str, id: &str) -> Result<Response<cosi::GetResponse>, Status> {
+        let c = lock(&self.shared);
+        let n = c
+            .nodes
+            .get(node)
+            .ok_or_else(|| Status::unavailable("node not found"))?;
+        let docs = config::docs_of(n.running.as_ref());
+        let fqdn = match (docs.is_empty(), config::hostname_source(&docs)) {
+            (true, _) | (_, config::HostnameSource::Off) => None,
+            (false, config::HostnameSource::Static(h)) => Some(h),
+            (false, config::HostnameSource::Stable) => Some(config::stable_hostname(&n.node_id)),
+            (false, config::HostnameSource::Address) => {
+                Some(config::address_hostname(&n.addr.ip()))
+            }
+        };
+        let (Some(fqdn), "hostname") = (fqdn, id) else {
+            return Err(Status::not_found(format!(
+                "resource {HOSTNAME_STATUS_TYPE}(network/{id}@undefined) doesn't exist"
+            )));
+        };
+        let (host, domain) = config::split_fqdn(&fqdn);
+        let yaml = format!(
+            "hostname: {}\ndomainname: {}\n",
+            yaml_scalar(&host),
+            yaml_scalar(&domain)
+        );
+        Ok(Self::yaml_resource(
+            ("network", HOSTNAME_STATUS_TYPE, id),
+            "network.HostnameStatusController",
+            yaml,
+        ))
+    }
+
+    /// COSI Get of `Infos.cluster.talos.dev` `current` (reader level): the
+    /// running configuration's cluster ID and name, as `cluster.InfoController`
+    /// (`internal/app/machined/pkg/controllers/cluster/info.go`) derives
+    /// them; NotFound without a cluster name.
+    fn cluster_info(&self, node: &str, id: &str) -> Result<Response<cosi::GetResponse>, Status> {
+        let c = lock(&self.shared);
+        let n = c
+            .nodes
+            .get(node)
+            .ok_or_else(|| Status::unavailable("node not found"))?;
+        let docs = config::docs_of(n.running.as_ref());
+        let (Some(name), "current") = (config::cluster_name(&docs), id) else {
+            return Err(Status::not_found(format!(
+                "resource {CLUSTER_INFO_TYPE}(cluster/{id}@undefined) doesn't exist"
+            )));
+        };
+        let yaml = format!(
+            "clusterId: {}\nclusterName: {}\n",
+            yaml_scalar(&config::cluster_id(&docs)),
+            yaml_scalar(&name)
+        );
+        Ok(Self::yaml_resource(
+            ("cluster", CLUSTER_INFO_TYPE, id),
+            "cluster.InfoController",
+            yaml,
+        ))
+    }
+
     /// Counts the call, lets time pass, takes an injected failure, and
     /// refuses a node that is down (proxied to while rebooting).
     pub(super) fn enter(&self, node: &str, rpc: &str, path: &str) -> Result<(), Status> {
@@ -279,6 +387,12 @@ impl Api {
         }
         Ok(())
     }
+}
+
+/// A string as a YAML scalar: JSON's double-quoted form is valid YAML, so
+/// any text (a hostname, a cluster name) reads back the same.
+fn yaml_scalar(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
 }
 
 /// The node's services as `ServiceList` reports them (and the COSI
@@ -761,6 +875,12 @@ impl cosi::state_server::State for Api {
         }
         if r.r#type == SERVICE_TYPE {
             return self.service(&node, &r.id);
+        }
+        if r.r#type == HOSTNAME_STATUS_TYPE {
+            return self.hostname_status(&node, &r.id);
+        }
+        if r.r#type == CLUSTER_INFO_TYPE {
+            return self.cluster_info(&node, &r.id);
         }
         if r.r#type != MACHINE_CONFIG_TYPE {
             return Err(Status::unimplemented(format!(

@@ -192,6 +192,93 @@ pub(crate) fn cluster_name(docs: &[Document]) -> Option<String> {
         .or_else(|| text(doc(docs, "KubeClusterConfig").and_then(|d| d.get("clusterName"))))
 }
 
+/// Where a node's hostname comes from (siderolabs/talos
+/// `internal/app/machined/pkg/controllers/network/hostname_config.go`
+/// `HostnameConfigController`: a static hostname from the configuration
+/// wins over the default layer; the default is the stable one derived from
+/// the node identity when enabled, else `talos-` and the node's address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HostnameSource {
+    /// `HostnameConfig.hostname` or v1alpha1 `machine.network.hostname`.
+    Static(String),
+    /// `HostnameConfig` `auto: stable` or v1alpha1
+    /// `machine.features.stableHostname: true` (`getStableDefault`).
+    Stable,
+    /// Neither: `getDefault`, from the node's address.
+    Address,
+    /// `HostnameConfig` `auto: off` without a hostname: none at all.
+    Off,
+}
+
+/// The hostname source of a configuration (see [`HostnameSource`]).
+pub(crate) fn hostname_source(docs: &[Document]) -> HostnameSource {
+    let hc = doc(docs, "HostnameConfig");
+    let legacy = v1alpha1(docs);
+    if let Some(h) = text(hc.and_then(|d| d.get("hostname")))
+        .or_else(|| text(legacy.and_then(|c| c.pointer("/machine/network/hostname"))))
+    {
+        return HostnameSource::Static(h);
+    }
+    match hc.and_then(|d| d.get("auto")).and_then(Value::as_str) {
+        Some("stable") => return HostnameSource::Stable,
+        Some("off") => return HostnameSource::Off,
+        _ => {}
+    }
+    let stable = legacy
+        .and_then(|c| c.pointer("/machine/features/stableHostname"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if stable {
+        HostnameSource::Stable
+    } else {
+        HostnameSource::Address
+    }
+}
+
+/// The stable default hostname of a node identity: `talos-` and two groups
+/// of three base36 digits of the first 8 bytes of the SHA-256 of the node
+/// ID, lower case (`getStableDefault`: `base36.EncodeBytes(hash[:8])`,
+/// then `b36[1:4]`, `b36[4:7]`).
+pub(crate) fn stable_hostname(node_id: &str) -> String {
+    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, node_id.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash.as_ref()[..8]);
+    let mut n = u64::from_be_bytes(first);
+    let mut digits = Vec::new();
+    while n > 0 {
+        let d = (n % 36) as u8;
+        digits.push(if d < 10 { b'0' + d } else { b'a' + d - 10 });
+        n /= 36;
+    }
+    digits.reverse();
+    let b36 = String::from_utf8(digits).unwrap_or_default();
+    let part = |r: std::ops::Range<usize>| b36.get(r).unwrap_or("000").to_string();
+    format!("talos-{}-{}", part(1..4), part(4..7))
+}
+
+/// The address default hostname (`getDefault`): `talos-` and the address
+/// with `.` as `-` and `:` dropped.
+pub(crate) fn address_hostname(ip: &std::net::IpAddr) -> String {
+    format!(
+        "talos-{}",
+        ip.to_string().replace(':', "").replace('.', "-")
+    )
+}
+
+/// Splits a hostname into host and domain at the first dot, as
+/// `HostnameSpecSpec.ParseFQDN` does.
+pub(crate) fn split_fqdn(fqdn: &str) -> (String, String) {
+    match fqdn.split_once('.') {
+        Some((h, d)) => (h.to_string(), d.to_string()),
+        None => (fqdn.to_string(), String::new()),
+    }
+}
+
+/// The cluster ID: v1alpha1 `cluster.id` (empty when unset).
+pub(crate) fn cluster_id(docs: &[Document]) -> String {
+    text(v1alpha1(docs).and_then(|c| c.pointer("/cluster/id"))).unwrap_or_default()
+}
+
 /// `cluster.adminKubeconfig.certLifetime` (a Go duration), default one year.
 pub(crate) fn admin_cert_lifetime(docs: &[Document]) -> std::time::Duration {
     const YEAR: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
@@ -454,6 +541,72 @@ mod tests {
         assert!(!can_apply_immediate(&base, &env));
         let feat = parse_documents("version: v1alpha1\nmachine:\n  type: worker\n  nodeLabels: {a: b}\n  features: {kubePrism: {enabled: true}, rbac: false}\ncluster: {clusterName: x}\n").unwrap();
         assert!(!can_apply_immediate(&base, &feat));
+    }
+
+    #[test]
+    fn hostname_sources_follow_the_controller() {
+        let d = |t: &str| parse_documents(t).unwrap();
+        assert_eq!(
+            hostname_source(&d(
+                "version: v1alpha1\nmachine:\n  network: {hostname: a.lab}\n---\napiVersion: v1alpha1\nkind: HostnameConfig\nauto: stable\n"
+            )),
+            HostnameSource::Static("a.lab".into())
+        );
+        assert_eq!(
+            hostname_source(&d(
+                "version: v1alpha1\nmachine: {}\n---\napiVersion: v1alpha1\nkind: HostnameConfig\nhostname: b\n"
+            )),
+            HostnameSource::Static("b".into())
+        );
+        assert_eq!(
+            hostname_source(&d(
+                "version: v1alpha1\nmachine: {}\n---\napiVersion: v1alpha1\nkind: HostnameConfig\nauto: stable\n"
+            )),
+            HostnameSource::Stable
+        );
+        assert_eq!(
+            hostname_source(&d(
+                "version: v1alpha1\nmachine: {}\n---\napiVersion: v1alpha1\nkind: HostnameConfig\nauto: off\n"
+            )),
+            HostnameSource::Off
+        );
+        assert_eq!(
+            hostname_source(&d(
+                "version: v1alpha1\nmachine: {features: {stableHostname: true}}\n"
+            )),
+            HostnameSource::Stable
+        );
+        assert_eq!(
+            hostname_source(&d("version: v1alpha1\nmachine: {type: worker}\n")),
+            HostnameSource::Address
+        );
+        assert_eq!(
+            split_fqdn("a.lab.example"),
+            ("a".into(), "lab.example".into())
+        );
+        assert_eq!(split_fqdn("a"), ("a".into(), String::new()));
+        assert_eq!(
+            address_hostname(&"10.5.0.11".parse().unwrap()),
+            "talos-10-5-0-11"
+        );
+        assert_eq!(address_hostname(&"fd00::1".parse().unwrap()), "talos-fd001");
+    }
+
+    #[test]
+    fn stable_hostnames_are_base36_of_the_node_id_hash() {
+        let h = stable_hostname("some-node-id");
+        // sha256("some-node-id")[:8] in base36 is 264xn7voz8lu4 (computed
+        // apart from this code).
+        assert_eq!(h, "talos-64x-n7v");
+        let parts: Vec<&str> = h.trim_start_matches("talos-").split('-').collect();
+        assert_eq!(parts.len(), 2);
+        assert!(parts.iter().all(|p| {
+            p.len() == 3
+                && p.chars()
+                    .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
+        }));
+        assert_eq!(h, stable_hostname("some-node-id"));
+        assert_ne!(h, stable_hostname("another-node-id"));
     }
 
     #[test]

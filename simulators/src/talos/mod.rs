@@ -111,6 +111,10 @@ pub(crate) struct Node {
     pub(crate) running: Option<String>,
     /// The config on disk (COSI `persistent`), used at the next boot.
     pub(crate) persistent: Option<String>,
+    /// The node identity (`Identities.cluster.talos.dev` `local`, kept in
+    /// the STATE partition: a wipe of STATE makes a new one); the stable
+    /// default hostname derives from it.
+    pub(crate) node_id: String,
     /// The TLS side of the listener as it is now.
     pub(crate) tls: Arc<rustls::ServerConfig>,
     /// Whether the listener serves mTLS (a config was loaded at boot).
@@ -327,6 +331,7 @@ impl TalosSim {
                     addr,
                     running: None,
                     persistent: None,
+                    node_id: new_node_id(),
                     tls,
                     configured: false,
                     down_until: None,
@@ -463,6 +468,7 @@ impl TalosSim {
             n.etcd_started = None;
             n.running = None;
             n.persistent = None;
+            n.node_id = new_node_id();
             n.configured = false;
             n.bootstrapped = false;
             n.down_until = None;
@@ -627,4 +633,17 @@ impl TalosSim {
     pub fn stop(self) {
         drop(self.server);
     }
+}
+
+/// A new random node identity (`IdentitySpec.NodeID` of siderolabs/talos
+/// `pkg/machinery/resources/cluster/identity.go`: "a random value which is
+/// persisted across reboots, but it gets reset on wipe"); hex here, only
+/// its hash is used.
+pub(crate) fn new_node_id() -> String {
+    use aws_lc_rs::rand::SecureRandom as _;
+    let mut bytes = [0u8; 32];
+    // The system RNG does not fail on the platforms the simulator runs on;
+    // a failure leaves zeros, which is still an identity.
+    let _ = aws_lc_rs::rand::SystemRandom::new().fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

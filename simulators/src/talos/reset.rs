@@ -143,6 +143,7 @@ fn run_reset(c: &mut Cluster, name: &str, plan: &ResetPlan) {
     if plan.wipe_state {
         n.running = None;
         n.persistent = None;
+        n.node_id = super::new_node_id();
         n.try_until = None;
     }
     if plan.wipe_ephemeral {

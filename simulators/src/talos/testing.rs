@@ -103,6 +103,12 @@ impl TestCluster {
         self.client_cert(&["os:admin"], time::Duration::days(365))
     }
 
+    /// An `os:reader` client certificate valid for a year (what
+    /// `talosctl config new --roles os:reader` asks for).
+    pub fn reader(&self) -> Result<(String, String), rcgen::Error> {
+        self.client_cert(&["os:reader"], time::Duration::days(365))
+    }
+
     fn render(&self, template: &str) -> String {
         template
             .replace("{OS_CRT}", &b64(&self.os_crt))

@@ -780,6 +780,80 @@ async fn cosi_reads_and_hooks() {
 }
 
 #[tokio::test]
+async fn cosi_hostname_and_cluster_info_are_read_by_readers() {
+    let (sim, cl, admin, ep) = configured("v1.14.0").await;
+    let reader = cl
+        .client_cert(&["os:reader"], time::Duration::days(1))
+        .unwrap();
+    let mut s = StateClient::new(connect(&ep, Auth::Mtls(&cl.os_crt, &reader)).await.unwrap());
+    let get = |id: &str, ty: &str, ns: &str| GetRequest {
+        namespace: ns.into(),
+        r#type: ty.into(),
+        id: id.into(),
+        options: None,
+    };
+    const HS: &str = "HostnameStatuses.net.talos.dev";
+    let spec =
+        |r: tonic::Response<labforge_simulators::talos::proto::cosi::resource::GetResponse>| {
+            let res = r.into_inner().resource.unwrap();
+            serde_norway::from_str::<serde_json::Value>(&res.spec.unwrap().yaml_spec).unwrap()
+        };
+    // The sensitive configuration is refused to a reader...
+    let e = s
+        .get(get("v1alpha1", "MachineConfigs.config.talos.dev", "config"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    // ...the hostname is not: `auto: stable` makes talos-xxx-yyy.
+    let h = spec(s.get(get("hostname", HS, "network")).await.unwrap());
+    let stable = h["hostname"].as_str().unwrap().to_string();
+    assert!(
+        stable.len() == 13 && stable.starts_with("talos-") && stable.as_bytes()[9] == b'-',
+        "{stable}"
+    );
+    assert_eq!(h["domainname"], "");
+    // Stable: the same after another apply (the identity is kept).
+    let mut a = machine(&ep, Auth::Mtls(&cl.os_crt, &admin)).await;
+    let config = cl.controlplane("v1.14.0");
+    apply(&mut a, &format!("{config}# again\n"), Mode::Auto)
+        .await
+        .unwrap();
+    let h = spec(s.get(get("hostname", HS, "network")).await.unwrap());
+    assert_eq!(h["hostname"], stable.as_str());
+    // A static hostname with a domain: split as ParseFQDN does.
+    apply(
+        &mut a,
+        &config.replace("auto: stable", "hostname: cp-1.lab.example"),
+        Mode::Auto,
+    )
+    .await
+    .unwrap();
+    let h = spec(s.get(get("hostname", HS, "network")).await.unwrap());
+    assert_eq!(
+        (&h["hostname"], &h["domainname"]),
+        (&"cp-1".into(), &"lab.example".into())
+    );
+    // Only ID `hostname`, only in `network`.
+    let e = s.get(get("other", HS, "network")).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    let e = s.get(get("hostname", HS, "config")).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    // The cluster's name, from KubeClusterConfig.
+    let i = spec(
+        s.get(get("current", "Infos.cluster.talos.dev", "cluster"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(i["clusterName"], "lab");
+    let e = s
+        .get(get("local", "Infos.cluster.talos.dev", "cluster"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    drop(sim);
+}
+
+#[tokio::test]
 async fn node_metadata_proxies_to_another_node() {
     let sim = TalosSim::start(vec![
         NodeSpec::new("cp1", "v1.14.0"),

@@ -1,6 +1,7 @@
 //! COSI resources read through the `State` service: the node's machine
-//! configuration as it was submitted, its machine type, and its services'
-//! state (what `talosctl get machineconfig|machinetype|services` reads).
+//! configuration as it was submitted, its machine type, its services'
+//! state, its hostname and its cluster (what `talosctl get
+//! machineconfig|machinetype|services|hostname|infos` reads).
 
 use super::proto;
 use super::proto::cosi::resource::GetRequest;
@@ -20,6 +21,40 @@ const MACHINE_TYPE_TYPE: &str = "MachineTypes.config.talos.dev";
 const SERVICE_TYPE: &str = "Services.v1alpha1.talos.dev";
 /// The namespace of [`SERVICE_TYPE`].
 const RUNTIME_NAMESPACE: &str = "runtime";
+/// The node's hostname (siderolabs/talos
+/// pkg/machinery/resources/network/hostname_status.go, what `talosctl get
+/// hostname` reads): ID `hostname`, namespace `network`. Its resource
+/// definition sets no `Sensitivity`, and the COSI API's access policy
+/// (internal/app/resources/access.go `AccessPolicy`) asks `os:admin` only of
+/// sensitive types: an `os:reader` certificate reads it.
+const HOSTNAME_STATUS_TYPE: &str = "HostnameStatuses.net.talos.dev";
+/// The cluster's ID and name (siderolabs/talos
+/// pkg/machinery/resources/cluster/info.go): ID `current`, namespace
+/// `cluster`, not sensitive (`os:reader`), derived from the running
+/// configuration by `cluster.InfoController`.
+const CLUSTER_INFO_TYPE: &str = "Infos.cluster.talos.dev";
+
+/// The node's hostname as `HostnameStatuses` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct HostnameStatus {
+    /// The host name (no domain).
+    #[serde(default)]
+    pub hostname: String,
+    /// The domain name (empty without one).
+    #[serde(default)]
+    pub domainname: String,
+}
+
+/// The cluster as `Infos.cluster.talos.dev` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct ClusterInfo {
+    /// The cluster ID (discovery's identity; may be empty).
+    #[serde(default, rename = "clusterId")]
+    pub cluster_id: String,
+    /// The cluster name (`cluster.clusterName`, `KubeClusterConfig.clusterName`).
+    #[serde(default, rename = "clusterName")]
+    pub cluster_name: String,
+}
 
 /// A service as the COSI `Services` resource reports it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
@@ -147,6 +182,65 @@ impl Client {
     }
 }
 
+impl Client {
+    /// The node's hostname from COSI `HostnameStatuses` (readable with an
+    /// `os:reader` certificate); `None` when the node has none (or an empty
+    /// one).
+    pub async fn hostname_status(
+        &self,
+        target: &Target,
+        creds: &Credentials,
+    ) -> Result<Option<HostnameStatus>, TalosError> {
+        let spec = self
+            .cosi_get(
+                target,
+                Auth::Mtls(creds),
+                "Get",
+                ("network", HOSTNAME_STATUS_TYPE, "hostname"),
+            )
+            .await?;
+        Ok(spec
+            .map(|s| decode_yaml_spec::<HostnameStatus>(&s, "hostname"))
+            .transpose()?
+            .filter(|h| !h.hostname.trim().is_empty()))
+    }
+
+    /// The cluster's ID and name from COSI `Infos.cluster.talos.dev`
+    /// (readable with an `os:reader` certificate); `None` when the node has
+    /// none (no cluster configured, or a Talos before the resource).
+    pub async fn cluster_info(
+        &self,
+        target: &Target,
+        creds: &Credentials,
+    ) -> Result<Option<ClusterInfo>, TalosError> {
+        let spec = self
+            .cosi_get(
+                target,
+                Auth::Mtls(creds),
+                "Get",
+                ("cluster", CLUSTER_INFO_TYPE, "current"),
+            )
+            .await?;
+        Ok(spec
+            .map(|s| decode_yaml_spec::<ClusterInfo>(&s, "cluster info"))
+            .transpose()?
+            .filter(|c| !c.cluster_name.trim().is_empty()))
+    }
+}
+
+/// A COSI resource's YAML spec decoded as `T` (`what` names it in errors).
+fn decode_yaml_spec<T: serde::de::DeserializeOwned>(
+    spec: &proto::cosi::resource::Spec,
+    what: &str,
+) -> Result<T, TalosError> {
+    serde_norway::from_str::<T>(&spec.yaml_spec).map_err(|_| {
+        TalosError::new(
+            ErrorKind::Response,
+            format!("the node's {what} resource could not be read"),
+        )
+    })
+}
+
 /// The configuration text of a MachineConfig spec: the YAML as submitted from
 /// the protobuf spec (`MachineConfigSpec.yaml_marshalled`), else the YAML spec.
 fn machine_config_text(spec: &proto::cosi::resource::Spec) -> Result<String, TalosError> {
@@ -184,6 +278,44 @@ mod tests {
     use prost::Message as _;
 
     use super::*;
+
+    fn yaml(text: &str) -> proto::cosi::resource::Spec {
+        proto::cosi::resource::Spec {
+            proto_spec: vec![],
+            yaml_spec: text.into(),
+        }
+    }
+
+    #[test]
+    fn hostname_and_cluster_info_specs_decode() {
+        let h: HostnameStatus = decode_yaml_spec(
+            &yaml("hostname: cp-1\ndomainname: lab.example\n"),
+            "hostname",
+        )
+        .unwrap();
+        assert_eq!(
+            h,
+            HostnameStatus {
+                hostname: "cp-1".into(),
+                domainname: "lab.example".into()
+            }
+        );
+        let h: HostnameStatus = decode_yaml_spec(&yaml("hostname: w\n"), "hostname").unwrap();
+        assert_eq!((h.hostname.as_str(), h.domainname.as_str()), ("w", ""));
+        let c: ClusterInfo = decode_yaml_spec(
+            &yaml("clusterId: abc=\nclusterName: \"lab\"\n"),
+            "cluster info",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.cluster_id.as_str(), c.cluster_name.as_str()),
+            ("abc=", "lab")
+        );
+        let e =
+            decode_yaml_spec::<HostnameStatus>(&yaml("- not\n- a map\n"), "hostname").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Response);
+        assert!(e.to_string().contains("hostname resource"), "{e}");
+    }
 
     #[test]
     fn machine_config_text_prefers_the_bytes_as_submitted() {

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use tonic::metadata::MetadataValue;
 
-pub use cosi::ServiceState;
+pub use cosi::{ClusterInfo, HostnameStatus, ServiceState};
 pub use error::{ErrorKind, TalosError, retry};
 pub use types::{
     ApplyMode, ApplyRequest, ApplyResult, Auth, Credentials, NodeState, ResetPartition,

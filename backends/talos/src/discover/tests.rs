@@ -125,6 +125,12 @@ async fn lists_configured_nodes_and_the_bootstrap_with_an_admin_talosconfig() {
     nodes.push("127.0.0.1:1".into());
     let tc = temp_file("admin", &talosconfig(&cl, &["os:admin"], &nodes));
     let c = client().with_talosconfig(Some(tc));
+    // The worker's config names no hostname and enables no stable one: the
+    // default from its address (the simulator's nodes all listen on
+    // 127.0.0.1), which its HostnameStatus reports.
+    let w1_host = hostname_of(&cl, &addrs[1]).await.unwrap();
+    assert_eq!(w1_host, "talos-127-0-0-1");
+    let w1_name = labforge_framework::discover::resource_name(&[&w1_host]);
     let counters_before = sim.counters().snapshot();
     let inv = discover(&c, &Filter::all()).await.unwrap();
     assert_eq!(
@@ -142,12 +148,14 @@ async fn lists_configured_nodes_and_the_bootstrap_with_an_admin_talosconfig() {
             ),
             (
                 "talos_machine_configuration_apply".into(),
-                // The worker's config names no hostname: its address.
-                name_of(&addrs[1]),
+                // The worker's config names no hostname: the one the node
+                // made, from its HostnameStatus.
+                w1_name.clone(),
                 addrs[1].clone()
             ),
         ]
     );
+    assert_eq!(inv.found[2].attributes["hostname"], w1_host);
     assert_eq!(inv.found[0].attributes["machine_type"], "controlplane");
     assert_eq!(inv.found[0].attributes["cluster"], "lab");
     assert!(why_skipped(&inv, &format!("Talos node {}", addrs[2])).contains("maintenance mode"));
@@ -169,6 +177,40 @@ fn name_of(addr: &str) -> String {
     labforge_framework::discover::resource_name(&[addr])
 }
 
+/// The hostname a node reports (COSI HostnameStatus), read with a reader
+/// certificate; `None` when it has none.
+async fn hostname_of(cl: &TestCluster, addr: &str) -> Option<String> {
+    let (crt, key) = cl
+        .client_cert(&["os:reader"], time::Duration::days(1))
+        .unwrap();
+    let reader = Credentials::from_client_configuration_b64(&cl.os_crt, &crt, &key).unwrap();
+    let h = client()
+        .hostname_status(&Target::endpoint(addr), &reader)
+        .await
+        .unwrap()?;
+    assert_eq!(h.domainname, "");
+    Some(h.hostname)
+}
+
+/// Applies `config` to a configured node with the admin certificate.
+async fn reapply(cl: &TestCluster, addr: &str, config: String) {
+    let (crt, key) = cl.admin().unwrap();
+    let admin = Credentials::from_client_configuration_b64(&cl.os_crt, &crt, &key).unwrap();
+    client()
+        .apply_configuration(
+            &Target::endpoint(addr),
+            Auth::Mtls(&admin),
+            &ApplyRequest {
+                data: config.into_bytes(),
+                mode: ApplyMode::Auto,
+                dry_run: false,
+                try_timeout: None,
+            },
+        )
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reader_certificate_suffices_and_filters_narrow() {
     let (_sim, cl, addrs) = lab().await;
@@ -177,23 +219,91 @@ async fn a_reader_certificate_suffices_and_filters_narrow() {
     let inv = discover(&c, &Filter::all().with("node", [addrs[0].clone()]))
         .await
         .unwrap();
-    // No hostname without os:admin (the configuration is sensitive): the address.
+    // The configuration is sensitive (os:admin), but the hostname and the
+    // cluster name are read from resources that are not.
     assert_eq!(
         found(&inv),
         vec![
             (
                 "talos_machine_configuration_apply".into(),
-                name_of(&addrs[0]),
+                "cp_one".into(),
                 addrs[0].clone()
             ),
             (
                 "talos_machine_bootstrap".into(),
-                name_of(&addrs[0]),
+                "lab".into(),
                 addrs[0].clone()
             ),
         ]
     );
     assert_eq!(inv.found[0].attributes["machine_type"], "controlplane");
+    assert_eq!(inv.found[0].attributes["hostname"], "cp-one");
+    assert_eq!(inv.found[0].attributes["cluster"], "lab");
+    // The worker: the hostname it made, the same as an admin sees.
+    let w1_host = hostname_of(&cl, &addrs[1]).await.unwrap();
+    let inv = discover(&c, &Filter::all().with("node", [addrs[1].clone()]))
+        .await
+        .unwrap();
+    assert_eq!(
+        found(&inv),
+        vec![(
+            "talos_machine_configuration_apply".into(),
+            labforge_framework::discover::resource_name(&[&w1_host]),
+            addrs[1].clone()
+        )]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generated_hostnames_name_nodes_and_none_falls_back_to_the_address() {
+    let (_sim, cl, addrs) = lab().await;
+    let tc = temp_file("reader-gen", &talosconfig(&cl, &["os:reader"], &addrs));
+    let c = client().with_talosconfig(Some(tc));
+    let hostname_config = |auto: &str| {
+        format!(
+            "{}---\napiVersion: v1alpha1\nkind: HostnameConfig\nauto: {auto}\n",
+            cl.worker("v1.14.0")
+        )
+    };
+    // `auto: stable`: talos-xxx-yyy from the node's identity.
+    reapply(&cl, &addrs[1], hostname_config("stable")).await;
+    let stable = hostname_of(&cl, &addrs[1]).await.unwrap();
+    let rest = stable.strip_prefix("talos-").unwrap();
+    assert!(
+        rest.len() == 7
+            && rest.as_bytes()[3] == b'-'
+            && rest
+                .chars()
+                .all(|c| c == '-' || c.is_ascii_digit() || c.is_ascii_lowercase()),
+        "{stable}"
+    );
+    let inv = discover(&c, &Filter::all().with("node", [addrs[1].clone()]))
+        .await
+        .unwrap();
+    assert_eq!(
+        found(&inv),
+        vec![(
+            "talos_machine_configuration_apply".into(),
+            labforge_framework::discover::resource_name(&[&stable]),
+            addrs[1].clone()
+        )]
+    );
+    assert_eq!(inv.found[0].attributes["hostname"], stable);
+    // `auto: off` and no hostname: no HostnameStatus, the address.
+    reapply(&cl, &addrs[1], hostname_config("off")).await;
+    assert_eq!(hostname_of(&cl, &addrs[1]).await, None);
+    let inv = discover(&c, &Filter::all().with("node", [addrs[1].clone()]))
+        .await
+        .unwrap();
+    assert_eq!(
+        found(&inv),
+        vec![(
+            "talos_machine_configuration_apply".into(),
+            name_of(&addrs[1]),
+            addrs[1].clone()
+        )]
+    );
+    assert!(!inv.found[0].attributes.contains_key("hostname"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
