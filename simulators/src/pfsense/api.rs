@@ -49,6 +49,10 @@ const ENDPOINTS: &[&str] = &[
     "/api/v2/firewall/alias",
     "/api/v2/firewall/aliases",
     "/api/v2/firewall/apply",
+    "/api/v2/firewall/nat/port_forward",
+    "/api/v2/firewall/nat/port_forwards",
+    "/api/v2/firewall/traffic_shaper/limiter",
+    "/api/v2/firewall/traffic_shaper/limiters",
     "/api/v2/interfaces",
     "/api/v2/system/restapi/settings",
 ];
@@ -427,6 +431,24 @@ fn serve(
         ("/api/v2/firewall/alias", "POST") => pf.create_alias(&data, apply),
         ("/api/v2/firewall/alias", "PATCH") => pf.update_alias(&data, apply),
         ("/api/v2/firewall/alias", "DELETE") => pf.delete_alias(data.get("id"), apply),
+        ("/api/v2/firewall/nat/port_forwards", "GET") => Ok(pf.port_forwards_repr()),
+        ("/api/v2/firewall/nat/port_forward", "GET") => pf.port_forward_get(data.get("id")),
+        ("/api/v2/firewall/nat/port_forward", "POST") => {
+            pf.create_port_forward(&user, &data, apply)
+        }
+        ("/api/v2/firewall/nat/port_forward", "PATCH") => {
+            pf.update_port_forward(&user, &data, apply)
+        }
+        ("/api/v2/firewall/nat/port_forward", "DELETE") => {
+            pf.delete_port_forward(data.get("id"), apply)
+        }
+        ("/api/v2/firewall/traffic_shaper/limiters", "GET") => Ok(pf.limiters_repr()),
+        ("/api/v2/firewall/traffic_shaper/limiter", "GET") => pf.limiter_get(data.get("id")),
+        ("/api/v2/firewall/traffic_shaper/limiter", "POST") => pf.create_limiter(&data, apply),
+        ("/api/v2/firewall/traffic_shaper/limiter", "PATCH") => pf.update_limiter(&data, apply),
+        ("/api/v2/firewall/traffic_shaper/limiter", "DELETE") => {
+            pf.delete_limiter(data.get("id"), apply)
+        }
         ("/api/v2/firewall/apply", "GET") => Ok(pf.apply_status()),
         ("/api/v2/firewall/apply", "POST") => pf.apply(),
         ("/api/v2/interfaces", "GET") => Ok(pf.interfaces_repr()),

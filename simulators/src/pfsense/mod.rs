@@ -8,7 +8,9 @@
 //! `/api/v2/interfaces`, not of the REST API settings) with key
 //! [`READER_KEY`]; interfaces `wan`/`vtnet0`/`WAN`, `lan`/`vtnet1`/`LAN`,
 //! `opt1`/`vtnet2`/`DMZ`; gateway `WAN_DHCP`; the two default LAN allow
-//! rules of a fresh install. Only BasicAuth is enabled, as after
+//! rules of a fresh install. NAT port forwards (with the filter rules
+//! pfSense makes for them) and traffic shaper limiters are served too
+//! (`nat.rs`); the reader may GET them. Only BasicAuth is enabled, as after
 //! installation: keys are refused until [`PfsenseSim::enable_key_auth`].
 //!
 //! The stored configuration and the running filter are kept apart: writes
@@ -23,6 +25,7 @@
 //! change.
 
 mod api;
+mod nat;
 mod state;
 
 use serde_json::{Map, Value};
@@ -52,6 +55,10 @@ const READER_PRIVILEGES: &[&str] = &[
     "api-v2-firewall-alias-get",
     "api-v2-firewall-aliases-get",
     "api-v2-firewall-apply-get",
+    "api-v2-firewall-nat-port-forward-get",
+    "api-v2-firewall-nat-port-forwards-get",
+    "api-v2-firewall-traffic-shaper-limiter-get",
+    "api-v2-firewall-traffic-shaper-limiters-get",
     "api-v2-interfaces-get",
 ];
 
@@ -133,6 +140,24 @@ impl PfsenseSim {
     pub fn live_rules(&self, name: &str) -> Vec<Value> {
         let pf = lock(&self.state);
         pf.interface_rules(&pf.live_rules, name)
+    }
+
+    /// Every port forward, as `GET /api/v2/firewall/nat/port_forwards`
+    /// shows them.
+    pub fn port_forwards(&self) -> Vec<Value> {
+        match lock(&self.state).port_forwards_repr() {
+            Value::Array(a) => a,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Every traffic shaper limiter, as
+    /// `GET /api/v2/firewall/traffic_shaper/limiters` shows them.
+    pub fn limiters(&self) -> Vec<Value> {
+        match lock(&self.state).limiters_repr() {
+            Value::Array(a) => a,
+            _ => Vec::new(),
+        }
     }
 
     /// Every alias, as the API shows them.

@@ -130,6 +130,12 @@ pub(crate) struct Pf {
     /// A fixed `time()` (tests), else the wall clock.
     pub(crate) clock: Option<i64>,
     pub(crate) history: Option<History>,
+    /// `nat/rule`: the port forwards, stored form (see `nat.rs`).
+    pub(crate) port_forwards: Vec<Map<String, Value>>,
+    /// `dnshaper/queue`: the traffic shaper limiters (see `nat.rs`).
+    pub(crate) limiters: Vec<Map<String, Value>>,
+    /// How many `get_unique_id()` values were handed out.
+    pub(crate) unique_ids: u64,
 }
 
 /// The rule fields of the native schema, in its order, with defaults.
@@ -193,7 +199,7 @@ pub(crate) fn field(model: &str, name: &str) -> &'static Value {
 }
 
 /// The choices of a field (empty: any value).
-fn choices(model: &str, name: &str) -> Vec<&'static str> {
+pub(super) fn choices(model: &str, name: &str) -> Vec<&'static str> {
     field(model, name)["choices"]
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
@@ -211,22 +217,22 @@ fn condition_protocols(name: &str) -> Vec<&'static str> {
 const RULE: &str = "FirewallRule";
 
 /// `firewall_aliases_edit.php` `$reserved_keywords` (`get_pf_reserved()`).
-const RESERVED: &[&str] = &[
+pub(super) const RESERVED: &[&str] = &[
     "all", "pass", "block", "out", "queue", "max", "min", "pptp", "pppoe", "L2TP", "OpenVPN",
     "IPsec",
 ];
 
-fn is_ipv4(s: &str) -> bool {
+pub(super) fn is_ipv4(s: &str) -> bool {
     s.parse::<std::net::Ipv4Addr>().is_ok()
 }
-fn is_ipv6(s: &str) -> bool {
+pub(super) fn is_ipv6(s: &str) -> bool {
     s.parse::<std::net::Ipv6Addr>().is_ok()
 }
-fn is_ip(s: &str) -> bool {
+pub(super) fn is_ip(s: &str) -> bool {
     is_ipv4(s) || is_ipv6(s)
 }
 /// `is_subnet`: an address and a prefix 1-32 / 1-128.
-fn is_subnet(s: &str) -> bool {
+pub(super) fn is_subnet(s: &str) -> bool {
     let Some((a, n)) = s.split_once('/') else {
         return false;
     };
@@ -248,14 +254,14 @@ fn is_fqdn(s: &str) -> bool {
         })
 }
 /// `is_port`: 1-65535 (service names aside).
-fn is_port(s: &str) -> bool {
+pub(super) fn is_port(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 5
         && s.bytes().all(|b| b.is_ascii_digit())
         && s.parse::<u32>().is_ok_and(|p| (1..=65_535).contains(&p))
 }
 /// `is_portrange`: `a:b`.
-fn is_port_range(s: &str) -> bool {
+pub(super) fn is_port_range(s: &str) -> bool {
     s.split_once(':')
         .is_some_and(|(a, b)| is_port(a) && is_port(b))
 }
@@ -272,7 +278,7 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn invalid_type(field: &str, want: &str, v: &Value) -> PfError {
+pub(super) fn invalid_type(field: &str, want: &str, v: &Value) -> PfError {
     PfError::bad(
         "FIELD_INVALID_TYPE",
         format!(
@@ -282,7 +288,7 @@ fn invalid_type(field: &str, want: &str, v: &Value) -> PfError {
     )
 }
 
-fn invalid_choice(field: &str, v: &str, choices: &[String]) -> PfError {
+pub(super) fn invalid_choice(field: &str, v: &str, choices: &[String]) -> PfError {
     PfError::bad(
         "FIELD_INVALID_CHOICE",
         format!(
@@ -292,12 +298,12 @@ fn invalid_choice(field: &str, v: &str, choices: &[String]) -> PfError {
     )
 }
 
-fn required(field: &str) -> PfError {
+pub(super) fn required(field: &str) -> PfError {
     PfError::bad("FIELD_IS_REQUIRED", format!("Field `{field}` is required."))
 }
 
 /// A string field: `Ok(None)` for null (where allowed).
-fn string_field(
+pub(super) fn string_field(
     m: &Map<String, Value>,
     field: &str,
     allow_null: bool,
@@ -328,7 +334,7 @@ fn string_field(
     }
 }
 
-fn bool_field(m: &Map<String, Value>, field: &str) -> PfResult<bool> {
+pub(super) fn bool_field(m: &Map<String, Value>, field: &str) -> PfResult<bool> {
     match m.get(field) {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
@@ -337,7 +343,7 @@ fn bool_field(m: &Map<String, Value>, field: &str) -> PfResult<bool> {
 }
 
 /// A `many` string field.
-fn strings_field(
+pub(super) fn strings_field(
     m: &Map<String, Value>,
     field: &str,
     choices: Option<&[&str]>,
@@ -403,6 +409,9 @@ impl Pf {
             queue_full: 0,
             clock: None,
             history: None,
+            port_forwards: Vec::new(),
+            limiters: Vec::new(),
+            unique_ids: 0,
         };
         // A fresh pfSense's rules: the default LAN allow rules (config.xml
         // of a new install).
@@ -442,11 +451,11 @@ impl Pf {
 
     // ------------------------------------------------------------ interfaces
 
-    fn iface_by_name(&self, name: &str) -> Option<&Iface> {
+    pub(super) fn iface_by_name(&self, name: &str) -> Option<&Iface> {
         self.interfaces.iter().find(|i| i.name(self.mode) == name)
     }
 
-    fn iface_name(&self, id: &str) -> String {
+    pub(super) fn iface_name(&self, id: &str) -> String {
         self.interfaces
             .iter()
             .find(|i| i.id == id)
@@ -454,7 +463,7 @@ impl Pf {
     }
 
     /// The interface choices (`InterfaceField::get_interface_choices`).
-    fn interface_choices(&self) -> Vec<String> {
+    pub(super) fn interface_choices(&self) -> Vec<String> {
         let mut c: Vec<String> = self.interfaces.iter().map(|i| i.name(self.mode)).collect();
         c.extend(["enc0".into(), "openvpn".into(), "any".into()]);
         c
@@ -477,7 +486,7 @@ impl Pf {
 
     // ------------------------------------------------------------ representation
 
-    fn address_repr(&self, stored: &str) -> String {
+    pub(super) fn address_repr(&self, stored: &str) -> String {
         let (neg, body) = match stored.strip_prefix('!') {
             Some(b) => ("!", b),
             None => ("", stored),
@@ -586,7 +595,7 @@ impl Pf {
             .find(|a| a.get("name").and_then(Value::as_str) == Some(name))
     }
 
-    fn alias_type(&self, name: &str) -> Option<String> {
+    pub(super) fn alias_type(&self, name: &str) -> Option<String> {
         self.alias(name)
             .and_then(|a| a.get("type"))
             .and_then(Value::as_str)
@@ -594,7 +603,7 @@ impl Pf {
     }
 
     /// `FilterAddressField::validate_extra`, and the stored form.
-    fn address(&self, field: &str, v: &str) -> PfResult<String> {
+    pub(super) fn address(&self, field: &str, v: &str) -> PfResult<String> {
         let (neg, body) = match v.strip_prefix('!') {
             Some(b) => ("!", b),
             None => ("", v),
@@ -629,7 +638,7 @@ impl Pf {
     }
 
     /// `PortField::validate_extra`.
-    fn port(&self, field: &str, v: &str) -> PfResult<()> {
+    pub(super) fn port(&self, field: &str, v: &str) -> PfResult<()> {
         if self.alias_type(v).as_deref() == Some("port") || is_port_range(v) || is_port(v) {
             return Ok(());
         }
@@ -798,7 +807,10 @@ impl Pf {
             ));
         }
         out.insert("sched".into(), json!(sched));
-        for f in ["dnpipe", "pdnpipe", "defaultqueue", "ackqueue"] {
+        let (dnpipe, pdnpipe) = self.check_limiters(merged)?;
+        out.insert("dnpipe".into(), json!(dnpipe));
+        out.insert("pdnpipe".into(), json!(pdnpipe));
+        for f in ["defaultqueue", "ackqueue"] {
             if let Some(v) = string_field(merged, f, true, None)? {
                 return Err(PfError::new(
                     404,
@@ -852,6 +864,19 @@ impl Pf {
         data: &Map<String, Value>,
         placement: Option<i64>,
     ) -> PfResult<Value> {
+        self.insert_rule(user, data, placement, None)
+    }
+
+    /// A rule create; `associated`: the `associated_rule_id` a port
+    /// forward gives the rule it makes (`Models/PortForward.inc`
+    /// `pre_apply_create`; the field is read-only to requests).
+    pub(super) fn insert_rule(
+        &mut self,
+        user: &str,
+        data: &Map<String, Value>,
+        placement: Option<i64>,
+        associated: Option<String>,
+    ) -> PfResult<Value> {
         let mut merged = data.clone();
         for k in READ_ONLY {
             merged.remove(*k);
@@ -860,7 +885,7 @@ impl Pf {
         let t = self.now();
         let by = format!("{user}@127.0.0.1 (API)");
         r.insert("tracker".into(), json!(t));
-        r.insert("associated_rule_id".into(), Value::Null);
+        r.insert("associated_rule_id".into(), json!(associated));
         r.insert("created_time".into(), json!(t));
         r.insert("created_by".into(), json!(by));
         r.insert("updated_time".into(), json!(t));
