@@ -10,6 +10,11 @@
 //! the client certificate and each node's configuration by hand (the
 //! `hand_edits`): here from locals holding what the person applied
 //! (`extra_hcl`), as `file("controlplane.yaml")` would.
+//!
+//! Discovery reads with an `os:reader` certificate and still names the
+//! nodes after their hostnames and the bootstrap after the cluster. The
+//! drift: someone patches w1's configuration by hand; the plan updates its
+//! `homelab_talos_machine_configuration_apply`, the apply puts it back.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -19,6 +24,7 @@ use anyhow::{Context as _, Result, anyhow, ensure};
 use base64::Engine as _;
 use hyper_util::rt::TokioIo;
 use labforge_acceptance_tests::hcl_string;
+use labforge_simulators::talos::proto::cosi::resource::{GetRequest, state_client::StateClient};
 use labforge_simulators::talos::proto::machine::{
     ApplyConfigurationRequest, BootstrapRequest, apply_configuration_request::Mode,
     machine_service_client::MachineServiceClient,
@@ -28,7 +34,7 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tonic::transport::{Channel, Endpoint};
 
-use super::Seeded;
+use super::{Drift, Seeded};
 use crate::support::lab_ci::HomelabSim;
 
 /// talosctl's `--insecure`: the node's certificate is not checked (a node
@@ -113,6 +119,89 @@ async fn channel(addr: &str, mtls: Option<(&str, &str, &str)>) -> Result<Channel
         .connect_timeout(Duration::from_secs(5))
         .connect_with_connector(connector)
         .await?)
+}
+
+/// The running configuration of the node at `addr` (`talosctl get
+/// machineconfig v1alpha1 -o yaml`, with the admin certificate: it is
+/// sensitive).
+async fn running_config(addr: &str, mtls: (&str, &str, &str)) -> Result<String> {
+    let mut s = StateClient::new(channel(addr, Some(mtls)).await?);
+    let r = s
+        .get(GetRequest {
+            namespace: "config".into(),
+            r#type: "MachineConfigs.config.talos.dev".into(),
+            id: "v1alpha1".into(),
+            options: None,
+        })
+        .await
+        .with_context(|| format!("get machineconfig of {addr}"))?
+        .into_inner();
+    r.resource
+        .and_then(|r| r.spec)
+        .map(|s| s.yaml_spec)
+        .ok_or_else(|| anyhow!("{addr}: the machineconfig resource has no spec"))
+}
+
+/// `talosctl apply-config --nodes <addr> --file <config>` (mode auto) on a
+/// configured node, with the admin certificate.
+async fn apply_config(addr: &str, mtls: (&str, &str, &str), config: &str) -> Result<()> {
+    let mut m = MachineServiceClient::new(channel(addr, Some(mtls)).await?);
+    m.apply_configuration(ApplyConfigurationRequest {
+        data: config.as_bytes().to_vec(),
+        mode: Mode::Auto.into(),
+        dry_run: false,
+        try_mode_timeout: None,
+    })
+    .await
+    .with_context(|| format!("apply-config to {addr}"))?;
+    Ok(())
+}
+
+/// The drift: someone adds a certificate SAN to w1 by hand (`talosctl
+/// patch mc`, which sends the whole patched configuration with
+/// apply-config); the adopted `homelab_talos_machine_configuration_apply`
+/// must plan to put its configuration back.
+fn drift(
+    address: String,
+    addr: String,
+    (ca, crt, key): (String, String, String),
+    configured: &str,
+) -> Result<Drift> {
+    const SAN: &str = "w1.drift.example";
+    let drifted = configured.replace(
+        "    certSANs: []\n",
+        &format!("    certSANs:\n        - {SAN}\n"),
+    );
+    ensure!(
+        drifted != configured,
+        "the worker configuration has no `certSANs: []` to patch"
+    );
+    let (a1, a2) = (addr.clone(), addr);
+    let (c1, c2) = ((ca.clone(), crt.clone(), key.clone()), (ca, crt, key));
+    Ok(Drift::update(
+        &address,
+        &format!("talosctl patch mc on w1: certSANs += {SAN}"),
+        move |_| {
+            tokio::runtime::Runtime::new()?.block_on(apply_config(
+                &a1,
+                (&c1.0, &c1.1, &c1.2),
+                &drifted,
+            ))
+        },
+        move |_| {
+            let running = tokio::runtime::Runtime::new()?
+                .block_on(running_config(&a2, (&c2.0, &c2.1, &c2.2)))?;
+            ensure!(
+                !running.contains(SAN),
+                "w1 runs a configuration with the certificate SAN {SAN} added by hand"
+            );
+            ensure!(
+                running.contains("hostname: talos-w1"),
+                "w1 runs a configuration that is not the adopted one:\n{running}"
+            );
+            Ok(())
+        },
+    ))
 }
 
 fn b64(s: &str) -> String {
@@ -215,10 +304,16 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
         Ok::<_, anyhow::Error>(())
     })?;
 
-    // The person's talosconfig (talosctl gen config writes one like it).
+    // The person's talosconfigs (talosctl gen config writes one like them):
+    // the admin one, and one with a read-only (`os:reader`) certificate
+    // (`talosctl config new --roles os:reader`) for discovery. The running
+    // configurations are sensitive and stay unread by the latter, yet the
+    // nodes are named after their hostnames and the bootstrap after the
+    // cluster (COSI HostnameStatuses and Infos, which readers may read), as
+    // with the admin one after the destroy.
+    let (reader_crt, reader_key) = cluster.reader()?;
     let dir = std::env::temp_dir().join(format!("labforge-adopt-talos-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let talosconfig = dir.join("talosconfig");
     let all: Vec<String> = ["cp1", "cp2", "cp3", "w1", "w2"]
         .iter()
         .map(|n| addr(n))
@@ -228,17 +323,23 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
             .map(|n| format!("\n      - {n}"))
             .collect::<String>()
     };
-    std::fs::write(
-        &talosconfig,
-        format!(
-            "context: lab\ncontexts:\n  lab:\n    endpoints:{}\n    nodes:{}\n    ca: {}\n    crt: {}\n    key: {}\n",
-            list(&all[..1]),
-            list(&all),
-            b64(&cluster.os_crt),
-            b64(&crt),
-            b64(&key)
-        ),
-    )?;
+    let write_talosconfig = |file: &str, crt: &str, key: &str| -> Result<std::path::PathBuf> {
+        let path = dir.join(file);
+        std::fs::write(
+            &path,
+            format!(
+                "context: lab\ncontexts:\n  lab:\n    endpoints:{}\n    nodes:{}\n    ca: {}\n    crt: {}\n    key: {}\n",
+                list(&all[..1]),
+                list(&all),
+                b64(&cluster.os_crt),
+                b64(crt),
+                b64(key)
+            ),
+        )?;
+        Ok(path)
+    };
+    let talosconfig = write_talosconfig("talosconfig", &crt, &key)?;
+    let reader_talosconfig = write_talosconfig("talosconfig-reader", &reader_crt, &reader_key)?;
 
     let apply = |host: &str| {
         format!(
@@ -289,6 +390,18 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
         "machine secrets of cluster lab: Talos does not give its secrets out.*--secrets".into(),
     );
 
+    let w1_config = configs
+        .iter()
+        .find(|(n, _)| n == "w1")
+        .map(|(_, c)| c.clone())
+        .ok_or_else(|| anyhow!("no configuration for w1"))?;
+    let drift = drift(
+        apply("talos-w1"),
+        addr("w1")?,
+        (cluster.os_crt.clone(), crt.clone(), key.clone()),
+        &w1_config,
+    )?;
+
     Ok(Seeded {
         backend: "talos",
         found,
@@ -296,7 +409,7 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
         args: Vec::new(),
         discover_env: BTreeMap::from([(
             "TALOSCONFIG".to_string(),
-            talosconfig.display().to_string(),
+            reader_talosconfig.display().to_string(),
         )]),
         terraform_env: BTreeMap::from([(
             "TALOSCONFIG".to_string(),
@@ -308,7 +421,7 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
         // `destroy_and_check`), so the same nodes are in maintenance mode
         // and the secrets are still not given out.
         gone_with_destroy: Vec::new(),
-        drift: None,
+        drift: Some(drift),
     })
 }
 
