@@ -173,11 +173,18 @@ async fn kube(
     serde_json::from_str(&body).with_context(|| format!("{method} {path}: {body}"))
 }
 
-/// The drift: someone widens lan-pool's range with `kubectl edit` (for a
-/// custom resource kubectl sends a JSON merge patch: `PATCH` with
+/// The drift: someone widens lan-pool's second range with `kubectl edit`
+/// (for a custom resource kubectl sends a JSON merge patch: `PATCH` with
 /// `Content-Type: application/merge-patch+json` and
 /// `fieldManager=kubectl-edit`). The plan must update the pool in place,
 /// back to the seed's addresses.
+///
+/// `kubectl-edit` now owns `.spec.addresses` (an update owns what it
+/// changes), so the provider's server-side apply of other addresses is a
+/// field-manager conflict (HTTP 409) unless the resource sets
+/// `force_conflicts = true` (the MetalLB guide, "Field managers"; the
+/// error says so, checked in `metallb.rs`). The generated configuration
+/// does not set it: the person adds it, as the error tells them.
 fn drift() -> Drift {
     Drift::update(
         "homelab_metallb_ip_address_pool.lan_pool",
@@ -203,6 +210,7 @@ fn drift() -> Drift {
             Ok(())
         },
     )
+    .with_config_line("force_conflicts = true")
 }
 
 /// Seed the MetalLB objects through the Kubernetes API with the admin token.

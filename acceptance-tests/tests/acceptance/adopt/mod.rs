@@ -112,6 +112,12 @@ pub struct Drift {
     /// Passes when the simulator holds what the adopted configuration says
     /// for the drifted value, fails (saying what it found) otherwise.
     pub check: SimFn,
+    /// A line the person adds inside the drifted resource's block before
+    /// planning, when the provider documents that the fix needs one
+    /// (`force_conflicts = true` to take a field back from another
+    /// Kubernetes field manager); `None` for a drift the adopted
+    /// configuration fixes as generated.
+    pub config_line: Option<String>,
 }
 
 impl Drift {
@@ -128,7 +134,15 @@ impl Drift {
             action: Action::Update,
             make: Arc::new(make),
             check: Arc::new(check),
+            config_line: None,
         }
+    }
+
+    /// The same drift, fixed only once `line` is added inside the drifted
+    /// resource's block (see [`Drift::config_line`]).
+    pub fn with_config_line(mut self, line: &str) -> Drift {
+        self.config_line = Some(line.to_string());
+        self
     }
 }
 
@@ -138,6 +152,7 @@ impl fmt::Debug for Drift {
             .field("address", &self.address)
             .field("what", &self.what)
             .field("action", &self.action)
+            .field("config_line", &self.config_line)
             .finish_non_exhaustive()
     }
 }
@@ -334,7 +349,8 @@ pub fn adopt(sim: &HomelabSim, seeded: &[Seeded]) -> Result<BTreeMap<&'static st
     Ok(figures)
 }
 
-/// Makes every seed's drift, then requires one plan (`-detailed-exitcode`:
+/// Makes every seed's drift (and adds the configuration lines they need to
+/// `generated.tf`), then requires one plan (`-detailed-exitcode`:
 /// 2) whose effective changes are exactly the drifted addresses with their
 /// actions, applies it, checks each drifted value on the simulator, and
 /// requires an empty plan.
@@ -357,6 +373,17 @@ fn fix_drifts(sim: &HomelabSim, wd: &Workdir, seeded: &[Seeded]) -> Result<()> {
             d.address,
             d.what
         );
+    }
+    let edits: Vec<(&str, &str)> = drifts
+        .iter()
+        .filter_map(|d| Some((d.address.as_str(), d.config_line.as_deref()?)))
+        .collect();
+    if !edits.is_empty() {
+        let mut generated = std::fs::read_to_string(wd.path().join("generated.tf"))?;
+        for (address, line) in edits {
+            generated = hand_edit(&generated, address, line)?;
+        }
+        wd.write_file("generated.tf", &generated)?;
     }
     let planned = wd.run_unchecked(&[
         "plan",
