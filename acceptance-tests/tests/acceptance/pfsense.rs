@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod nat;
+
 use anyhow::{Result, ensure};
 use labforge_acceptance_tests::{Action, Provider, Step, TestCase, Workdir};
 use labforge_simulators::common::Fault;

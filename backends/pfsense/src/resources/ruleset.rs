@@ -4,11 +4,14 @@
 //! **Ownership.** The ruleset owns the rules of its interface (not floating)
 //! whose description starts with its marker `[<owner>]` (`[homelab]` by
 //! default); each rule's own `description` follows the marker. Every other
-//! rule of the interface (made by hand, by another tool, or by pfSense for
-//! a NAT port forward) is never edited or deleted: those rules keep their
-//! order below the ruleset's block, which sits at the top of the interface's
-//! rules; one found above or among the ruleset's rules shows in
-//! `foreign_rules`, and the next apply moves the ruleset's rules above it.
+//! rule of the interface (made by hand or by another tool) is never edited
+//! or deleted: those rules keep their order below the ruleset's block,
+//! which sits at the top of the interface's rules; one found above or among
+//! the ruleset's rules shows in `foreign_rules`, and the next apply moves
+//! the ruleset's rules above it (or it below them). The rules pfSense made
+//! for NAT port forwards (`associated_rule_id`) are never written at all,
+//! not even moved: they stay where pfSense put them and the block flows
+//! around them (nothing is placed right before one).
 //! An `exclusive` ruleset (internally the owner [`EVERY_RULE`], import id
 //! `LAN/*`) owns every rule of the interface, descriptions as they are,
 //! except those pfSense made for NAT port forwards, which stay where
@@ -186,10 +189,14 @@ fn layout(place: &Place, rules: &[Rule]) -> Layout {
         if place.owned(r).is_some() {
             owned.push((label, r.spec.clone(), r.tracker));
             slots.push(Slot::new(label, Kind::Owned));
-        } else if place.owner == EVERY_RULE && r.associated {
-            // Owning every rule, the ruleset leaves pfSense's NAT rules where
-            // pfSense put them (fixed: never moved, nothing placed before
-            // one), so an adopted interface with port forwards plans empty.
+        } else if r.associated {
+            // pfSense's NAT rules stay where pfSense (or the GUI) put them,
+            // in both modes (fixed: never moved, nothing placed before one):
+            // moving one is a PATCH of it (pfSense rewrites it, its
+            // `updated_time` with it), and the planner would move a foreign
+            // rule when that is cheaper than moving the block around it. So
+            // an adopted interface with port forwards plans empty, and the
+            // ruleset never writes the port forward's rule.
             slots.push(Slot::new(label, Kind::Fixed));
         } else {
             foreign.push((slots.len(), r));
@@ -692,11 +699,14 @@ impl Resource for FirewallRuleset {
             "All of one interface's firewall rules that it owns, in order, managed as one.\n\n\
              **Ownership**: the ruleset owns the rules of its interface (not floating rules) whose \
              description starts with `[<owner>]` (`[homelab]`; each rule's `description` follows \
-             it). It never edits or deletes any other rule: rules made by hand, by other tools or \
-             by pfSense for NAT port forwards keep their order below the ruleset's rules, which \
-             sit at the top of the interface's rules. A rule it does not own found above or among \
-             its rules shows in `foreign_rules`, and the next apply moves the ruleset's rules \
-             above it. Rules of `homelab_pfsense_firewall_rule` must not carry the marker.\n\n\
+             it). It never edits or deletes any other rule: rules made by hand or by other tools \
+             keep their order below the ruleset's rules, which sit at the top of the interface's \
+             rules. A rule it does not own found above or among its rules shows in \
+             `foreign_rules`, and the next apply moves the ruleset's rules above it (or it below \
+             them). The rules pfSense made for NAT port forwards are never written, not even \
+             moved: they stay where pfSense put them and the ruleset's rules go around them (none \
+             is placed right before one). Rules of `homelab_pfsense_firewall_rule` must not carry \
+             the marker.\n\n\
              **Adopting** a hand-built interface: `exclusive = true` owns every rule of the interface \
              (their descriptions as they are, no marker), except the rules pfSense made for NAT \
              port forwards, which follow their port forward and stay where pfSense put them. `homelab-discover` imports an \
@@ -1142,6 +1152,57 @@ mod tests {
         assert_eq!(st.rules[0].tracker, Some(3));
         assert_eq!(marked("homelab", "x"), "[homelab] x");
         assert_eq!(owned_description("homelab", "[homelab]x"), None);
+    }
+
+    #[test]
+    fn a_nat_rule_is_never_moved_nor_reported_foreign() {
+        let place = Place {
+            interface: "WAN".into(),
+            owner: DEFAULT_OWNER.into(),
+        };
+        // Dragged to the top by hand, above the block.
+        let mut nat = rule(0, "WAN", "NAT web", 1);
+        nat.associated = true;
+        let rules = [
+            nat,
+            rule(1, "WAN", "[homelab] ssh", 2),
+            rule(2, "WAN", "[homelab] smtp", 3),
+            rule(3, "WAN", "by hand", 4),
+        ];
+        let lay = layout(&place, &rules);
+        let kinds: Vec<Kind> = lay.slots.iter().map(|s| s.kind).collect();
+        assert_eq!(
+            kinds,
+            [Kind::Fixed, Kind::Owned, Kind::Owned, Kind::Foreign]
+        );
+        assert!(lay.misplaced.is_empty(), "{:?}", lay.misplaced);
+        // Reversed, and a new rule on top: no request names the NAT rule,
+        // and nothing goes right before it.
+        let (ssh, smtp) = (lay.slots[1].id, lay.slots[2].id);
+        let wants = [
+            Want::Create(0),
+            Want::Keep {
+                id: smtp,
+                update: false,
+            },
+            Want::Keep {
+                id: ssh,
+                update: false,
+            },
+        ];
+        let nat_label = lay.slots[0].id;
+        let ops = plan_ops(&lay.slots, &wants).unwrap();
+        assert!(!ops.is_empty());
+        for op in &ops {
+            match op {
+                Op::Move { id, before } => {
+                    assert_ne!(*id, nat_label, "{ops:?}");
+                    assert_ne!(*before, Some(nat_label), "{ops:?}");
+                }
+                Op::Create { before, .. } => assert_ne!(*before, Some(nat_label), "{ops:?}"),
+                Op::Update { id } | Op::Remove { id } => assert_ne!(*id, nat_label),
+            }
+        }
     }
 
     #[test]
