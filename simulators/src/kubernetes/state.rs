@@ -425,6 +425,20 @@ impl K8s {
                 }
             }
         }
+        if update {
+            // An update (a merge patch already merged by the caller, or a
+            // create) carries the whole new spec: a field it lacks is gone
+            // (RFC 7386: `null` in a merge patch removes the member), and
+            // nobody owns it any more.
+            let mut gone = Vec::new();
+            schema::leaves(&live, &spec_schema, Vec::new(), &mut gone);
+            for p in gone.iter().filter(|p| schema::get(&applied, p).is_none()) {
+                schema::remove(&mut spec, p);
+                for m in obj.managers.iter_mut() {
+                    m.fields.retain(|f| !overlaps(f, p));
+                }
+            }
+        }
         for p in &leaves {
             if let Some(v) = schema::get(&applied, p) {
                 schema::set(&mut spec, p, v.clone());

@@ -688,3 +688,54 @@ async fn https_port_takes_client_certificates_and_tokens() {
     assert_eq!(send(client(Some(CERT_ADMIN_USER)), None).await.0, 200);
     assert_eq!(sim.counters().total(), 2, "{:?}", sim.counters().snapshot());
 }
+
+#[tokio::test]
+async fn a_merge_patch_null_removes_the_field_and_its_ownership() {
+    let sim = KubernetesSim::start().unwrap();
+    let (code, v) = apply(
+        &sim,
+        "p",
+        "tf",
+        false,
+        json!({"addresses": ["10.0.0.0/28"], "serviceAllocation": {"priority": 5}}),
+    )
+    .await;
+    assert_eq!(code, 201, "{v}");
+    // kubectl edit deleting the block: RFC 7386, `null` removes the member.
+    let (code, v) = call(
+        &sim,
+        ADMIN_TOKEN,
+        Method::PATCH,
+        &format!("{POOLS}/p?fieldManager=kubectl-edit"),
+        Some("application/merge-patch+json"),
+        Some(json!({"spec": {"serviceAllocation": null}})),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    assert!(v["spec"].get("serviceAllocation").is_none(), "{v}");
+    assert_eq!(v["spec"]["addresses"], json!(["10.0.0.0/28"]));
+    let stored = sim.object("ipaddresspools", METALLB_NAMESPACE, "p").unwrap();
+    assert!(stored["spec"].get("serviceAllocation").is_none(), "{stored}");
+    let tf = stored["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["manager"] == "tf")
+        .unwrap()
+        .clone();
+    assert!(
+        tf["fieldsV1"]["f:spec"].get("f:serviceAllocation").is_none(),
+        "{tf}"
+    );
+    // Nobody owns it any more: the applier puts it back without a conflict.
+    let (code, v) = apply(
+        &sim,
+        "p",
+        "tf",
+        false,
+        json!({"addresses": ["10.0.0.0/28"], "serviceAllocation": {"priority": 5}}),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["spec"]["serviceAllocation"]["priority"], 5);
+}

@@ -312,7 +312,14 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
     // cluster (COSI HostnameStatuses and Infos, which readers may read), as
     // with the admin one after the destroy.
     let (reader_crt, reader_key) = cluster.reader()?;
-    let dir = std::env::temp_dir().join(format!("labforge-adopt-talos-{}", std::process::id()));
+    // A folder per seed: the tests of one process run at once, each with its
+    // own simulators, and must not read each other's talosconfig.
+    static SEEDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "labforge-adopt-talos-{}-{}",
+        std::process::id(),
+        SEEDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     std::fs::create_dir_all(&dir)?;
     let all: Vec<String> = ["cp1", "cp2", "cp3", "w1", "w2"]
         .iter()
