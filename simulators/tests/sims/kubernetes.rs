@@ -714,8 +714,13 @@ async fn a_merge_patch_null_removes_the_field_and_its_ownership() {
     assert_eq!(code, 200, "{v}");
     assert!(v["spec"].get("serviceAllocation").is_none(), "{v}");
     assert_eq!(v["spec"]["addresses"], json!(["10.0.0.0/28"]));
-    let stored = sim.object("ipaddresspools", METALLB_NAMESPACE, "p").unwrap();
-    assert!(stored["spec"].get("serviceAllocation").is_none(), "{stored}");
+    let stored = sim
+        .object("ipaddresspools", METALLB_NAMESPACE, "p")
+        .unwrap();
+    assert!(
+        stored["spec"].get("serviceAllocation").is_none(),
+        "{stored}"
+    );
     let tf = stored["metadata"]["managedFields"]
         .as_array()
         .unwrap()
@@ -724,7 +729,9 @@ async fn a_merge_patch_null_removes_the_field_and_its_ownership() {
         .unwrap()
         .clone();
     assert!(
-        tf["fieldsV1"]["f:spec"].get("f:serviceAllocation").is_none(),
+        tf["fieldsV1"]["f:spec"]
+            .get("f:serviceAllocation")
+            .is_none(),
         "{tf}"
     );
     // Nobody owns it any more: the applier puts it back without a conflict.
