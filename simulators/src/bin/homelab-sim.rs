@@ -11,6 +11,10 @@
 //! * `--port-base N`: simulator i listens on port N+i (in the order listed
 //!   by `--help`); default: ephemeral ports.
 //! * `--env-file PATH`: shell lines `export NAME=value` (endpoints, tokens).
+//!   The Kubernetes API is HTTPS only, as a real API server's:
+//!   `KUBE_HOST` is its `https://` URL and `KUBE_CLUSTER_CA_CERT_DATA` the
+//!   cluster CA that signed its certificate (PEM, as the provider's
+//!   `cluster_ca_certificate` takes it).
 //! * `--tfvars PATH`: the same as a Terraform `*.tfvars.json` object.
 //! * `--ready-file PATH`: written (with the env lines) once every simulator
 //!   listens; without it, `READY` is printed on stdout.
@@ -73,7 +77,7 @@ Starts the homelab backend simulators on 127.0.0.1, in this order:
   2 proxmox      Proxmox VE API (/api2/json: VMs, clones, tasks, storage)
   3 routeros     MikroTik RouterOS REST API (/rest, HTTPS; plain HTTP on 4)
   5 pfsense      pfSense-pkg-RESTAPI v2 (/api/v2, plain HTTP)
-  6 kubernetes   Kubernetes API for MetalLB's CRDs (plain HTTP, bearer tokens)
+  6 kubernetes   Kubernetes API for MetalLB's CRDs (HTTPS with its own CA, bearer tokens)
   7.. talos      Talos apid (gRPC over TLS), one port per node (cp1 cp2 cp3 w1 w2)
 and runs until SIGINT/SIGTERM. --sites N starts that set N times (separate sites).
 Its own control endpoint (not a vendor API) listens on --control-port:
@@ -488,16 +492,24 @@ fn start_all(args: &Args, base: Option<u16>) -> Result<Vec<Running>> {
         },
     });
 
-    let k = kubernetes::KubernetesSim::start_on_port(port(base, 6)?)
+    // A real API server serves HTTPS only (the insecure port went in
+    // Kubernetes 1.20), so clients get the HTTPS port and its cluster CA,
+    // as a kubeconfig's `server` and `certificate-authority-data` give
+    // them. The simulator's plain-HTTP listener is left on an ephemeral
+    // port and not advertised.
+    let k = kubernetes::KubernetesSim::start_on_ports(0, port(base, 6)?)
         .context("starting the Kubernetes simulator")?;
     let kube_https = k.https_url();
     let kube_ca = k.ca_pem().to_string();
     let kube_admin = k.client_cert(kubernetes::CERT_ADMIN_USER);
     all.push(Running {
         name: "kubernetes",
-        url: k.url(),
+        url: kube_https.clone(),
         env: vec![
-            ("KUBE_HOST", k.url()),
+            ("KUBE_HOST", kube_https.clone()),
+            // PEM text, as the kubernetes provider's `cluster_ca_certificate`
+            // (and its KUBE_CLUSTER_CA_CERT_DATA) takes it.
+            ("KUBE_CLUSTER_CA_CERT_DATA", kube_ca.clone()),
             ("KUBE_TOKEN", kubernetes::ADMIN_TOKEN.into()),
             ("KUBE_READONLY_TOKEN", kubernetes::READONLY_TOKEN.into()),
         ],

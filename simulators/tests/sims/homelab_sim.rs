@@ -29,9 +29,13 @@ fn writes_env_tfvars_and_ready_files() {
     let ready_ok = ready.exists();
     let env_text = std::fs::read_to_string(&env).unwrap_or_default();
     let tf_text = std::fs::read_to_string(&tfvars).unwrap_or_default();
+    let kube = std::panic::catch_unwind(|| kube_is_https_with_its_ca(&env_text));
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(ready_ok, "ready file not written");
+    if let Err(e) = kube {
+        std::panic::resume_unwind(e);
+    }
     for var in [
         "TECHNITIUM_URL",
         "TECHNITIUM_TOKEN",
@@ -42,6 +46,9 @@ fn writes_env_tfvars_and_ready_files() {
         "PROXMOX_VE_API_TOKEN",
         "TALOS_NODES",
         "TALOS_ENDPOINT",
+        "KUBE_HOST",
+        "KUBE_CLUSTER_CA_CERT_DATA",
+        "KUBE_TOKEN",
     ] {
         assert!(
             env_text.contains(&format!("export {var}=")),
@@ -66,6 +73,83 @@ fn writes_env_tfvars_and_ready_files() {
             .unwrap()
             .contains("!labforge=")
     );
+}
+
+/// The Kubernetes API of the env file is what a real cluster offers:
+/// `KUBE_HOST` an `https://` URL whose certificate the PEM CA of
+/// `KUBE_CLUSTER_CA_CERT_DATA` verifies (a client trusting only that CA
+/// lists MetalLB's pools with `KUBE_TOKEN`); a client without that CA is
+/// refused by the certificate check, and plain HTTP gets no API answer.
+fn kube_is_https_with_its_ca(text: &str) {
+    let host = env_value(text, "KUBE_HOST");
+    let ca = env_value(text, "KUBE_CLUSTER_CA_CERT_DATA");
+    let token = env_value(text, "KUBE_TOKEN");
+    assert!(host.starts_with("https://127.0.0.1:"), "KUBE_HOST {host}");
+    assert!(
+        ca.starts_with("-----BEGIN CERTIFICATE-----\n")
+            && ca.trim_end().ends_with("-----END CERTIFICATE-----"),
+        "KUBE_CLUSTER_CA_CERT_DATA is not PEM: {ca}"
+    );
+    let pools = format!("{host}/apis/metallb.io/v1beta1/namespaces/metallb-system/ipaddresspools");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let trusted = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(ca.as_bytes()).unwrap()])
+            .build()
+            .unwrap();
+        let resp = trusted
+            .get(&pools)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let list: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(list["kind"], "IPAddressPoolList", "{list}");
+
+        // Another CA (a fresh self-signed one) does not verify it.
+        let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let untrusted = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(other.cert.pem().as_bytes()).unwrap()])
+            .build()
+            .unwrap();
+        let err = untrusted
+            .get(&pools)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect_err("a client without the cluster CA was answered");
+        assert!(err.is_connect(), "{err:?}");
+
+        // No plain-HTTP API on that port.
+        let plain = host.replacen("https://", "http://", 1);
+        let answered = reqwest::Client::new()
+            .get(format!(
+                "{plain}/apis/metallb.io/v1beta1/namespaces/metallb-system/ipaddresspools"
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        assert!(
+            !answered,
+            "the Kubernetes API answered plain HTTP at {plain}"
+        );
+    });
+}
+
+/// `export NAME='value'` of the env file; the value may span lines (a
+/// PEM) and holds no quote.
+fn env_value(text: &str, name: &str) -> String {
+    let prefix = format!("export {name}='");
+    let start = text
+        .find(&prefix)
+        .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+        + prefix.len();
+    let len = text[start..]
+        .find('\'')
+        .unwrap_or_else(|| panic!("{name}: unterminated quote"));
+    text[start..start + len].to_string()
 }
 
 /// `export NAME='value'` of the env file (single-line values).
