@@ -1,7 +1,8 @@
 //! Adopting a hand-built kubernetes (see the module above): MetalLB objects
 //! made as `kubectl create -f` makes them (`POST
 //! /apis/metallb.io/<version>/namespaces/metallb-system/<plural>` with
-//! `fieldManager=kubectl-create` and the admin bearer token), among them
+//! `fieldManager=kubectl-create` and the admin bearer token, over HTTPS
+//! trusting the cluster CA as kubectl does), among them
 //! one a Helm chart installed and one an operator owns, then adopted with
 //! the read-only token.
 
@@ -136,6 +137,21 @@ fn lab() -> Vec<Value> {
     ]
 }
 
+/// An HTTP client for homelab-sim's API server, as kubectl connects with
+/// a kubeconfig's `certificate-authority-data`: HTTPS, trusting only the
+/// cluster CA (`KUBE_CLUSTER_CA_CERT_DATA`, PEM), never the system's
+/// roots, certificates checked (the server's names 127.0.0.1).
+fn api_client(sim: &HomelabSim) -> Result<reqwest::Client> {
+    let host = sim.env("KUBE_HOST")?;
+    ensure!(
+        host.starts_with("https://"),
+        "homelab-sim's KUBE_HOST is not an https:// URL: {host}"
+    );
+    let ca = reqwest::Certificate::from_pem(sim.env("KUBE_CLUSTER_CA_CERT_DATA")?.as_bytes())
+        .context("homelab-sim's KUBE_CLUSTER_CA_CERT_DATA is not a PEM certificate")?;
+    Ok(reqwest::Client::builder().tls_certs_only([ca]).build()?)
+}
+
 /// lan-pool's path, under the API server's URL.
 const LAN_POOL: &str = "/apis/metallb.io/v1beta1/namespaces/metallb-system/ipaddresspools/lan-pool";
 
@@ -151,9 +167,7 @@ async fn kube(
     patch: Option<&Value>,
 ) -> Result<Value> {
     let host = sim.env("KUBE_HOST")?.trim_end_matches('/').to_string();
-    let http = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .build()?;
+    let http = api_client(sim)?;
     let mut req = http
         .request(method.clone(), format!("{host}{path}"))
         .bearer_auth(sim.env("KUBE_TOKEN")?);
@@ -219,10 +233,7 @@ pub(super) fn seed(sim: &HomelabSim) -> Result<Seeded> {
     let token = sim.env("KUBE_TOKEN")?.to_string();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        // The sim's HTTPS port has its own CA; accept it as a quick script would.
-        let http = reqwest::Client::builder()
-            .danger_accept_invalid_certs(true)
-            .build()?;
+        let http = api_client(sim)?;
         for o in lab() {
             create(&http, &host, &token, &o).await?;
         }

@@ -153,7 +153,7 @@ fn render(cases: &[(usize, &Case)]) -> (String, Vec<Placed>) {
 }
 
 /// The provider block for every backend of homelab-sim (MetalLB's
-/// connection comes from KUBE_HOST / KUBE_TOKEN).
+/// connection comes from KUBE_HOST / KUBE_CLUSTER_CA_CERT_DATA / KUBE_TOKEN).
 pub fn provider_block(sim: &HomelabSim) -> Result<String> {
     let v = |k: &str| -> Result<String> {
         sim.tfvars
@@ -279,6 +279,10 @@ pub fn run(backend: &str, extra: &str, cases: &[Case], allowed_reads: &[&str]) -
     wd.set_env("TF_LOG", "debug");
     wd.set_env("TF_LOG_PATH", log.display().to_string());
     wd.set_env("KUBE_HOST", sim.env("KUBE_HOST")?);
+    wd.set_env(
+        "KUBE_CLUSTER_CA_CERT_DATA",
+        sim.env("KUBE_CLUSTER_CA_CERT_DATA")?,
+    );
     wd.set_env("KUBE_TOKEN", sim.env("KUBE_TOKEN")?);
     wd.write_file("providers.tf", &provider_block(&sim)?)?;
     wd.write_file("extra.tf", extra)?;

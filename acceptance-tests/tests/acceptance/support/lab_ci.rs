@@ -220,7 +220,8 @@ pub const READ_ONLY: &[Credential] = &[
         target: "pfsense_password",
         read_only: "PFSENSE_READONLY_PASSWORD",
     },
-    // MetalLB: the kubernetes block falls back to KUBE_HOST and KUBE_TOKEN.
+    // MetalLB: the kubernetes block falls back to KUBE_HOST,
+    // KUBE_CLUSTER_CA_CERT_DATA and KUBE_TOKEN.
     Credential {
         backend: "metallb",
         target: "env:KUBE_TOKEN",
@@ -233,8 +234,8 @@ pub const READ_ONLY: &[Credential] = &[
 pub const TFVARS: &str = "sim.auto.tfvars.json";
 
 /// `examples/lab/*.tf` in a new working dir, with homelab-sim's tfvars
-/// (admin credentials), `extra` tfvars, and KUBE_HOST / KUBE_TOKEN (admin)
-/// in the environment.
+/// (admin credentials), `extra` tfvars, and KUBE_HOST (HTTPS) /
+/// KUBE_CLUSTER_CA_CERT_DATA / KUBE_TOKEN (admin) in the environment.
 pub fn lab_workdir(sim: &HomelabSim, extra: &Value) -> Result<Workdir> {
     let mut wd = Workdir::new(&Provider::homelab())?;
     let lab = workspace_root().join("examples/lab");
@@ -249,6 +250,10 @@ pub fn lab_workdir(sim: &HomelabSim, extra: &Value) -> Result<Workdir> {
     }
     ensure!(files > 0, "no .tf files in {}", lab.display());
     wd.set_env("KUBE_HOST", sim.env("KUBE_HOST")?);
+    wd.set_env(
+        "KUBE_CLUSTER_CA_CERT_DATA",
+        sim.env("KUBE_CLUSTER_CA_CERT_DATA")?,
+    );
     write_tfvars(&mut wd, sim, extra, false)?;
     Ok(wd)
 }
