@@ -249,27 +249,11 @@ impl Api {
             health.healthy,
             health.unknown
         );
-        Ok(Response::new(cosi::GetResponse {
-            resource: Some(cosi::Resource {
-                metadata: Some(cosi::Metadata {
-                    namespace: "runtime".into(),
-                    r#type: SERVICE_TYPE.into(),
-                    id: id.into(),
-                    version: "1".into(),
-                    owner: "v1alpha1.ServiceController".into(),
-                    phase: "running".into(),
-                    created: None,
-                    updated: None,
-                    finalizers: vec![],
-                    annotations: Default::default(),
-                    labels: Default::default(),
-                }),
-                spec: Some(cosi::Spec {
-                    proto_spec: vec![],
-                    yaml_spec: yaml,
-                }),
-            }),
-        }))
+        Ok(Self::yaml_resource(
+            ("runtime", SERVICE_TYPE, id),
+            "v1alpha1.ServiceController",
+            yaml,
+        ))
     }
 
     /// A COSI resource answer of `rtype` `namespace/id` with a YAML spec.

@@ -191,18 +191,15 @@ impl Client {
         target: &Target,
         creds: &Credentials,
     ) -> Result<Option<HostnameStatus>, TalosError> {
-        let spec = self
-            .cosi_get(
+        let status: Option<HostnameStatus> = self
+            .reader_get(
                 target,
-                Auth::Mtls(creds),
-                "Get",
+                creds,
                 ("network", HOSTNAME_STATUS_TYPE, "hostname"),
+                "hostname",
             )
             .await?;
-        Ok(spec
-            .map(|s| decode_yaml_spec::<HostnameStatus>(&s, "hostname"))
-            .transpose()?
-            .filter(|h| !h.hostname.trim().is_empty()))
+        Ok(status.filter(|h| !h.hostname.trim().is_empty()))
     }
 
     /// The cluster's ID and name from COSI `Infos.cluster.talos.dev`
@@ -213,18 +210,30 @@ impl Client {
         target: &Target,
         creds: &Credentials,
     ) -> Result<Option<ClusterInfo>, TalosError> {
-        let spec = self
-            .cosi_get(
+        let info: Option<ClusterInfo> = self
+            .reader_get(
                 target,
-                Auth::Mtls(creds),
-                "Get",
+                creds,
                 ("cluster", CLUSTER_INFO_TYPE, "current"),
+                "cluster info",
             )
             .await?;
-        Ok(spec
-            .map(|s| decode_yaml_spec::<ClusterInfo>(&s, "cluster info"))
-            .transpose()?
-            .filter(|c| !c.cluster_name.trim().is_empty()))
+        Ok(info.filter(|c| !c.cluster_name.trim().is_empty()))
+    }
+
+    /// COSI Get of one resource with the caller's certificate, its YAML spec
+    /// decoded as `T` (`what` names it in errors); `None` when it is absent.
+    async fn reader_get<T: serde::de::DeserializeOwned>(
+        &self,
+        target: &Target,
+        creds: &Credentials,
+        resource: (&str, &str, &str),
+        what: &str,
+    ) -> Result<Option<T>, TalosError> {
+        let spec = self
+            .cosi_get(target, Auth::Mtls(creds), "Get", resource)
+            .await?;
+        spec.map(|s| decode_yaml_spec::<T>(&s, what)).transpose()
     }
 }
 
