@@ -162,23 +162,13 @@ impl Client {
         creds: &Credentials,
         service: &str,
     ) -> Result<Option<ServiceState>, TalosError> {
-        let spec = self
-            .cosi_get(
-                target,
-                Auth::Mtls(creds),
-                "Get",
-                (RUNTIME_NAMESPACE, SERVICE_TYPE, service),
-            )
-            .await?;
-        spec.map(|s| {
-            serde_norway::from_str::<ServiceState>(&s.yaml_spec).map_err(|_| {
-                TalosError::new(
-                    ErrorKind::Response,
-                    format!("the node's {service} service resource could not be read"),
-                )
-            })
-        })
-        .transpose()
+        self.reader_get(
+            target,
+            creds,
+            (RUNTIME_NAMESPACE, SERVICE_TYPE, service),
+            &format!("{service} service"),
+        )
+        .await
     }
 }
 
